@@ -1,0 +1,300 @@
+// The reverse pass.
+//
+// Every node carries its creation sequence number, and a node's inputs were all created before it.
+// So processing nodes in decreasing sequence order (a max-heap, no recursion) visits each node only
+// after every consumer of its output has sent it its gradient: the tape replayed in reverse.
+#include "autograd/engine.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <queue>
+#include <stdexcept>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "ops/ops.h"
+
+namespace minimax {
+
+namespace {
+
+thread_local bool grad_mode_enabled = true;
+std::atomic<uint64_t> next_sequence{0};
+
+struct LaterFirst {
+  bool operator()(const std::shared_ptr<Node>& a, const std::shared_ptr<Node>& b) const {
+    return a->sequence < b->sequence;
+  }
+};
+
+Tensor accumulate(const Tensor& sum, const Tensor& g) {
+  return sum.defined() ? add(sum, g) : g;
+}
+
+// Where a gradient wanted by grad() is collected: at a leaf, or at the node producing a non-leaf.
+struct Targets {
+  std::unordered_map<const TensorImpl*, size_t> leaves;
+  std::unordered_map<const Node*, size_t> nodes;
+  bool empty() const { return leaves.empty() && nodes.empty(); }
+};
+
+// All nodes reachable from the roots, without recursion.
+std::vector<Node*> reachable_nodes(const std::vector<std::shared_ptr<Node>>& roots) {
+  std::vector<Node*> found, stack;
+  std::unordered_set<Node*> seen;
+  for (const auto& r : roots)
+    if (seen.insert(r.get()).second) stack.push_back(r.get());
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    found.push_back(n);
+    for (const Edge& e : n->edges)
+      if (e.node && seen.insert(e.node.get()).second) stack.push_back(e.node.get());
+  }
+  return found;
+}
+
+// Marks, per edge, whether a gradient along it can reach a target, so that grad(D(x), x) does not
+// compute gradients for D's parameters. Without targets every edge that requires grad is wanted.
+void mark_active_edges(const std::vector<Node*>& nodes, const Targets& targets) {
+  std::vector<Node*> order = nodes;
+  std::sort(order.begin(), order.end(),
+            [](const Node* a, const Node* b) { return a->sequence < b->sequence; });
+  std::unordered_set<const Node*> leads_to_target;
+  for (Node* n : order) {  // inputs before consumers
+    n->active.assign(n->edges.size(), 0);
+    bool any = targets.nodes.count(n) > 0;
+    for (size_t i = 0; i < n->edges.size(); ++i) {
+      const Edge& e = n->edges[i];
+      bool wanted;
+      if (targets.empty()) {
+        wanted = e.requires_grad();
+      } else if (e.node) {
+        wanted = leads_to_target.count(e.node.get()) > 0;
+      } else {
+        auto leaf = e.leaf.lock();
+        wanted = leaf && targets.leaves.count(leaf.get()) > 0;
+      }
+      n->active[i] = wanted;
+      any = any || wanted;
+    }
+    if (any) leads_to_target.insert(n);
+  }
+}
+
+void check_grad_shape(const Node& n, size_t i, const Tensor& g) {
+  if (!(g.shape() == n.input_shapes[i]))
+    throw std::logic_error(
+        fmt::format("backward of '{}' returned a gradient of shape {} for input {} "
+                    "of shape {}",
+                    n.name, g.shape().str(), i, n.input_shapes[i].str()));
+}
+
+// The gradient stored in a leaf's .grad must not share storage with another tensor (an op like add
+// hands the same gradient to both inputs), or an in-place update of one .grad would change another.
+Tensor owned(const Tensor& g) {
+  bool shared = g.impl_ptr().use_count() > 1 || g.impl_ptr()->storage.use_count() > 1;
+  return shared && !g.requires_grad() ? g.detach().clone() : g;
+}
+
+void accumulate_into_leaf(TensorImpl& leaf, const Tensor& g) {
+  Tensor current = leaf.grad ? Tensor(leaf.grad) : Tensor();
+  Tensor sum = current.defined() ? add(current, g) : owned(g);
+  leaf.grad = sum.impl_ptr();
+}
+
+TensorList run_backward(const TensorList& outputs, const TensorList& grad_outputs,
+                        const TensorList& inputs, bool retain_graph, bool create_graph,
+                        bool allow_unused) {
+  if (outputs.empty()) throw std::invalid_argument("backward: no outputs given");
+  if (!grad_outputs.empty() && grad_outputs.size() != outputs.size())
+    throw std::invalid_argument(fmt::format("backward: {} outputs but {} grad_outputs",
+                                            outputs.size(), grad_outputs.size()));
+  GradModeGuard mode(create_graph);
+
+  Targets targets;
+  for (size_t j = 0; j < inputs.size(); ++j) {
+    const Tensor& x = inputs[j];
+    if (!x.requires_grad())
+      throw std::invalid_argument(
+          fmt::format("grad: input {} (shape {}) does not require grad", j, x.shape().str()));
+    if (x.is_leaf())
+      targets.leaves[x.impl_ptr().get()] = j;
+    else
+      targets.nodes[x.grad_fn().get()] = j;
+  }
+  TensorList results(inputs.size());
+  bool collect = !inputs.empty();
+
+  std::unordered_map<Node*, Tensor> pending;
+  std::priority_queue<std::shared_ptr<Node>, std::vector<std::shared_ptr<Node>>, LaterFirst> ready;
+  std::vector<std::shared_ptr<Node>> roots;
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const Tensor& y = outputs[i];
+    if (!y.requires_grad())
+      throw std::invalid_argument(fmt::format(
+          "backward: output {} (shape {}) does not require grad: nothing it was computed from "
+          "requires grad",
+          i, y.shape().str()));
+    Tensor g = grad_outputs.empty() ? Tensor() : grad_outputs[i];
+    if (!g.defined()) {
+      if (y.numel() != 1)
+        throw std::invalid_argument(fmt::format(
+            "backward: output {} has shape {}; a gradient can be implied only for a one-element "
+            "output, so pass grad_outputs",
+            i, y.shape().str()));
+      g = Tensor::ones(y.shape());
+    } else if (!(g.shape() == y.shape())) {
+      throw std::invalid_argument(
+          fmt::format("backward: grad_output {} has shape {} but its output "
+                      "has shape {}",
+                      i, g.shape().str(), y.shape().str()));
+    }
+    if (y.is_leaf()) {  // d y / d y
+      if (collect) {
+        auto it = targets.leaves.find(y.impl_ptr().get());
+        if (it != targets.leaves.end()) results[it->second] = accumulate(results[it->second], g);
+      } else {
+        accumulate_into_leaf(*y.impl_ptr(), g);
+      }
+      continue;
+    }
+    Node* n = y.grad_fn().get();
+    if (!pending.count(n)) roots.push_back(y.grad_fn());
+    pending[n] = accumulate(pending[n], g);
+  }
+  mark_active_edges(reachable_nodes(roots), targets);
+  for (auto& r : roots) ready.push(r);
+
+  std::unordered_set<Node*> queued;
+  for (auto& r : roots) queued.insert(r.get());
+  while (!ready.empty()) {
+    std::shared_ptr<Node> node = ready.top();
+    ready.pop();
+    Tensor g = std::move(pending[node.get()]);
+    pending.erase(node.get());
+    if (auto it = targets.nodes.find(node.get()); it != targets.nodes.end())
+      results[it->second] = accumulate(results[it->second], g);
+    bool any_active =
+        std::any_of(node->active.begin(), node->active.end(), [](char a) { return a; });
+    if (!any_active) continue;
+    if (node->released())
+      throw std::runtime_error(fmt::format(
+          "backward: the graph through '{}' was already freed by an earlier backward; pass "
+          "retain_graph=true to the first call to go through it twice",
+          node->name));
+    TensorList grads = node->backward(g, *node);
+    if (grads.size() != node->edges.size())
+      throw std::logic_error(fmt::format("backward of '{}' returned {} gradients for {} inputs",
+                                         node->name, grads.size(), node->edges.size()));
+    for (size_t i = 0; i < grads.size(); ++i) {
+      if (!node->active[i] || !grads[i].defined()) continue;
+      check_grad_shape(*node, i, grads[i]);
+      const Edge& e = node->edges[i];
+      if (e.node) {
+        Node* next = e.node.get();
+        pending[next] = accumulate(pending[next], grads[i]);
+        if (queued.insert(next).second) ready.push(e.node);
+      } else if (auto leaf = e.leaf.lock()) {
+        if (collect) {
+          size_t j = targets.leaves.at(leaf.get());
+          results[j] = accumulate(results[j], grads[i]);
+        } else {
+          accumulate_into_leaf(*leaf, grads[i]);
+        }
+      }
+    }
+    node->active.clear();
+    if (!retain_graph) {
+      node->backward = nullptr;
+      node->saved_output_storage.reset();
+    }
+  }
+  for (size_t j = 0; j < results.size(); ++j)
+    if (!results[j].defined() && !allow_unused)
+      throw std::invalid_argument(fmt::format(
+          "grad: input {} (shape {}) is not reachable from the outputs; pass allow_unused=true if "
+          "that is expected",
+          j, inputs[j].shape().str()));
+  return results;
+}
+
+}  // namespace
+
+bool GradMode::is_enabled() {
+  return grad_mode_enabled;
+}
+void GradMode::set_enabled(bool enabled) {
+  grad_mode_enabled = enabled;
+}
+
+Tensor Node::saved_output() const {
+  if (!saved_output_storage)
+    throw std::logic_error(fmt::format("'{}' did not save its output", name));
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = saved_output_storage;
+  impl->shape = output_shape;
+  impl->requires_grad = true;
+  impl->grad_fn = self.lock();
+  return Tensor(std::move(impl));
+}
+
+Tensor record(const char* name, Tensor output, const TensorList& inputs, BackwardFn fn,
+              SaveOutput save) {
+  if (!GradMode::is_enabled()) return output;
+  bool any =
+      std::any_of(inputs.begin(), inputs.end(), [](const Tensor& t) { return t.requires_grad(); });
+  if (!any) return output;
+  auto node = std::make_shared<Node>();
+  node->name = name;
+  node->sequence = next_sequence++;
+  node->self = node;
+  node->backward = std::move(fn);
+  node->edges.reserve(inputs.size());
+  node->input_shapes.reserve(inputs.size());
+  for (const Tensor& x : inputs) {
+    Edge e;
+    if (x.requires_grad()) {
+      if (x.is_leaf()) {
+        e.leaf = x.impl_ptr();
+        e.is_leaf = true;
+      } else {
+        e.node = x.grad_fn();
+      }
+    }
+    node->edges.push_back(std::move(e));
+    node->input_shapes.push_back(x.defined() ? x.shape() : Shape{});
+  }
+  node->output_shape = output.shape();
+  if (save == SaveOutput::kYes) node->saved_output_storage = output.impl_ptr()->storage;
+  // Ops return fresh tensors; one that hands back an existing tensor gets a new handle, so that the
+  // existing tensor's history is left as it was.
+  std::shared_ptr<TensorImpl> impl = output.impl_ptr();
+  if (impl.use_count() > 2) {
+    impl = std::make_shared<TensorImpl>(*impl);
+    impl->grad.reset();
+  }
+  impl->requires_grad = true;
+  impl->grad_fn = std::move(node);
+  return Tensor(std::move(impl));
+}
+
+Tensor record(const char* name, Tensor output, std::initializer_list<Tensor> inputs, BackwardFn fn,
+              SaveOutput save) {
+  return record(name, std::move(output), TensorList(inputs), std::move(fn), save);
+}
+
+void backward(const TensorList& outputs, const TensorList& grad_outputs, bool retain_graph) {
+  run_backward(outputs, grad_outputs, {}, retain_graph, /*create_graph=*/false, false);
+}
+
+TensorList grad(const TensorList& outputs, const TensorList& inputs, const TensorList& grad_outputs,
+                bool create_graph, std::optional<bool> retain_graph, bool allow_unused) {
+  if (inputs.empty()) throw std::invalid_argument("grad: no inputs given");
+  return run_backward(outputs, grad_outputs, inputs, retain_graph.value_or(create_graph),
+                      create_graph, allow_unused);
+}
+
+}  // namespace minimax

@@ -1,0 +1,98 @@
+// The tape: one Node per recorded op, numbered in creation order.
+//
+// An op that has an input requiring grad records a Node holding its backward closure and an edge to
+// each input. A node is owned by the tensors it produced and by the nodes downstream of it, so a
+// graph nobody can reach any more frees itself. backward() replays the reachable nodes in reverse
+// creation order (see engine.cpp).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <vector>
+
+#include "autograd/tensor.h"
+
+namespace minimax {
+
+using TensorList = std::vector<Tensor>;
+
+// Where the gradient of one input goes: into the node that produced it, or into a leaf's .grad.
+// Leaves are held weakly so that a leaf whose .grad carries history (create_graph) is no cycle.
+struct Edge {
+  std::shared_ptr<Node> node;
+  std::weak_ptr<TensorImpl> leaf;
+  bool is_leaf = false;
+  bool requires_grad() const { return node != nullptr || is_leaf; }
+};
+
+// A backward closure maps the gradient of the op's output to one gradient per input (an undefined
+// Tensor where an input needs none). It is written with differentiable ops, so that running it with
+// grad mode on (create_graph) records the backward itself.
+using BackwardFn = std::function<TensorList(const Tensor& grad_output, Node& node)>;
+
+struct Node {
+  const char* name;         // the op, for error messages
+  uint64_t sequence;        // position on the tape
+  std::vector<Edge> edges;  // one per input
+  std::vector<Shape> input_shapes;
+  BackwardFn backward;                            // emptied when the graph is freed
+  std::shared_ptr<Storage> saved_output_storage;  // only for ops whose backward uses the output
+  Shape output_shape;
+  std::weak_ptr<Node> self;
+  std::vector<char> active;  // per edge, during one backward pass: is this gradient wanted?
+
+  bool needs_input_grad(size_t i) const {
+    return active.empty() ? edges[i].requires_grad() : active[i];
+  }
+  // The op's output, linked to this node, for backwards written in terms of the output (sigmoid,
+  // tanh, exp). Saving the output Tensor itself in the closure would be a reference cycle.
+  Tensor saved_output() const;
+  bool released() const { return !backward; }
+};
+
+enum class SaveOutput { kNo, kYes };
+
+// Records `output` as produced by op `name` from `inputs` when grad mode is on and any input
+// requires grad; returns output (now carrying the history). Otherwise returns output unchanged.
+Tensor record(const char* name, Tensor output, std::initializer_list<Tensor> inputs, BackwardFn fn,
+              SaveOutput save = SaveOutput::kNo);
+Tensor record(const char* name, Tensor output, const TensorList& inputs, BackwardFn fn,
+              SaveOutput save = SaveOutput::kNo);
+
+// Grad mode: when off, no op records anything (inference, optimizer updates, backward without
+// create_graph). Thread-local.
+class GradMode {
+ public:
+  static bool is_enabled();
+  static void set_enabled(bool enabled);
+};
+
+// Turns recording off for a scope, like torch::NoGradGuard.
+class NoGradGuard {
+ public:
+  NoGradGuard() : previous_(GradMode::is_enabled()) { GradMode::set_enabled(false); }
+  ~NoGradGuard() { GradMode::set_enabled(previous_); }
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// Sets grad mode for a scope (used by the engine: backward records only with create_graph).
+class GradModeGuard {
+ public:
+  explicit GradModeGuard(bool enabled) : previous_(GradMode::is_enabled()) {
+    GradMode::set_enabled(enabled);
+  }
+  ~GradModeGuard() { GradMode::set_enabled(previous_); }
+  GradModeGuard(const GradModeGuard&) = delete;
+  GradModeGuard& operator=(const GradModeGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+}  // namespace minimax

@@ -1,0 +1,69 @@
+#include "autograd/random.h"
+
+#include <bit>
+#include <cmath>
+#include <numbers>
+
+namespace minimax {
+
+namespace {
+uint64_t splitmix64(uint64_t& x) {
+  uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+uint64_t rotl(uint64_t x, int k) {
+  return (x << k) | (x >> (64 - k));
+}
+}  // namespace
+
+void Generator::seed_with(uint64_t seed) {
+  for (auto& w : s_) w = splitmix64(seed);
+  has_cached_normal_ = false;
+}
+
+uint64_t Generator::next_u64() {
+  uint64_t result = rotl(s_[1] * 5, 7) * 9;
+  uint64_t t = s_[1] << 17;
+  s_[2] ^= s_[0];
+  s_[3] ^= s_[1];
+  s_[1] ^= s_[2];
+  s_[0] ^= s_[3];
+  s_[2] ^= t;
+  s_[3] = rotl(s_[3], 45);
+  return result;
+}
+
+float Generator::uniform() {
+  // The top 24 bits give every float in [0, 1) with spacing 2^-24.
+  return static_cast<float>(next_u64() >> 40) * 0x1.0p-24f;
+}
+
+float Generator::normal() {
+  if (has_cached_normal_) {
+    has_cached_normal_ = false;
+    return cached_normal_;
+  }
+  double u1 = (static_cast<double>(next_u64() >> 11) + 1.0) * 0x1.0p-53;  // (0, 1]: log is finite
+  double u2 = static_cast<double>(next_u64() >> 11) * 0x1.0p-53;
+  double r = std::sqrt(-2.0 * std::log(u1));
+  double theta = 2.0 * std::numbers::pi * u2;
+  cached_normal_ = static_cast<float>(r * std::sin(theta));
+  has_cached_normal_ = true;
+  return static_cast<float>(r * std::cos(theta));
+}
+
+Generator::State Generator::state() const {
+  uint64_t cached =
+      has_cached_normal_ ? (uint64_t{1} << 32) | std::bit_cast<uint32_t>(cached_normal_) : 0;
+  return {s_[0], s_[1], s_[2], s_[3], cached};
+}
+
+void Generator::set_state(const State& s) {
+  for (int i = 0; i < 4; ++i) s_[i] = s[i];
+  has_cached_normal_ = (s[4] >> 32) != 0;
+  cached_normal_ = std::bit_cast<float>(static_cast<uint32_t>(s[4]));
+}
+
+}  // namespace minimax

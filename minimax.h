@@ -1,0 +1,10 @@
+// Everything a user of minimax needs, in one include.
+#pragma once
+
+#include "autograd/engine.h"
+#include "autograd/gradcheck.h"
+#include "autograd/node.h"
+#include "autograd/random.h"
+#include "autograd/tensor.h"
+#include "ops/ops.h"
+#include "ops/runtime.h"

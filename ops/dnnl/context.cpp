@@ -1,0 +1,56 @@
+#include "ops/dnnl/context.h"
+
+#include <omp.h>
+
+#include <bit>
+
+namespace minimax::dnnl_ctx {
+
+dnnl::engine& engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+dnnl::stream& stream() {
+  static dnnl::stream s(engine());
+  return s;
+}
+
+dnnl::memory::dims dims_of(const Shape& shape) {
+  if (shape.empty()) return {1};
+  return {shape.begin(), shape.end()};
+}
+
+dnnl::memory::desc plain_desc(const dnnl::memory::dims& dims) {
+  dnnl::memory::dims strides(dims.size());
+  int64_t s = 1;
+  for (int i = static_cast<int>(dims.size()) - 1; i >= 0; --i) {
+    strides[i] = s;
+    s *= dims[i];
+  }
+  return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, strides);
+}
+
+dnnl::memory::desc plain_desc(const Shape& shape) {
+  return plain_desc(dims_of(shape));
+}
+
+dnnl::memory wrap(const dnnl::memory::desc& desc, const float* data) {
+  // oneDNN takes a non-const handle for inputs too; it does not write to them.
+  return dnnl::memory(desc, engine(), const_cast<float*>(data));
+}
+
+int64_t current_threads() {
+  return omp_get_max_threads();
+}
+
+void execute(const dnnl::primitive& p, const std::unordered_map<int, dnnl::memory>& args) {
+  p.execute(stream(), args);
+  stream().wait();
+}
+
+int64_t key_of(float v) {
+  return std::bit_cast<int32_t>(v);
+}
+
+}  // namespace minimax::dnnl_ctx

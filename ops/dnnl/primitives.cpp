@@ -1,0 +1,172 @@
+// oneDNN eltwise, binary, reduction and reorder primitives on our plain row-major tensors.
+#include <fmt/format.h>
+
+#include <cstring>
+#include <stdexcept>
+
+#include "ops/dnnl/context.h"
+#include "ops/kernels.h"
+
+namespace minimax::kernels {
+
+using namespace dnnl_ctx;
+using dnnl::memory;
+using dnnl::prop_kind;
+
+namespace {
+
+struct EltwiseEntry {
+  dnnl::eltwise_forward::primitive_desc forward_pd;
+  dnnl::primitive forward;
+  dnnl::primitive backward;  // built on first use
+};
+
+// Eltwise is layout-blind, so every tensor is viewed as one flat row of n floats.
+EltwiseEntry& eltwise_entry(algorithm alg, float alpha, float beta, int64_t n) {
+  return cached<EltwiseEntry>({1, static_cast<int64_t>(alg), key_of(alpha), key_of(beta), n}, [&] {
+    memory::desc md = plain_desc(memory::dims{n});
+    dnnl::eltwise_forward::desc d(prop_kind::forward_training, alg, md, alpha, beta);
+    EltwiseEntry e{dnnl::eltwise_forward::primitive_desc(d, engine()), {}, {}};
+    e.forward = dnnl::eltwise_forward(e.forward_pd);
+    return e;
+  });
+}
+
+}  // namespace
+
+void eltwise_forward(algorithm alg, float alpha, float beta, const float* src, float* dst,
+                     int64_t n) {
+  if (n == 0) return;
+  EltwiseEntry& e = eltwise_entry(alg, alpha, beta, n);
+  memory::desc md = e.forward_pd.src_desc();
+  execute(e.forward, {{DNNL_ARG_SRC, wrap(md, src)}, {DNNL_ARG_DST, wrap(md, dst)}});
+}
+
+void eltwise_backward(algorithm alg, float alpha, float beta, const float* diff_dst,
+                      const float* data, float* diff_src, int64_t n) {
+  if (n == 0) return;
+  EltwiseEntry& e = eltwise_entry(alg, alpha, beta, n);
+  memory::desc md = e.forward_pd.src_desc();
+  if (!e.backward) {
+    dnnl::eltwise_backward::desc d(alg, md, md, alpha, beta);
+    e.backward =
+        dnnl::eltwise_backward(dnnl::eltwise_backward::primitive_desc(d, engine(), e.forward_pd));
+  }
+  bool uses_dst = alg == algorithm::eltwise_relu_use_dst_for_bwd ||
+                  alg == algorithm::eltwise_tanh_use_dst_for_bwd ||
+                  alg == algorithm::eltwise_elu_use_dst_for_bwd ||
+                  alg == algorithm::eltwise_sqrt_use_dst_for_bwd ||
+                  alg == algorithm::eltwise_logistic_use_dst_for_bwd ||
+                  alg == algorithm::eltwise_exp_use_dst_for_bwd ||
+                  alg == algorithm::eltwise_clip_v2_use_dst_for_bwd;
+  execute(e.backward, {{uses_dst ? DNNL_ARG_DST : DNNL_ARG_SRC, wrap(md, data)},
+                       {DNNL_ARG_DIFF_DST, wrap(md, diff_dst)},
+                       {DNNL_ARG_DIFF_SRC, wrap(md, diff_src)}});
+}
+
+void binary(algorithm alg, const Tensor& a, const Tensor& b, const Tensor& out) {
+  if (out.numel() == 0) return;
+  struct Entry {
+    dnnl::primitive p;
+    memory::desc a, b, out;
+  };
+  CacheKey key{2, static_cast<int64_t>(alg), a.dim()};
+  for (int64_t d : a.shape()) key.push_back(d);
+  for (int64_t d : b.shape()) key.push_back(d);
+  Entry& e = cached<Entry>(std::move(key), [&] {
+    Entry n{{}, plain_desc(a.shape()), plain_desc(b.shape()), plain_desc(out.shape())};
+    dnnl::binary::desc d(alg, n.a, n.b, n.out);
+    n.p = dnnl::binary(dnnl::binary::primitive_desc(d, engine()));
+    return n;
+  });
+  execute(e.p, {{DNNL_ARG_SRC_0, wrap(e.a, a.data())},
+                {DNNL_ARG_SRC_1, wrap(e.b, b.data())},
+                {DNNL_ARG_DST, wrap(e.out, out.data())}});
+}
+
+void reduce(algorithm alg, const Tensor& src, const Tensor& dst) {
+  if (src.shape() == dst.shape()) {  // nothing to reduce; oneDNN refuses that case
+    std::memcpy(dst.data(), src.data(), src.numel() * sizeof(float));
+    return;
+  }
+  struct Entry {
+    dnnl::primitive p;
+    memory::desc src, dst;
+  };
+  CacheKey key{3, static_cast<int64_t>(alg), src.dim()};
+  for (int64_t d : src.shape()) key.push_back(d);
+  for (int64_t d : dst.shape()) key.push_back(d);
+  Entry& e = cached<Entry>(std::move(key), [&] {
+    Entry n{{}, plain_desc(src.shape()), plain_desc(dst.shape())};
+    dnnl::reduction::desc d(alg, n.src, n.dst, 0.0f, 0.0f);
+    n.p = dnnl::reduction(dnnl::reduction::primitive_desc(d, engine()));
+    return n;
+  });
+  execute(e.p, {{DNNL_ARG_SRC, wrap(e.src, src.data())}, {DNNL_ARG_DST, wrap(e.dst, dst.data())}});
+}
+
+void strided_copy(const Tensor& src, const std::vector<int64_t>& src_strides, int64_t src_offset,
+                  const Tensor& dst) {
+  if (dst.numel() == 0) return;
+  bool broadcasts = false;
+  for (size_t i = 0; i < src_strides.size(); ++i)
+    broadcasts = broadcasts || (src_strides[i] == 0 && dst.shape()[i] > 1);
+  if (broadcasts) {
+    // oneDNN's reorder does not take zero strides: a plain loop over the output's elements.
+    const Shape& shape = dst.shape();
+    int rank = shape.size();
+    std::vector<int64_t> index(rank, 0);
+    const float* s = src.data() + src_offset;
+    float* d = dst.data();
+    int64_t offset = 0;
+    for (int64_t i = 0, n = dst.numel(); i < n; ++i) {
+      d[i] = s[offset];
+      for (int k = rank - 1; k >= 0; --k) {
+        offset += src_strides[k];
+        if (++index[k] < shape[k]) break;
+        offset -= src_strides[k] * shape[k];
+        index[k] = 0;
+      }
+    }
+    return;
+  }
+  struct Entry {
+    dnnl::primitive p;
+    memory::desc src, dst;
+  };
+  CacheKey key{4, dst.dim()};
+  for (int64_t d : dst.shape()) key.push_back(d);
+  for (int64_t s : src_strides) key.push_back(s);
+  Entry& e = cached<Entry>(std::move(key), [&] {
+    memory::dims dims = dims_of(dst.shape());
+    memory::dims strides(src_strides.begin(), src_strides.end());
+    if (dst.dim() == 0) strides = {1};
+    Entry n{{}, memory::desc(dims, memory::data_type::f32, strides), plain_desc(dims)};
+    n.p = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), n.src, engine(), n.dst));
+    return n;
+  });
+  execute(e.p, {{DNNL_ARG_FROM, wrap(e.src, src.data() + src_offset)},
+                {DNNL_ARG_TO, wrap(e.dst, dst.data())}});
+}
+
+void strided_store(const Tensor& src, const Tensor& dst, const std::vector<int64_t>& dst_strides,
+                   int64_t dst_offset) {
+  struct Entry {
+    dnnl::primitive p;
+    memory::desc src, dst;
+  };
+  CacheKey key{5, src.dim()};
+  for (int64_t d : src.shape()) key.push_back(d);
+  for (int64_t s : dst_strides) key.push_back(s);
+  Entry& e = cached<Entry>(std::move(key), [&] {
+    memory::dims dims = dims_of(src.shape());
+    memory::dims strides(dst_strides.begin(), dst_strides.end());
+    Entry n{{}, plain_desc(dims), memory::desc(dims, memory::data_type::f32, strides)};
+    n.p = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), n.src, engine(), n.dst));
+    return n;
+  });
+  execute(e.p, {{DNNL_ARG_FROM, wrap(e.src, src.data())},
+                {DNNL_ARG_TO, wrap(e.dst, dst.data() + dst_offset)}});
+}
+
+}  // namespace minimax::kernels

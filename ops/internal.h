@@ -1,0 +1,39 @@
+// Helpers shared by the op families; not part of the public API.
+#pragma once
+
+#include "autograd/node.h"
+#include "ops/kernels.h"
+#include "ops/ops.h"
+
+namespace minimax::detail {
+
+// The same storage under another shape with the same number of elements; records nothing.
+Tensor view(const Tensor& x, const Shape& shape);
+
+// `shape` with leading 1s added up to `rank`.
+Shape pad_to_rank(const Shape& shape, int rank);
+
+// Throws std::invalid_argument naming op and shapes unless x has the given rank.
+void check_rank(const Tensor& x, int rank, const char* op, const char* what);
+
+// Throws std::invalid_argument naming the op unless x is defined.
+void check_defined(const Tensor& x, const char* op, const char* what);
+
+// A unary elementwise op: a oneDNN eltwise forward; its backward is a differentiable op that runs
+// oneDNN's fused eltwise backward (g * f'(s)) and whose own backward needs only f'' (`curvature`).
+struct UnarySpec {
+  const char* name;
+  const char* backward_name;
+  kernels::algorithm forward;
+  kernels::algorithm backward;  // a *_use_dst_for_bwd algorithm when saves_output
+  bool saves_output;            // s, the tensor f' is written in, is the output (else the input)
+  // d f'(s) / ds, or null where it is zero almost everywhere.
+  Tensor (*curvature)(const Tensor& s, float alpha, float beta);
+};
+
+Tensor unary(const UnarySpec& spec, const Tensor& x, float alpha = 0.0f, float beta = 0.0f);
+
+// 1 where s > 0, else 0 (a constant).
+Tensor positive_mask(const Tensor& s);
+
+}  // namespace minimax::detail

@@ -1,0 +1,43 @@
+// Kernels: the non-differentiable computations behind ops, on plain row-major float buffers.
+// Each dispatches to oneDNN (ops/dnnl) or OpenBLAS (ops/blas); plain loops only where neither has
+// one. Ops (ops/*.cpp) call these; nothing here records on the tape.
+#pragma once
+
+#include <dnnl.hpp>
+
+#include <vector>
+
+#include "autograd/tensor.h"
+
+namespace minimax::kernels {
+
+using dnnl::algorithm;
+
+// dst[i] = f(src[i]) for a oneDNN eltwise algorithm with its alpha, beta.
+void eltwise_forward(algorithm alg, float alpha, float beta, const float* src, float* dst,
+                     int64_t n);
+// diff_src[i] = diff_dst[i] * f'(.) where `data` is the forward's src, or its dst for the
+// *_use_dst_for_bwd algorithms.
+void eltwise_backward(algorithm alg, float alpha, float beta, const float* diff_dst,
+                      const float* data, float* diff_src, int64_t n);
+
+// out = a (op) b, where b broadcasts to out's shape and a has out's shape (same rank for all
+// three).
+void binary(algorithm alg, const Tensor& a, const Tensor& b, const Tensor& out);
+
+// dst = reduce(src) over the dimensions where dst (same rank) has extent 1 and src does not.
+void reduce(algorithm alg, const Tensor& src, const Tensor& dst);
+
+// dst = src viewed with `src_strides` (elements; 0 broadcasts), copied into dst's row-major layout.
+void strided_copy(const Tensor& src, const std::vector<int64_t>& src_strides, int64_t src_offset,
+                  const Tensor& dst);
+
+// The row-major src copied into dst's storage viewed with `dst_strides` at `dst_offset` (concat).
+void strided_store(const Tensor& src, const Tensor& dst, const std::vector<int64_t>& dst_strides,
+                   int64_t dst_offset);
+
+// Row-major C[M,N] = alpha * op(A) op(B) + beta * C, op = transpose when the flag is set.
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+}  // namespace minimax::kernels

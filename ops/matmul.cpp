@@ -1,0 +1,97 @@
+// Matrix products on GEMM (ops/blas/gemm.cpp).
+#include <fmt/format.h>
+
+#include <stdexcept>
+
+#include "ops/internal.h"
+
+namespace minimax {
+
+namespace {
+
+struct MatDims {
+  int64_t m, k, n;
+};
+
+// Checks op(a) [M,K] x op(b) [K,N] and returns M, K, N.
+MatDims matmul_dims(const Tensor& a, const Tensor& b, bool ta, bool tb, int batch_dims,
+                    const char* op) {
+  detail::check_rank(a, 2 + batch_dims, op, "first operand");
+  detail::check_rank(b, 2 + batch_dims, op, "second operand");
+  int r = batch_dims;
+  int64_t m = ta ? a.size(r + 1) : a.size(r), ka = ta ? a.size(r) : a.size(r + 1);
+  int64_t kb = tb ? b.size(r + 1) : b.size(r), n = tb ? b.size(r) : b.size(r + 1);
+  if (ka != kb)
+    throw std::invalid_argument(fmt::format("{}: inner dimensions differ: {}{} x {}{} ({} vs {})",
+                                            op, a.shape().str(), ta ? "^T" : "", b.shape().str(),
+                                            tb ? "^T" : "", ka, kb));
+  return {m, ka, n};
+}
+
+void gemm_into(const float* a, const float* b, float* c, const MatDims& d, bool ta, bool tb,
+               float beta) {
+  kernels::gemm(ta, tb, d.m, d.n, d.k, 1.0f, a, ta ? d.m : d.k, b, tb ? d.k : d.n, beta, c, d.n);
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  MatDims d = matmul_dims(a, b, ta, tb, 0, "matmul");
+  Tensor c = Tensor::empty({d.m, d.n});
+  gemm_into(a.data(), b.data(), c.data(), d, ta, tb, 0.0f);
+  return record("matmul", std::move(c), {a, b}, [a, b, ta, tb](const Tensor& g, Node& n) {
+    TensorList r(2);
+    if (n.needs_input_grad(0)) r[0] = ta ? matmul(b, g, tb, true) : matmul(g, b, false, !tb);
+    if (n.needs_input_grad(1)) r[1] = tb ? matmul(g, a, true, ta) : matmul(a, g, !ta, false);
+    return r;
+  });
+}
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  detail::check_rank(x, 2, "linear", "input");
+  detail::check_rank(weight, 2, "linear", "weight");
+  if (x.size(1) != weight.size(1))
+    throw std::invalid_argument(
+        fmt::format("linear: input {} has {} features but weight {} expects {}", x.shape().str(),
+                    x.size(1), weight.shape().str(), weight.size(1)));
+  MatDims d{x.size(0), x.size(1), weight.size(0)};
+  Tensor y = Tensor::empty({d.m, d.n});
+  float beta = 0.0f;
+  if (bias.defined()) {
+    if (!(bias.shape() == Shape{d.n}))
+      throw std::invalid_argument(
+          fmt::format("linear: bias {} does not match weight {} (expected [{}])",
+                      bias.shape().str(), weight.shape().str(), d.n));
+    // The bias rows are the GEMM's C, accumulated into with beta = 1: no separate pass.
+    for (int64_t i = 0; i < d.m; ++i) std::copy_n(bias.data(), d.n, y.data() + i * d.n);
+    beta = 1.0f;
+  }
+  gemm_into(x.data(), weight.data(), y.data(), d, false, true, beta);
+  return record("linear", std::move(y), {x, weight, bias}, [x, weight](const Tensor& g, Node& n) {
+    TensorList r(3);
+    if (n.needs_input_grad(0)) r[0] = matmul(g, weight);
+    if (n.needs_input_grad(1)) r[1] = matmul(g, x, true, false);
+    if (n.needs_input_grad(2)) r[2] = sum(g, {0});
+    return r;
+  });
+}
+
+Tensor bmm(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  MatDims d = matmul_dims(a, b, ta, tb, 1, "bmm");
+  if (a.size(0) != b.size(0))
+    throw std::invalid_argument(
+        fmt::format("bmm: batch sizes differ: {} vs {}", a.shape().str(), b.shape().str()));
+  int64_t batch = a.size(0);
+  Tensor c = Tensor::empty({batch, d.m, d.n});
+  for (int64_t i = 0; i < batch; ++i)
+    gemm_into(a.data() + i * d.m * d.k, b.data() + i * d.k * d.n, c.data() + i * d.m * d.n, d, ta,
+              tb, 0.0f);
+  return record("bmm", std::move(c), {a, b}, [a, b, ta, tb](const Tensor& g, Node& n) {
+    TensorList r(2);
+    if (n.needs_input_grad(0)) r[0] = ta ? bmm(b, g, tb, true) : bmm(g, b, false, !tb);
+    if (n.needs_input_grad(1)) r[1] = tb ? bmm(g, a, true, ta) : bmm(a, g, !ta, false);
+    return r;
+  });
+}
+
+}  // namespace minimax

@@ -1,0 +1,129 @@
+// Every differentiable op. Each is defined in the ops/*.cpp file of its family with its backward
+// directly below its forward; backwards are written with these same ops, so gradients of gradients
+// work (grad with create_graph).
+//
+// Binary elementwise ops broadcast numpy-style: shapes are aligned at the right, and an extent of 1
+// (or a missing leading dimension) stretches to match. Dimensions may be negative (-1 = last).
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "autograd/engine.h"
+#include "autograd/random.h"
+#include "autograd/tensor.h"
+
+namespace minimax {
+
+using Dims = std::vector<int>;
+
+// ---- elementwise (ops/elementwise.cpp) ----
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor add(const Tensor& a, float b);
+Tensor mul(const Tensor& a, float b);
+Tensor rsub(float a, const Tensor& b);  // a - b
+Tensor neg(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor pow(const Tensor& x, float exponent);
+Tensor square(const Tensor& x);
+Tensor abs(const Tensor& x);
+Tensor clamp(const Tensor& x, float low, float high);
+// Elementwise comparisons: 1 where true, 0 elsewhere; constant (no gradient).
+Tensor gt(const Tensor& a, const Tensor& b);
+Tensor eq(const Tensor& a, const Tensor& b);
+
+Tensor operator+(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a, const Tensor& b);
+Tensor operator*(const Tensor& a, const Tensor& b);
+Tensor operator/(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& x);
+Tensor operator+(const Tensor& a, float b);
+Tensor operator+(float a, const Tensor& b);
+Tensor operator-(const Tensor& a, float b);
+Tensor operator-(float a, const Tensor& b);
+Tensor operator*(const Tensor& a, float b);
+Tensor operator*(float a, const Tensor& b);
+Tensor operator/(const Tensor& a, float b);
+
+// ---- activations (ops/activation.cpp) ----
+Tensor relu(const Tensor& x);
+Tensor leaky_relu(const Tensor& x, float negative_slope = 0.01f);
+Tensor sigmoid(const Tensor& x);
+Tensor tanh(const Tensor& x);
+Tensor softplus(const Tensor& x);     // log(1 + e^x), stable for large |x|
+Tensor log_sigmoid(const Tensor& x);  // log(sigmoid(x)) = -softplus(-x), never log(0)
+Tensor elu(const Tensor& x, float alpha = 1.0f);
+
+// ---- matrix products (ops/matmul.cpp) ----
+// [M,K] x [K,N] -> [M,N]; a transpose flag uses the operand as if transposed.
+Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a = false, bool transpose_b = false);
+// x [N,in], weight [out,in], bias [out] (optional) -> [N,out] = x W^T + b, as
+// torch.nn.functional.linear.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+// [B,M,K] x [B,K,N] -> [B,M,N].
+Tensor bmm(const Tensor& a, const Tensor& b, bool transpose_a = false, bool transpose_b = false);
+
+// ---- reductions (ops/reduction.cpp) ----
+Tensor sum(const Tensor& x);  // all elements -> scalar
+Tensor sum(const Tensor& x, const Dims& dims, bool keepdim = false);
+Tensor mean(const Tensor& x);
+Tensor mean(const Tensor& x, const Dims& dims, bool keepdim = false);
+Tensor max(const Tensor& x);
+Tensor max(const Tensor& x, const Dims& dims, bool keepdim = false);
+Tensor logsumexp(const Tensor& x, const Dims& dims, bool keepdim = false);
+// Sums a broadcast gradient back down to `shape` (the inverse of broadcasting `shape` up).
+Tensor sum_to(const Tensor& x, const Shape& shape);
+
+// ---- shape (ops/shape.cpp) ----
+Tensor reshape(const Tensor& x, const Shape& shape);  // one extent may be -1
+Tensor flatten(const Tensor& x, int start_dim = 1, int end_dim = -1);
+Tensor permute(const Tensor& x, const Dims& order);
+Tensor transpose(const Tensor& x, int dim0, int dim1);
+Tensor expand(const Tensor& x, const Shape& shape);  // broadcast to shape
+Tensor concat(const std::vector<Tensor>& xs, int dim);
+Tensor slice(const Tensor& x, int dim, int64_t start, int64_t end);  // [start, end) along dim
+// The shape that a and b broadcast to; throws naming `op` when they do not.
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
+
+// ---- neural-network ops (ops/nn.cpp, ops/conv.cpp, ops/norm.cpp, ops/pool.cpp) ----
+// x [N, units*pieces] -> [N, units]: the max of each unit's `pieces` consecutive inputs.
+Tensor maxout(const Tensor& x, int64_t pieces);
+// Zeroes each element with probability p and scales the rest by 1/(1-p); identity when !training.
+Tensor dropout(const Tensor& x, float p, bool training, Generator& gen);
+
+struct Conv2dOptions {
+  int64_t stride = 1, padding = 0, dilation = 1;
+  int64_t output_padding = 0;  // conv_transpose2d only: extra rows/cols on the bottom/right
+};
+// x [N,C,H,W], weight [O,C,kh,kw], bias [O] (optional) -> [N,O,H',W'].
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
+              const Conv2dOptions& options = {});
+// x [N,C,H,W], weight [C,O,kh,kw] (PyTorch's layout), bias [O] -> [N,O,H',W'].
+Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
+                        const Conv2dOptions& options = {});
+
+struct BatchNormState {
+  Tensor running_mean, running_var;  // [C], updated in place in training
+  float momentum = 0.1f;             // running = (1 - momentum) * running + momentum * batch
+  float eps = 1e-5f;
+};
+// x [N,C] or [N,C,H,W]; weight, bias [C] (optional). Training normalizes with the batch statistics
+// (and updates state's running averages when they are defined); eval uses the running averages.
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, BatchNormState& state,
+                  bool training);
+
+// x [N,C,H,W]; kernel, stride (0 = kernel), padding.
+Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride = 0, int64_t padding = 0);
+Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride = 0, int64_t padding = 0);
+
+// ---- losses (ops/loss.cpp) ----
+// mean(softplus(l) - l * t): binary cross-entropy on logits, never log(0).
+Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targets);
+Tensor mse_loss(const Tensor& input, const Tensor& target);
+
+}  // namespace minimax
