@@ -1,0 +1,235 @@
+// Convolution: gradient checks (first and second order) in the table style of test_grad_ops.cpp,
+// forwards against direct loops, and the shape errors.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "op_table.h"
+
+using namespace minimax;
+using minimax::testing::check_table;
+using minimax::testing::OpCase;
+
+namespace {
+
+constexpr bool k2nd = true;  // second order too
+
+// A finite-difference step of 1e-2 instead of 1e-3 for the second-order rows with a squared output.
+// Their first derivatives are float32 sums of ~1e2, whose rounding alone puts ~5e-3 of noise on the
+// difference quotient at the default step and ten times less at 1e-2, while the step's own error
+// (eps^2 / 6 times a third derivative) stays near 1e-4. Measured worst mismatch at steps 1e-3,
+// 3e-3, 1e-2 on conv2d's: 1.3e-2, 5.1e-3, 1.3e-3. It shrinks as 1/step, the signature of
+// rounding, not of a wrong formula. The tolerances are unchanged.
+const GradcheckOptions kWideStep{.eps = 1e-2};
+
+// An element of a row-major 4-d tensor, for the direct loops that check the forwards.
+float at(const Tensor& t, int64_t a, int64_t b, int64_t c, int64_t d) {
+  return t.data()[((a * t.size(1) + b) * t.size(2) + c) * t.size(3) + d];
+}
+
+void check_close(const std::vector<float>& actual, const std::vector<float>& expected,
+                 float tol = 1e-4f) {
+  REQUIRE(actual.size() == expected.size());
+  for (size_t i = 0; i < actual.size(); ++i) {
+    INFO("element ", i);
+    CHECK(actual[i] == doctest::Approx(expected[i]).epsilon(tol));
+  }
+}
+
+Tensor random(const Shape& s, uint64_t seed) {
+  Generator gen(seed);
+  return Tensor::uniform(s, -1.0f, 1.0f, gen);
+}
+
+}  // namespace
+
+// ---- convolution ----
+
+namespace {
+
+std::vector<float> direct_conv2d(const Tensor& x, const Tensor& w, const Tensor& b,
+                                 const Conv2dOptions& o, const Shape& out) {
+  std::vector<float> y(out.numel());
+  for (int64_t n = 0; n < out[0]; ++n)
+    for (int64_t oc = 0; oc < out[1]; ++oc)
+      for (int64_t i = 0; i < out[2]; ++i)
+        for (int64_t j = 0; j < out[3]; ++j) {
+          float s = b.defined() ? b.data()[oc] : 0.0f;
+          for (int64_t c = 0; c < x.size(1); ++c)
+            for (int64_t p = 0; p < w.size(2); ++p)
+              for (int64_t q = 0; q < w.size(3); ++q) {
+                int64_t h = i * o.stride - o.padding + p * o.dilation;
+                int64_t v = j * o.stride - o.padding + q * o.dilation;
+                if (h >= 0 && h < x.size(2) && v >= 0 && v < x.size(3))
+                  s += at(x, n, c, h, v) * at(w, oc, c, p, q);
+              }
+          y[((n * out[1] + oc) * out[2] + i) * out[3] + j] = s;
+        }
+  return y;
+}
+
+// Every input element scatters its products with the kernel into the output.
+std::vector<float> direct_conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b,
+                                           const Conv2dOptions& o, const Shape& out) {
+  std::vector<float> y(out.numel(), 0.0f);
+  for (int64_t n = 0; n < out[0]; ++n)
+    for (int64_t oc = 0; oc < out[1]; ++oc) {
+      for (int64_t k = 0; k < out[2] * out[3]; ++k)
+        y[(n * out[1] + oc) * out[2] * out[3] + k] = b.defined() ? b.data()[oc] : 0.0f;
+      for (int64_t c = 0; c < x.size(1); ++c)
+        for (int64_t i = 0; i < x.size(2); ++i)
+          for (int64_t j = 0; j < x.size(3); ++j)
+            for (int64_t p = 0; p < w.size(2); ++p)
+              for (int64_t q = 0; q < w.size(3); ++q) {
+                int64_t h = i * o.stride - o.padding + p * o.dilation;
+                int64_t v = j * o.stride - o.padding + q * o.dilation;
+                if (h >= 0 && h < out[2] && v >= 0 && v < out[3])
+                  y[((n * out[1] + oc) * out[2] + h) * out[3] + v] +=
+                      at(x, n, c, i, j) * at(w, c, oc, p, q);
+              }
+    }
+  return y;
+}
+
+}  // namespace
+
+TEST_CASE("grad: conv2d") {
+  auto conv = [](Conv2dOptions o, bool bias) {
+    return [o, bias](const TensorList& x) { return conv2d(x[0], x[1], bias ? x[2] : Tensor(), o); };
+  };
+  // Squaring the output makes the incoming gradient depend on x and w, so second order also
+  // differentiates the backward ops through that gradient.
+  auto squared = [](Conv2dOptions o) {
+    return [o](const TensorList& x) { return square(conv2d(x[0], x[1], x[2], o)); };
+  };
+  check_table({{"plain with bias", {{{2, 3, 5, 5}}, {{4, 3, 3, 3}}, {{4}}}, conv({}, true), k2nd},
+               {"plain no bias", {{{2, 3, 5, 5}}, {{4, 3, 3, 3}}}, conv({}, false), k2nd},
+               {"stride 2 padding 1 (floored)",
+                {{{1, 2, 6, 5}}, {{3, 2, 3, 3}}, {{3}}},
+                conv({.stride = 2, .padding = 1}, true),
+                k2nd},
+               {"dilation 2 padding 2",
+                {{{1, 2, 6, 6}}, {{3, 2, 3, 3}}},
+                conv({.padding = 2, .dilation = 2}, false),
+                k2nd},
+               {"stride 2 dilation 2",
+                {{{2, 2, 7, 6}}, {{2, 2, 2, 3}}, {{2}}},
+                conv({.stride = 2, .dilation = 2}, true),
+                k2nd},
+               {"1x1 kernel", {{{2, 3, 3, 4}}, {{2, 3, 1, 1}}, {{2}}}, conv({}, true), k2nd},
+               {"squared output",
+                {{{1, 2, 5, 4}}, {{3, 2, 3, 2}}, {{3}}},
+                squared({.padding = 1}),
+                k2nd,
+                kWideStep},
+               {"squared output stride 2",
+                {{{1, 2, 5, 5}}, {{2, 2, 3, 3}}, {{2}}},
+                squared({.stride = 2, .padding = 1, .dilation = 2}),
+                k2nd,
+                kWideStep}});
+}
+
+TEST_CASE("grad: conv_transpose2d") {
+  auto deconv = [](Conv2dOptions o, bool bias) {
+    return [o, bias](const TensorList& x) {
+      return conv_transpose2d(x[0], x[1], bias ? x[2] : Tensor(), o);
+    };
+  };
+  auto squared = [](Conv2dOptions o) {
+    return [o](const TensorList& x) { return square(conv_transpose2d(x[0], x[1], x[2], o)); };
+  };
+  check_table(
+      {{"plain with bias", {{{2, 3, 4, 4}}, {{3, 2, 3, 3}}, {{2}}}, deconv({}, true), k2nd},
+       {"plain no bias", {{{2, 3, 4, 4}}, {{3, 2, 3, 3}}}, deconv({}, false), k2nd},
+       {"stride 2 padding 1 output_padding 1",
+        {{{1, 2, 3, 3}}, {{2, 3, 3, 3}}, {{3}}},
+        deconv({.stride = 2, .padding = 1, .output_padding = 1}, true),
+        k2nd},
+       {"stride 3 padding 1 output_padding 2",
+        {{{1, 2, 2, 3}}, {{2, 2, 3, 2}}},
+        deconv({.stride = 3, .padding = 1, .output_padding = 2}, false),
+        k2nd},
+       {"dilation 2", {{{1, 2, 3, 4}}, {{2, 2, 2, 2}}, {{2}}}, deconv({.dilation = 2}, true), k2nd},
+       {"stride 2 no bias",
+        {{{2, 2, 3, 3}}, {{2, 1, 4, 4}}},
+        deconv({.stride = 2, .padding = 1}, false),
+        k2nd},
+       {"squared output",
+        {{{1, 2, 3, 3}}, {{2, 2, 3, 3}}, {{2}}},
+        squared({.stride = 2, .padding = 1, .output_padding = 1}),
+        k2nd}});
+}
+
+TEST_CASE("nn: conv2d forward matches a direct loop") {
+  struct Row {
+    Shape x, w;
+    Conv2dOptions o;
+    bool bias;
+    Shape out;
+  };
+  for (const Row& r :
+       {Row{{2, 3, 5, 5}, {4, 3, 3, 3}, {}, true, {2, 4, 3, 3}},
+        Row{{1, 2, 6, 5}, {3, 2, 3, 3}, {.stride = 2, .padding = 1}, true, {1, 3, 3, 3}},
+        Row{{1, 2, 7, 6}, {2, 2, 2, 3}, {.stride = 2, .dilation = 2}, false, {1, 2, 3, 1}},
+        Row{{1, 1, 4, 4}, {2, 1, 3, 3}, {.padding = 2, .dilation = 2}, true, {1, 2, 4, 4}}}) {
+    CAPTURE(r.x.str());
+    Tensor x = random(r.x, 1), w = random(r.w, 2), b = r.bias ? random({r.w[0]}, 3) : Tensor();
+    Tensor y = conv2d(x, w, b, r.o);
+    CHECK(y.shape() == r.out);
+    check_close(y.to_vector(), direct_conv2d(x, w, b, r.o, r.out));
+  }
+}
+
+TEST_CASE("nn: conv_transpose2d forward matches a direct loop") {
+  struct Row {
+    Shape x, w;
+    Conv2dOptions o;
+    bool bias;
+    Shape out;  // PyTorch: (H - 1) stride - 2 padding + dilation (k - 1) + output_padding + 1
+  };
+  for (const Row& r : {Row{{2, 3, 4, 4}, {3, 2, 3, 3}, {}, true, {2, 2, 6, 6}},
+                       Row{{1, 2, 3, 3},
+                           {2, 3, 3, 3},
+                           {.stride = 2, .padding = 1, .output_padding = 1},
+                           true,
+                           {1, 3, 6, 6}},
+                       Row{{1, 2, 2, 3},
+                           {2, 2, 3, 2},
+                           {.stride = 3, .padding = 1, .output_padding = 2},
+                           false,
+                           {1, 2, 6, 8}},
+                       Row{{1, 2, 3, 4}, {2, 2, 2, 2}, {.dilation = 2}, true, {1, 2, 5, 6}}}) {
+    CAPTURE(r.x.str());
+    Tensor x = random(r.x, 1), w = random(r.w, 2), b = r.bias ? random({r.w[1]}, 3) : Tensor();
+    Tensor y = conv_transpose2d(x, w, b, r.o);
+    CHECK(y.shape() == r.out);
+    check_close(y.to_vector(), direct_conv_transpose2d(x, w, b, r.o, r.out));
+  }
+}
+
+TEST_CASE("nn: conv2d rejects bad shapes") {
+  Tensor x = Tensor::zeros({1, 3, 5, 5}), w = Tensor::zeros({4, 3, 3, 3});
+  CHECK_THROWS_AS(conv2d(Tensor::zeros({3, 5, 5}), w), std::invalid_argument);      // rank 3
+  CHECK_THROWS_AS(conv2d(x, Tensor::zeros({4, 3, 3})), std::invalid_argument);      // weight
+  CHECK_THROWS_AS(conv2d(x, Tensor::zeros({4, 2, 3, 3})), std::invalid_argument);   // channels
+  CHECK_THROWS_AS(conv2d(x, Tensor::zeros({4, 3, 7, 3})), std::invalid_argument);   // kernel
+  CHECK_THROWS_AS(conv2d(x, w, Tensor(), {.dilation = 3}), std::invalid_argument);  // dilated
+  CHECK_NOTHROW(conv2d(x, Tensor::zeros({4, 3, 7, 3}), Tensor(), {.padding = 1}));  // fits
+  CHECK_THROWS_AS(conv2d(x, w, Tensor::zeros({3})), std::invalid_argument);         // bias
+  CHECK_THROWS_AS(conv2d(x, w, Tensor(), {.stride = 0}), std::invalid_argument);
+  CHECK_THROWS_AS(conv2d(x, w, Tensor(), {.padding = -1}), std::invalid_argument);
+  CHECK_THROWS_AS(conv2d(x, w, Tensor(), {.output_padding = 1}), std::invalid_argument);
+  CHECK_THROWS_AS(conv2d(Tensor(), w), std::invalid_argument);
+  CHECK_THROWS_AS(conv2d(Tensor::zeros({1, 3, 0, 5}), w), std::invalid_argument);  // empty
+}
+
+TEST_CASE("nn: conv_transpose2d rejects bad shapes") {
+  Tensor x = Tensor::zeros({1, 3, 4, 4}), w = Tensor::zeros({3, 2, 3, 3});
+  CHECK_THROWS_AS(conv_transpose2d(Tensor::zeros({3, 4, 4}), w), std::invalid_argument);
+  CHECK_THROWS_AS(conv_transpose2d(x, Tensor::zeros({2, 3, 3, 3})), std::invalid_argument);
+  CHECK_THROWS_AS(conv_transpose2d(x, w, Tensor::zeros({3})), std::invalid_argument);  // [in]
+  CHECK_THROWS_AS(conv_transpose2d(x, w, Tensor(), {.stride = 2, .output_padding = 2}),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(conv_transpose2d(x, w, Tensor(), {.padding = 4}), std::invalid_argument);
+  CHECK_THROWS_AS(conv_transpose2d(x, w, Tensor(), {.dilation = 0}), std::invalid_argument);
+}
