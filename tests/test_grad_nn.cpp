@@ -1,5 +1,5 @@
-// Convolution: gradient checks (first and second order) in the table style of test_grad_ops.cpp,
-// forwards against direct loops, and the shape errors.
+// Convolution and pooling: gradient checks (first and second order) in the table style of
+// test_grad_ops.cpp, forwards against direct loops, and the shape errors.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -232,4 +232,120 @@ TEST_CASE("nn: conv_transpose2d rejects bad shapes") {
                   std::invalid_argument);
   CHECK_THROWS_AS(conv_transpose2d(x, w, Tensor(), {.padding = 4}), std::invalid_argument);
   CHECK_THROWS_AS(conv_transpose2d(x, w, Tensor(), {.dilation = 0}), std::invalid_argument);
+}
+
+// ---- pooling ----
+
+namespace {
+
+// Distinct constants 0.05 apart in a scrambled order. Added to small inputs they keep every pooling
+// window's maximum well clear of the runner-up, so finite differences never swap the winner.
+Tensor separated(const Shape& shape) {
+  int64_t n = shape.numel();
+  std::vector<float> v(n);
+  for (int64_t i = 0; i < n; ++i) v[i] = 0.05f * static_cast<float>((i * 7919) % n);
+  return Tensor::from_vector(v, shape);
+}
+
+// Max, or the mean with the padding counted (PyTorch's count_include_pad=True default).
+std::vector<float> direct_pool2d(const Tensor& x, int64_t k, int64_t s, int64_t pad, bool is_max,
+                                 const Shape& out) {
+  std::vector<float> y;
+  for (int64_t n = 0; n < out[0]; ++n)
+    for (int64_t c = 0; c < out[1]; ++c)
+      for (int64_t i = 0; i < out[2]; ++i)
+        for (int64_t j = 0; j < out[3]; ++j) {
+          float best = -INFINITY, total = 0.0f;
+          for (int64_t p = 0; p < k; ++p)
+            for (int64_t q = 0; q < k; ++q) {
+              int64_t h = i * s - pad + p, v = j * s - pad + q;
+              if (h < 0 || h >= x.size(2) || v < 0 || v >= x.size(3)) continue;
+              best = std::max(best, at(x, n, c, h, v));
+              total += at(x, n, c, h, v);
+            }
+          y.push_back(is_max ? best : total / static_cast<float>(k * k));
+        }
+  return y;
+}
+
+}  // namespace
+
+TEST_CASE("grad: max_pool2d") {
+  // Small inputs on top of separated constants: no winner changes under the finite differences.
+  // The squared rows make the second order go through the backward (P^T) and its own backward (P).
+  auto pool = [](int64_t k, int64_t s, int64_t p, bool squared) {
+    return [=](const TensorList& x) {
+      Tensor y = max_pool2d(add(x[0], separated(x[0].shape())), k, s, p);
+      return squared ? square(y) : y;
+    };
+  };
+  const float lo = -0.01f, hi = 0.01f;
+  check_table(
+      {{"2x2 default stride", {{{2, 2, 4, 4}, lo, hi}}, pool(2, 0, 0, false), k2nd},
+       {"3x3 stride 2 padding 1", {{{1, 2, 5, 6}, lo, hi}}, pool(3, 2, 1, false), k2nd},
+       {"3x3 stride 1 overlapping", {{{1, 2, 4, 4}, lo, hi}}, pool(3, 1, 1, false), k2nd},
+       {"squared 2x2", {{{2, 2, 4, 4}, lo, hi}}, pool(2, 0, 0, true), k2nd},
+       {"squared 3x3 stride 2 padding 1", {{{1, 2, 5, 5}, lo, hi}}, pool(3, 2, 1, true), k2nd}});
+}
+
+TEST_CASE("grad: avg_pool2d") {
+  auto pool = [](int64_t k, int64_t s, int64_t p, bool squared) {
+    return [=](const TensorList& x) {
+      Tensor y = avg_pool2d(x[0], k, s, p);
+      return squared ? square(y) : y;
+    };
+  };
+  check_table({{"2x2 default stride", {{{2, 2, 4, 4}}}, pool(2, 0, 0, false), k2nd},
+               {"3x3 stride 2 padding 1", {{{1, 2, 5, 6}}}, pool(3, 2, 1, false), k2nd},
+               {"3x3 stride 1 overlapping", {{{1, 2, 4, 4}}}, pool(3, 1, 1, false), k2nd},
+               {"squared 2x2", {{{2, 2, 4, 4}}}, pool(2, 0, 0, true), k2nd},
+               {"squared 3x3 stride 2 padding 1", {{{1, 2, 5, 5}}}, pool(3, 2, 1, true), k2nd}});
+}
+
+TEST_CASE("nn: pooling forwards match a direct loop") {
+  struct Row {
+    int64_t k, s, p;
+    Shape out;
+  };
+  Tensor x = random({2, 2, 5, 6}, 5);
+  for (const Row& r : {Row{2, 0, 0, {2, 2, 2, 3}}, Row{3, 2, 1, {2, 2, 3, 3}},
+                       Row{3, 1, 1, {2, 2, 5, 6}}, Row{2, 1, 1, {2, 2, 6, 7}}}) {
+    CAPTURE(r.k);
+    CAPTURE(r.p);
+    Tensor mx = max_pool2d(x, r.k, r.s, r.p), av = avg_pool2d(x, r.k, r.s, r.p);
+    int64_t s = r.s == 0 ? r.k : r.s;
+    CHECK(mx.shape() == r.out);
+    CHECK(av.shape() == r.out);
+    check_close(mx.to_vector(), direct_pool2d(x, r.k, s, r.p, true, r.out));
+    check_close(av.to_vector(), direct_pool2d(x, r.k, s, r.p, false, r.out));
+  }
+}
+
+// The second derivative of max pooling gathers at the winners it finds itself; it must pick the
+// same winners as oneDNN's backward, also where a window ties (after a ReLU, windows of zeros).
+TEST_CASE("nn: max_pool2d double backward is the transpose of its backward, ties included") {
+  Tensor x = relu(random({2, 2, 6, 6}, 1));
+  x.requires_grad_();
+  Tensor u = random({2, 2, 3, 3}, 2).requires_grad_();  // gradient into the pooling output
+  Tensor v = random({2, 2, 6, 6}, 3);
+  Tensor gx = grad({max_pool2d(x, 2, 2, 0)}, {x}, {u}, true)[0];  // P^T u
+  Tensor pv = grad({sum(mul(gx, v))}, {u})[0];                    // P v
+  float lhs = sum(mul(pv, u.detach())).item(), rhs = sum(mul(gx.detach(), v)).item();
+  CHECK(lhs == doctest::Approx(rhs).epsilon(1e-5));
+  // Where every element of a window is zero, the winner is the window's first element.
+  Tensor zeros = Tensor::zeros({1, 1, 2, 2}).requires_grad_();
+  Tensor g = grad({max_pool2d(zeros, 2)}, {zeros}, {Tensor::ones({1, 1, 1, 1})})[0];
+  CHECK(g.to_vector() == std::vector<float>{1, 0, 0, 0});
+}
+
+TEST_CASE("nn: pooling rejects bad shapes") {
+  Tensor x = Tensor::zeros({1, 2, 4, 4});
+  for (auto pool : {&max_pool2d, &avg_pool2d}) {
+    CHECK_THROWS_AS(pool(Tensor::zeros({2, 4, 4}), 2, 0, 0), std::invalid_argument);  // rank 3
+    CHECK_THROWS_AS(pool(x, 0, 0, 0), std::invalid_argument);                         // kernel
+    CHECK_THROWS_AS(pool(x, 2, -1, 0), std::invalid_argument);                        // stride
+    CHECK_THROWS_AS(pool(x, 3, 1, 2), std::invalid_argument);  // padding above half the kernel
+    CHECK_THROWS_AS(pool(x, 5, 1, 0), std::invalid_argument);  // kernel larger than input
+    CHECK_NOTHROW(pool(x, 5, 1, 1));                           // fits once padded
+  }
 }
