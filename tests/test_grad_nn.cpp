@@ -1,5 +1,6 @@
-// Convolution and pooling: gradient checks (first and second order) in the table style of
-// test_grad_ops.cpp, forwards against direct loops, and the shape errors.
+// Convolution, pooling and batch normalization: gradient checks (first and second order) in the
+// table style of test_grad_ops.cpp, forwards against direct loops, PyTorch's running statistics,
+// and the shape errors.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -18,8 +19,8 @@ constexpr bool k2nd = true;  // second order too
 // Their first derivatives are float32 sums of ~1e2, whose rounding alone puts ~5e-3 of noise on the
 // difference quotient at the default step and ten times less at 1e-2, while the step's own error
 // (eps^2 / 6 times a third derivative) stays near 1e-4. Measured worst mismatch at steps 1e-3,
-// 3e-3, 1e-2 on conv2d's: 1.3e-2, 5.1e-3, 1.3e-3. It shrinks as 1/step, the signature of
-// rounding, not of a wrong formula. The tolerances are unchanged.
+// 3e-3, 1e-2: conv2d 1.3e-2, 5.1e-3, 1.3e-3; batch_norm 6.4e-3, 2.6e-3, 3.9e-4. It shrinks as
+// 1/step, the signature of rounding, not of a wrong formula. The tolerances are unchanged.
 const GradcheckOptions kWideStep{.eps = 1e-2};
 
 // An element of a row-major 4-d tensor, for the direct loops that check the forwards.
@@ -348,4 +349,142 @@ TEST_CASE("nn: pooling rejects bad shapes") {
     CHECK_THROWS_AS(pool(x, 5, 1, 0), std::invalid_argument);  // kernel larger than input
     CHECK_NOTHROW(pool(x, 5, 1, 1));                           // fits once padded
   }
+}
+
+// ---- batch normalization ----
+
+namespace {
+
+// Fixed running statistics for the eval rows (variances well away from 0).
+BatchNormState eval_state(int64_t channels) {
+  BatchNormState st;
+  Generator gen(11);
+  st.running_mean = Tensor::uniform({channels}, -0.5f, 0.5f, gen);
+  st.running_var = Tensor::uniform({channels}, 0.5f, 1.5f, gen);
+  return st;
+}
+
+Tensor bn_train(const Tensor& x, const Tensor& w, const Tensor& b) {
+  BatchNormState st;  // no running statistics: the output depends on the batch only
+  return batch_norm(x, w, b, st, true);
+}
+
+Tensor bn_eval(const Tensor& x, const Tensor& w, const Tensor& b) {
+  BatchNormState st = eval_state(x.size(1));
+  return batch_norm(x, w, b, st, false);
+}
+
+}  // namespace
+
+TEST_CASE("grad: batch_norm training") {
+  auto affine = [](const TensorList& x) { return bn_train(x[0], x[1], x[2]); };
+  check_table({{"[N,C] affine", {{{5, 3}}, {{3}}, {{3}}}, affine, k2nd},
+               {"[N,C,H,W] affine", {{{2, 3, 2, 2}}, {{3}}, {{3}}}, affine, k2nd},
+               {"no affine",
+                {{{3, 2, 2, 2}}},
+                [](const TensorList& x) { return bn_train(x[0], Tensor(), Tensor()); },
+                k2nd},
+               {"weight only",
+                {{{4, 3}}, {{3}}},
+                [](const TensorList& x) { return bn_train(x[0], x[1], Tensor()); },
+                k2nd},
+               {"bias only",
+                {{{2, 2, 3, 1}}, {{2}}},
+                [](const TensorList& x) { return bn_train(x[0], Tensor(), x[1]); },
+                k2nd},
+               {"squared output",
+                {{{3, 2, 2, 2}}, {{2}}, {{2}}},
+                [](const TensorList& x) { return square(bn_train(x[0], x[1], x[2])); },
+                k2nd,
+                kWideStep}});
+}
+
+TEST_CASE("grad: batch_norm eval") {
+  auto affine = [](const TensorList& x) { return bn_eval(x[0], x[1], x[2]); };
+  check_table({{"[N,C] affine", {{{4, 3}}, {{3}}, {{3}}}, affine, k2nd},
+               {"[N,C,H,W] affine", {{{2, 3, 2, 2}}, {{3}}, {{3}}}, affine, k2nd},
+               {"no affine",
+                {{{2, 2, 2, 3}}},
+                [](const TensorList& x) { return bn_eval(x[0], Tensor(), Tensor()); },
+                k2nd},
+               {"squared output",
+                {{{2, 2, 2, 2}}, {{2}}, {{2}}},
+                [](const TensorList& x) { return square(bn_eval(x[0], x[1], x[2])); },
+                k2nd}});
+}
+
+// The recorded backward (create_graph) is differentiated by the second-order rows above; this ties
+// its values to oneDNN's fused backward, which the first-order rows check.
+TEST_CASE("nn: batch_norm recorded backward equals the fused one") {
+  for (bool training : {true, false}) {
+    CAPTURE(training);
+    Tensor x = random({3, 2, 2, 3}, 1).requires_grad_();
+    Tensor w = random({2}, 2).requires_grad_(), b = random({2}, 3).requires_grad_();
+    Tensor gy = random({3, 2, 2, 3}, 4);
+    BatchNormState st = eval_state(2);
+    Tensor y = batch_norm(x, w, b, st, training);
+    TensorList fused = grad({y}, {x, w, b}, {gy}, false, true);
+    TensorList recorded = grad({y}, {x, w, b}, {gy}, true);
+    for (int i = 0; i < 3; ++i) {
+      CAPTURE(i);
+      if (i < 2) CHECK(recorded[i].requires_grad());  // the bias gradient is sum(gy): constant
+      check_close(recorded[i].to_vector(), fused[i].to_vector(), 1e-3f);
+    }
+  }
+}
+
+TEST_CASE("nn: batch_norm updates running statistics as PyTorch does") {
+  // Channel 0 holds 1, 2, 3, 4: mean 2.5, biased variance 1.25, unbiased 5/3.
+  // Channel 1 holds 0, 0, 2, 6: mean 2, biased variance 6, unbiased 8.
+  for (Shape shape : {Shape{4, 2}, Shape{2, 2, 2, 1}}) {
+    CAPTURE(shape.str());
+    std::vector<float> v = shape.size() == 2 ? std::vector<float>{1, 0, 2, 0, 3, 2, 4, 6}
+                                             : std::vector<float>{1, 2, 0, 0, 3, 4, 2, 6};
+    Tensor x = Tensor::from_vector(v, shape);
+    BatchNormState st;
+    st.running_mean = Tensor::from_vector({0.0f, 1.0f}, {2});
+    st.running_var = Tensor::from_vector({1.0f, 2.0f}, {2});
+    Tensor y = batch_norm(x, Tensor(), Tensor(), st, true);
+    // running = 0.9 running + 0.1 batch
+    check_close(st.running_mean.to_vector(), {0.25f, 1.1f});
+    check_close(st.running_var.to_vector(), {0.9f + 0.1f * 5.0f / 3.0f, 1.8f + 0.8f});
+    // Training normalizes with the biased batch variance.
+    CHECK(y.data()[0] == doctest::Approx(-1.5f / std::sqrt(1.25f + 1e-5f)).epsilon(1e-4));
+
+    // A second step with momentum 0.5 moves halfway from there.
+    st.momentum = 0.5f;
+    batch_norm(x, Tensor(), Tensor(), st, true);
+    check_close(st.running_mean.to_vector(), {0.5f * 0.25f + 1.25f, 0.5f * 1.1f + 1.0f});
+    check_close(st.running_var.to_vector(),
+                {0.5f * (0.9f + 0.5f / 3.0f) + 0.5f * 5.0f / 3.0f, 0.5f * 2.6f + 4.0f});
+
+    // Eval normalizes with the running statistics and leaves them alone.
+    std::vector<float> rm = st.running_mean.to_vector(), rv = st.running_var.to_vector();
+    Tensor w = Tensor::from_vector({2.0f, -1.0f}, {2}), b = Tensor::from_vector({0.5f, 0.0f}, {2});
+    Tensor e = batch_norm(x, w, b, st, false);
+    CHECK(e.data()[0] == doctest::Approx((1.0f - rm[0]) / std::sqrt(rv[0] + 1e-5f) * 2.0f + 0.5f));
+    check_close(st.running_mean.to_vector(), rm);
+  }
+}
+
+TEST_CASE("nn: batch_norm rejects bad shapes") {
+  Tensor x = Tensor::zeros({4, 3, 2, 2}), c3 = Tensor::zeros({3}), c2 = Tensor::zeros({2});
+  BatchNormState st;
+  CHECK_THROWS_AS(batch_norm(Tensor::zeros({4, 3, 2}), c3, c3, st, true), std::invalid_argument);
+  CHECK_THROWS_AS(batch_norm(x, c2, c3, st, true), std::invalid_argument);
+  CHECK_THROWS_AS(batch_norm(x, c3, c2, st, true), std::invalid_argument);
+  CHECK_THROWS_AS(batch_norm(Tensor::zeros({1, 3}), c3, c3, st, true), std::invalid_argument);
+  CHECK_THROWS_AS(batch_norm(Tensor::zeros({4, 0}), Tensor(), Tensor(), st, true),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(batch_norm(x, c3, c3, st, false), std::invalid_argument);  // no running stats
+  BatchNormState wrong;
+  wrong.running_mean = Tensor::zeros({2});
+  wrong.running_var = Tensor::ones({2});
+  CHECK_THROWS_AS(batch_norm(x, c3, c3, wrong, true), std::invalid_argument);
+  BatchNormState half;
+  half.running_mean = Tensor::zeros({3});
+  CHECK_THROWS_AS(batch_norm(x, c3, c3, half, true), std::invalid_argument);
+  BatchNormState fast;
+  fast.momentum = 1.5f;
+  CHECK_THROWS_AS(batch_norm(x, c3, c3, fast, true), std::invalid_argument);
 }
