@@ -177,3 +177,26 @@ TEST_CASE("torch: losses") {
           {"mse_loss", [](const TensorList& x, const json&) { return mse_loss(x[0], x[1]); }},
       });
 }
+
+// Small GAN networks: second order runs the double backwards of several ops chained, as a gradient
+// penalty does.
+TEST_CASE("torch: composition") {
+  check_family("composition",
+               {
+                   {"mlp_discriminator",
+                    [](const TensorList& x, const json& c) {
+                      return linear(leaky_relu(linear(x[0], x[1], x[2]), f(c, "negative_slope")),
+                                    x[3], x[4]);
+                    }},
+                   {"maxout_discriminator",
+                    [](const TensorList& x, const json& c) {
+                      return sigmoid(linear(
+                          maxout(linear(x[0], x[1], x[2]), options(c).at("pieces").get<int64_t>()),
+                          x[3], x[4]));
+                    }},
+                   {"mlp_generator",
+                    [](const TensorList& x, const json&) {
+                      return tanh(linear(relu(linear(x[0], x[1], x[2])), x[3], x[4]));
+                    }},
+               });
+}

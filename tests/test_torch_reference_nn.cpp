@@ -75,3 +75,24 @@ TEST_CASE("torch: batch_norm") {
 TEST_CASE("torch: pooling") {
   check_family("pooling", {{"max_pool2d", pool<max_pool2d>}, {"avg_pool2d", pool<avg_pool2d>}});
 }
+
+// A tiny DCGAN discriminator and generator: chained double backwards through the convolutions.
+TEST_CASE("torch: conv_composition") {
+  Conv2dOptions s2p1;
+  s2p1.stride = 2;
+  s2p1.padding = 1;
+  check_family("conv_composition",
+               {
+                   {"dcgan_discriminator",
+                    [s2p1](const TensorList& x, const json& c) {
+                      float slope = options(c).at("negative_slope").get<float>();
+                      Tensor h = leaky_relu(conv2d(x[0], x[1], Tensor(), s2p1), slope);
+                      return linear(flatten(conv2d(h, x[2], Tensor(), s2p1)), x[3]);
+                    }},
+                   {"dcgan_generator",
+                    [s2p1](const TensorList& x, const json&) {
+                      return tanh(conv_transpose2d(relu(conv_transpose2d(x[0], x[1])), x[2],
+                                                   Tensor(), s2p1));
+                    }},
+               });
+}

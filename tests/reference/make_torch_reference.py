@@ -178,6 +178,18 @@ TORCH_OPS = {
         xs[0], xs[1]),
     "mse_loss": lambda xs, o: F.mse_loss(xs[0], xs[1]),
     # batch_norm is special-cased in make_case (running statistics).
+    # compositions: small GAN networks, where second order exercises chained double backwards
+    "mlp_discriminator": lambda xs, o: F.linear(
+        F.leaky_relu(F.linear(xs[0], xs[1], xs[2]), o["negative_slope"]), xs[3], xs[4]),
+    "maxout_discriminator": lambda xs, o: torch.sigmoid(F.linear(
+        TORCH_OPS["maxout"]([F.linear(xs[0], xs[1], xs[2])], o), xs[3], xs[4])),
+    "mlp_generator": lambda xs, o: torch.tanh(F.linear(F.relu(F.linear(xs[0], xs[1], xs[2])),
+                                                       xs[3], xs[4])),
+    "dcgan_discriminator": lambda xs, o: F.linear(torch.flatten(F.conv2d(
+        F.leaky_relu(F.conv2d(xs[0], xs[1], None, stride=2, padding=1), o["negative_slope"]),
+        xs[2], None, stride=2, padding=1), 1), xs[3]),
+    "dcgan_generator": lambda xs, o: torch.tanh(F.conv_transpose2d(
+        F.relu(F.conv_transpose2d(xs[0], xs[1])), xs[2], stride=2, padding=1)),
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -351,6 +363,18 @@ case(L, "both require grad", "mse_loss", [inp("input", [4, 3]), inp("target", [4
 case(L, "constant target", "mse_loss", [inp("input", [2, 3, 2]), inp("target", [2, 3, 2], rg=False)],
      second_order=SO)
 
+# ---- compositions ----
+CO = "composition"
+case(CO, "linear-leaky_relu-linear", "mlp_discriminator",
+     [inp("x", [3, 4]), inp("w1", [6, 4]), inp("b1", [6]), inp("w2", [1, 6]), inp("b2", [1])],
+     {"negative_slope": 0.2}, SO)
+case(CO, "linear-maxout-linear-sigmoid", "maxout_discriminator",
+     [inp("x", [3, 4]), inp("w1", [6, 4]), inp("b1", [6]), inp("w2", [1, 3]), inp("b2", [1])],
+     {"pieces": 2}, SO)
+case(CO, "linear-relu-linear-tanh", "mlp_generator",
+     [inp("z", [3, 2]), inp("w1", [5, 2]), inp("b1", [5]), inp("w2", [4, 5]), inp("b2", [4])],
+     second_order=SO)
+
 # ---- conv2d: x [N,C,H,W], weight [O,C,kh,kw], bias [O] ----
 C2 = "conv2d"
 
@@ -414,6 +438,14 @@ case(CT, "non-square kernel and image", CT,
      [inp("x", [1, 2, 3, 4]), inp("weight", [2, 3, 2, 3]), inp("bias", [3])], conv_opts(), SO)
 case(CT, "generator input 1x1", CT, [inp("x", [2, 4, 1, 1]), inp("weight", [4, 2, 4, 4])],
      conv_opts(), SO)
+
+# ---- conv compositions: a tiny DCGAN discriminator and generator ----
+CC = "conv_composition"
+case(CC, "conv-leaky_relu-conv-linear", "dcgan_discriminator",
+     [inp("x", [2, 1, 8, 8]), inp("w1", [2, 1, 4, 4]), inp("w2", [3, 2, 4, 4]),
+      inp("w3", [1, 12])], {"negative_slope": 0.2}, SO)
+case(CC, "convT-relu-convT-tanh", "dcgan_generator",
+     [inp("z", [2, 3, 1, 1]), inp("w1", [3, 2, 4, 4]), inp("w2", [2, 1, 4, 4])], {}, SO)
 
 # ---- batch_norm: x [N,C] or [N,C,H,W]; weight, bias [C]; running stats [C] ----
 BN = "batch_norm"
