@@ -1,6 +1,7 @@
 // Everything a user of minimax needs, in one include.
 #pragma once
 
+#include "autograd/allocator.h"
 #include "autograd/engine.h"
 #include "autograd/gradcheck.h"
 #include "autograd/node.h"

@@ -230,6 +230,23 @@ void GradMode::set_enabled(bool enabled) {
   grad_mode_enabled = enabled;
 }
 
+Node::~Node() {
+  // Take the input nodes first, then drop the closure: the tensors it captured are (almost always)
+  // inputs whose nodes are now held here, so dropping it frees nothing recursively.
+  std::vector<std::shared_ptr<Node>> doomed;
+  auto take_inputs = [&doomed](Node& n) {
+    for (Edge& e : n.edges)
+      if (e.node) doomed.push_back(std::move(e.node));
+    n.backward = nullptr;
+  };
+  take_inputs(*this);
+  while (!doomed.empty()) {
+    std::shared_ptr<Node> n = std::move(doomed.back());
+    doomed.pop_back();
+    if (n.use_count() == 1) take_inputs(*n);  // the last reference: it dies here, with no inputs
+  }
+}
+
 Tensor Node::saved_output() const {
   if (!saved_output_storage)
     throw std::logic_error(fmt::format("'{}' did not save its output", name));

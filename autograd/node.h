@@ -50,6 +50,13 @@ struct Node {
   // tanh, exp). Saving the output Tensor itself in the closure would be a reference cycle.
   Tensor saved_output() const;
   bool released() const { return !backward; }
+
+  Node() = default;
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+  // Frees a chain of nodes iteratively: the default destructor would recurse once per node and
+  // overflow the stack on a deep graph.
+  ~Node();
 };
 
 enum class SaveOutput { kNo, kYes };

@@ -1,15 +1,317 @@
-// The tape, backward/grad, grad mode and their errors.
+// The tape, backward/grad, grad mode, the gradient checker itself, and their errors.
 #include <doctest/doctest.h>
+
+#include <cmath>
+#include <stdexcept>
 
 #include "minimax.h"
 
 using namespace minimax;
+
+namespace {
+std::vector<float> values(const Tensor& t) {
+  return t.to_vector();
+}
+}  // namespace
 
 TEST_CASE("backward accumulates into leaves through a shared subexpression") {
   Tensor x = Tensor::from_vector({1, 2, 3}, {3}).requires_grad_();
   Tensor y = mul(x, x);       // x^2
   Tensor z = sum(add(y, y));  // 2 x^2
   z.backward();
-  std::vector<float> g = x.grad().to_vector();
-  CHECK(g == std::vector<float>{4, 8, 12});
+  CHECK(values(x.grad()) == std::vector<float>{4, 8, 12});
+}
+
+TEST_CASE("a second backward adds to .grad; zero_grad clears it") {
+  Tensor x = Tensor::from_vector({1, 2}, {2}).requires_grad_();
+  sum(mul(x, 3.0f)).backward();
+  sum(mul(x, 3.0f)).backward();
+  CHECK(values(x.grad()) == std::vector<float>{6, 6});
+  x.zero_grad();
+  CHECK_FALSE(x.grad().defined());
+}
+
+TEST_CASE("two leaves given the same gradient by add do not share .grad storage") {
+  Tensor a = Tensor::ones({2}).requires_grad_(), b = Tensor::ones({2}).requires_grad_();
+  sum(add(a, b)).backward();
+  a.grad().data()[0] = 100.0f;  // an in-place change to one gradient
+  CHECK(b.grad().data()[0] == 1.0f);
+}
+
+TEST_CASE("backward frees the graph; a second pass names the op and suggests retain_graph") {
+  Tensor x = Tensor::from_vector({0.5f}, {1}).requires_grad_();
+  Tensor y = sum(sigmoid(x));
+  y.backward();
+  try {
+    y.backward();
+    FAIL("second backward through a freed graph did not throw");
+  } catch (const std::runtime_error& e) {
+    std::string msg = e.what();
+    CHECK(msg.find("already freed") != std::string::npos);
+    CHECK(msg.find("retain_graph") != std::string::npos);
+    CHECK(msg.find("sum") != std::string::npos);
+  }
+}
+
+TEST_CASE("retain_graph allows a second backward") {
+  Tensor x = Tensor::from_vector({2.0f}, {1}).requires_grad_();
+  Tensor y = sum(mul(x, x));
+  y.backward(Tensor(), /*retain_graph=*/true);
+  y.backward();
+  CHECK(x.grad().item() == doctest::Approx(8.0f));
+}
+
+TEST_CASE("the graph is released when its tensors go out of scope") {
+  std::weak_ptr<Node> node;
+  {
+    Tensor x = Tensor::ones({3}).requires_grad_();
+    Tensor y = exp(x);
+    node = y.grad_fn();
+    CHECK_FALSE(node.expired());
+  }
+  CHECK(node.expired());
+}
+
+TEST_CASE("ops that save their output make no reference cycle") {
+  std::weak_ptr<Node> node;
+  {
+    Tensor x = Tensor::ones({3}).requires_grad_();
+    Tensor y = sigmoid(x);  // sigmoid's backward uses its output
+    node = y.grad_fn();
+    sum(y).backward(Tensor(), true);
+  }
+  CHECK(node.expired());
+}
+
+TEST_CASE("a deep graph backpropagates without recursion") {
+  Tensor x = Tensor::from_vector({1.0f}, {1}).requires_grad_();
+  Tensor y = x;
+  for (int i = 0; i < 100000; ++i) y = add(y, 0.0f);
+  sum(y).backward();
+  CHECK(x.grad().item() == 1.0f);
+}
+
+TEST_CASE("a deep graph is freed without recursion") {
+  // mul's closure captures its inputs, so freeing walks closures as well as edges.
+  Tensor x = Tensor::from_vector({1.0f}, {1}).requires_grad_();
+  Tensor y = x;
+  for (int i = 0; i < 200000; ++i) y = mul(y, x);
+  std::weak_ptr<Node> head = y.grad_fn();
+  y = Tensor();
+  CHECK(head.expired());
+}
+
+TEST_CASE("backward visits nodes in reverse creation order") {
+  // z depends on x through two paths of different length; the shorter path's node must wait for the
+  // longer one's gradient. A wrong order would give 1 or 2 instead of 3.
+  Tensor x = Tensor::from_vector({1.0f}, {1}).requires_grad_();
+  Tensor a = mul(x, 1.0f);
+  Tensor b = mul(mul(a, 1.0f), 2.0f);
+  sum(add(a, b)).backward();
+  CHECK(x.grad().item() == doctest::Approx(3.0f));
+}
+
+TEST_CASE("no-grad guard records nothing and restores the mode") {
+  Tensor x = Tensor::ones({2}).requires_grad_();
+  {
+    NoGradGuard guard;
+    Tensor y = mul(x, 2.0f);
+    CHECK_FALSE(y.requires_grad());
+    CHECK(y.grad_fn() == nullptr);
+  }
+  CHECK(GradMode::is_enabled());
+  CHECK(mul(x, 2.0f).requires_grad());
+}
+
+TEST_CASE("detach shares data but cuts history") {
+  Tensor x = Tensor::ones({2}).requires_grad_();
+  Tensor y = mul(x, 2.0f);
+  Tensor d = y.detach();
+  CHECK_FALSE(d.requires_grad());
+  CHECK(d.data() == y.data());
+  Tensor z = sum(mul(d, x));  // only the x path is differentiated
+  z.backward();
+  CHECK(values(x.grad()) == std::vector<float>{2, 2});
+}
+
+TEST_CASE("grad returns gradients without touching .grad, and prunes unrelated parameters") {
+  Tensor w = Tensor::from_vector({3.0f}, {1}).requires_grad_();
+  Tensor x = Tensor::from_vector({2.0f}, {1}).requires_grad_();
+  Tensor y = sum(mul(w, mul(x, x)));  // w x^2
+  TensorList g = grad({y}, {x});
+  CHECK(g[0].item() == doctest::Approx(12.0f));  // 2 w x
+  CHECK_FALSE(w.grad().defined());
+  CHECK_FALSE(x.grad().defined());
+}
+
+TEST_CASE("grad with respect to an intermediate tensor") {
+  Tensor x = Tensor::from_vector({1.0f, 2.0f}, {2}).requires_grad_();
+  Tensor h = mul(x, 3.0f);
+  Tensor y = sum(mul(h, h));
+  TensorList g = grad({y}, {h});
+  CHECK(values(g[0]) == std::vector<float>{6, 12});
+}
+
+TEST_CASE("create_graph: a gradient penalty backpropagates into the parameters") {
+  // D(x) = sum(tanh(x W^T)); penalty = ||dD/dx||^2. Its gradient w.r.t. W needs second derivatives.
+  Generator gen(5);
+  Tensor w = Tensor::uniform({3, 2}, -1, 1, gen).requires_grad_();
+  auto penalty = [&](const Tensor& x) {
+    Tensor d = sum(tanh(matmul(x, w, false, true)));
+    Tensor gx = grad({d}, {x}, {}, /*create_graph=*/true)[0];
+    return sum(square(gx));
+  };
+  Tensor x = Tensor::uniform({4, 2}, -1, 1, gen).requires_grad_();
+  Tensor p = penalty(x);
+  CHECK(p.requires_grad());
+  p.backward();
+  REQUIRE(w.grad().defined());
+  // Compare one element with a central difference of the penalty.
+  float eps = 1e-3f, original = w.data()[1];
+  auto value = [&] { return penalty(x).item(); };
+  w.data()[1] = original + eps;
+  float plus = value();
+  w.data()[1] = original - eps;
+  float minus = value();
+  w.data()[1] = original;
+  CHECK(w.grad().data()[1] == doctest::Approx((plus - minus) / (2 * eps)).epsilon(1e-2));
+}
+
+TEST_CASE("the README's first program runs") {
+  Generator gen(0);
+  Tensor w = Tensor::uniform({1, 2}, -1, 1, gen).requires_grad_();
+  Tensor x = Tensor::uniform({8, 2}, -1, 1, gen).requires_grad_();
+  Tensor d = sum(tanh(linear(x, w)));
+  Tensor gx = grad({d}, {x}, {}, /*create_graph=*/true)[0];
+  Tensor penalty = mean(square(sqrt(sum(square(gx), {1})) - 1.0f));
+  penalty.backward();
+  REQUIRE(w.grad().defined());
+  CHECK(w.grad().shape() == Shape{1, 2});
+  CHECK(std::isfinite(w.grad().data()[0]));
+}
+
+TEST_CASE("create_graph=false records nothing in the backward") {
+  Tensor x = Tensor::from_vector({1.0f}, {1}).requires_grad_();
+  TensorList g = grad({sum(mul(x, x))}, {x});
+  CHECK_FALSE(g[0].requires_grad());
+}
+
+TEST_CASE("the gradient checker catches a wrong backward") {
+  // y = x^2 whose backward claims 3x instead of 2x.
+  DifferentiableFn wrong = [](const TensorList& xs) {
+    Tensor x = xs[0];
+    Tensor y = Tensor::empty(x.shape());
+    for (int64_t i = 0; i < x.numel(); ++i) y.data()[i] = x.data()[i] * x.data()[i];
+    return record("wrong_square", std::move(y), {x},
+                  [x](const Tensor& g, Node&) -> TensorList { return {mul(mul(g, x), 3.0f)}; });
+  };
+  DifferentiableFn right = [](const TensorList& xs) { return square(xs[0]); };
+  Tensor x = Tensor::from_vector({0.5f, -1.0f, 2.0f}, {3}).requires_grad_();
+  GradcheckResult bad = gradcheck(wrong, {x});
+  CHECK_FALSE(bad.ok);
+  CHECK(bad.message.find("analytic") != std::string::npos);
+  CHECK(gradcheck(right, {x}).ok);
+}
+
+TEST_CASE("the second-order checker catches a wrong second derivative") {
+  // tanh whose backward treats tanh' as a constant in x: first order right, second order wrong.
+  DifferentiableFn wrong = [](const TensorList& xs) {
+    Tensor x = xs[0];
+    Tensor y = tanh(x.detach());
+    Tensor slope = rsub(1.0f, square(y));  // a constant: no history
+    return record("frozen_tanh", std::move(y), {x},
+                  [slope](const Tensor& g, Node&) -> TensorList { return {mul(g, slope)}; });
+  };
+  Tensor x = Tensor::from_vector({0.5f, -1.0f, 0.2f}, {3}).requires_grad_();
+  CHECK(gradcheck(wrong, {x}).ok);
+  CHECK_FALSE(gradgradcheck(wrong, {x}).ok);
+}
+
+// ---- errors ----
+
+namespace {
+// The message of the std::invalid_argument that f throws ("" if none).
+template <class F>
+std::string error_of(F f) {
+  try {
+    f();
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "";
+}
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+}  // namespace
+
+TEST_CASE("shape mismatches name the op and the shapes") {
+  Tensor a = Tensor::ones({2, 3}), b = Tensor::ones({4, 3}), w = Tensor::ones({5, 4});
+  std::string e = error_of([&] { add(a, b); });
+  CHECK(contains(e, "add"));
+  CHECK(contains(e, "[2, 3]"));
+  CHECK(contains(e, "[4, 3]"));
+  e = error_of([&] { matmul(a, b); });
+  CHECK(contains(e, "matmul"));
+  CHECK(contains(e, "[4, 3]"));
+  e = error_of([&] { linear(a, w); });
+  CHECK(contains(e, "linear"));
+  CHECK(contains(e, "[5, 4]"));
+  CHECK(contains(error_of([&] { reshape(a, {4, 2}); }), "reshape"));
+  CHECK(contains(error_of([&] { concat({a, Tensor::ones({2, 2, 2})}, 0); }), "concat"));
+  CHECK(contains(error_of([&] { maxout(a, 2); }), "maxout"));
+  CHECK(contains(error_of([&] { sum(a, {2}); }), "out of range"));
+  CHECK(contains(error_of([&] { slice(a, 1, 2, 5); }), "slice"));
+  CHECK(contains(error_of([&] { mse_loss(a, b); }), "mse_loss"));
+  CHECK(contains(error_of([&] { bmm(a, a); }), "bmm"));
+}
+
+TEST_CASE("backward of a tensor that does not require grad is an error") {
+  Tensor x = Tensor::ones({1});
+  std::string e = error_of([&] { sum(x).backward(); });
+  CHECK(contains(e, "does not require grad"));
+  e = error_of([&] { grad({sum(mul(Tensor::ones({1}).requires_grad_(), 2.0f))}, {x}); });
+  CHECK(contains(e, "does not require grad"));
+}
+
+TEST_CASE("backward of a non-scalar needs an explicit gradient of the right shape") {
+  Tensor x = Tensor::ones({3}).requires_grad_();
+  Tensor y = mul(x, 2.0f);
+  CHECK(contains(error_of([&] { y.backward(); }), "one-element"));
+  CHECK(contains(error_of([&] { y.backward(Tensor::ones({2})); }), "[2]"));
+  y.backward(Tensor::ones({3}));
+  CHECK(values(x.grad()) == std::vector<float>{2, 2, 2});
+}
+
+TEST_CASE("grad of an input the outputs do not depend on is an error unless allowed") {
+  Tensor x = Tensor::ones({1}).requires_grad_(), unused = Tensor::ones({1}).requires_grad_();
+  Tensor y = sum(mul(x, 2.0f));
+  CHECK(contains(error_of([&] { grad({y}, {x, unused}, {}, false, true); }), "not reachable"));
+  TensorList g = grad({y}, {x, unused}, {}, false, false, /*allow_unused=*/true);
+  CHECK(g[0].item() == 2.0f);
+  CHECK_FALSE(g[1].defined());
+}
+
+TEST_CASE("in-place updates are refused on tensors with history") {
+  Tensor x = Tensor::ones({2}).requires_grad_();
+  Tensor y = mul(x, 2.0f);
+  CHECK(contains(error_of([&] { y.fill_(0.0f); }), "detach"));
+  CHECK(contains(error_of([&] { x.copy_(Tensor::ones({3})); }), "[3]"));
+}
+
+TEST_CASE("item of a multi-element tensor is an error") {
+  CHECK(contains(error_of([] { Tensor::ones({2}).item(); }), "item"));
+}
+
+// ---- storage ----
+
+TEST_CASE("storage is 64-byte aligned and recycled by the caching allocator") {
+  auto& allocator = CachingAllocator::instance();
+  { Tensor warm = Tensor::empty({1000}); }
+  int64_t before = allocator.stats().system_allocations;
+  for (int i = 0; i < 10; ++i) {
+    Tensor t = Tensor::empty({1000});
+    CHECK(reinterpret_cast<uintptr_t>(t.data()) % 64 == 0);
+  }
+  CHECK(allocator.stats().system_allocations == before);
 }
