@@ -1,0 +1,74 @@
+// Kernels behind the convolution, batch-normalization and pooling ops (ops/conv.cpp, norm.cpp,
+// pool.cpp): oneDNN primitives on plain row-major tensors (nchw data, oihw weights), each cached by
+// every shape and option that shapes it. Like ops/kernels.h, nothing here records on the tape and
+// nothing validates: the ops check shapes before calling in.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "autograd/tensor.h"
+
+namespace minimax::kernels {
+
+// ---- convolution (ops/dnnl/conv.cpp) ----
+
+// PyTorch's meaning: dilation 1 is a dense kernel; padding is added on every side.
+struct ConvGeometry {
+  int64_t stride = 1, padding = 0, dilation = 1;
+};
+
+// y [N,O,OH,OW] = x [N,C,H,W] correlated with w [O,C,kh,kw], plus bias [O] when it is defined.
+void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
+                    const ConvGeometry& g);
+// gx [N,C,H,W] = the adjoint in x of conv2d_forward (without bias) applied to gy [N,O,OH,OW].
+void conv2d_backward_data(const Tensor& gy, const Tensor& w, const Tensor& gx,
+                          const ConvGeometry& g);
+// gw [O,C,kh,kw] = the adjoint in w of conv2d_forward (without bias) applied to gy.
+void conv2d_backward_weights(const Tensor& x, const Tensor& gy, const Tensor& gw,
+                             const ConvGeometry& g);
+
+// ---- pooling (ops/dnnl/pool.cpp) ----
+
+enum class PoolKind { kMax, kAvg };  // kAvg divides by the whole window, padding included
+
+struct PoolGeometry {
+  int64_t kernel = 1, stride = 1, padding = 0;
+};
+
+// Where max pooling's forward records which element won each window, for its backward. Opaque:
+// its layout is oneDNN's.
+using PoolWorkspace = std::shared_ptr<std::vector<uint8_t>>;
+
+// y [N,C,OH,OW] = pool(x [N,C,H,W]). For kMax, a non-null `workspace` runs the training forward
+// and stores the workspace there (the backward needs it); null runs the cheaper inference forward.
+void pool2d_forward(PoolKind kind, const Tensor& x, const Tensor& y, const PoolGeometry& g,
+                    PoolWorkspace* workspace);
+// gx [N,C,H,W] = the adjoint of pool2d_forward applied to gy: for kMax each window's gradient goes
+// to its winner (from `workspace`), for kAvg it is spread evenly over the window.
+void pool2d_backward(PoolKind kind, const Tensor& gy, const Tensor& gx, const PoolGeometry& g,
+                     const PoolWorkspace& workspace);
+// out [N,C,OH,OW] = v at each max-pooling window's winner in x [N,C,H,W] (v has x's shape): the
+// transpose of the kMax backward, for second derivatives. A plain loop: oneDNN has no gather by
+// workspace. Ties go to the first maximum in row-major window order, as oneDNN's CPU pooling does.
+void max_pool2d_gather(const Tensor& x, const Tensor& v, const Tensor& out, const PoolGeometry& g);
+
+// ---- batch normalization (ops/dnnl/norm.cpp) ----
+
+// y = (x - mean) / sqrt(var + eps) * scale + shift per channel of x [N,C,H,W]; scale and shift
+// [C] are each optional (undefined). With batch_stats the batch's mean and biased variance are
+// computed into `mean` and `var` [C]; otherwise they are read from there (running statistics).
+void batch_norm_forward(const Tensor& x, const Tensor& scale, const Tensor& shift,
+                        const Tensor& mean, const Tensor& var, const Tensor& y, float eps,
+                        bool batch_stats);
+// The fused gradients of batch_norm_forward: gx, and gscale / gshift, which are given exactly when
+// scale / shift are (oneDNN wants shift's buffer, although the gradients do not depend on it).
+// With batch_stats mean and var are the batch's and their dependence on x is included; otherwise
+// they are constants.
+void batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& scale,
+                         const Tensor& shift, const Tensor& mean, const Tensor& var,
+                         const Tensor& gx, const Tensor& gscale, const Tensor& gshift, float eps,
+                         bool batch_stats);
+
+}  // namespace minimax::kernels

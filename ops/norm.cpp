@@ -1,0 +1,160 @@
+// Batch normalization on oneDNN. The forward is one oneDNN pass (batch statistics in training, the
+// running ones in eval). The backward runs oneDNN's fused pass when it is not itself being recorded
+// (backward without create_graph, the usual case); when it is, the same gradient is written with
+// differentiable ops (mean, sub, mul, ...) so that it can be differentiated again.
+#include <fmt/format.h>
+
+#include <cmath>
+#include <stdexcept>
+
+#include "ops/dnnl/nn_kernels.h"
+#include "ops/internal.h"
+
+namespace minimax {
+
+namespace {
+
+const Dims kPerChannel{0, 2, 3};  // the dimensions statistics reduce over, in the [N,C,H,W] view
+
+// [N,C] is normalized as [N,C,1,1], so one code path serves both ranks.
+Shape as_nchw(const Shape& s) {
+  return s.size() == 2 ? Shape{s[0], s[1], 1, 1} : s;
+}
+
+// A [C] tensor shaped to broadcast over [N,C,H,W].
+Tensor per_channel(const Tensor& t) {
+  return reshape(t, {1, t.size(0), 1, 1});
+}
+
+// A copy without history: eval's backward must see the statistics its forward used, even if a
+// later training step updates the running ones in place.
+Tensor snapshot(const Tensor& t) {
+  Tensor copy = Tensor::empty(t.shape());
+  copy.copy_(t.detach());
+  return copy;
+}
+
+void check_channels(const Tensor& t, int64_t channels, const Tensor& x, const char* what) {
+  if (t.defined() && !(t.shape() == Shape{channels}))
+    throw std::invalid_argument(
+        fmt::format("batch_norm: {} {} does not match the {} channels of input {} (expected [{}])",
+                    what, t.shape().str(), channels, x.shape().str(), channels));
+}
+
+void check_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                      const BatchNormState& state, bool training) {
+  detail::check_defined(x, "batch_norm", "input");
+  if (x.dim() != 2 && x.dim() != 4)
+    throw std::invalid_argument(
+        fmt::format("batch_norm: input must be [N,C] or [N,C,H,W], got shape {}", x.shape().str()));
+  int64_t c = x.size(1);
+  if (c == 0)
+    throw std::invalid_argument(
+        fmt::format("batch_norm: input {} has no channels", x.shape().str()));
+  check_channels(weight, c, x, "weight");
+  check_channels(bias, c, x, "bias");
+  check_channels(state.running_mean, c, x, "running_mean");
+  check_channels(state.running_var, c, x, "running_var");
+  if (state.running_mean.defined() != state.running_var.defined())
+    throw std::invalid_argument(
+        "batch_norm: running_mean and running_var must both be defined "
+        "or both undefined");
+  if (!(state.eps >= 0.0f) || !(state.momentum >= 0.0f && state.momentum <= 1.0f))
+    throw std::invalid_argument(
+        fmt::format("batch_norm: eps {} must be non-negative and momentum {} in [0, 1]", state.eps,
+                    state.momentum));
+  if (training && x.numel() / c <= 1)
+    throw std::invalid_argument(
+        fmt::format("batch_norm: training needs more than one value per channel, got input {}",
+                    x.shape().str()));
+  if (!training && !state.running_mean.defined())
+    throw std::invalid_argument(
+        "batch_norm: eval mode normalizes with running_mean and running_var, which are undefined");
+}
+
+// PyTorch's rule: running = (1 - momentum) running + momentum batch, with the unbiased variance.
+void update_running(BatchNormState& s, const Tensor& mu, const Tensor& var, int64_t count) {
+  NoGradGuard no_grad;
+  float m = s.momentum, unbias = static_cast<float>(count) / static_cast<float>(count - 1);
+  s.running_mean.copy_(add(mul(s.running_mean, 1.0f - m), mul(mu, m)));
+  s.running_var.copy_(add(mul(s.running_var, 1.0f - m), mul(var, m * unbias)));
+}
+
+struct Saved {
+  Tensor x, weight;  // with their history, for the recorded backward
+  Tensor bias;       // without: only the fused kernel reads it
+  Tensor mu, var;
+  bool training;
+  float eps;
+};
+
+TensorList fused_backward(const Tensor& g, const Saved& s, Node& n) {
+  Shape s4 = as_nchw(s.x.shape());
+  int64_t c = s.x.size(1);
+  Tensor gx = Tensor::empty(s.x.shape());
+  Tensor gw = s.weight.defined() ? Tensor::empty({c}) : Tensor();
+  Tensor gb = s.bias.defined() ? Tensor::empty({c}) : Tensor();
+  kernels::batch_norm_backward(detail::view(s.x, s4), detail::view(g, s4), s.weight, s.bias, s.mu,
+                               s.var, detail::view(gx, s4), gw, gb, s.eps, s.training);
+  return {gx, n.needs_input_grad(1) ? gw : Tensor(), n.needs_input_grad(2) ? gb : Tensor()};
+}
+
+// The training gradient with ops: the statistics are recomputed from x so that their dependence on
+// x is part of the graph.
+TensorList batch_stats_backward(const Tensor& g, const Saved& s, Node& n) {
+  Shape s4 = as_nchw(s.x.shape());
+  Tensor x4 = reshape(s.x, s4), g4 = reshape(g, s4);
+  Tensor xc = sub(x4, mean(x4, kPerChannel, true));
+  Tensor rstd = pow(add(mean(square(xc), kPerChannel, true), s.eps), -0.5f);
+  Tensor xhat = mul(xc, rstd);
+  Tensor gxhat = s.weight.defined() ? mul(g4, per_channel(s.weight)) : g4;
+  // Through the normalization: drop gxhat's components along 1 and along xhat, then rescale.
+  Tensor along_one = mean(gxhat, kPerChannel, true);
+  Tensor along_xhat = mul(xhat, mean(mul(gxhat, xhat), kPerChannel, true));
+  TensorList r(3);
+  if (n.needs_input_grad(0))
+    r[0] = reshape(mul(rstd, sub(sub(gxhat, along_one), along_xhat)), s.x.shape());
+  if (n.needs_input_grad(1)) r[1] = sum(mul(g4, xhat), kPerChannel);
+  if (n.needs_input_grad(2)) r[2] = sum(g4, kPerChannel);
+  return r;
+}
+
+// The eval gradient with ops: the statistics are constants, so it is affine in x.
+TensorList running_stats_backward(const Tensor& g, const Saved& s, Node& n) {
+  Shape s4 = as_nchw(s.x.shape());
+  Tensor x4 = reshape(s.x, s4), g4 = reshape(g, s4);
+  Tensor rstd = per_channel(pow(add(s.var, s.eps), -0.5f));
+  TensorList r(3);
+  if (n.needs_input_grad(0)) {
+    Tensor scale = s.weight.defined() ? mul(per_channel(s.weight), rstd) : rstd;
+    r[0] = reshape(mul(g4, scale), s.x.shape());
+  }
+  if (n.needs_input_grad(1))
+    r[1] = sum(mul(g4, mul(sub(x4, per_channel(s.mu)), rstd)), kPerChannel);
+  if (n.needs_input_grad(2)) r[2] = sum(g4, kPerChannel);
+  return r;
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, BatchNormState& state,
+                  bool training) {
+  check_batch_norm(x, weight, bias, state, training);
+  Shape s4 = as_nchw(x.shape());
+  int64_t c = x.size(1);
+  Tensor mu = training ? Tensor::empty({c}) : snapshot(state.running_mean);
+  Tensor var = training ? Tensor::empty({c}) : snapshot(state.running_var);
+  Tensor y = Tensor::empty(x.shape());
+  kernels::batch_norm_forward(detail::view(x, s4), weight, bias, mu, var, detail::view(y, s4),
+                              state.eps, training);
+  if (training && state.running_mean.defined()) update_running(state, mu, var, x.numel() / c);
+  Saved saved{x, weight, bias.defined() ? bias.detach() : Tensor(), mu, var, training, state.eps};
+  return record("batch_norm", std::move(y), {x, weight, bias},
+                [saved](const Tensor& g, Node& n) -> TensorList {
+                  if (!GradMode::is_enabled()) return fused_backward(g, saved, n);
+                  return saved.training ? batch_stats_backward(g, saved, n)
+                                        : running_stats_backward(g, saved, n);
+                });
+}
+
+}  // namespace minimax

@@ -1,0 +1,490 @@
+// Convolution, pooling and batch normalization: gradient checks (first and second order) in the
+// table style of test_grad_ops.cpp, forwards against direct loops, PyTorch's running statistics,
+// and the shape errors.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "op_table.h"
+
+using namespace minimax;
+using minimax::testing::check_table;
+using minimax::testing::OpCase;
+
+namespace {
+
+constexpr bool k2nd = true;  // second order too
+
+// A finite-difference step of 1e-2 instead of 1e-3 for the second-order rows with a squared output.
+// Their first derivatives are float32 sums of ~1e2, whose rounding alone puts ~5e-3 of noise on the
+// difference quotient at the default step and ten times less at 1e-2, while the step's own error
+// (eps^2 / 6 times a third derivative) stays near 1e-4. Measured worst mismatch at steps 1e-3,
+// 3e-3, 1e-2: conv2d 1.3e-2, 5.1e-3, 1.3e-3; batch_norm 6.4e-3, 2.6e-3, 3.9e-4. It shrinks as
+// 1/step, the signature of rounding, not of a wrong formula. The tolerances are unchanged.
+const GradcheckOptions kWideStep{.eps = 1e-2};
+
+// An element of a row-major 4-d tensor, for the direct loops that check the forwards.
+float at(const Tensor& t, int64_t a, int64_t b, int64_t c, int64_t d) {
+  return t.data()[((a * t.size(1) + b) * t.size(2) + c) * t.size(3) + d];
+}
+
+void check_close(const std::vector<float>& actual, const std::vector<float>& expected,
+                 float tol = 1e-4f) {
+  REQUIRE(actual.size() == expected.size());
+  for (size_t i = 0; i < actual.size(); ++i) {
+    INFO("element ", i);
+    CHECK(actual[i] == doctest::Approx(expected[i]).epsilon(tol));
+  }
+}
+
+Tensor random(const Shape& s, uint64_t seed) {
+  Generator gen(seed);
+  return Tensor::uniform(s, -1.0f, 1.0f, gen);
+}
+
+}  // namespace
+
+// ---- convolution ----
+
+namespace {
+
+std::vector<float> direct_conv2d(const Tensor& x, const Tensor& w, const Tensor& b,
+                                 const Conv2dOptions& o, const Shape& out) {
+  std::vector<float> y(out.numel());
+  for (int64_t n = 0; n < out[0]; ++n)
+    for (int64_t oc = 0; oc < out[1]; ++oc)
+      for (int64_t i = 0; i < out[2]; ++i)
+        for (int64_t j = 0; j < out[3]; ++j) {
+          float s = b.defined() ? b.data()[oc] : 0.0f;
+          for (int64_t c = 0; c < x.size(1); ++c)
+            for (int64_t p = 0; p < w.size(2); ++p)
+              for (int64_t q = 0; q < w.size(3); ++q) {
+                int64_t h = i * o.stride - o.padding + p * o.dilation;
+                int64_t v = j * o.stride - o.padding + q * o.dilation;
+                if (h >= 0 && h < x.size(2) && v >= 0 && v < x.size(3))
+                  s += at(x, n, c, h, v) * at(w, oc, c, p, q);
+              }
+          y[((n * out[1] + oc) * out[2] + i) * out[3] + j] = s;
+        }
+  return y;
+}
+
+// Every input element scatters its products with the kernel into the output.
+std::vector<float> direct_conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b,
+                                           const Conv2dOptions& o, const Shape& out) {
+  std::vector<float> y(out.numel(), 0.0f);
+  for (int64_t n = 0; n < out[0]; ++n)
+    for (int64_t oc = 0; oc < out[1]; ++oc) {
+      for (int64_t k = 0; k < out[2] * out[3]; ++k)
+        y[(n * out[1] + oc) * out[2] * out[3] + k] = b.defined() ? b.data()[oc] : 0.0f;
+      for (int64_t c = 0; c < x.size(1); ++c)
+        for (int64_t i = 0; i < x.size(2); ++i)
+          for (int64_t j = 0; j < x.size(3); ++j)
+            for (int64_t p = 0; p < w.size(2); ++p)
+              for (int64_t q = 0; q < w.size(3); ++q) {
+                int64_t h = i * o.stride - o.padding + p * o.dilation;
+                int64_t v = j * o.stride - o.padding + q * o.dilation;
+                if (h >= 0 && h < out[2] && v >= 0 && v < out[3])
+                  y[((n * out[1] + oc) * out[2] + h) * out[3] + v] +=
+                      at(x, n, c, i, j) * at(w, c, oc, p, q);
+              }
+    }
+  return y;
+}
+
+}  // namespace
+
+TEST_CASE("grad: conv2d") {
+  auto conv = [](Conv2dOptions o, bool bias) {
+    return [o, bias](const TensorList& x) { return conv2d(x[0], x[1], bias ? x[2] : Tensor(), o); };
+  };
+  // Squaring the output makes the incoming gradient depend on x and w, so second order also
+  // differentiates the backward ops through that gradient.
+  auto squared = [](Conv2dOptions o) {
+    return [o](const TensorList& x) { return square(conv2d(x[0], x[1], x[2], o)); };
+  };
+  check_table({{"plain with bias", {{{2, 3, 5, 5}}, {{4, 3, 3, 3}}, {{4}}}, conv({}, true), k2nd},
+               {"plain no bias", {{{2, 3, 5, 5}}, {{4, 3, 3, 3}}}, conv({}, false), k2nd},
+               {"stride 2 padding 1 (floored)",
+                {{{1, 2, 6, 5}}, {{3, 2, 3, 3}}, {{3}}},
+                conv({.stride = 2, .padding = 1}, true),
+                k2nd},
+               {"dilation 2 padding 2",
+                {{{1, 2, 6, 6}}, {{3, 2, 3, 3}}},
+                conv({.padding = 2, .dilation = 2}, false),
+                k2nd},
+               {"stride 2 dilation 2",
+                {{{2, 2, 7, 6}}, {{2, 2, 2, 3}}, {{2}}},
+                conv({.stride = 2, .dilation = 2}, true),
+                k2nd},
+               {"1x1 kernel", {{{2, 3, 3, 4}}, {{2, 3, 1, 1}}, {{2}}}, conv({}, true), k2nd},
+               {"squared output",
+                {{{1, 2, 5, 4}}, {{3, 2, 3, 2}}, {{3}}},
+                squared({.padding = 1}),
+                k2nd,
+                kWideStep},
+               {"squared output stride 2",
+                {{{1, 2, 5, 5}}, {{2, 2, 3, 3}}, {{2}}},
+                squared({.stride = 2, .padding = 1, .dilation = 2}),
+                k2nd,
+                kWideStep}});
+}
+
+TEST_CASE("grad: conv_transpose2d") {
+  auto deconv = [](Conv2dOptions o, bool bias) {
+    return [o, bias](const TensorList& x) {
+      return conv_transpose2d(x[0], x[1], bias ? x[2] : Tensor(), o);
+    };
+  };
+  auto squared = [](Conv2dOptions o) {
+    return [o](const TensorList& x) { return square(conv_transpose2d(x[0], x[1], x[2], o)); };
+  };
+  check_table(
+      {{"plain with bias", {{{2, 3, 4, 4}}, {{3, 2, 3, 3}}, {{2}}}, deconv({}, true), k2nd},
+       {"plain no bias", {{{2, 3, 4, 4}}, {{3, 2, 3, 3}}}, deconv({}, false), k2nd},
+       {"stride 2 padding 1 output_padding 1",
+        {{{1, 2, 3, 3}}, {{2, 3, 3, 3}}, {{3}}},
+        deconv({.stride = 2, .padding = 1, .output_padding = 1}, true),
+        k2nd},
+       {"stride 3 padding 1 output_padding 2",
+        {{{1, 2, 2, 3}}, {{2, 2, 3, 2}}},
+        deconv({.stride = 3, .padding = 1, .output_padding = 2}, false),
+        k2nd},
+       {"dilation 2", {{{1, 2, 3, 4}}, {{2, 2, 2, 2}}, {{2}}}, deconv({.dilation = 2}, true), k2nd},
+       {"stride 2 no bias",
+        {{{2, 2, 3, 3}}, {{2, 1, 4, 4}}},
+        deconv({.stride = 2, .padding = 1}, false),
+        k2nd},
+       {"squared output",
+        {{{1, 2, 3, 3}}, {{2, 2, 3, 3}}, {{2}}},
+        squared({.stride = 2, .padding = 1, .output_padding = 1}),
+        k2nd}});
+}
+
+TEST_CASE("nn: conv2d forward matches a direct loop") {
+  struct Row {
+    Shape x, w;
+    Conv2dOptions o;
+    bool bias;
+    Shape out;
+  };
+  for (const Row& r :
+       {Row{{2, 3, 5, 5}, {4, 3, 3, 3}, {}, true, {2, 4, 3, 3}},
+        Row{{1, 2, 6, 5}, {3, 2, 3, 3}, {.stride = 2, .padding = 1}, true, {1, 3, 3, 3}},
+        Row{{1, 2, 7, 6}, {2, 2, 2, 3}, {.stride = 2, .dilation = 2}, false, {1, 2, 3, 1}},
+        Row{{1, 1, 4, 4}, {2, 1, 3, 3}, {.padding = 2, .dilation = 2}, true, {1, 2, 4, 4}}}) {
+    CAPTURE(r.x.str());
+    Tensor x = random(r.x, 1), w = random(r.w, 2), b = r.bias ? random({r.w[0]}, 3) : Tensor();
+    Tensor y = conv2d(x, w, b, r.o);
+    CHECK(y.shape() == r.out);
+    check_close(y.to_vector(), direct_conv2d(x, w, b, r.o, r.out));
+  }
+}
+
+TEST_CASE("nn: conv_transpose2d forward matches a direct loop") {
+  struct Row {
+    Shape x, w;
+    Conv2dOptions o;
+    bool bias;
+    Shape out;  // PyTorch: (H - 1) stride - 2 padding + dilation (k - 1) + output_padding + 1
+  };
+  for (const Row& r : {Row{{2, 3, 4, 4}, {3, 2, 3, 3}, {}, true, {2, 2, 6, 6}},
+                       Row{{1, 2, 3, 3},
+                           {2, 3, 3, 3},
+                           {.stride = 2, .padding = 1, .output_padding = 1},
+                           true,
+                           {1, 3, 6, 6}},
+                       Row{{1, 2, 2, 3},
+                           {2, 2, 3, 2},
+                           {.stride = 3, .padding = 1, .output_padding = 2},
+                           false,
+                           {1, 2, 6, 8}},
+                       Row{{1, 2, 3, 4}, {2, 2, 2, 2}, {.dilation = 2}, true, {1, 2, 5, 6}}}) {
+    CAPTURE(r.x.str());
+    Tensor x = random(r.x, 1), w = random(r.w, 2), b = r.bias ? random({r.w[1]}, 3) : Tensor();
+    Tensor y = conv_transpose2d(x, w, b, r.o);
+    CHECK(y.shape() == r.out);
+    check_close(y.to_vector(), direct_conv_transpose2d(x, w, b, r.o, r.out));
+  }
+}
+
+TEST_CASE("nn: conv2d rejects bad shapes") {
+  Tensor x = Tensor::zeros({1, 3, 5, 5}), w = Tensor::zeros({4, 3, 3, 3});
+  CHECK_THROWS_AS(conv2d(Tensor::zeros({3, 5, 5}), w), std::invalid_argument);      // rank 3
+  CHECK_THROWS_AS(conv2d(x, Tensor::zeros({4, 3, 3})), std::invalid_argument);      // weight
+  CHECK_THROWS_AS(conv2d(x, Tensor::zeros({4, 2, 3, 3})), std::invalid_argument);   // channels
+  CHECK_THROWS_AS(conv2d(x, Tensor::zeros({4, 3, 7, 3})), std::invalid_argument);   // kernel
+  CHECK_THROWS_AS(conv2d(x, w, Tensor(), {.dilation = 3}), std::invalid_argument);  // dilated
+  CHECK_NOTHROW(conv2d(x, Tensor::zeros({4, 3, 7, 3}), Tensor(), {.padding = 1}));  // fits
+  CHECK_THROWS_AS(conv2d(x, w, Tensor::zeros({3})), std::invalid_argument);         // bias
+  CHECK_THROWS_AS(conv2d(x, w, Tensor(), {.stride = 0}), std::invalid_argument);
+  CHECK_THROWS_AS(conv2d(x, w, Tensor(), {.padding = -1}), std::invalid_argument);
+  CHECK_THROWS_AS(conv2d(x, w, Tensor(), {.output_padding = 1}), std::invalid_argument);
+  CHECK_THROWS_AS(conv2d(Tensor(), w), std::invalid_argument);
+  CHECK_THROWS_AS(conv2d(Tensor::zeros({1, 3, 0, 5}), w), std::invalid_argument);  // empty
+}
+
+TEST_CASE("nn: conv_transpose2d rejects bad shapes") {
+  Tensor x = Tensor::zeros({1, 3, 4, 4}), w = Tensor::zeros({3, 2, 3, 3});
+  CHECK_THROWS_AS(conv_transpose2d(Tensor::zeros({3, 4, 4}), w), std::invalid_argument);
+  CHECK_THROWS_AS(conv_transpose2d(x, Tensor::zeros({2, 3, 3, 3})), std::invalid_argument);
+  CHECK_THROWS_AS(conv_transpose2d(x, w, Tensor::zeros({3})), std::invalid_argument);  // [in]
+  CHECK_THROWS_AS(conv_transpose2d(x, w, Tensor(), {.stride = 2, .output_padding = 2}),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(conv_transpose2d(x, w, Tensor(), {.padding = 4}), std::invalid_argument);
+  CHECK_THROWS_AS(conv_transpose2d(x, w, Tensor(), {.dilation = 0}), std::invalid_argument);
+}
+
+// ---- pooling ----
+
+namespace {
+
+// Distinct constants 0.05 apart in a scrambled order. Added to small inputs they keep every pooling
+// window's maximum well clear of the runner-up, so finite differences never swap the winner.
+Tensor separated(const Shape& shape) {
+  int64_t n = shape.numel();
+  std::vector<float> v(n);
+  for (int64_t i = 0; i < n; ++i) v[i] = 0.05f * static_cast<float>((i * 7919) % n);
+  return Tensor::from_vector(v, shape);
+}
+
+// Max, or the mean with the padding counted (PyTorch's count_include_pad=True default).
+std::vector<float> direct_pool2d(const Tensor& x, int64_t k, int64_t s, int64_t pad, bool is_max,
+                                 const Shape& out) {
+  std::vector<float> y;
+  for (int64_t n = 0; n < out[0]; ++n)
+    for (int64_t c = 0; c < out[1]; ++c)
+      for (int64_t i = 0; i < out[2]; ++i)
+        for (int64_t j = 0; j < out[3]; ++j) {
+          float best = -INFINITY, total = 0.0f;
+          for (int64_t p = 0; p < k; ++p)
+            for (int64_t q = 0; q < k; ++q) {
+              int64_t h = i * s - pad + p, v = j * s - pad + q;
+              if (h < 0 || h >= x.size(2) || v < 0 || v >= x.size(3)) continue;
+              best = std::max(best, at(x, n, c, h, v));
+              total += at(x, n, c, h, v);
+            }
+          y.push_back(is_max ? best : total / static_cast<float>(k * k));
+        }
+  return y;
+}
+
+}  // namespace
+
+TEST_CASE("grad: max_pool2d") {
+  // Small inputs on top of separated constants: no winner changes under the finite differences.
+  // The squared rows make the second order go through the backward (P^T) and its own backward (P).
+  auto pool = [](int64_t k, int64_t s, int64_t p, bool squared) {
+    return [=](const TensorList& x) {
+      Tensor y = max_pool2d(add(x[0], separated(x[0].shape())), k, s, p);
+      return squared ? square(y) : y;
+    };
+  };
+  const float lo = -0.01f, hi = 0.01f;
+  check_table(
+      {{"2x2 default stride", {{{2, 2, 4, 4}, lo, hi}}, pool(2, 0, 0, false), k2nd},
+       {"3x3 stride 2 padding 1", {{{1, 2, 5, 6}, lo, hi}}, pool(3, 2, 1, false), k2nd},
+       {"3x3 stride 1 overlapping", {{{1, 2, 4, 4}, lo, hi}}, pool(3, 1, 1, false), k2nd},
+       {"squared 2x2", {{{2, 2, 4, 4}, lo, hi}}, pool(2, 0, 0, true), k2nd},
+       {"squared 3x3 stride 2 padding 1", {{{1, 2, 5, 5}, lo, hi}}, pool(3, 2, 1, true), k2nd}});
+}
+
+TEST_CASE("grad: avg_pool2d") {
+  auto pool = [](int64_t k, int64_t s, int64_t p, bool squared) {
+    return [=](const TensorList& x) {
+      Tensor y = avg_pool2d(x[0], k, s, p);
+      return squared ? square(y) : y;
+    };
+  };
+  check_table({{"2x2 default stride", {{{2, 2, 4, 4}}}, pool(2, 0, 0, false), k2nd},
+               {"3x3 stride 2 padding 1", {{{1, 2, 5, 6}}}, pool(3, 2, 1, false), k2nd},
+               {"3x3 stride 1 overlapping", {{{1, 2, 4, 4}}}, pool(3, 1, 1, false), k2nd},
+               {"squared 2x2", {{{2, 2, 4, 4}}}, pool(2, 0, 0, true), k2nd},
+               {"squared 3x3 stride 2 padding 1", {{{1, 2, 5, 5}}}, pool(3, 2, 1, true), k2nd}});
+}
+
+TEST_CASE("nn: pooling forwards match a direct loop") {
+  struct Row {
+    int64_t k, s, p;
+    Shape out;
+  };
+  Tensor x = random({2, 2, 5, 6}, 5);
+  for (const Row& r : {Row{2, 0, 0, {2, 2, 2, 3}}, Row{3, 2, 1, {2, 2, 3, 3}},
+                       Row{3, 1, 1, {2, 2, 5, 6}}, Row{2, 1, 1, {2, 2, 6, 7}}}) {
+    CAPTURE(r.k);
+    CAPTURE(r.p);
+    Tensor mx = max_pool2d(x, r.k, r.s, r.p), av = avg_pool2d(x, r.k, r.s, r.p);
+    int64_t s = r.s == 0 ? r.k : r.s;
+    CHECK(mx.shape() == r.out);
+    CHECK(av.shape() == r.out);
+    check_close(mx.to_vector(), direct_pool2d(x, r.k, s, r.p, true, r.out));
+    check_close(av.to_vector(), direct_pool2d(x, r.k, s, r.p, false, r.out));
+  }
+}
+
+// The second derivative of max pooling gathers at the winners it finds itself; it must pick the
+// same winners as oneDNN's backward, also where a window ties (after a ReLU, windows of zeros).
+TEST_CASE("nn: max_pool2d double backward is the transpose of its backward, ties included") {
+  Tensor x = relu(random({2, 2, 6, 6}, 1));
+  x.requires_grad_();
+  Tensor u = random({2, 2, 3, 3}, 2).requires_grad_();  // gradient into the pooling output
+  Tensor v = random({2, 2, 6, 6}, 3);
+  Tensor gx = grad({max_pool2d(x, 2, 2, 0)}, {x}, {u}, true)[0];  // P^T u
+  Tensor pv = grad({sum(mul(gx, v))}, {u})[0];                    // P v
+  float lhs = sum(mul(pv, u.detach())).item(), rhs = sum(mul(gx.detach(), v)).item();
+  CHECK(lhs == doctest::Approx(rhs).epsilon(1e-5));
+  // Where every element of a window is zero, the winner is the window's first element.
+  Tensor zeros = Tensor::zeros({1, 1, 2, 2}).requires_grad_();
+  Tensor g = grad({max_pool2d(zeros, 2)}, {zeros}, {Tensor::ones({1, 1, 1, 1})})[0];
+  CHECK(g.to_vector() == std::vector<float>{1, 0, 0, 0});
+}
+
+TEST_CASE("nn: pooling rejects bad shapes") {
+  Tensor x = Tensor::zeros({1, 2, 4, 4});
+  for (auto pool : {&max_pool2d, &avg_pool2d}) {
+    CHECK_THROWS_AS(pool(Tensor::zeros({2, 4, 4}), 2, 0, 0), std::invalid_argument);  // rank 3
+    CHECK_THROWS_AS(pool(x, 0, 0, 0), std::invalid_argument);                         // kernel
+    CHECK_THROWS_AS(pool(x, 2, -1, 0), std::invalid_argument);                        // stride
+    CHECK_THROWS_AS(pool(x, 3, 1, 2), std::invalid_argument);  // padding above half the kernel
+    CHECK_THROWS_AS(pool(x, 5, 1, 0), std::invalid_argument);  // kernel larger than input
+    CHECK_NOTHROW(pool(x, 5, 1, 1));                           // fits once padded
+  }
+}
+
+// ---- batch normalization ----
+
+namespace {
+
+// Fixed running statistics for the eval rows (variances well away from 0).
+BatchNormState eval_state(int64_t channels) {
+  BatchNormState st;
+  Generator gen(11);
+  st.running_mean = Tensor::uniform({channels}, -0.5f, 0.5f, gen);
+  st.running_var = Tensor::uniform({channels}, 0.5f, 1.5f, gen);
+  return st;
+}
+
+Tensor bn_train(const Tensor& x, const Tensor& w, const Tensor& b) {
+  BatchNormState st;  // no running statistics: the output depends on the batch only
+  return batch_norm(x, w, b, st, true);
+}
+
+Tensor bn_eval(const Tensor& x, const Tensor& w, const Tensor& b) {
+  BatchNormState st = eval_state(x.size(1));
+  return batch_norm(x, w, b, st, false);
+}
+
+}  // namespace
+
+TEST_CASE("grad: batch_norm training") {
+  auto affine = [](const TensorList& x) { return bn_train(x[0], x[1], x[2]); };
+  check_table({{"[N,C] affine", {{{5, 3}}, {{3}}, {{3}}}, affine, k2nd},
+               {"[N,C,H,W] affine", {{{2, 3, 2, 2}}, {{3}}, {{3}}}, affine, k2nd},
+               {"no affine",
+                {{{3, 2, 2, 2}}},
+                [](const TensorList& x) { return bn_train(x[0], Tensor(), Tensor()); },
+                k2nd},
+               {"weight only",
+                {{{4, 3}}, {{3}}},
+                [](const TensorList& x) { return bn_train(x[0], x[1], Tensor()); },
+                k2nd},
+               {"bias only",
+                {{{2, 2, 3, 1}}, {{2}}},
+                [](const TensorList& x) { return bn_train(x[0], Tensor(), x[1]); },
+                k2nd},
+               {"squared output",
+                {{{3, 2, 2, 2}}, {{2}}, {{2}}},
+                [](const TensorList& x) { return square(bn_train(x[0], x[1], x[2])); },
+                k2nd,
+                kWideStep}});
+}
+
+TEST_CASE("grad: batch_norm eval") {
+  auto affine = [](const TensorList& x) { return bn_eval(x[0], x[1], x[2]); };
+  check_table({{"[N,C] affine", {{{4, 3}}, {{3}}, {{3}}}, affine, k2nd},
+               {"[N,C,H,W] affine", {{{2, 3, 2, 2}}, {{3}}, {{3}}}, affine, k2nd},
+               {"no affine",
+                {{{2, 2, 2, 3}}},
+                [](const TensorList& x) { return bn_eval(x[0], Tensor(), Tensor()); },
+                k2nd},
+               {"squared output",
+                {{{2, 2, 2, 2}}, {{2}}, {{2}}},
+                [](const TensorList& x) { return square(bn_eval(x[0], x[1], x[2])); },
+                k2nd}});
+}
+
+// The recorded backward (create_graph) is differentiated by the second-order rows above; this ties
+// its values to oneDNN's fused backward, which the first-order rows check.
+TEST_CASE("nn: batch_norm recorded backward equals the fused one") {
+  for (bool training : {true, false}) {
+    CAPTURE(training);
+    Tensor x = random({3, 2, 2, 3}, 1).requires_grad_();
+    Tensor w = random({2}, 2).requires_grad_(), b = random({2}, 3).requires_grad_();
+    Tensor gy = random({3, 2, 2, 3}, 4);
+    BatchNormState st = eval_state(2);
+    Tensor y = batch_norm(x, w, b, st, training);
+    TensorList fused = grad({y}, {x, w, b}, {gy}, false, true);
+    TensorList recorded = grad({y}, {x, w, b}, {gy}, true);
+    for (int i = 0; i < 3; ++i) {
+      CAPTURE(i);
+      if (i < 2) CHECK(recorded[i].requires_grad());  // the bias gradient is sum(gy): constant
+      check_close(recorded[i].to_vector(), fused[i].to_vector(), 1e-3f);
+    }
+  }
+}
+
+TEST_CASE("nn: batch_norm updates running statistics as PyTorch does") {
+  // Channel 0 holds 1, 2, 3, 4: mean 2.5, biased variance 1.25, unbiased 5/3.
+  // Channel 1 holds 0, 0, 2, 6: mean 2, biased variance 6, unbiased 8.
+  for (Shape shape : {Shape{4, 2}, Shape{2, 2, 2, 1}}) {
+    CAPTURE(shape.str());
+    std::vector<float> v = shape.size() == 2 ? std::vector<float>{1, 0, 2, 0, 3, 2, 4, 6}
+                                             : std::vector<float>{1, 2, 0, 0, 3, 4, 2, 6};
+    Tensor x = Tensor::from_vector(v, shape);
+    BatchNormState st;
+    st.running_mean = Tensor::from_vector({0.0f, 1.0f}, {2});
+    st.running_var = Tensor::from_vector({1.0f, 2.0f}, {2});
+    Tensor y = batch_norm(x, Tensor(), Tensor(), st, true);
+    // running = 0.9 running + 0.1 batch
+    check_close(st.running_mean.to_vector(), {0.25f, 1.1f});
+    check_close(st.running_var.to_vector(), {0.9f + 0.1f * 5.0f / 3.0f, 1.8f + 0.8f});
+    // Training normalizes with the biased batch variance.
+    CHECK(y.data()[0] == doctest::Approx(-1.5f / std::sqrt(1.25f + 1e-5f)).epsilon(1e-4));
+
+    // A second step with momentum 0.5 moves halfway from there.
+    st.momentum = 0.5f;
+    batch_norm(x, Tensor(), Tensor(), st, true);
+    check_close(st.running_mean.to_vector(), {0.5f * 0.25f + 1.25f, 0.5f * 1.1f + 1.0f});
+    check_close(st.running_var.to_vector(),
+                {0.5f * (0.9f + 0.5f / 3.0f) + 0.5f * 5.0f / 3.0f, 0.5f * 2.6f + 4.0f});
+
+    // Eval normalizes with the running statistics and leaves them alone.
+    std::vector<float> rm = st.running_mean.to_vector(), rv = st.running_var.to_vector();
+    Tensor w = Tensor::from_vector({2.0f, -1.0f}, {2}), b = Tensor::from_vector({0.5f, 0.0f}, {2});
+    Tensor e = batch_norm(x, w, b, st, false);
+    CHECK(e.data()[0] == doctest::Approx((1.0f - rm[0]) / std::sqrt(rv[0] + 1e-5f) * 2.0f + 0.5f));
+    check_close(st.running_mean.to_vector(), rm);
+  }
+}
+
+TEST_CASE("nn: batch_norm rejects bad shapes") {
+  Tensor x = Tensor::zeros({4, 3, 2, 2}), c3 = Tensor::zeros({3}), c2 = Tensor::zeros({2});
+  BatchNormState st;
+  CHECK_THROWS_AS(batch_norm(Tensor::zeros({4, 3, 2}), c3, c3, st, true), std::invalid_argument);
+  CHECK_THROWS_AS(batch_norm(x, c2, c3, st, true), std::invalid_argument);
+  CHECK_THROWS_AS(batch_norm(x, c3, c2, st, true), std::invalid_argument);
+  CHECK_THROWS_AS(batch_norm(Tensor::zeros({1, 3}), c3, c3, st, true), std::invalid_argument);
+  CHECK_THROWS_AS(batch_norm(Tensor::zeros({4, 0}), Tensor(), Tensor(), st, true),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(batch_norm(x, c3, c3, st, false), std::invalid_argument);  // no running stats
+  BatchNormState wrong;
+  wrong.running_mean = Tensor::zeros({2});
+  wrong.running_var = Tensor::ones({2});
+  CHECK_THROWS_AS(batch_norm(x, c3, c3, wrong, true), std::invalid_argument);
+  BatchNormState half;
+  half.running_mean = Tensor::zeros({3});
+  CHECK_THROWS_AS(batch_norm(x, c3, c3, half, true), std::invalid_argument);
+  BatchNormState fast;
+  fast.momentum = 1.5f;
+  CHECK_THROWS_AS(batch_norm(x, c3, c3, fast, true), std::invalid_argument);
+}
