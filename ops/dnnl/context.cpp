@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <atomic>
 #include <bit>
 
 namespace minimax::dnnl_ctx {
@@ -42,6 +43,17 @@ dnnl::memory wrap(const dnnl::memory::desc& desc, const float* data) {
 
 int64_t current_threads() {
   return omp_get_max_threads();
+}
+
+namespace {
+std::atomic<int64_t> created{0};
+}  // namespace
+
+int64_t primitives_created() {
+  return created.load();
+}
+void count_primitive_created() {
+  created++;
 }
 
 void execute(const dnnl::primitive& p, const std::unordered_map<int, dnnl::memory>& args) {

@@ -35,6 +35,11 @@ struct CacheKeyHash {
 
 int64_t current_threads();
 
+// How many primitives have been built since the start (cache misses): a repeated training step
+// must add none.
+int64_t primitives_created();
+void count_primitive_created();
+
 // Returns the cached entry for key, building it with make() the first time. Entry is typically a
 // struct holding primitive descriptors and primitives; one cache per Entry type, per thread.
 template <class Entry>
@@ -42,7 +47,10 @@ Entry& cached(CacheKey key, const std::function<Entry()>& make) {
   thread_local std::unordered_map<CacheKey, Entry, CacheKeyHash> cache;
   key.push_back(current_threads());
   auto it = cache.find(key);
-  if (it == cache.end()) it = cache.emplace(std::move(key), make()).first;
+  if (it == cache.end()) {
+    it = cache.emplace(std::move(key), make()).first;
+    count_primitive_created();
+  }
   return it->second;
 }
 

@@ -1,0 +1,69 @@
+// Steady state: a repeated training step builds no new oneDNN primitive and asks the system for no
+// new tensor memory (counts, not times).
+#include <doctest/doctest.h>
+
+#include "minimax.h"
+#include "ops/dnnl/context.h"
+
+using namespace minimax;
+
+namespace {
+
+// One D step and one G step of a small MLP GAN, with plain SGD.
+struct TinyGan {
+  Generator gen{11};
+  Tensor gw1 = Tensor::uniform({32, 8}, -0.3f, 0.3f, gen).requires_grad_();
+  Tensor gw2 = Tensor::uniform({16, 32}, -0.3f, 0.3f, gen).requires_grad_();
+  Tensor dw1 = Tensor::uniform({40, 16}, -0.3f, 0.3f, gen).requires_grad_();
+  Tensor db1 = Tensor::zeros({40}).requires_grad_();
+  Tensor dw2 = Tensor::uniform({1, 10}, -0.3f, 0.3f, gen).requires_grad_();
+
+  Tensor g(const Tensor& z) { return sigmoid(linear(relu(linear(z, gw1)), gw2)); }
+  Tensor d(const Tensor& x) {
+    Generator drop(3);
+    return linear(maxout(dropout(linear(x, dw1, db1), 0.5f, true, drop), 4), dw2);
+  }
+  void sgd(TensorList params) {
+    NoGradGuard no_grad;
+    for (Tensor& p : params) {
+      p.copy_(sub(p, mul(p.grad(), 0.01f)));
+      p.zero_grad();
+    }
+  }
+  void step() {
+    Tensor real = Tensor::uniform({20, 16}, 0, 1, gen);
+    Tensor fake;
+    {
+      NoGradGuard no_grad;
+      fake = g(Tensor::uniform({20, 8}, -1, 1, gen));
+    }
+    Tensor d_loss = neg(add(mean(log_sigmoid(d(real))), mean(log_sigmoid(neg(d(fake))))));
+    d_loss.backward();
+    sgd({dw1, db1, dw2});
+    Tensor g_loss = neg(mean(log_sigmoid(d(g(Tensor::uniform({20, 8}, -1, 1, gen))))));
+    g_loss.backward();
+    for (Tensor p : {dw1, db1, dw2}) p.zero_grad();
+    sgd({gw1, gw2});
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a repeated training step builds no primitive and allocates no tensor memory") {
+  TinyGan gan;
+  gan.step();
+  gan.step();
+  int64_t primitives = dnnl_ctx::primitives_created();
+  int64_t allocations = CachingAllocator::instance().stats().system_allocations;
+  for (int i = 0; i < 5; ++i) gan.step();
+  CHECK(dnnl_ctx::primitives_created() == primitives);
+  CHECK(CachingAllocator::instance().stats().system_allocations == allocations);
+}
+
+TEST_CASE("set_num_threads rejects a non-positive count and is honoured") {
+  CHECK_THROWS_AS(set_num_threads(0), std::invalid_argument);
+  int before = num_threads();
+  set_num_threads(1);
+  CHECK(num_threads() == 1);
+  set_num_threads(before);
+}
