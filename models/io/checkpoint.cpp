@@ -203,6 +203,22 @@ const std::string& Checkpoint::string(const std::string& name) const {
   return it->second;
 }
 
+void save_generator(Checkpoint& checkpoint, const std::string& name, const Generator& gen) {
+  Generator::State state = gen.state();
+  checkpoint.words[name] = std::vector<uint64_t>(state.begin(), state.end());
+}
+
+void load_generator(const Checkpoint& checkpoint, const std::string& name, Generator& gen) {
+  const std::vector<uint64_t>& words = checkpoint.word_list(name);
+  Generator::State state;
+  if (words.size() != state.size())
+    throw CheckpointError(
+        fmt::format("checkpoint {}: generator state '{}' has {} words, expected {}",
+                    checkpoint.source, name, words.size(), state.size()));
+  std::copy(words.begin(), words.end(), state.begin());
+  gen.set_state(state);
+}
+
 void save_checkpoint(const Checkpoint& checkpoint, const std::filesystem::path& path) {
   std::vector<char> payload = serialize_payload(checkpoint);
   Writer header;

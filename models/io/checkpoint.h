@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "autograd/random.h"
 #include "autograd/tensor.h"
 
 namespace minimax {
@@ -45,6 +46,10 @@ struct Checkpoint {
 
   std::string source = "<memory>";  // the file it was loaded from, for messages
 };
+
+// A generator's whole state as the word list `name`, so a resumed run draws the same numbers.
+void save_generator(Checkpoint& checkpoint, const std::string& name, const Generator& gen);
+void load_generator(const Checkpoint& checkpoint, const std::string& name, Generator& gen);
 
 // Writes to a temporary file beside `path`, flushes and fsyncs it, then renames it over `path` (and
 // fsyncs the directory): a crash at any moment leaves the old file or the new one, never a torn

@@ -1,0 +1,58 @@
+#include "models/data/mixture.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <numbers>
+#include <stdexcept>
+
+namespace minimax::data {
+
+GaussianMixture::GaussianMixture(std::vector<Mode> modes, float sigma, std::string name)
+    : modes_(std::move(modes)), sigma_(sigma), name_(std::move(name)) {
+  if (modes_.empty()) throw std::invalid_argument("GaussianMixture: no modes");
+  if (!(sigma_ > 0))
+    throw std::invalid_argument(fmt::format("GaussianMixture: sigma {} is not positive", sigma_));
+}
+
+GaussianMixture GaussianMixture::ring8() {
+  std::vector<Mode> modes;
+  for (int k = 0; k < 8; ++k) {
+    double angle = 2.0 * std::numbers::pi * k / 8.0;
+    modes.push_back({static_cast<float>(std::cos(angle)), static_cast<float>(std::sin(angle))});
+  }
+  return GaussianMixture(std::move(modes), 0.01f, "ring8");
+}
+
+GaussianMixture GaussianMixture::grid25() {
+  std::vector<Mode> modes;
+  for (int i = -2; i <= 2; ++i)
+    for (int j = -2; j <= 2; ++j) modes.push_back({2.0f * i, 2.0f * j});
+  return GaussianMixture(std::move(modes), 0.05f, "grid25");
+}
+
+Tensor GaussianMixture::sample(int64_t n, Generator& gen, Tensor* labels) const {
+  Tensor chosen = Tensor::empty({n});
+  for (int64_t i = 0; i < n; ++i) {
+    auto k = static_cast<int64_t>(gen.uniform() * static_cast<float>(modes_.size()));
+    chosen.data()[i] = static_cast<float>(std::min<int64_t>(k, modes_.size() - 1));
+  }
+  if (labels) *labels = chosen;
+  return sample_modes(chosen, gen);
+}
+
+Tensor GaussianMixture::sample_modes(const Tensor& labels, Generator& gen) const {
+  int64_t n = labels.numel();
+  Tensor points = Tensor::empty({n, 2});
+  for (int64_t i = 0; i < n; ++i) {
+    auto k = static_cast<int64_t>(labels.data()[i]);
+    if (k < 0 || k >= static_cast<int64_t>(modes_.size()))
+      throw std::invalid_argument(
+          fmt::format("{}: label {} is not a mode (0..{})", name_, k, modes_.size() - 1));
+    points.data()[2 * i] = modes_[k].x + sigma_ * gen.normal();
+    points.data()[2 * i + 1] = modes_[k].y + sigma_ * gen.normal();
+  }
+  return points;
+}
+
+}  // namespace minimax::data

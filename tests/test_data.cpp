@@ -1,0 +1,54 @@
+// Data sources: the 2-D Gaussian mixtures.
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "minimax.h"
+#include "models/data/mixture.h"
+
+using namespace minimax;
+
+TEST_CASE("ring8 and grid25 have the modes and spreads of the literature") {
+  auto ring = data::GaussianMixture::ring8();
+  REQUIRE(ring.modes().size() == 8);
+  CHECK(ring.sigma() == 0.01f);
+  CHECK(ring.modes()[2].x == doctest::Approx(0.0f).epsilon(1e-6));
+  CHECK(ring.modes()[2].y == doctest::Approx(1.0f));
+  auto grid = data::GaussianMixture::grid25();
+  REQUIRE(grid.modes().size() == 25);
+  CHECK(grid.sigma() == 0.05f);
+  CHECK(grid.modes()[0].x == -4.0f);
+  CHECK(grid.modes()[24].y == 4.0f);
+}
+
+TEST_CASE("mixture samples sit around their labelled mode with the mixture's sigma") {
+  auto ring = data::GaussianMixture::ring8();
+  Generator gen(3);
+  Tensor labels;
+  Tensor points = ring.sample(20000, gen, &labels);
+  CHECK(points.shape() == Shape{20000, 2});
+  std::vector<int> counts(8, 0);
+  double sq = 0;
+  for (int64_t i = 0; i < 20000; ++i) {
+    int k = static_cast<int>(labels.data()[i]);
+    counts[k]++;
+    double dx = points.data()[2 * i] - ring.modes()[k].x,
+           dy = points.data()[2 * i + 1] - ring.modes()[k].y;
+    sq += dx * dx + dy * dy;
+  }
+  for (int c : counts) CHECK(c == doctest::Approx(2500).epsilon(0.1));  // uniform over modes
+  CHECK(std::sqrt(sq / 40000) == doctest::Approx(0.01).epsilon(0.05));  // per-axis sigma
+  CHECK_THROWS_AS(ring.sample_modes(Tensor::full({1}, 8.0f), gen), std::invalid_argument);
+}
+
+TEST_CASE("a generator's state survives a checkpoint") {
+  Generator a(5);
+  a.normal();  // leaves a cached normal in the state
+  Checkpoint c;
+  save_generator(c, "rng", a);
+  Generator b(0);
+  load_generator(c, "rng", b);
+  for (int i = 0; i < 5; ++i) CHECK(a.normal() == b.normal());
+  c.words["short"] = {1, 2};
+  CHECK_THROWS_AS(load_generator(c, "short", b), CheckpointError);
+}
