@@ -7,5 +7,6 @@
 #include "autograd/node.h"
 #include "autograd/random.h"
 #include "autograd/tensor.h"
+#include "models/optim/optimizer.h"
 #include "ops/ops.h"
 #include "ops/runtime.h"

@@ -1,0 +1,238 @@
+// Optimizers: hand-computed steps, input validation, skipped parameters, the parallel loop and
+// steady-state allocation.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "minimax.h"
+
+using namespace minimax;
+using namespace minimax::optim;
+using doctest::Contains;
+
+namespace {
+
+Tensor parameter(const std::vector<float>& values) {
+  return Tensor::from_vector(values, {static_cast<int64_t>(values.size())}).requires_grad_();
+}
+
+void set_grad(Tensor& p, const std::vector<float>& values) {
+  p.set_grad(Tensor::from_vector(values, p.shape()));
+}
+
+bool allocator_untouched_by(const std::function<void()>& work) {
+  AllocatorStats before = CachingAllocator::instance().stats();
+  work();
+  AllocatorStats after = CachingAllocator::instance().stats();
+  return after.system_allocations == before.system_allocations &&
+         after.cache_hits == before.cache_hits;
+}
+
+}  // namespace
+
+// ---- updates computed by hand ----
+
+TEST_CASE("SGD with momentum: the buffer starts at the first gradient") {
+  Tensor p = parameter({1.0f});
+  SGD sgd({p}, SGDOptions(0.1).momentum(0.9).dampening(0.5));
+  set_grad(p, {0.5f});
+  sgd.step();  // buf = 0.5 (undamped), p = 1 - 0.1 * 0.5
+  CHECK(p.item() == doctest::Approx(0.95));
+  sgd.step();  // buf = 0.9 * 0.5 + 0.5 * 0.5 = 0.7, p = 0.95 - 0.07
+  CHECK(p.item() == doctest::Approx(0.88));
+  CHECK(sgd.step_count() == 2);
+}
+
+TEST_CASE("SGD with nesterov looks ahead along the buffer") {
+  Tensor p = parameter({0.0f});
+  SGD sgd({p}, SGDOptions(1.0).momentum(0.5).nesterov(true));
+  set_grad(p, {1.0f});
+  sgd.step();  // buf = 1, d = 1 + 0.5 * 1
+  CHECK(p.item() == doctest::Approx(-1.5));
+  sgd.step();  // buf = 0.5 + 1 = 1.5, d = 1 + 0.75
+  CHECK(p.item() == doctest::Approx(-3.25));
+}
+
+TEST_CASE("Adam's first step moves each element by lr against the gradient's sign") {
+  // With bias correction, m^ = g and v^ = g^2 after one step: p -= lr * g / (|g| + eps).
+  Tensor p = parameter({1.0f, -2.0f, 3.0f});
+  Adam adam({p}, AdamOptions(0.01));
+  set_grad(p, {0.5f, -4.0f, 1e-3f});
+  adam.step();
+  CHECK(p.to_vector()[0] == doctest::Approx(0.99));
+  CHECK(p.to_vector()[1] == doctest::Approx(-1.99));
+  CHECK(p.to_vector()[2] == doctest::Approx(2.99));
+}
+
+TEST_CASE("AdamW shrinks the weights by lr * weight_decay; Adam adds the decay to the gradient") {
+  Tensor p = parameter({2.0f}), q = parameter({2.0f});
+  AdamW adamw({p}, AdamWOptions(0.1).weight_decay(0.5));
+  Adam adam({q}, AdamOptions(0.1).weight_decay(0.5));
+  set_grad(p, {1.0f});
+  set_grad(q, {1.0f});
+  adamw.step();  // p = 2 * (1 - 0.05) - 0.1
+  adam.step();   // g = 1 + 0.5 * 2, and the first step is still lr * sign(g)
+  CHECK(p.item() == doctest::Approx(1.8));
+  CHECK(q.item() == doctest::Approx(1.9));
+}
+
+// ---- bookkeeping ----
+
+TEST_CASE("a parameter without a gradient is skipped and its state does not advance") {
+  Tensor p = parameter({1.0f}), q = parameter({1.0f});
+  Adam adam({p, q}, AdamOptions(0.01));
+  set_grad(p, {1.0f});
+  adam.step();
+  adam.step();
+  CHECK(q.item() == 1.0f);
+  // q's first update is a first Adam step (bias correction with t = 1), not a third.
+  set_grad(q, {2.0f});
+  adam.step();
+  CHECK(q.item() == doctest::Approx(0.99));
+}
+
+TEST_CASE("zero_grad drops every gradient; step records nothing") {
+  Tensor w = parameter({1.0f, 2.0f}), b = parameter({0.5f});
+  SGD sgd({w, b}, SGDOptions(0.1));
+  sum(mul(w, b)).backward();
+  REQUIRE(w.grad().defined());
+  sgd.step();
+  CHECK(w.is_leaf());
+  CHECK(b.is_leaf());
+  CHECK(GradMode::is_enabled());
+  sgd.zero_grad();
+  CHECK_FALSE(w.grad().defined());
+  CHECK_FALSE(b.grad().defined());
+}
+
+TEST_CASE("options() reports the options in force") {
+  Tensor p = parameter({1.0f});
+  SGD sgd({p}, SGDOptions(0.1).momentum(0.5).weight_decay(1e-4));
+  sgd.set_lr(0.05);
+  sgd.set_momentum(0.7);
+  CHECK(sgd.options().lr() == 0.05);
+  CHECK(sgd.options().momentum() == 0.7);
+  CHECK(sgd.options().weight_decay() == 1e-4);
+  AdamW adamw({p});
+  CHECK(adamw.options().weight_decay() == 1e-2);  // PyTorch's AdamW default
+  CHECK(adamw.options().betas() == std::pair{0.9, 0.999});
+}
+
+TEST_CASE("a large parameter gives the same result on one thread and on several") {
+  // 1 << 17 elements: above the size where the loop goes parallel.
+  const int64_t n = int64_t{1} << 17;
+  Generator gen(5);
+  Tensor start = Tensor::uniform({n}, -1, 1, gen), grad = Tensor::uniform({n}, -1, 1, gen);
+  auto run = [&](int threads, bool adam) {
+    int before = num_threads();
+    set_num_threads(threads);
+    Tensor p = start.clone().requires_grad_();
+    p.set_grad(grad);
+    std::unique_ptr<Optimizer> opt;
+    if (adam)
+      opt = std::make_unique<AdamW>(TensorList{p}, AdamWOptions(0.01));
+    else
+      opt = std::make_unique<SGD>(TensorList{p}, SGDOptions(0.1).momentum(0.9).nesterov(true));
+    for (int i = 0; i < 3; ++i) opt->step();
+    set_num_threads(before);
+    return p.to_vector();
+  };
+  for (bool adam : {false, true}) {
+    CAPTURE(adam);
+    std::vector<float> one = run(1, adam), two = run(2, adam);
+    CHECK(one == two);
+    // SGD: three identical gradients with nesterov move by lr * g * (1.9 + 2.71 + 3.439).
+    if (!adam)
+      CHECK(one[123] == doctest::Approx(start.to_vector()[123] -
+                                        0.1 * grad.to_vector()[123] * (1.9 + 2.71 + 3.439)));
+  }
+}
+
+TEST_CASE("a steady-state step allocates nothing") {
+  Generator gen(9);
+  // One parameter large enough for the parallel loop, one small.
+  Tensor w = Tensor::uniform({64, 1024}, -0.1f, 0.1f, gen).requires_grad_();
+  Tensor b = Tensor::zeros({64}).requires_grad_();
+  Tensor x = Tensor::uniform({8, 1024}, -1, 1, gen);
+  SGD sgd({w, b}, SGDOptions(0.01).momentum(0.9).nesterov(true).weight_decay(1e-4));
+  Adam adam({w, b}, AdamOptions(1e-3).weight_decay(1e-4));
+  AdamW adamw({w, b}, AdamWOptions(1e-3));
+  for (Optimizer* opt : std::initializer_list<Optimizer*>{&sgd, &adam, &adamw}) {
+    CAPTURE(opt->name());
+    auto train_step = [&] {
+      opt->zero_grad();
+      mean(square(linear(x, w, b))).backward();
+      opt->step();
+    };
+    train_step();  // creates the optimizer's state
+    train_step();
+    int64_t allocations = CachingAllocator::instance().stats().system_allocations;
+    for (int i = 0; i < 5; ++i) train_step();
+    CHECK(CachingAllocator::instance().stats().system_allocations == allocations);
+    // step() itself does not even take a block from the cache.
+    CHECK(allocator_untouched_by([&] {
+      for (int i = 0; i < 5; ++i) opt->step();
+    }));
+  }
+}
+
+// ---- validation ----
+
+TEST_CASE("SGD refuses bad hyperparameters, naming them") {
+  TensorList p = {parameter({1.0f})};
+  auto refuses = [&](const SGDOptions& o, const char* what) {
+    CAPTURE(what);
+    CHECK_THROWS_WITH_AS(SGD(p, o), Contains(what), std::invalid_argument);
+  };
+  refuses(SGDOptions(-0.1), "learning rate");
+  refuses(SGDOptions(std::nan("")), "learning rate");
+  refuses(SGDOptions(0.1).momentum(-0.5), "momentum");
+  refuses(SGDOptions(0.1).dampening(-1), "dampening");
+  refuses(SGDOptions(0.1).weight_decay(-1e-4), "weight_decay");
+  // PyTorch: "Nesterov momentum requires a momentum and zero dampening".
+  refuses(SGDOptions(0.1).nesterov(true), "nesterov");
+  refuses(SGDOptions(0.1).momentum(0.9).dampening(0.1).nesterov(true), "nesterov");
+
+  SGD sgd(p, SGDOptions(0.1).momentum(0.9).nesterov(true));
+  CHECK_THROWS_WITH_AS(sgd.set_lr(-1), Contains("learning rate"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(sgd.set_momentum(-0.1), Contains("momentum"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(sgd.set_momentum(0), Contains("nesterov"), std::invalid_argument);
+  CHECK(sgd.lr() == 0.1);  // a refused change changes nothing
+  CHECK(sgd.momentum() == 0.9);
+}
+
+TEST_CASE("Adam and AdamW refuse bad hyperparameters, naming them") {
+  TensorList p = {parameter({1.0f})};
+  for (bool decoupled : {false, true}) {
+    auto refuses = [&](const AdamOptions& o, const char* what) {
+      CAPTURE(what);
+      // "Adam: invalid beta1 1 (must be in [0, 1))", and "AdamW: ..." for AdamW.
+      std::string message = std::string(decoupled ? "AdamW" : "Adam") + ": invalid " + what;
+      auto make = [&] { decoupled ? (void)AdamW(p, o) : (void)Adam(p, o); };
+      CHECK_THROWS_WITH_AS(make(), Contains(message.c_str()), std::invalid_argument);
+    };
+    refuses(AdamOptions(-1e-3), "learning rate");
+    refuses(AdamOptions().betas({1.0, 0.999}), "beta1");
+    refuses(AdamOptions().betas({-0.1, 0.999}), "beta1");
+    refuses(AdamOptions().betas({0.9, 1.5}), "beta2");
+    refuses(AdamOptions().eps(-1e-8), "eps");
+    refuses(AdamOptions().weight_decay(-0.01), "weight_decay");
+  }
+}
+
+TEST_CASE("an optimizer refuses parameters it cannot update") {
+  Tensor p = parameter({1.0f});
+  auto refuses = [](TensorList params, const char* what) {
+    CAPTURE(what);
+    CHECK_THROWS_WITH_AS(SGD(std::move(params), SGDOptions(0.1)), Contains(what),
+                         std::invalid_argument);
+  };
+  refuses({}, "no parameters");
+  refuses({p, Tensor()}, "parameter 1 is undefined");
+  refuses({mul(p, 2.0f)}, "not a leaf");
+  refuses({Tensor::zeros({3})}, "does not require grad");
+  refuses({p, p}, "listed twice");
+}
