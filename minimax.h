@@ -8,5 +8,6 @@
 #include "autograd/random.h"
 #include "autograd/tensor.h"
 #include "models/optim/optimizer.h"
+#include "models/optim/schedule.h"
 #include "ops/ops.h"
 #include "ops/runtime.h"

@@ -1,5 +1,6 @@
-// Optimizers: hand-computed steps, input validation, skipped parameters, the parallel loop and
-// steady-state allocation.
+// Optimizers and schedules: hand-computed steps, input validation, skipped parameters, the
+// parallel loop, steady-state allocation, and the GAN paper's schedules. Agreement with PyTorch
+// over whole trajectories is tests/test_optim_reference.cpp.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -235,4 +236,61 @@ TEST_CASE("an optimizer refuses parameters it cannot update") {
   refuses({mul(p, 2.0f)}, "not a leaf");
   refuses({Tensor::zeros({3})}, "does not require grad");
   refuses({p, p}, "listed twice");
+}
+
+// ---- schedules ----
+
+TEST_CASE("the GAN paper's learning rate: 0.1 divided by 1.000004 per update, floor 1e-6") {
+  Schedule lr = exponential_decay(0.1, 1.000004, 1e-6);
+  // Expected values: 0.1 / 1.000004^t in 50-digit decimal arithmetic. double's pow of the rounded
+  // factor 1.000004 drifts by about t * 1.1e-16 relative, hence the looser bound at large t.
+  CHECK(lr(0) == 0.1);
+  CHECK(lr(1) == doctest::Approx(0.0999996000015999936).epsilon(1e-15));
+  CHECK(lr(1000) == doctest::Approx(0.0996007997312034171).epsilon(1e-13));
+  CHECK(lr(250000) == doctest::Approx(0.0367880176929098402).epsilon(1e-10));
+  CHECK(lr(1000000) == doctest::Approx(0.00183157854140406566).epsilon(1e-9));
+  // 0.1 / 1.000004^t reaches 1e-6 at t = ln(1e5) / ln(1.000004) = 2878237.12.
+  CHECK(lr(2878237) == doctest::Approx(1.0000004908049467e-6).epsilon(1e-9));
+  CHECK(lr(2878238) == 1e-6);
+  CHECK(lr(10000000) == 1e-6);
+}
+
+TEST_CASE("the GAN paper's momentum: 0.5 rising linearly to 0.7, then constant") {
+  Schedule momentum = linear_ramp(0.5, 0.7, 250);
+  CHECK(momentum(0) == 0.5);
+  CHECK(momentum(50) == doctest::Approx(0.54));  // 0.5 + 0.2 * 50 / 250
+  CHECK(momentum(125) == doctest::Approx(0.6));  // halfway
+  CHECK(momentum(249) == doctest::Approx(0.6992));
+  CHECK(momentum(250) == 0.7);
+  CHECK(momentum(1000000) == 0.7);
+}
+
+TEST_CASE("schedules set SGD's lr and momentum from its step count") {
+  Tensor p = parameter({1.0f});
+  SGD sgd({p}, SGDOptions(1.0).momentum(0.0));
+  Schedule lr = exponential_decay(0.1, 2.0, 0.02), momentum = linear_ramp(0.5, 0.7, 2);
+  std::vector<std::pair<double, double>> seen;
+  for (int i = 0; i < 4; ++i) {
+    schedule_lr(sgd, lr);
+    schedule_momentum(sgd, momentum);
+    seen.emplace_back(sgd.lr(), sgd.momentum());
+    set_grad(p, {1.0f});
+    sgd.step();
+  }
+  CHECK(seen ==
+        std::vector<std::pair<double, double>>{{0.1, 0.5}, {0.05, 0.6}, {0.025, 0.7}, {0.02, 0.7}});
+  // Composition is a lambda: e.g. a warm start that holds the first value for 10 steps.
+  Schedule delayed = [&](int64_t t) { return lr(std::max<int64_t>(0, t - 10)); };
+  CHECK(delayed(5) == 0.1);
+  CHECK(delayed(11) == 0.05);
+}
+
+TEST_CASE("schedules refuse bad parameters and negative steps") {
+  CHECK_THROWS_WITH_AS(exponential_decay(-0.1, 1.1, 0), Contains("initial"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(exponential_decay(0.1, 0.5, 0), Contains("factor"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(exponential_decay(0.1, 1.1, -1), Contains("floor"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(linear_ramp(0.5, 0.7, 0), Contains("steps"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(linear_ramp(0.5, 0.7, 10)(-1), Contains("negative step"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(constant(1.0)(-3), Contains("negative step"), std::invalid_argument);
 }
