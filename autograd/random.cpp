@@ -66,4 +66,13 @@ void Generator::set_state(const State& s) {
   cached_normal_ = std::bit_cast<float>(static_cast<uint32_t>(s[4]));
 }
 
+Generator& default_generator() {
+  static Generator gen(0);
+  return gen;
+}
+
+void manual_seed(uint64_t seed) {
+  default_generator().seed_with(seed);
+}
+
 }  // namespace minimax

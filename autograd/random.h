@@ -30,4 +30,9 @@ class Generator {
   bool has_cached_normal_ = false;
 };
 
+// The process-wide generator used where none is passed (initializers, Dropout modules). Seed it
+// with manual_seed for reproducible runs; checkpoints store its state.
+Generator& default_generator();
+void manual_seed(uint64_t seed);
+
 }  // namespace minimax

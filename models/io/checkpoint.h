@@ -2,10 +2,11 @@
 // strings (the run's configuration), written atomically and verified on load.
 //
 // File layout (little-endian):
-//   magic "MMXCKPT1" (8 bytes) | format version u32 | payload length u64 | payload | CRC-32 of payload u32
-// The payload is three sections (tensors, words, strings), each a u64 count of entries, every entry a
-// u32-length-prefixed name and its value: a tensor as u32 rank, i64 extents, float32 data; words as
-// u64 count and u64 values; a string as u64 length and bytes.
+//   magic "MMXCKPT1" (8 bytes) | format version u32 | payload length u64 | payload | CRC-32 of
+//   payload u32
+// The payload is three sections (tensors, words, strings), each a u64 count of entries, every entry
+// a u32-length-prefixed name and its value: a tensor as u32 rank, i64 extents, float32 data; words
+// as u64 count and u64 values; a string as u64 length and bytes.
 #pragma once
 
 #include <cstdint>
@@ -19,7 +20,8 @@
 
 namespace minimax {
 
-// Thrown for any problem reading or writing a checkpoint; the message names the file and the problem.
+// Thrown for any problem reading or writing a checkpoint; the message names the file and the
+// problem.
 class CheckpointError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -32,7 +34,8 @@ struct Checkpoint {
   std::map<std::string, std::vector<uint64_t>> words;
   std::map<std::string, std::string> strings;
 
-  // Lookups that throw CheckpointError naming `source` (the file) and the missing or mismatched entry.
+  // Lookups that throw CheckpointError naming `source` (the file) and the missing or mismatched
+  // entry.
   const Tensor& tensor(const std::string& name) const;
   // Copies the stored tensor `name` into `into`, which must have the same shape.
   void restore(const std::string& name, Tensor& into) const;
@@ -44,7 +47,8 @@ struct Checkpoint {
 };
 
 // Writes to a temporary file beside `path`, flushes and fsyncs it, then renames it over `path` (and
-// fsyncs the directory): a crash at any moment leaves the old file or the new one, never a torn one.
+// fsyncs the directory): a crash at any moment leaves the old file or the new one, never a torn
+// one.
 void save_checkpoint(const Checkpoint& checkpoint, const std::filesystem::path& path);
 
 // Reads and verifies (magic, version, length, checksum) a checkpoint; throws CheckpointError.

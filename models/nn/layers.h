@@ -1,0 +1,181 @@
+// The layers. Default initializations follow PyTorch's:
+// - Linear, Conv2d: weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in * kh * kw.
+// - ConvTranspose2d: the same with PyTorch's fan_in for its [in, out, kh, kw] weight (out * kh *
+// kw).
+// - BatchNorm: weight 1, bias 0, running mean 0, running variance 1.
+// - Maxout: its Linear's default.
+// Reinitialize with models/nn/init.h (e.g. the GAN paper's U(-0.05, 0.05)).
+#pragma once
+
+#include <initializer_list>
+#include <memory>
+
+#include "models/nn/module.h"
+#include "ops/ops.h"
+
+namespace minimax::nn {
+
+class Linear : public Module {
+ public:
+  Linear(int64_t in_features, int64_t out_features, bool bias = true);
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+  Tensor weight, bias;  // [out, in], [out] (undefined without bias)
+};
+
+class Conv2d : public Module {
+ public:
+  Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, Conv2dOptions options = {},
+         bool bias = true);
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+  Tensor weight, bias;  // [out, in, k, k], [out]
+  Conv2dOptions options;
+};
+
+class ConvTranspose2d : public Module {
+ public:
+  ConvTranspose2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size,
+                  Conv2dOptions options = {}, bool bias = true);
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+  Tensor weight, bias;  // [in, out, k, k], [out]
+  Conv2dOptions options;
+};
+
+struct BatchNormOptions {
+  float eps = 1e-5f;
+  float momentum = 0.1f;
+  bool affine = true;
+};
+
+// Batch normalization over [N, C] (rank 2) or [N, C, H, W] (rank 4) inputs.
+class BatchNorm : public Module {
+ public:
+  BatchNorm(int64_t features, int rank, BatchNormOptions options = {});
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+  Tensor weight, bias, running_mean, running_var;
+
+ private:
+  int rank_;
+  BatchNormState state_;
+};
+
+class BatchNorm1d : public BatchNorm {
+ public:
+  explicit BatchNorm1d(int64_t features, BatchNormOptions options = {})
+      : BatchNorm(features, 2, options) {}
+};
+
+class BatchNorm2d : public BatchNorm {
+ public:
+  explicit BatchNorm2d(int64_t features, BatchNormOptions options = {})
+      : BatchNorm(features, 4, options) {}
+};
+
+// Zeroes inputs with probability p in training mode (identity in eval), drawing from `gen` (the
+// default generator when null; it must outlive the module).
+class Dropout : public Module {
+ public:
+  explicit Dropout(float p, Generator* gen = nullptr);
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+
+ private:
+  float p_;
+  Generator* gen_;
+};
+
+// A Linear to units * pieces features followed by the max over each unit's pieces.
+class Maxout : public Module {
+ public:
+  Maxout(int64_t in_features, int64_t units, int64_t pieces);
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+  std::shared_ptr<Linear> linear;
+
+ private:
+  int64_t units_, pieces_;
+};
+
+// ---- activations and reshaping ----
+
+class ReLU : public Module {
+ public:
+  ReLU() : Module("ReLU") {}
+  Tensor forward(const Tensor& x) override { return relu(x); }
+};
+
+class LeakyReLU : public Module {
+ public:
+  explicit LeakyReLU(float negative_slope = 0.01f) : Module("LeakyReLU"), slope_(negative_slope) {}
+  Tensor forward(const Tensor& x) override { return leaky_relu(x, slope_); }
+  std::string describe() const override;
+
+ private:
+  float slope_;
+};
+
+class Sigmoid : public Module {
+ public:
+  Sigmoid() : Module("Sigmoid") {}
+  Tensor forward(const Tensor& x) override { return sigmoid(x); }
+};
+
+class Tanh : public Module {
+ public:
+  Tanh() : Module("Tanh") {}
+  Tensor forward(const Tensor& x) override { return tanh(x); }
+};
+
+class ELU : public Module {
+ public:
+  explicit ELU(float alpha = 1.0f) : Module("ELU"), alpha_(alpha) {}
+  Tensor forward(const Tensor& x) override { return elu(x, alpha_); }
+
+ private:
+  float alpha_;
+};
+
+class Softplus : public Module {
+ public:
+  Softplus() : Module("Softplus") {}
+  Tensor forward(const Tensor& x) override { return softplus(x); }
+};
+
+class Flatten : public Module {
+ public:
+  explicit Flatten(int start_dim = 1, int end_dim = -1)
+      : Module("Flatten"), start_(start_dim), end_(end_dim) {}
+  Tensor forward(const Tensor& x) override { return flatten(x, start_, end_); }
+
+ private:
+  int start_, end_;
+};
+
+// Reshapes to `shape`, where one extent may be -1 (typically the batch: {-1, 1, 28, 28}).
+class Reshape : public Module {
+ public:
+  explicit Reshape(Shape shape) : Module("Reshape"), shape_(shape) {}
+  Tensor forward(const Tensor& x) override { return reshape(x, shape_); }
+  std::string describe() const override;
+
+ private:
+  Shape shape_;
+};
+
+// Applies its modules in order; they are registered as "0", "1", ...
+class Sequential : public Module {
+ public:
+  Sequential() : Module("Sequential") {}
+  Sequential(std::initializer_list<std::shared_ptr<Module>> modules);
+  void push_back(std::shared_ptr<Module> module);
+  Tensor forward(const Tensor& x) override;
+  size_t size() const { return named_children().size(); }
+  const std::shared_ptr<Module>& operator[](size_t i) const {
+    return named_children().at(i).second;
+  }
+};
+
+}  // namespace minimax::nn

@@ -1,0 +1,108 @@
+#include "models/nn/module.h"
+
+#include <fmt/format.h>
+
+#include <stdexcept>
+
+namespace minimax::nn {
+
+Tensor Module::forward(const Tensor&) {
+  throw std::logic_error(
+      fmt::format("{} has no one-input forward; call its own forward", type_name_));
+}
+
+void Module::check_new_name(const std::string& name) const {
+  if (name.empty() || name.find('.') != std::string::npos || name.find('/') != std::string::npos)
+    throw std::invalid_argument(
+        fmt::format("{}: '{}' is not a valid name (non-empty, no '.' or '/')", type_name_, name));
+  auto taken = [&](const auto& list) {
+    for (const auto& entry : list)
+      if (entry.first == name) return true;
+    return false;
+  };
+  if (taken(parameters_) || taken(buffers_) || taken(children_))
+    throw std::invalid_argument(
+        fmt::format("{}: the name '{}' is already registered", type_name_, name));
+}
+
+Tensor Module::register_parameter(const std::string& name, Tensor t) {
+  check_new_name(name);
+  if (!t.defined())
+    throw std::invalid_argument(fmt::format("{}: parameter '{}' is undefined", type_name_, name));
+  t.requires_grad_();
+  parameters_.emplace_back(name, t);
+  return t;
+}
+
+Tensor Module::register_buffer(const std::string& name, Tensor t) {
+  check_new_name(name);
+  buffers_.emplace_back(name, t);
+  return t;
+}
+
+void Module::collect(const std::string& prefix, bool parameters, NamedTensors& out) const {
+  for (const auto& [name, t] : parameters ? parameters_ : buffers_)
+    out.emplace_back(prefix + name, t);
+  for (const auto& [name, child] : children_) child->collect(prefix + name + ".", parameters, out);
+}
+
+NamedTensors Module::named_parameters() const {
+  NamedTensors out;
+  collect("", true, out);
+  return out;
+}
+
+NamedTensors Module::named_buffers() const {
+  NamedTensors out;
+  collect("", false, out);
+  return out;
+}
+
+TensorList Module::parameters() const {
+  TensorList out;
+  for (auto& [name, t] : named_parameters()) out.push_back(t);
+  return out;
+}
+
+int64_t Module::parameter_count() const {
+  int64_t n = 0;
+  for (const Tensor& t : parameters()) n += t.numel();
+  return n;
+}
+
+void Module::train(bool on) {
+  training_ = on;
+  for (auto& [name, child] : children_) child->train(on);
+}
+
+void Module::zero_grad() {
+  for (Tensor t : parameters()) t.zero_grad();
+}
+
+void Module::summarize(const std::string& name, int depth, std::string& out) const {
+  std::string own;
+  for (const auto& [pname, t] : parameters_) own += fmt::format(" {} {}", pname, t.shape().str());
+  out += fmt::format("{:{}}{}{}{}  ({} parameters)\n", "", 2 * depth,
+                     name.empty() ? "" : name + ": ", describe(), own, parameter_count());
+  for (const auto& [cname, child] : children_) child->summarize(cname, depth + 1, out);
+}
+
+std::string Module::summary() const {
+  std::string out;
+  summarize("", 0, out);
+  return out;
+}
+
+void Module::save(Checkpoint& checkpoint, const std::string& prefix) const {
+  for (const auto& [name, t] : named_parameters())
+    checkpoint.tensors[prefix + "/" + name] = t.detach().clone();
+  for (const auto& [name, t] : named_buffers())
+    checkpoint.tensors[prefix + "/" + name] = t.detach().clone();
+}
+
+void Module::load(const Checkpoint& checkpoint, const std::string& prefix) {
+  for (auto [name, t] : named_parameters()) checkpoint.restore(prefix + "/" + name, t);
+  for (auto [name, t] : named_buffers()) checkpoint.restore(prefix + "/" + name, t);
+}
+
+}  // namespace minimax::nn

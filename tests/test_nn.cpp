@@ -1,0 +1,203 @@
+// Modules: registration, traversal, modes, summaries, initializers, checkpoints, custom graphs.
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "minimax.h"
+#include "models/nn/init.h"
+#include "models/nn/layers.h"
+
+using namespace minimax;
+using namespace minimax::nn;
+
+namespace {
+
+// A user-defined generator with two inputs (noise and a one-hot label), a concatenation and a skip
+// connection: the kind of graph Sequential cannot express.
+class ConditionalBlock : public Module {
+ public:
+  ConditionalBlock() : Module("ConditionalBlock") {
+    embed = register_module("embed", std::make_shared<Linear>(3, 4, false));
+    hidden = register_module("hidden", std::make_shared<Linear>(6, 6));
+    out = register_module("out", std::make_shared<Linear>(6, 2));
+  }
+  Tensor forward(const Tensor& z, const Tensor& label) {
+    Tensor h = concat({z, embed->forward(label)}, 1);  // [N, 2 + 4]
+    h = add(h, relu(hidden->forward(h)));              // skip connection
+    return out->forward(h);
+  }
+  std::shared_ptr<Linear> embed, hidden, out;
+};
+
+}  // namespace
+
+TEST_CASE("named_parameters walks submodules in registration order with dotted names") {
+  ConditionalBlock block;
+  std::vector<std::string> names;
+  for (auto& [name, t] : block.named_parameters()) names.push_back(name);
+  CHECK(names == std::vector<std::string>{"embed.weight", "hidden.weight", "hidden.bias",
+                                          "out.weight", "out.bias"});
+  CHECK(block.parameter_count() == 12 + 36 + 6 + 12 + 2);
+  for (const Tensor& p : block.parameters()) CHECK(p.requires_grad());
+}
+
+TEST_CASE("a user-defined module with several inputs, concat and a skip connection trains") {
+  ConditionalBlock block;
+  Generator gen(2);
+  Tensor z = Tensor::normal({5, 2}, 0, 1, gen);
+  Tensor label = Tensor::zeros({5, 3});
+  for (int i = 0; i < 5; ++i) label.data()[i * 3 + i % 3] = 1.0f;
+  Tensor y = block.forward(z, label);
+  CHECK(y.shape() == Shape{5, 2});
+  sum(square(y)).backward();
+  for (auto& [name, p] : block.named_parameters()) {
+    INFO(name);
+    CHECK(p.grad().defined());
+  }
+  block.zero_grad();
+  for (const Tensor& p : block.parameters()) CHECK_FALSE(p.grad().defined());
+  CHECK_THROWS_AS(block(z), std::logic_error);  // it has no one-input forward
+}
+
+TEST_CASE("Sequential applies its modules in order") {
+  auto l1 = std::make_shared<Linear>(4, 3);
+  auto l2 = std::make_shared<Linear>(3, 2);
+  Sequential seq{l1, std::make_shared<Tanh>(), l2};
+  CHECK(seq.size() == 3);
+  Generator gen(1);
+  Tensor x = Tensor::uniform({2, 4}, -1, 1, gen);
+  CHECK(seq(x).to_vector() == l2->forward(tanh(l1->forward(x))).to_vector());
+  CHECK(seq.named_parameters()[0].first == "0.weight");
+  CHECK_THROWS_AS(seq.push_back(nullptr), std::invalid_argument);
+}
+
+TEST_CASE("train and eval switch dropout and batch norm recursively") {
+  auto drop = std::make_shared<Dropout>(0.5f);
+  auto bn = std::make_shared<BatchNorm1d>(3);
+  Sequential seq{bn, drop};
+  Generator gen(4);
+  Tensor x = Tensor::uniform({8, 3}, 1, 2, gen);
+  seq.eval();
+  CHECK_FALSE(drop->is_training());
+  // eval: running stats are (0, 1), so batch norm is ~identity and dropout is identity.
+  std::vector<float> y = seq(x).to_vector(), xs = x.to_vector();
+  for (size_t i = 0; i < y.size(); ++i)
+    CHECK(y[i] == doctest::Approx(xs[i] / std::sqrt(1 + 1e-5f)));
+  seq.train();
+  CHECK(bn->is_training());
+  Tensor t = seq(x);
+  int zeros = 0;
+  for (float v : t.to_vector()) zeros += v == 0.0f;
+  CHECK(zeros > 0);                           // dropout active
+  CHECK(bn->running_mean.data()[0] != 0.0f);  // the running mean moved toward the batch mean
+}
+
+TEST_CASE("module errors: bad sizes, duplicate names, wrong input rank") {
+  CHECK_THROWS_AS(Linear(0, 3), std::invalid_argument);
+  CHECK_THROWS_AS(Conv2d(3, 4, 0), std::invalid_argument);
+  CHECK_THROWS_AS(Dropout(1.0f), std::invalid_argument);
+  CHECK_THROWS_AS(Maxout(4, 3, 0), std::invalid_argument);
+  BatchNorm2d bn(3);
+  CHECK_THROWS_WITH_AS(bn(Tensor::ones({2, 3})), doctest::Contains("rank-4"),
+                       std::invalid_argument);
+  Linear lin(4, 3);
+  CHECK_THROWS_WITH_AS(lin(Tensor::ones({2, 5})), doctest::Contains("linear"),
+                       std::invalid_argument);
+  struct Dup : Module {
+    Dup() {
+      register_parameter("w", Tensor::ones({1}));
+      register_parameter("w", Tensor::ones({1}));
+    }
+  };
+  CHECK_THROWS_WITH_AS(Dup(), doctest::Contains("already registered"), std::invalid_argument);
+}
+
+TEST_CASE("layers produce PyTorch's shapes") {
+  Generator gen(3);
+  Tensor img = Tensor::uniform({2, 1, 28, 28}, -1, 1, gen);
+  Conv2d conv(1, 64, 4, {.stride = 2, .padding = 1});
+  CHECK(conv(img).shape() == Shape{2, 64, 14, 14});
+  ConvTranspose2d up(64, 1, 4, {.stride = 2, .padding = 1});
+  CHECK(up(conv(img)).shape() == Shape{2, 1, 28, 28});
+  Maxout mo(784, 240, 5);
+  CHECK(mo(flatten(img)).shape() == Shape{2, 240});
+  Reshape back({-1, 1, 28, 28});
+  CHECK(back(flatten(img)).shape() == Shape{2, 1, 28, 28});
+  CHECK(BatchNorm2d(64)(conv(img)).shape() == Shape{2, 64, 14, 14});
+}
+
+TEST_CASE("summary lists each layer, its parameter shapes and counts") {
+  Sequential seq{std::make_shared<Linear>(100, 1200), std::make_shared<ReLU>(),
+                 std::make_shared<Maxout>(1200, 240, 5)};
+  std::string s = seq.summary();
+  CHECK(s.find("Sequential") != std::string::npos);
+  CHECK(s.find("0: Linear(100 -> 1200) weight [1200, 100] bias [1200]  (121200 parameters)") !=
+        std::string::npos);
+  CHECK(s.find("2: Maxout(1200 -> 240 units x 5 pieces)") != std::string::npos);
+  CHECK(s.find(std::to_string(seq.parameter_count()) + " parameters") != std::string::npos);
+}
+
+TEST_CASE("default initialization follows PyTorch's bounds") {
+  manual_seed(0);
+  Linear lin(400, 300);
+  float bound = 1.0f / 20.0f;
+  float lo = 1, hi = -1;
+  for (float v : lin.weight.to_vector()) lo = std::min(lo, v), hi = std::max(hi, v);
+  CHECK(lo >= -bound);
+  CHECK(hi <= bound);
+  CHECK(hi > 0.9f * bound);  // the whole range is used
+  ConvTranspose2d up(64, 8, 4);
+  CHECK(init::fan_in(up.weight) == 8 * 16);
+}
+
+TEST_CASE("initializers: fans, gains and the spread they promise") {
+  Tensor w = Tensor::empty({300, 200});
+  CHECK(init::fan_in(w) == 200);
+  CHECK(init::fan_out(w) == 300);
+  CHECK(init::fan_in(Tensor::empty({8, 3, 5, 5})) == 75);
+  CHECK(init::gain(init::Nonlinearity::kRelu) == doctest::Approx(std::sqrt(2.0f)));
+  CHECK(init::gain(init::Nonlinearity::kTanh) == doctest::Approx(5.0f / 3.0f));
+  auto stddev = [](const Tensor& t) {
+    double s = 0, s2 = 0;
+    for (float v : t.to_vector()) s += v, s2 += double(v) * v;
+    double m = s / t.numel();
+    return std::sqrt(s2 / t.numel() - m * m);
+  };
+  Generator gen(9);
+  init::xavier_uniform_(w, 1.0f, gen);  // U(-a, a): std a / sqrt(3), a = sqrt(6 / 500)
+  CHECK(stddev(w) == doctest::Approx(std::sqrt(6.0 / 500) / std::sqrt(3.0)).epsilon(0.03));
+  init::xavier_normal_(w, 1.0f, gen);
+  CHECK(stddev(w) == doctest::Approx(std::sqrt(2.0 / 500)).epsilon(0.03));
+  init::kaiming_normal_(w, 0.0f, init::FanMode::kFanIn, init::Nonlinearity::kRelu, gen);
+  CHECK(stddev(w) == doctest::Approx(std::sqrt(2.0 / 200)).epsilon(0.03));
+  init::kaiming_uniform_(w, 0.0f, init::FanMode::kFanOut, init::Nonlinearity::kRelu, gen);
+  CHECK(stddev(w) == doctest::Approx(std::sqrt(2.0 / 300)).epsilon(0.03));
+  init::normal_(w, 0.0f, 0.02f, gen);
+  CHECK(stddev(w) == doctest::Approx(0.02).epsilon(0.03));
+  init::uniform_(w, -0.05f, 0.05f, gen);
+  CHECK(stddev(w) == doctest::Approx(0.1 / std::sqrt(12.0)).epsilon(0.03));
+  init::constant_(w, 0.25f);
+  CHECK(w.data()[123] == 0.25f);
+  CHECK_THROWS_AS(init::fan_in(Tensor::empty({5})), std::invalid_argument);
+  CHECK_THROWS_AS(init::normal_(w, 0.0f, -1.0f, gen), std::invalid_argument);
+}
+
+TEST_CASE("a module saves to and loads from a checkpoint, buffers included") {
+  manual_seed(1);
+  Sequential a{std::make_shared<Linear>(4, 3), std::make_shared<BatchNorm1d>(3)};
+  a.train();
+  Generator gen(2);
+  a(Tensor::uniform({6, 4}, -1, 1, gen));  // moves the running statistics
+  Checkpoint c;
+  a.save(c, "D");
+  CHECK(c.tensors.count("D/1.running_mean") == 1);
+  manual_seed(99);
+  Sequential b{std::make_shared<Linear>(4, 3), std::make_shared<BatchNorm1d>(3)};
+  b.load(c, "D");
+  auto pa = a.named_parameters(), pb = b.named_parameters();
+  for (size_t i = 0; i < pa.size(); ++i)
+    CHECK(pa[i].second.to_vector() == pb[i].second.to_vector());
+  CHECK(a.named_buffers()[0].second.to_vector() == b.named_buffers()[0].second.to_vector());
+  Sequential other{std::make_shared<Linear>(4, 5)};
+  CHECK_THROWS_WITH_AS(other.load(c, "D"), doctest::Contains("0.weight"), CheckpointError);
+}
