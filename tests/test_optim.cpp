@@ -1,9 +1,13 @@
 // Optimizers and schedules: hand-computed steps, input validation, skipped parameters, the
-// parallel loop, steady-state allocation, and the GAN paper's schedules. Agreement with PyTorch
-// over whole trajectories is tests/test_optim_reference.cpp.
+// parallel loop, steady-state allocation, the GAN paper's schedules, and checkpointed state.
+// Agreement with PyTorch over whole trajectories is tests/test_optim_reference.cpp.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
+#include <bit>
 #include <cmath>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -162,7 +166,7 @@ TEST_CASE("a steady-state step allocates nothing") {
   Adam adam({w, b}, AdamOptions(1e-3).weight_decay(1e-4));
   AdamW adamw({w, b}, AdamWOptions(1e-3));
   for (Optimizer* opt : std::initializer_list<Optimizer*>{&sgd, &adam, &adamw}) {
-    CAPTURE(opt->name());
+    INFO(std::string(opt->name()));
     auto train_step = [&] {
       opt->zero_grad();
       mean(square(linear(x, w, b))).backward();
@@ -185,7 +189,7 @@ TEST_CASE("a steady-state step allocates nothing") {
 TEST_CASE("SGD refuses bad hyperparameters, naming them") {
   TensorList p = {parameter({1.0f})};
   auto refuses = [&](const SGDOptions& o, const char* what) {
-    CAPTURE(what);
+    INFO(std::string(what));
     CHECK_THROWS_WITH_AS(SGD(p, o), Contains(what), std::invalid_argument);
   };
   refuses(SGDOptions(-0.1), "learning rate");
@@ -209,7 +213,7 @@ TEST_CASE("Adam and AdamW refuse bad hyperparameters, naming them") {
   TensorList p = {parameter({1.0f})};
   for (bool decoupled : {false, true}) {
     auto refuses = [&](const AdamOptions& o, const char* what) {
-      CAPTURE(what);
+      INFO(std::string(what));
       // "Adam: invalid beta1 1 (must be in [0, 1))", and "AdamW: ..." for AdamW.
       std::string message = std::string(decoupled ? "AdamW" : "Adam") + ": invalid " + what;
       auto make = [&] { decoupled ? (void)AdamW(p, o) : (void)Adam(p, o); };
@@ -227,7 +231,7 @@ TEST_CASE("Adam and AdamW refuse bad hyperparameters, naming them") {
 TEST_CASE("an optimizer refuses parameters it cannot update") {
   Tensor p = parameter({1.0f});
   auto refuses = [](TensorList params, const char* what) {
-    CAPTURE(what);
+    INFO(std::string(what));
     CHECK_THROWS_WITH_AS(SGD(std::move(params), SGDOptions(0.1)), Contains(what),
                          std::invalid_argument);
   };
@@ -293,4 +297,168 @@ TEST_CASE("schedules refuse bad parameters and negative steps") {
   CHECK_THROWS_WITH_AS(linear_ramp(0.5, 0.7, 10)(-1), Contains("negative step"),
                        std::invalid_argument);
   CHECK_THROWS_WITH_AS(constant(1.0)(-3), Contains("negative step"), std::invalid_argument);
+}
+
+// ---- checkpoints ----
+
+namespace {
+
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    char name[] = "/tmp/minimax-optim-test-XXXXXX";
+    path = ::mkdtemp(name);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+};
+
+using MakeOptimizer = std::function<std::unique_ptr<Optimizer>(const TensorList&)>;
+
+// A small regression MLP trained with full batches. b2 gets no gradient for the first 4 updates,
+// so at 3 updates the optimizer has no state for it yet; schedules set lr (and SGD's momentum).
+struct Training {
+  TensorList params;
+  std::unique_ptr<Optimizer> opt;
+  Schedule lr;
+  Tensor x, y;
+
+  Training(const MakeOptimizer& make, uint64_t init_seed) {
+    Generator data(1), init(init_seed);
+    x = Tensor::uniform({10, 3}, -1, 1, data);
+    y = Tensor::uniform({10, 1}, -1, 1, data);
+    for (Shape s : {Shape{6, 3}, Shape{6}, Shape{1, 6}, Shape{1}})
+      params.push_back(Tensor::uniform(s, -0.5f, 0.5f, init).requires_grad_());
+    opt = make(params);
+    lr = exponential_decay(opt->lr(), 1.05, 0.001);
+  }
+  void train(int updates) {
+    for (int u = 0; u < updates; ++u) {
+      schedule_lr(*opt, lr);
+      if (auto* sgd = dynamic_cast<SGD*>(opt.get()))
+        schedule_momentum(*sgd, linear_ramp(0.5, 0.9, 5));
+      opt->zero_grad();
+      mse_loss(linear(tanh(linear(x, params[0], params[1])), params[2], params[3]), y).backward();
+      if (opt->step_count() < 4) params[3].zero_grad();
+      opt->step();
+    }
+  }
+};
+
+const std::vector<std::pair<const char*, MakeOptimizer>>& optimizers() {
+  static const std::vector<std::pair<const char*, MakeOptimizer>> all = {
+      {"SGD",
+       [](const TensorList& p) -> std::unique_ptr<Optimizer> {
+         return std::make_unique<SGD>(
+             p, SGDOptions(0.1).momentum(0.5).nesterov(true).weight_decay(1e-3));
+       }},
+      {"Adam",
+       [](const TensorList& p) -> std::unique_ptr<Optimizer> {
+         return std::make_unique<Adam>(p, AdamOptions(0.01).betas({0.5, 0.99}).weight_decay(1e-3));
+       }},
+      {"AdamW",
+       [](const TensorList& p) -> std::unique_ptr<Optimizer> {
+         return std::make_unique<AdamW>(p, AdamWOptions(0.01));
+       }},
+  };
+  return all;
+}
+
+// Loading must throw a CheckpointError whose message contains `expected`.
+void check_load_error(Optimizer& opt, const Checkpoint& c, const std::string& prefix,
+                      const std::string& expected) {
+  std::string error = "(no error)";
+  try {
+    opt.load_state(c, prefix);
+  } catch (const CheckpointError& e) {
+    error = e.what();
+  }
+  CHECK_MESSAGE(error.find(expected) != std::string::npos,
+                "expected \"" << expected << "\" in: " << error);
+}
+
+}  // namespace
+
+TEST_CASE("a run resumed from a checkpoint is bit for bit the uninterrupted run") {
+  TempDir dir;
+  for (const auto& [name, make] : optimizers()) {
+    INFO(std::string(name));
+    Training uninterrupted(make, 7);
+    uninterrupted.train(7);
+
+    Training first(make, 7);
+    first.train(3);
+    Checkpoint saved;
+    first.opt->save_state(saved, "opt");
+    for (size_t i = 0; i < first.params.size(); ++i)
+      saved.tensors["model/" + std::to_string(i)] = first.params[i].detach().clone();
+    save_checkpoint(saved, dir.path / "run.ckpt");
+
+    Training resumed(make, 99);  // other initial values: everything must come from the file
+    Checkpoint loaded = load_checkpoint(dir.path / "run.ckpt");
+    for (size_t i = 0; i < resumed.params.size(); ++i)
+      loaded.restore("model/" + std::to_string(i), resumed.params[i]);
+    resumed.opt->load_state(loaded, "opt");
+    CHECK(resumed.opt->step_count() == 3);
+    CHECK(resumed.opt->lr() == first.opt->lr());
+    resumed.train(4);
+
+    for (size_t i = 0; i < resumed.params.size(); ++i)
+      CHECK(resumed.params[i].to_vector() == uninterrupted.params[i].to_vector());
+  }
+}
+
+TEST_CASE("saved optimizer state is a snapshot") {
+  Training run(optimizers()[0].second, 7);
+  run.train(1);
+  Checkpoint c;
+  run.opt->save_state(c, "opt");
+  std::vector<float> buffer = c.tensor("opt/0/momentum_buffer").to_vector();
+  CHECK(c.word("opt/3/has_momentum_buffer") == 0);  // b2 has had no gradient yet
+  run.train(2);
+  CHECK(c.tensor("opt/0/momentum_buffer").to_vector() == buffer);
+}
+
+TEST_CASE("loading another optimizer's state is a CheckpointError naming the mismatch") {
+  Training sgd(optimizers()[0].second, 7), adam(optimizers()[1].second, 7);
+  sgd.train(2);
+  adam.train(2);
+  Checkpoint c;
+  sgd.opt->save_state(c, "opt");
+  check_load_error(*adam.opt, c, "opt", "holds the state of SGD, not of Adam");
+
+  Tensor a = Tensor::zeros({6, 3}).requires_grad_(), b = Tensor::zeros({6}).requires_grad_();
+  SGD fewer({a, b}, SGDOptions(0.1).momentum(0.5));
+  check_load_error(fewer, c, "opt", "holds the state of 4 parameters, but this SGD has 2");
+
+  TensorList transposed = {
+      Tensor::zeros({3, 6}).requires_grad_(), Tensor::zeros({6}).requires_grad_(),
+      Tensor::zeros({1, 6}).requires_grad_(), Tensor::zeros({1}).requires_grad_()};
+  SGD reshaped(transposed, SGDOptions(0.1).momentum(0.5));
+  check_load_error(reshaped, c, "opt", "parameter 0 with shape [6, 3], but this SGD's has [3, 6]");
+
+  check_load_error(*sgd.opt, c, "elsewhere", "no string named 'elsewhere/type'");
+}
+
+TEST_CASE("a failed load leaves the optimizer as it was") {
+  const MakeOptimizer& make = optimizers()[0].second;
+  Training target(make, 7), twin(make, 7);
+  target.train(2);
+  twin.train(2);
+  Checkpoint c;
+  target.opt->save_state(c, "opt");
+  c.words["opt/step"] = {100};
+  c.words["opt/momentum"] = {std::bit_cast<uint64_t>(0.25)};
+  c.tensors["opt/2/momentum_buffer"] =
+      Tensor::zeros({6, 1});  // wrong shape, read after the step count and the momentum
+  check_load_error(*target.opt, c, "opt", "'opt/2/momentum_buffer' has shape [6, 1]");
+  CHECK(target.opt->step_count() == 2);
+  target.train(3);
+  twin.train(3);
+  for (size_t i = 0; i < target.params.size(); ++i)
+    CHECK(target.params[i].to_vector() == twin.params[i].to_vector());
+
+  // A stored momentum this (nesterov) SGD cannot use.
+  target.opt->save_state(c, "opt");
+  c.words["opt/momentum"] = {std::bit_cast<uint64_t>(0.0)};
+  check_load_error(*target.opt, c, "opt", "'opt/momentum' is not usable");
 }

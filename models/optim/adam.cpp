@@ -91,4 +91,28 @@ void Adam::update(size_t i, float* p, const float* g, int64_t n) {
   });
 }
 
+void Adam::save_extra(Checkpoint& checkpoint, const std::string& prefix) const {
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    checkpoint.words[entry(prefix, i, "step")] = {static_cast<uint64_t>(steps_[i])};
+    if (steps_[i] == 0) continue;  // no moments yet
+    checkpoint.tensors[entry(prefix, i, "exp_avg")] = snapshot(exp_avg_[i]);
+    checkpoint.tensors[entry(prefix, i, "exp_avg_sq")] = snapshot(exp_avg_sq_[i]);
+  }
+}
+
+void Adam::load_extra(const Checkpoint& checkpoint, const std::string& prefix) {
+  const size_t count = steps_.size();
+  std::vector<int64_t> steps(count);
+  TensorList exp_avg(count), exp_avg_sq(count);
+  for (size_t i = 0; i < count; ++i) {
+    steps[i] = stored_count(checkpoint, entry(prefix, i, "step"));
+    if (steps[i] == 0) continue;
+    exp_avg[i] = restored(checkpoint, entry(prefix, i, "exp_avg"), i);
+    exp_avg_sq[i] = restored(checkpoint, entry(prefix, i, "exp_avg_sq"), i);
+  }
+  steps_ = std::move(steps);
+  exp_avg_ = std::move(exp_avg);
+  exp_avg_sq_ = std::move(exp_avg_sq);
+}
+
 }  // namespace minimax::optim

@@ -1,7 +1,12 @@
 #include "models/optim/optimizer.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <unordered_set>
 
@@ -62,6 +67,99 @@ void Optimizer::step() {
 
 void Optimizer::zero_grad() {
   for (Tensor& p : parameters_) p.zero_grad();
+}
+
+// ---- checkpoints ----
+
+std::string Optimizer::entry(const std::string& prefix, size_t i, const char* what) {
+  return fmt::format("{}/{}/{}", prefix, i, what);
+}
+
+Tensor Optimizer::snapshot(const Tensor& t) {
+  Tensor copy = Tensor::empty(t.shape());
+  std::memcpy(copy.data(), t.data(), t.numel() * sizeof(float));
+  return copy;
+}
+
+Tensor Optimizer::restored(const Checkpoint& checkpoint, const std::string& name, size_t i) const {
+  const Tensor& stored = checkpoint.tensor(name);
+  const Shape& expected = parameters_[i].shape();
+  if (!(stored.shape() == expected))
+    throw CheckpointError(fmt::format("checkpoint {}: '{}' has shape {} but parameter {} has {}",
+                                      checkpoint.source, name, stored.shape().str(), i,
+                                      expected.str()));
+  return snapshot(stored);
+}
+
+void Optimizer::save_double(Checkpoint& checkpoint, const std::string& name, double value) {
+  checkpoint.words[name] = {std::bit_cast<uint64_t>(value)};
+}
+
+double Optimizer::stored_double(const Checkpoint& checkpoint, const std::string& name) {
+  return std::bit_cast<double>(checkpoint.word(name));
+}
+
+int64_t Optimizer::stored_count(const Checkpoint& checkpoint, const std::string& name) {
+  const uint64_t count = checkpoint.word(name);
+  if (count > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+    throw CheckpointError(fmt::format("checkpoint {}: '{}' holds {}, too large a count",
+                                      checkpoint.source, name, count));
+  return static_cast<int64_t>(count);
+}
+
+void Optimizer::check_stored(const Checkpoint& checkpoint, const std::string& name,
+                             const std::function<void()>& check) {
+  try {
+    check();
+  } catch (const std::invalid_argument& e) {
+    throw CheckpointError(
+        fmt::format("checkpoint {}: '{}' is not usable: {}", checkpoint.source, name, e.what()));
+  }
+}
+
+void Optimizer::save_state(Checkpoint& checkpoint, const std::string& prefix) const {
+  checkpoint.strings[prefix + "/type"] = name_;
+  checkpoint.words[prefix + "/count"] = {parameters_.size()};
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    const Shape& shape = parameters_[i].shape();
+    checkpoint.words[entry(prefix, i, "shape")] = std::vector<uint64_t>(shape.begin(), shape.end());
+  }
+  checkpoint.words[prefix + "/step"] = {static_cast<uint64_t>(step_count_)};
+  save_double(checkpoint, prefix + "/lr", lr_);
+  save_extra(checkpoint, prefix);
+}
+
+void Optimizer::check_layout(const Checkpoint& checkpoint, const std::string& prefix) const {
+  const std::string& type = checkpoint.string(prefix + "/type");
+  if (type != name_)
+    throw CheckpointError(fmt::format("checkpoint {}: '{}' holds the state of {}, not of {}",
+                                      checkpoint.source, prefix, type, name_));
+  uint64_t count = checkpoint.word(prefix + "/count");
+  if (count != parameters_.size())
+    throw CheckpointError(
+        fmt::format("checkpoint {}: '{}' holds the state of {} parameters, but this {} has {}",
+                    checkpoint.source, prefix, count, name_, parameters_.size()));
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    const std::vector<uint64_t>& stored = checkpoint.word_list(entry(prefix, i, "shape"));
+    const Shape& shape = parameters_[i].shape();
+    auto same = [](uint64_t a, int64_t b) { return a == static_cast<uint64_t>(b); };
+    if (!std::equal(stored.begin(), stored.end(), shape.begin(), shape.end(), same))
+      throw CheckpointError(fmt::format(
+          "checkpoint {}: '{}' holds parameter {} with shape [{}], but this {}'s has {}",
+          checkpoint.source, prefix, i, fmt::join(stored, ", "), name_, shape.str()));
+  }
+}
+
+void Optimizer::load_state(const Checkpoint& checkpoint, const std::string& prefix) {
+  check_layout(checkpoint, prefix);
+  const int64_t steps = stored_count(checkpoint, prefix + "/step");
+  const double lr = stored_double(checkpoint, prefix + "/lr");
+  check_stored(checkpoint, prefix + "/lr", [&] {
+    if (!(lr >= 0.0)) throw std::invalid_argument(fmt::format("learning rate {}", lr));
+  });
+  load_extra(checkpoint, prefix);  // checks all of its part before changing it
+  step_count_ = steps;
+  lr_ = lr;
 }
 
 }  // namespace minimax::optim

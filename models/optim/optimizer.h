@@ -8,15 +8,28 @@
 //
 // Hyperparameters are doubles, as in PyTorch: schedules compute them in double (an lr divided by
 // 1.000004 per update needs more than float's 7 digits), and each step rounds them to float once.
+//
+// Checkpoints (save_state / load_state) store, under a caller-chosen prefix P:
+//   strings  P/type                  "SGD", "Adam" or "AdamW"
+//   words    P/count                 the number of parameters
+//            P/<i>/shape             parameter i's extents
+//            P/step                  step() calls so far
+//            P/lr, P/momentum        hyperparameters that schedules change, as IEEE-754 double bits
+//            P/<i>/has_momentum_buffer (SGD), P/<i>/step (Adam)    per-parameter counters
+//   tensors  P/<i>/momentum_buffer, P/<i>/exp_avg, P/<i>/exp_avg_sq  (once they exist)
+// Construction options that schedules do not change (weight decay, betas, ...) are not stored: a
+// resumed run constructs its optimizer with the same options.
 
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "autograd/node.h"
+#include "models/io/checkpoint.h"
 
 namespace minimax::optim {
 
@@ -38,14 +51,46 @@ class Optimizer {
   const TensorList& parameters() const { return parameters_; }
   const char* name() const { return name_; }
 
+  // Copies the optimizer's state into `checkpoint` under `prefix` (layout above). The copies are a
+  // snapshot: later steps do not change them.
+  void save_state(Checkpoint& checkpoint, const std::string& prefix) const;
+  // Restores a state saved by the same kind of optimizer over parameters of the same shapes. Throws
+  // CheckpointError naming the entry on any mismatch; the optimizer is unchanged when it throws.
+  void load_state(const Checkpoint& checkpoint, const std::string& prefix);
+
  protected:
   // Throws std::invalid_argument for an empty list, an undefined tensor, a non-leaf, a tensor that
   // does not require grad, a parameter listed twice, or a negative learning rate.
   Optimizer(TensorList parameters, double lr, const char* name);
   // Updates parameter i (its data, its gradient `grad`, both numel floats).
   virtual void update(size_t i, float* param, const float* grad, int64_t numel) = 0;
+  // The optimizer's own part of the state. load_extra must check everything before it changes
+  // anything, so that a failed load leaves the optimizer as it was.
+  virtual void save_extra(Checkpoint& checkpoint, const std::string& prefix) const = 0;
+  virtual void load_extra(const Checkpoint& checkpoint, const std::string& prefix) = 0;
+
+  // Helpers for save_extra / load_extra.
+  // prefix/i/what: the name of parameter i's entry `what`.
+  static std::string entry(const std::string& prefix, size_t i, const char* what);
+  // A copy that shares no data with `t`.
+  static Tensor snapshot(const Tensor& t);
+  // A snapshot of the stored tensor `name`, which must have parameter i's shape.
+  Tensor restored(const Checkpoint& checkpoint, const std::string& name, size_t i) const;
+  // A double as one word holding its bits: exact, unlike a decimal or a float.
+  static void save_double(Checkpoint& checkpoint, const std::string& name, double value);
+  static double stored_double(const Checkpoint& checkpoint, const std::string& name);
+  // A step count: one word that fits an int64_t.
+  static int64_t stored_count(const Checkpoint& checkpoint, const std::string& name);
+  // Runs `check` on a value read from the checkpoint; its std::invalid_argument becomes a
+  // CheckpointError naming the file and the entry.
+  static void check_stored(const Checkpoint& checkpoint, const std::string& name,
+                           const std::function<void()>& check);
 
  private:
+  // CheckpointError unless the state under prefix is this kind of optimizer's, over parameters of
+  // the same count and shapes.
+  void check_layout(const Checkpoint& checkpoint, const std::string& prefix) const;
+
   TensorList parameters_;
   double lr_;
   int64_t step_count_ = 0;
@@ -100,6 +145,8 @@ class SGD : public Optimizer {
 
  protected:
   void update(size_t i, float* param, const float* grad, int64_t numel) override;
+  void save_extra(Checkpoint& checkpoint, const std::string& prefix) const override;
+  void load_extra(const Checkpoint& checkpoint, const std::string& prefix) override;
 
  private:
   SGDOptions options_;
@@ -155,6 +202,8 @@ class Adam : public Optimizer {
  protected:
   Adam(TensorList parameters, const AdamOptions& options, bool decoupled, const char* name);
   void update(size_t i, float* param, const float* grad, int64_t numel) override;
+  void save_extra(Checkpoint& checkpoint, const std::string& prefix) const override;
+  void load_extra(const Checkpoint& checkpoint, const std::string& prefix) override;
 
  private:
   AdamOptions options_;

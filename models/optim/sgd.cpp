@@ -81,4 +81,34 @@ void SGD::update(size_t i, float* p, const float* g, int64_t n) {
   first_momentum_update(c, p, g, buffer.data(), n);
 }
 
+void SGD::save_extra(Checkpoint& checkpoint, const std::string& prefix) const {
+  save_double(checkpoint, prefix + "/momentum", options_.momentum());
+  for (size_t i = 0; i < momentum_buffers_.size(); ++i) {
+    const Tensor& buffer = momentum_buffers_[i];
+    checkpoint.words[entry(prefix, i, "has_momentum_buffer")] = {buffer.defined() ? 1u : 0u};
+    if (buffer.defined())
+      checkpoint.tensors[entry(prefix, i, "momentum_buffer")] = snapshot(buffer);
+  }
+}
+
+void SGD::load_extra(const Checkpoint& checkpoint, const std::string& prefix) {
+  const double momentum = stored_double(checkpoint, prefix + "/momentum");
+  const SGDOptions options = SGDOptions(options_).momentum(momentum);
+  check_stored(checkpoint, prefix + "/momentum", [&] {
+    check_non_negative(momentum, "momentum");
+    check_nesterov(options);
+  });
+  TensorList buffers(momentum_buffers_.size());
+  for (size_t i = 0; i < buffers.size(); ++i) {
+    const std::string has = entry(prefix, i, "has_momentum_buffer");
+    const uint64_t flag = checkpoint.word(has);
+    if (flag > 1)
+      throw CheckpointError(
+          fmt::format("checkpoint {}: '{}' is {}, not 0 or 1", checkpoint.source, has, flag));
+    if (flag == 1) buffers[i] = restored(checkpoint, entry(prefix, i, "momentum_buffer"), i);
+  }
+  options_ = options;
+  momentum_buffers_ = std::move(buffers);
+}
+
 }  // namespace minimax::optim
