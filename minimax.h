@@ -11,5 +11,7 @@
 #include "models/nn/init.h"
 #include "models/nn/layers.h"
 #include "models/nn/module.h"
+#include "models/optim/optimizer.h"
+#include "models/optim/schedule.h"
 #include "ops/ops.h"
 #include "ops/runtime.h"
