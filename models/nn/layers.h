@@ -178,4 +178,10 @@ class Sequential : public Module {
   }
 };
 
+// A shared Sequential, for registering as a submodule: register_module("body", sequential({...})).
+inline std::shared_ptr<Sequential> sequential(
+    std::initializer_list<std::shared_ptr<Module>> modules) {
+  return std::make_shared<Sequential>(modules);
+}
+
 }  // namespace minimax::nn

@@ -1,0 +1,88 @@
+#include "models/gan/trainer.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "ops/ops.h"
+
+namespace minimax::gan {
+
+Tensor NoisePrior::sample(int64_t n, Generator& gen) const {
+  return kind == Kind::kUniform ? Tensor::uniform({n, dim}, -scale, scale, gen)
+                                : Tensor::normal({n, dim}, 0.0f, 1.0f, gen);
+}
+
+Trainer::Trainer(Network g, Network d, optim::Optimizer& g_optimizer, optim::Optimizer& d_optimizer,
+                 NoisePrior prior, DataSource data, Generator& gen, TrainerOptions options)
+    : g_(std::move(g)),
+      d_(std::move(d)),
+      g_opt_(g_optimizer),
+      d_opt_(d_optimizer),
+      prior_(prior),
+      data_(std::move(data)),
+      gen_(gen),
+      options_(options) {
+  if (options_.k < 1)
+    throw std::invalid_argument(fmt::format("Trainer: k = {} D steps per G step", options_.k));
+  if (options_.batch < 1)
+    throw std::invalid_argument(fmt::format("Trainer: batch {} is empty", options_.batch));
+}
+
+namespace {
+void check_finite(const Tensor& loss, const char* who, int64_t step) {
+  float v = loss.item();
+  if (!std::isfinite(v))
+    throw TrainingDiverged(fmt::format(
+        "step {}: the {}'s loss is {}; training stopped before applying it", step, who, v));
+}
+}  // namespace
+
+float Trainer::mean_output(const Tensor& logits) const {
+  bool probabilities = options_.loss == Loss::kMinimax || options_.loss == Loss::kNonSaturating;
+  return mean(probabilities ? sigmoid(logits) : logits).item();
+}
+
+void Trainer::discriminator_step(StepStats& stats) {
+  Tensor real = data_(options_.batch);
+  Tensor fake;
+  {
+    NoGradGuard no_grad;
+    fake = g_(prior_.sample(options_.batch, gen_));
+  }
+  d_opt_.zero_grad();
+  Tensor real_logits = d_(real), fake_logits = d_(fake);
+  Tensor loss = discriminator_loss(options_.loss, real_logits, fake_logits);
+  if (options_.loss == Loss::kWassersteinGp)
+    loss = add(loss, mul(gradient_penalty(d_, real, fake, gen_), options_.gradient_penalty_weight));
+  if (options_.r1_gamma > 0) loss = add(loss, r1_penalty(d_, real, options_.r1_gamma));
+  check_finite(loss, "discriminator", steps_done_ + 1);
+  loss.backward();
+  d_opt_.step();
+  NoGradGuard no_grad;
+  stats.d_loss = loss.item();
+  stats.d_real = mean_output(real_logits);
+  stats.d_fake = mean_output(fake_logits);
+}
+
+void Trainer::generator_step(StepStats& stats) {
+  g_opt_.zero_grad();
+  Tensor loss = generator_loss(options_.loss, d_(g_(prior_.sample(options_.batch, gen_))));
+  check_finite(loss, "generator", steps_done_ + 1);
+  const TensorList& params = g_opt_.parameters();
+  TensorList grads = grad({loss}, params, {}, false, false, /*allow_unused=*/true);
+  for (size_t i = 0; i < params.size(); ++i) Tensor(params[i]).set_grad(grads[i]);
+  g_opt_.step();
+  stats.g_loss = loss.item();
+}
+
+StepStats Trainer::step() {
+  StepStats stats;
+  for (int i = 0; i < options_.k; ++i) discriminator_step(stats);
+  generator_step(stats);
+  stats.step = ++steps_done_;
+  if (on_step) on_step(stats);
+  return stats;
+}
+
+}  // namespace minimax::gan

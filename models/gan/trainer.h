@@ -1,0 +1,90 @@
+// The paper's Algorithm 1: alternating minibatch training of D and G with separate optimizers.
+//
+// One iteration (step()):
+//   k times: draw m noise samples and m data samples; update D by descending its loss (ascending V
+//            for the paper's game), with G's samples drawn under no-grad;
+//   once:    draw m noise samples; update G by descending its loss. Only G's parameters receive
+//            gradients (D's are not computed: grad() is pruned to G).
+// G and D are any functions of tensors (modules or lambdas); the noise prior is any NoisePrior.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+
+#include "autograd/random.h"
+#include "autograd/tensor.h"
+#include "models/gan/losses.h"
+#include "models/optim/optimizer.h"
+
+namespace minimax::gan {
+
+struct NoisePrior {
+  enum class Kind { kUniform, kGaussian };
+  Kind kind = Kind::kUniform;
+  int64_t dim = 100;
+  float scale = 1.7320508f;  // uniform: U[-scale, scale] (the paper's sqrt(3): unit variance)
+
+  static NoisePrior uniform(int64_t dim, float scale = 1.7320508f) {
+    return {Kind::kUniform, dim, scale};
+  }
+  static NoisePrior gaussian(int64_t dim) { return {Kind::kGaussian, dim, 1.0f}; }
+  Tensor sample(int64_t n, Generator& gen) const;
+};
+
+// What one iteration measured (from its last D step and its G step).
+struct StepStats {
+  int64_t step = 0;
+  float d_loss = 0, g_loss = 0;
+  // Mean D output on real data and on G's samples: probabilities sigmoid(l) for the minimax and
+  // non-saturating games, raw critic values for the others.
+  float d_real = 0, d_fake = 0;
+};
+
+struct TrainerOptions {
+  int k = 1;           // D steps per G step
+  int64_t batch = 64;  // m
+  Loss loss = Loss::kNonSaturating;
+  float gradient_penalty_weight = 10;  // lambda, WGAN-GP only
+  float r1_gamma = 0;                  // R1 on real data when > 0, any loss
+};
+
+// Thrown when a loss becomes NaN or infinite: training stops before the bad update is applied.
+class TrainingDiverged : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Trainer {
+ public:
+  using Network = std::function<Tensor(const Tensor&)>;
+  using DataSource = std::function<Tensor(int64_t batch)>;
+
+  // The optimizers, generator and functions must outlive the trainer.
+  Trainer(Network g, Network d, optim::Optimizer& g_optimizer, optim::Optimizer& d_optimizer,
+          NoisePrior prior, DataSource data, Generator& gen, TrainerOptions options = {});
+
+  StepStats step();
+  int64_t steps_done() const { return steps_done_; }
+  void set_steps_done(int64_t steps) { steps_done_ = steps; }  // when resuming
+  const TrainerOptions& options() const { return options_; }
+
+  // Called after every iteration (logging, sampling, checkpoints).
+  std::function<void(const StepStats&)> on_step;
+
+ private:
+  void discriminator_step(StepStats& stats);
+  void generator_step(StepStats& stats);
+  float mean_output(const Tensor& logits) const;
+
+  Network g_, d_;
+  optim::Optimizer& g_opt_;
+  optim::Optimizer& d_opt_;
+  NoisePrior prior_;
+  DataSource data_;
+  Generator& gen_;
+  TrainerOptions options_;
+  int64_t steps_done_ = 0;
+};
+
+}  // namespace minimax::gan
