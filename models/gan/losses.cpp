@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 
+#include "autograd/node.h"
 #include "ops/ops.h"
 
 namespace minimax::gan {
@@ -12,6 +13,7 @@ namespace {
 
 // Per-sample squared gradient norm of d at x: sum over every non-batch dimension.
 Tensor squared_input_gradient_norm(const Critic& d, const Tensor& x) {
+  GradModeGuard on(true);  // a penalty is a gradient: it needs the graph even under no-grad
   Tensor x_leaf = x.detach().requires_grad_();
   Tensor out = d(x_leaf);
   Tensor gx = grad({sum(out)}, {x_leaf}, {}, /*create_graph=*/true)[0];

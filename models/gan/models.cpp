@@ -1,0 +1,107 @@
+#include "models/gan/models.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "models/nn/init.h"
+
+namespace minimax::gan {
+
+using namespace minimax::nn;
+
+namespace {
+
+template <class M, class... Args>
+std::shared_ptr<Module> make(Args&&... args) {
+  return std::make_shared<M>(std::forward<Args>(args)...);
+}
+
+// Reinitializes every weight (rank >= 2) and bias of a module tree uniformly in [-a, a].
+void init_uniform(Module& m, float a) {
+  for (auto [name, p] : m.named_parameters()) init::uniform_(p, -a, a);
+}
+
+// The DCGAN paper's N(0, 0.02) for convolution weights; batch-norm scales N(1, 0.02), shifts 0.
+void init_dcgan(Module& m) {
+  if (auto* bn = dynamic_cast<BatchNorm*>(&m)) {
+    init::normal_(bn->weight, 1.0f, 0.02f);
+    init::constant_(bn->bias, 0.0f);
+  } else if (auto* conv = dynamic_cast<Conv2d*>(&m)) {
+    init::normal_(conv->weight, 0.0f, 0.02f);
+  } else if (auto* up = dynamic_cast<ConvTranspose2d*>(&m)) {
+    init::normal_(up->weight, 0.0f, 0.02f);
+  }
+  for (const auto& [name, child] : m.named_children()) init_dcgan(*child);
+}
+
+// G's latent vector [N, 100] as a 1x1 image for the first transposed convolution.
+class DcganGenerator : public Module {
+ public:
+  DcganGenerator() : Module("DcganGenerator") {
+    Conv2dOptions s2{.stride = 2, .padding = 1};
+    body = register_module(
+        "body", sequential({std::make_shared<ConvTranspose2d>(100, 256, 4, Conv2dOptions{}, false),
+                            make<BatchNorm2d>(256), make<ReLU>(),
+                            std::make_shared<ConvTranspose2d>(256, 128, 3, s2, false),
+                            make<BatchNorm2d>(128), make<ReLU>(),
+                            std::make_shared<ConvTranspose2d>(128, 64, 4, s2, false),
+                            make<BatchNorm2d>(64), make<ReLU>(),
+                            std::make_shared<ConvTranspose2d>(64, 1, 4, s2, false), make<Tanh>()}));
+  }
+  Tensor forward(const Tensor& z) override {
+    return body->forward(reshape(z, {z.size(0), z.size(1), 1, 1}));
+  }
+  std::shared_ptr<Sequential> body;
+};
+
+}  // namespace
+
+GanModel paper_mnist_mlp() {
+  auto g = sequential({make<Linear>(100, 1200), make<ReLU>(), make<Linear>(1200, 1200),
+                       make<ReLU>(), make<Linear>(1200, 784), make<Sigmoid>()});
+  auto d = sequential({make<Dropout>(0.2f), make<Maxout>(784, 240, 5), make<Dropout>(0.5f),
+                       make<Maxout>(240, 240, 5), make<Dropout>(0.5f), make<Linear>(240, 1)});
+  init_uniform(*g, 0.05f);
+  init_uniform(*d, 0.005f);
+  return {"mlp", g, d, NoisePrior::uniform(100)};
+}
+
+void init_output_bias_from_data(Module& generator, const Tensor& pixel_means) {
+  auto params = generator.named_parameters();
+  Tensor bias = params.back().second;
+  if (!(bias.shape() == pixel_means.shape()))
+    throw std::invalid_argument(
+        fmt::format("init_output_bias_from_data: the output bias {} and pixel means {} differ",
+                    bias.shape().str(), pixel_means.shape().str()));
+  for (int64_t i = 0; i < bias.numel(); ++i) {
+    float p = std::clamp(pixel_means.data()[i], 1e-3f, 1.0f - 1e-3f);
+    bias.data()[i] = std::log(p / (1.0f - p));
+  }
+}
+
+GanModel dcgan28() {
+  Conv2dOptions s2{.stride = 2, .padding = 1};
+  auto g = std::make_shared<DcganGenerator>();
+  auto d =
+      sequential({std::make_shared<Conv2d>(1, 64, 4, s2, false), make<LeakyReLU>(0.2f),
+                  std::make_shared<Conv2d>(64, 128, 4, s2, false), make<BatchNorm2d>(128),
+                  make<LeakyReLU>(0.2f), std::make_shared<Conv2d>(128, 256, 4, s2, false),
+                  make<BatchNorm2d>(256), make<LeakyReLU>(0.2f),
+                  std::make_shared<Conv2d>(256, 1, 3, Conv2dOptions{}, false), make<Flatten>()});
+  init_dcgan(*g);
+  init_dcgan(*d);
+  return {"dcgan", g, d, NoisePrior::gaussian(100)};
+}
+
+GanModel mixture_mlp(int64_t noise_dim, int64_t hidden) {
+  auto g = sequential({make<Linear>(noise_dim, hidden), make<ReLU>(), make<Linear>(hidden, hidden),
+                       make<ReLU>(), make<Linear>(hidden, 2)});
+  auto d = sequential({make<Linear>(2, hidden), make<LeakyReLU>(0.2f), make<Linear>(hidden, hidden),
+                       make<LeakyReLU>(0.2f), make<Linear>(hidden, 1)});
+  return {"mixture-mlp", g, d, NoisePrior::gaussian(noise_dim)};
+}
+
+}  // namespace minimax::gan

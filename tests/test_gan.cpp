@@ -1,0 +1,228 @@
+// models/gan: the paper's theory holds in code, the losses are right, the trainer trains.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <numbers>
+
+#include "minimax.h"
+#include "models/data/mixture.h"
+#include "models/gan/losses.h"
+#include "models/gan/models.h"
+#include "models/gan/trainer.h"
+
+using namespace minimax;
+using namespace minimax::nn;
+
+namespace {
+
+double normal_pdf(double x, double mean, double stddev) {
+  double z = (x - mean) / stddev;
+  return std::exp(-0.5 * z * z) / (stddev * std::sqrt(2 * std::numbers::pi));
+}
+
+std::shared_ptr<Sequential> mlp_1d(int64_t hidden) {
+  return sequential({std::make_shared<Linear>(1, hidden), std::make_shared<Tanh>(),
+                     std::make_shared<Linear>(hidden, hidden), std::make_shared<Tanh>(),
+                     std::make_shared<Linear>(hidden, 1)});
+}
+
+std::pair<double, double> mean_std(const Tensor& x) {
+  double s = 0, s2 = 0;
+  for (float v : x.to_vector()) s += v, s2 += double(v) * v;
+  double m = s / x.numel();
+  return {m, std::sqrt(s2 / x.numel() - m * m)};
+}
+
+}  // namespace
+
+TEST_CASE("V(D, G) is -log 4 when D outputs 1/2 everywhere (the global optimum)") {
+  Tensor zero_logits = Tensor::zeros({16, 1});
+  CHECK(gan::value_function(zero_logits, zero_logits).item() == doctest::Approx(-std::log(4.0)));
+}
+
+TEST_CASE("Proposition 1: with G fixed, the trained D approaches p_data / (p_data + p_g)") {
+  manual_seed(3);
+  Generator gen(3);
+  // p_data = N(0, 1); G fixed so that p_g = N(1.5, 1).
+  auto d = mlp_1d(32);
+  optim::Adam opt(d->parameters(), optim::AdamOptions(3e-3));
+  for (int step = 0; step < 1500; ++step) {
+    Tensor real = Tensor::normal({256, 1}, 0.0f, 1.0f, gen);
+    Tensor fake = Tensor::normal({256, 1}, 1.5f, 1.0f, gen);
+    opt.zero_grad();
+    gan::discriminator_loss(gan::Loss::kMinimax, d->forward(real), d->forward(fake)).backward();
+    opt.step();
+  }
+  NoGradGuard no_grad;
+  double worst = 0;
+  for (double x = -1.5; x <= 3.0; x += 0.25) {
+    double optimal = normal_pdf(x, 0, 1) / (normal_pdf(x, 0, 1) + normal_pdf(x, 1.5, 1));
+    double trained = sigmoid(d->forward(Tensor::full({1, 1}, static_cast<float>(x)))).item();
+    worst = std::max(worst, std::abs(trained - optimal));
+  }
+  CHECK(worst < 0.05);
+}
+
+TEST_CASE("with p_g = p_data the trained D stays near 1/2 and V near -log 4") {
+  manual_seed(4);
+  Generator gen(4);
+  auto d = mlp_1d(16);
+  optim::Adam opt(d->parameters(), optim::AdamOptions(1e-3));
+  Tensor real, fake;
+  for (int step = 0; step < 600; ++step) {
+    real = Tensor::normal({256, 1}, 0.0f, 1.0f, gen);
+    fake = Tensor::normal({256, 1}, 0.0f, 1.0f, gen);
+    opt.zero_grad();
+    gan::discriminator_loss(gan::Loss::kMinimax, d->forward(real), d->forward(fake)).backward();
+    opt.step();
+  }
+  NoGradGuard no_grad;
+  real = Tensor::normal({4096, 1}, 0.0f, 1.0f, gen);
+  fake = Tensor::normal({4096, 1}, 0.0f, 1.0f, gen);
+  CHECK(gan::value_function(d->forward(real), d->forward(fake)).item() ==
+        doctest::Approx(-std::log(4.0)).epsilon(0.02));
+}
+
+TEST_CASE("a 1-D Gaussian GAN learns the data's mean and variance (the paper's Figure 1 setting)") {
+  manual_seed(5);
+  Generator gen(5);
+  auto g = mlp_1d(16), d = mlp_1d(32);
+  // G learns five times slower than D: with equal rates the pair orbits the optimum instead.
+  optim::Adam g_opt(g->parameters(), optim::AdamOptions(2e-4).betas({0.5, 0.999}));
+  optim::Adam d_opt(d->parameters(), optim::AdamOptions(1e-3).betas({0.5, 0.999}));
+  gan::TrainerOptions options;
+  options.batch = 256;
+  gan::Trainer trainer([&](const Tensor& z) { return g->forward(z); },
+                       [&](const Tensor& x) { return d->forward(x); }, g_opt, d_opt,
+                       gan::NoisePrior::gaussian(1),
+                       [&](int64_t n) {
+                         return Tensor::normal({n, 1}, 2.0f, 0.5f, gen);
+                       },
+                       gen, options);
+  for (int i = 0; i < 3000; ++i) trainer.step();
+  NoGradGuard no_grad;
+  auto [mean, stddev] = mean_std(g->forward(Tensor::normal({20000, 1}, 0, 1, gen)));
+  CHECK(mean == doctest::Approx(2.0).epsilon(0.05));
+  CHECK(stddev == doctest::Approx(0.5).epsilon(0.2));
+}
+
+TEST_CASE("the losses have the values their definitions give") {
+  Tensor real = Tensor::from_vector({2.0f, -1.0f}, {2, 1}),
+         fake = Tensor::from_vector({0.5f, -3.0f}, {2, 1});
+  auto log_sig = [](double l) { return -std::log1p(std::exp(-l)); };
+  double v = (log_sig(2) + log_sig(-1)) / 2 + (log_sig(-0.5) + log_sig(3)) / 2;
+  CHECK(gan::value_function(real, fake).item() == doctest::Approx(v));
+  CHECK(gan::discriminator_loss(gan::Loss::kNonSaturating, real, fake).item() ==
+        doctest::Approx(-v));
+  CHECK(gan::generator_loss(gan::Loss::kMinimax, fake).item() ==
+        doctest::Approx((log_sig(-0.5) + log_sig(3)) / 2));
+  CHECK(gan::generator_loss(gan::Loss::kNonSaturating, fake).item() ==
+        doctest::Approx(-(log_sig(0.5) + log_sig(-3)) / 2));
+  CHECK(gan::discriminator_loss(gan::Loss::kWassersteinGp, real, fake).item() ==
+        doctest::Approx(-1.25 - 0.5));
+  CHECK(gan::discriminator_loss(gan::Loss::kHinge, real, fake).item() ==
+        doctest::Approx((0 + 2) / 2.0 + (1.5 + 0) / 2.0));
+  CHECK(gan::generator_loss(gan::Loss::kHinge, fake).item() == doctest::Approx(1.25));
+  CHECK(gan::discriminator_loss(gan::Loss::kLeastSquares, real, fake).item() ==
+        doctest::Approx(0.5 * ((1 + 4) / 2.0 + (0.25 + 9) / 2.0)));
+  CHECK(gan::generator_loss(gan::Loss::kLeastSquares, fake).item() ==
+        doctest::Approx(0.5 * (0.25 + 16) / 2.0));
+  // Saturated logits never produce log(0).
+  Tensor huge = Tensor::full({1, 1}, 200.0f);
+  CHECK(std::isfinite(gan::value_function(huge, neg(huge)).item()));
+  CHECK(std::isfinite(gan::generator_loss(gan::Loss::kNonSaturating, neg(huge)).item()));
+  CHECK(gan::parse_loss("wgan-gp") == gan::Loss::kWassersteinGp);
+  CHECK_THROWS_WITH_AS(gan::parse_loss("bogus"), doctest::Contains("bogus"), std::invalid_argument);
+}
+
+TEST_CASE("the WGAN-GP and R1 penalties' gradients pass a finite-difference check") {
+  Generator init(8);
+  Tensor w1 = Tensor::uniform({6, 3}, -1, 1, init).requires_grad_();
+  Tensor w2 = Tensor::uniform({1, 6}, -1, 1, init).requires_grad_();
+  Tensor real = Tensor::uniform({5, 3}, -1, 1, init), fake = Tensor::uniform({5, 3}, -1, 1, init);
+  auto critic = [](const Tensor& a, const Tensor& b) {
+    return [a, b](const Tensor& x) { return linear(tanh(linear(x, a)), b); };
+  };
+  GradcheckOptions options;
+  options.atol = 2e-3;
+  DifferentiableFn gp = [&](const TensorList& w) {
+    Generator eps_gen(1);  // the same interpolation points at every evaluation
+    return gan::gradient_penalty(critic(w[0], w[1]), real, fake, eps_gen);
+  };
+  GradcheckResult r = gradcheck(gp, {w1, w2}, options);
+  INFO(r.message);
+  CHECK(r.ok);
+  DifferentiableFn r1 = [&](const TensorList& w) {
+    return gan::r1_penalty(critic(w[0], w[1]), real, 10.0f);
+  };
+  r = gradcheck(r1, {w1, w2}, options);
+  INFO(r.message);
+  CHECK(r.ok);
+}
+
+TEST_CASE("the trainer runs k discriminator steps per generator step and reports its statistics") {
+  manual_seed(6);
+  Generator gen(6);
+  auto model = gan::mixture_mlp();
+  optim::SGD g_opt(model.generator->parameters(), optim::SGDOptions(0.01));
+  optim::SGD d_opt(model.discriminator->parameters(), optim::SGDOptions(0.01));
+  gan::TrainerOptions options;
+  options.k = 3;
+  options.batch = 8;
+  auto ring = data::GaussianMixture::ring8();
+  gan::Trainer trainer([&](const Tensor& z) { return model.generator->forward(z); },
+                       [&](const Tensor& x) { return model.discriminator->forward(x); }, g_opt,
+                       d_opt, model.prior, [&](int64_t n) { return ring.sample(n, gen); }, gen,
+                       options);
+  int hooked = 0;
+  trainer.on_step = [&](const gan::StepStats& s) { hooked = static_cast<int>(s.step); };
+  gan::StepStats s = trainer.step();
+  s = trainer.step();
+  CHECK(hooked == 2);
+  CHECK(d_opt.step_count() == 6);
+  CHECK(g_opt.step_count() == 2);
+  CHECK(s.d_real > 0);
+  CHECK(s.d_real < 1);
+  CHECK(s.d_fake > 0);
+  CHECK(std::isfinite(s.g_loss));
+}
+
+TEST_CASE("a NaN loss stops training before the update, with a clear message") {
+  Generator gen(7);
+  Tensor w = Tensor::ones({1, 1}).requires_grad_();
+  Tensor v = Tensor::ones({1, 1}).requires_grad_();
+  optim::SGD g_opt({w}, optim::SGDOptions(0.1)), d_opt({v}, optim::SGDOptions(0.1));
+  gan::Trainer trainer([&](const Tensor& z) { return linear(z, w); },
+                       [&](const Tensor& x) { return linear(x, v); }, g_opt, d_opt,
+                       gan::NoisePrior::gaussian(1),
+                       [&](int64_t n) {
+                         return Tensor::full({n, 1}, std::nanf(""));
+                       },
+                       gen, {});
+  CHECK_THROWS_WITH_AS(trainer.step(), doctest::Contains("discriminator's loss is nan"),
+                       gan::TrainingDiverged);
+  CHECK(v.data()[0] == 1.0f);  // no update was applied
+}
+
+TEST_CASE("the bundled models have the paper's and DCGAN's shapes") {
+  manual_seed(1);
+  Generator gen(1);
+  auto paper = gan::paper_mnist_mlp();
+  CHECK(paper.generator->parameter_count() ==
+        100 * 1200 + 1200 + 1200 * 1200 + 1200 + 1200 * 784 + 784);
+  Tensor z = paper.prior.sample(4, gen);
+  CHECK(z.shape() == Shape{4, 100});
+  for (float v : z.to_vector()) CHECK(std::abs(v) <= std::sqrt(3.0f));
+  Tensor x = paper.generator->forward(z);
+  CHECK(x.shape() == Shape{4, 784});
+  CHECK(paper.discriminator->forward(x).shape() == Shape{4, 1});
+  Tensor means = Tensor::full({784}, 0.25f);
+  gan::init_output_bias_from_data(*paper.generator, means);
+  CHECK(paper.generator->named_parameters().back().second.data()[0] ==
+        doctest::Approx(std::log(1.0 / 3)));
+
+  auto dc = gan::dcgan28();
+  Tensor img = dc.generator->forward(dc.prior.sample(2, gen));
+  CHECK(img.shape() == Shape{2, 1, 28, 28});
+  CHECK(dc.discriminator->forward(img).shape() == Shape{2, 1});
+}
