@@ -1,13 +1,16 @@
-// PNG output, decoded again with libpng.
+// PNG output (decoded again with libpng) and .npy files (against arrays numpy itself saved:
+// tests/reference/make_npy_reference.py).
 #include <doctest/doctest.h>
 #include <png.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 
 #include "minimax.h"
+#include "models/io/npy.h"
 #include "models/io/png.h"
 
 using namespace minimax;
@@ -45,6 +48,16 @@ std::string error_of(F&& f) {
   return "(no error of the expected type)";
 }
 
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_file(const fs::path& p, const std::string& bytes) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
 // ---- PNG decoding with libpng's simplified API ----
 
 struct Decoded {
@@ -70,6 +83,18 @@ Decoded decode(const fs::path& p, uint32_t format) {
   d.pixels.resize(PNG_IMAGE_SIZE(image));
   REQUIRE(png_image_finish_read(&image, nullptr, d.pixels.data(), 0, nullptr) != 0);
   return d;
+}
+
+const fs::path kNpyData = fs::path(MINIMAX_TEST_DATA_DIR) / "npy";
+
+// A .npy file with any header text: for headers numpy would never write.
+std::string npy_with(const std::string& dict, const std::string& data = "", char major = 1) {
+  std::string out("\x93NUMPY", 6);
+  out += {major, '\0'};
+  size_t n = dict.size();
+  out += {static_cast<char>(n & 0xff), static_cast<char>(n >> 8)};
+  if (major != 1) out += {'\0', '\0'};
+  return out + dict + data;
 }
 
 }  // namespace
@@ -213,4 +238,121 @@ TEST_CASE("PNG writers name the path and the problem, and leave no partial file"
   e = error_of<io::PngError>([&] { io::write_image_grid(Tensor::zeros({1, 1, 2, 2}), p); });
   CHECK(contains(e, "rename failed"));
   CHECK(dir.names() == std::vector<std::string>{"x.png"});
+}
+
+TEST_CASE("npy headers are the bytes numpy writes") {
+  // np.save(f, np.zeros((2, 3), np.float32)) with numpy 1.24: the dict, 58 spaces (room for the
+  // first extent to grow, then alignment of the data to 64 bytes), a newline.
+  std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
+  std::string expected =
+      std::string("\x93NUMPY\x01\x00\x76\x00", 10) + dict + std::string(58, ' ') + "\n";
+  CHECK(io::npy_header({2, 3}) == expected);
+  CHECK(expected.size() == 128);
+
+  for (const char* name : {"float32_2x3.npy", "float32_5.npy", "float32_scalar.npy",
+                           "float32_0x3.npy", "float32_12345x0.npy"}) {
+    CAPTURE(name);
+    std::string numpy = read_file(kNpyData / name);
+    REQUIRE(numpy.size() >= 128);
+    Tensor t = io::load_npy(kNpyData / name);
+    CHECK(io::npy_header(t.shape()) == numpy.substr(0, numpy.size() - t.numel() * 4));
+  }
+}
+
+TEST_CASE("save_npy writes numpy's bytes and load_npy reads numpy's files") {
+  TempDir dir;
+  Tensor a = io::load_npy(kNpyData / "float32_2x3.npy");
+  REQUIRE(a.shape() == Shape{2, 3});
+  CHECK(a.to_vector() == std::vector<float>{0.0f, 0.5f, -1.25f, 3.0e-8f, 1.0e6f, -0.0f});
+  CHECK(std::signbit(a.data()[5]));
+  for (const char* name : {"float32_2x3.npy", "float32_5.npy", "float32_scalar.npy",
+                           "float32_0x3.npy", "float32_12345x0.npy"}) {
+    CAPTURE(name);
+    io::save_npy(io::load_npy(kNpyData / name), dir.path / name);
+    CHECK(read_file(dir.path / name) == read_file(kNpyData / name));
+  }
+
+  Tensor scalar = io::load_npy(kNpyData / "float32_scalar.npy");
+  CHECK(scalar.dim() == 0);
+  CHECK(scalar.item() == 2.5f);
+  CHECK(io::load_npy(kNpyData / "float32_0x3.npy").shape() == Shape{0, 3});
+  Tensor wide = io::load_npy(kNpyData / "float64_4.npy");  // float64, rounded to float32
+  CHECK(wide.shape() == Shape{4});
+  CHECK(wide.to_vector() ==
+        std::vector<float>{static_cast<float>(1.0 / 3.0), -2.5f, 1.0e10f, 7.0f});
+
+  Generator gen(4);
+  Tensor r = Tensor::normal({3, 4, 5}, 0, 1, gen);
+  io::save_npy(r, dir.path / "r.npy");
+  Tensor back = io::load_npy(dir.path / "r.npy");
+  CHECK(back.shape() == r.shape());
+  CHECK(back.to_vector() == r.to_vector());
+  CHECK(read_file(dir.path / "r.npy").size() % 64 == 240 % 64);  // 128 header + 240 data bytes
+  CHECK(dir.names().size() == 6);                                // no temporary files left
+}
+
+TEST_CASE("load_npy names the file and the problem for every kind of bad file") {
+  TempDir dir;
+  auto error = [&](const std::string& name, const std::string& bytes) {
+    write_file(dir.path / name, bytes);
+    return error_of<io::NpyError>([&] { io::load_npy(dir.path / name); });
+  };
+  const std::string ok_dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }";
+  const std::string two_floats(8, '\0');
+  CHECK(io::load_npy((write_file(dir.path / "ok", npy_with(ok_dict, two_floats)), dir.path / "ok"))
+            .numel() == 2);
+  // Version 2 (4-byte header length) and double quotes are numpy's too.
+  CHECK(io::load_npy(
+            (write_file(dir.path / "v2",
+                        npy_with(R"({"descr": "<f4", "fortran_order": False, "shape": (2,)})",
+                                 two_floats, 2)),
+             dir.path / "v2"))
+            .numel() == 2);
+
+  fs::path missing = dir.path / "missing.npy";
+  std::string e = error_of<io::NpyError>([&] { io::load_npy(missing); });
+  CHECK(contains(e, "npy file " + missing.string() + ": cannot open: No such file or directory"));
+  CHECK(contains(error("empty", ""), "empty file"));
+  CHECK(contains(error("garbage", "PK\x03\x04 a zip file"), "not a .npy file"));
+  CHECK(contains(error("short", std::string("\x93NUMPY\x01", 7)), "truncated: 7 bytes"));
+  CHECK(contains(error("version", npy_with(ok_dict, two_floats, 4)), "format version 4.0"));
+  CHECK(contains(error("header", npy_with(ok_dict).substr(0, 40)),
+                 "truncated in the header: it claims 57 bytes, 30 follow"));
+  CHECK(contains(error("data", npy_with(ok_dict, "1234567")),
+                 "truncated: 7 of the 8 data bytes that shape (2,) calls for"));
+  CHECK(contains(error("trailing", npy_with(ok_dict, two_floats + "xyz")),
+                 "3 trailing bytes after the 8 data bytes"));
+  CHECK(contains(error("int", npy_with("{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }",
+                                       std::string(16, '\0'))),
+                 "element type '<i8' is not float32 ('<f4') or float64 ('<f8')"));
+  CHECK(contains(error("big", npy_with("{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }",
+                                       two_floats)),
+                 "element type '>f4'"));
+  CHECK(contains(error("fortran", npy_with("{'descr': '<f4', 'fortran_order': True, 'shape': "
+                                           "(2,), }",
+                                           two_floats)),
+                 "Fortran-ordered arrays are not supported"));
+  CHECK(contains(error("rank", npy_with("{'descr': '<f4', 'fortran_order': False, 'shape': "
+                                        "(1, 1, 1, 1, 1, 1, 1, 1, 1), }",
+                                        std::string(4, '\0'))),
+                 "rank 9 exceeds 8"));
+  CHECK(contains(error("huge", npy_with("{'descr': '<f4', 'fortran_order': False, 'shape': "
+                                        "(1048576, 1048576, 2), }")),
+                 "more than 2^40 elements"));
+  e = error("syntax", npy_with("{'descr': '<f4', 'fortran_order': False 'shape': (2,), }"));
+  CHECK(contains(e, "cannot parse the header \"{'descr': '<f4', 'fortran_order': False 'shape'"));
+  CHECK(contains(e, "expected ','"));
+  CHECK(contains(error("unknown", npy_with("{'descr': '<f4', 'fortran_order': False, 'shape': "
+                                           "(2,), 'extra': 1}")),
+                 "unknown key 'extra'"));
+  CHECK(contains(error("nokey", npy_with("{'descr': '<f4', 'shape': (2,)}", two_floats)),
+                 "are not all there"));
+  CHECK(contains(error("negative", npy_with("{'descr': '<f4', 'fortran_order': False, 'shape': "
+                                            "(-2,), }")),
+                 "expected a non-negative integer"));
+
+  fs::path nowhere = dir.path / "no-such-dir" / "a.npy";
+  e = error_of<io::NpyError>([&] { io::save_npy(Tensor::zeros({2}), nowhere); });
+  CHECK(contains(e, "npy file " + nowhere.string()));
+  CHECK(contains(e, "No such file or directory"));
 }
