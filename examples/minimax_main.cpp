@@ -1,23 +1,70 @@
-// The minimax command line. Subcommands grow with the project: today `demo`.
+// The minimax command line: train, sample, eval (and the 1-D demo). Exit status: 0 on success,
+// 2 for usage errors, 1 for any other error; every error is one line on stderr.
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <exception>
 
+#include "examples/cli/commands.h"
 #include "examples/gaussian_1d.h"
 #include "ops/runtime.h"
 
 namespace {
 
-int run_demo(const minimax::examples::Gaussian1dOptions& options, int threads) {
-  minimax::set_num_threads(threads);
-  fmt::print("minimax demo: a GAN learns N({}, {}^2) in 1-D ({} steps, batch {}, seed {})\n",
-             options.data_mean, options.data_std, options.steps, options.batch, options.seed);
-  auto result = minimax::examples::train_gaussian_1d(options, true);
-  fmt::print("generator samples: mean {:.3f}, std {:.3f}; data: mean {}, std {}\n",
-             result.sample_mean, result.sample_std, options.data_mean, options.data_std);
-  return 0;
+using minimax::cli::RunFlags;
+
+template <class T, class Field>
+void optional_flag(CLI::App* cmd, const std::string& name, Field& field, const std::string& help) {
+  cmd->add_option_function<T>(
+      name, [&field](const T& v) { field = v; }, help);
+}
+
+void add_train(CLI::App& app, minimax::cli::TrainOptions& o) {
+  CLI::App* cmd = app.add_subcommand(
+      "train", "train a GAN; writes DIR/model.ckpt, metrics.jsonl, config.json, samples/");
+  RunFlags& f = o.flags;
+  cmd->add_option("--data", f.data,
+                  "fashion-mnist (default), idx:FILE (MNIST-format images), ring8 or grid25");
+  optional_flag<std::string>(cmd, "--model", f.model,
+                             "mlp (the paper's), dcgan, or mixture-mlp (ring8/grid25)");
+  optional_flag<std::string>(cmd, "--loss", f.loss,
+                             "nonsaturating (default), minimax, wgan-gp, hinge or lsgan");
+  optional_flag<std::string>(cmd, "--optimizer", f.optimizer,
+                             "adam or sgd (the paper's SGD and schedules)");
+  optional_flag<double>(cmd, "--lr", f.lr, "learning rate");
+  optional_flag<int64_t>(cmd, "--steps", f.steps, "the run's total number of iterations");
+  optional_flag<int64_t>(cmd, "--batch", f.batch, "minibatch size m");
+  optional_flag<int>(cmd, "--k", f.k, "discriminator steps per generator step");
+  optional_flag<uint64_t>(cmd, "--seed", f.seed, "random seed");
+  optional_flag<int>(cmd, "--threads", f.threads, "compute threads");
+  optional_flag<int64_t>(cmd, "--checkpoint-every", f.checkpoint_every,
+                         "steps between checkpoints");
+  optional_flag<int64_t>(cmd, "--sample-every", f.sample_every, "steps between sample images");
+  optional_flag<int64_t>(cmd, "--log-every", f.log_every, "steps between metrics lines");
+  cmd->add_option("--out", o.out, "run directory (default runs/<data>)");
+  cmd->add_flag("--resume", o.resume, "continue DIR/model.ckpt up to --steps");
+  cmd->add_flag("--force", o.force, "start over in a DIR that holds a run");
+}
+
+void add_sample(CLI::App& app, minimax::cli::SampleOptions& o) {
+  CLI::App* cmd = app.add_subcommand("sample", "draw samples from a trained generator");
+  cmd->add_option("--checkpoint", o.checkpoint, "a model.ckpt written by train")->required();
+  cmd->add_option("--n", o.n, "number of samples");
+  cmd->add_option("--seed", o.seed, "random seed");
+  cmd->add_option("--out", o.out,
+                  "FILE.npy (float32: [N, 2] or [N, 1, 28, 28] in [0, 1]) or FILE.png")
+      ->required();
+}
+
+void add_eval(CLI::App& app, minimax::cli::EvalOptions& o) {
+  CLI::App* cmd =
+      app.add_subcommand("eval", "score a trained generator; prints a summary and a JSON line");
+  cmd->add_option("--checkpoint", o.checkpoint, "a model.ckpt written by train")->required();
+  cmd->add_option("--metric", o.metric, "parzen (images) or modes (ring8, grid25)")->required();
+  optional_flag<int64_t>(cmd, "--n", o.n, "samples (default 10000 for parzen, 2500 for modes)");
+  cmd->add_option("--seed", o.seed, "random seed");
+  cmd->add_option("--json", o.json_out, "also write the JSON result to this file");
 }
 
 }  // namespace
@@ -26,26 +73,38 @@ int main(int argc, char** argv) {
   CLI::App app{"minimax: generative adversarial nets on a C++ autodiff engine"};
   app.set_version_flag("--version", std::string("minimax ") + MINIMAX_VERSION);
   app.require_subcommand(1);
-
+  minimax::cli::TrainOptions train;
+  minimax::cli::SampleOptions sample;
+  minimax::cli::EvalOptions eval;
+  add_train(app, train);
+  add_sample(app, sample);
+  add_eval(app, eval);
   minimax::examples::Gaussian1dOptions demo;
-  int threads = 1;
   CLI::App* demo_cmd =
-      app.add_subcommand("demo", "train a GAN on a 1-D Gaussian and report its samples");
+      app.add_subcommand("demo", "the smallest GAN: two tiny MLPs learn a 1-D Gaussian");
   demo_cmd->add_option("--steps", demo.steps, "training iterations")->check(CLI::Range(1, 1 << 30));
-  demo_cmd->add_option("--batch", demo.batch, "minibatch size")->check(CLI::Range(1, 1 << 30));
   demo_cmd->add_option("--seed", demo.seed, "random seed");
-  demo_cmd->add_option("--threads", threads, "compute threads")->check(CLI::Range(1, 1 << 30));
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;  // usage errors exit 2
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    fmt::print(stderr, "minimax: error: {}\n", e.what());
+    return 2;
   }
   try {
-    if (demo_cmd->parsed()) return run_demo(demo, threads);
+    if (app.got_subcommand("train")) return minimax::cli::train(train);
+    if (app.got_subcommand("sample")) return minimax::cli::sample(sample);
+    if (app.got_subcommand("eval")) return minimax::cli::eval(eval);
+    auto r = minimax::examples::train_gaussian_1d(demo, true);
+    fmt::print("generator samples: mean {:.3f}, std {:.3f}; data: mean {}, std {}\n", r.sample_mean,
+               r.sample_std, demo.data_mean, demo.data_std);
+    return 0;
+  } catch (const minimax::cli::UsageError& e) {
+    fmt::print(stderr, "minimax: error: {}\n", e.what());
+    return 2;
   } catch (const std::exception& e) {
     fmt::print(stderr, "minimax: error: {}\n", e.what());
     return 1;
   }
-  return 0;
 }

@@ -1,0 +1,129 @@
+#include "examples/cli/config.h"
+
+#include <fmt/format.h>
+
+#include "models/gan/losses.h"
+
+namespace minimax::cli {
+
+namespace {
+
+bool is_mixture(const std::string& data) {
+  return data == "ring8" || data == "grid25";
+}
+
+// Defaults chosen per dataset so that a run with no other flag gives a good result.
+RunConfig defaults_for(const std::string& data) {
+  RunConfig c;
+  c.data = data;
+  if (is_mixture(data)) {
+    c.model = "mixture-mlp";
+    c.optimizer = "adam";
+    c.lr = 1e-3;
+    c.steps = data == "ring8" ? 6000 : 10000;
+    c.batch = 256;
+    c.checkpoint_every = 1000;
+    c.sample_every = 1000;
+    c.log_every = 100;
+  } else {
+    c.model = "mlp";
+    c.optimizer = "adam";
+    c.lr = 2e-4;
+    c.steps = 3000;
+    c.batch = 100;
+    c.checkpoint_every = 500;
+    c.sample_every = 500;
+    c.log_every = 50;
+  }
+  return c;
+}
+
+template <class T>
+void apply(const std::optional<T>& flag, T& field) {
+  if (flag) field = *flag;
+}
+
+}  // namespace
+
+bool is_image_data(const std::string& data) {
+  return data == "fashion-mnist" || data.rfind("idx:", 0) == 0;
+}
+
+RunConfig resolve(const RunFlags& f) {
+  if (!is_image_data(f.data) && !is_mixture(f.data))
+    throw UsageError(fmt::format(
+        "--data: unknown dataset '{}' (fashion-mnist, idx:FILE, ring8 or grid25)", f.data));
+  if (f.data == "idx:") throw UsageError("--data idx:FILE needs a file name after 'idx:'");
+  RunConfig c = defaults_for(f.data);
+  apply(f.model, c.model);
+  apply(f.loss, c.loss);
+  apply(f.optimizer, c.optimizer);
+  apply(f.lr, c.lr);
+  apply(f.steps, c.steps);
+  apply(f.batch, c.batch);
+  apply(f.k, c.k);
+  apply(f.seed, c.seed);
+  apply(f.threads, c.threads);
+  apply(f.checkpoint_every, c.checkpoint_every);
+  apply(f.sample_every, c.sample_every);
+  apply(f.log_every, c.log_every);
+
+  bool image_model = c.model == "mlp" || c.model == "dcgan";
+  if (!image_model && c.model != "mixture-mlp")
+    throw UsageError(
+        fmt::format("--model: unknown model '{}' (mlp, dcgan or mixture-mlp)", c.model));
+  if (image_model != is_image_data(c.data))
+    throw UsageError(
+        fmt::format("--model {} does not fit --data {} (images: mlp or dcgan; ring8 and grid25: "
+                    "mixture-mlp)",
+                    c.model, c.data));
+  try {
+    gan::parse_loss(c.loss);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(fmt::format("--loss: {}", e.what()));
+  }
+  if (c.optimizer != "adam" && c.optimizer != "sgd")
+    throw UsageError(fmt::format("--optimizer: unknown optimizer '{}' (adam or sgd)", c.optimizer));
+  return c;
+}
+
+nlohmann::json to_json(const RunConfig& c) {
+  return {{"data", c.data},
+          {"model", c.model},
+          {"loss", c.loss},
+          {"optimizer", c.optimizer},
+          {"lr", c.lr},
+          {"steps", c.steps},
+          {"batch", c.batch},
+          {"k", c.k},
+          {"seed", c.seed},
+          {"threads", c.threads},
+          {"checkpoint_every", c.checkpoint_every},
+          {"sample_every", c.sample_every},
+          {"log_every", c.log_every}};
+}
+
+RunConfig from_json(const nlohmann::json& j) {
+  RunConfig c;
+  try {
+    c.data = j.at("data");
+    c.model = j.at("model");
+    c.loss = j.at("loss");
+    c.optimizer = j.at("optimizer");
+    c.lr = j.at("lr");
+    c.steps = j.at("steps");
+    c.batch = j.at("batch");
+    c.k = j.at("k");
+    c.seed = j.at("seed");
+    c.threads = j.at("threads");
+    c.checkpoint_every = j.at("checkpoint_every");
+    c.sample_every = j.at("sample_every");
+    c.log_every = j.at("log_every");
+  } catch (const nlohmann::json::exception& e) {
+    throw UsageError(
+        fmt::format("the run's configuration is incomplete or malformed: {}", e.what()));
+  }
+  return c;
+}
+
+}  // namespace minimax::cli

@@ -1,0 +1,55 @@
+// A training run's configuration: what `minimax train` was asked for, completed with the chosen
+// dataset's defaults, stored as DIR/config.json and inside every checkpoint.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace minimax::cli {
+
+// Thrown for a bad flag or a bad combination of flags: the command exits with status 2.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct RunConfig {
+  std::string data = "fashion-mnist";  // fashion-mnist | idx:FILE | ring8 | grid25
+  std::string model;                   // mlp | dcgan | mixture-mlp
+  std::string loss = "nonsaturating";
+  std::string optimizer;  // adam | sgd (the paper's SGD with its schedules)
+  double lr = 0;
+  int64_t steps = 0;
+  int64_t batch = 0;
+  int k = 1;
+  uint64_t seed = 1;
+  int threads = 1;
+  int64_t checkpoint_every = 0;
+  int64_t sample_every = 0;
+  int64_t log_every = 0;
+};
+
+// What the user passed; unset fields take the dataset's defaults.
+struct RunFlags {
+  std::string data = "fashion-mnist";
+  std::optional<std::string> model, loss, optimizer;
+  std::optional<double> lr;
+  std::optional<int64_t> steps, batch, checkpoint_every, sample_every, log_every;
+  std::optional<int> k, threads;
+  std::optional<uint64_t> seed;
+};
+
+// Kind of data: images (28x28 gray) or points in 2-D.
+bool is_image_data(const std::string& data);
+
+// The dataset's defaults with the flags applied; throws UsageError for unknown data, model, loss or
+// optimizer names and for models that do not fit the data.
+RunConfig resolve(const RunFlags& flags);
+
+nlohmann::json to_json(const RunConfig& config);
+RunConfig from_json(const nlohmann::json& j);  // throws UsageError naming a missing/bad field
+
+}  // namespace minimax::cli

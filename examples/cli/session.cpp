@@ -1,0 +1,139 @@
+#include "examples/cli/session.h"
+
+#include <fmt/format.h>
+
+#include "models/data/idx.h"
+#include "models/optim/schedule.h"
+#include "ops/ops.h"
+
+namespace minimax::cli {
+
+namespace {
+
+gan::GanModel build_model(const std::string& name) {
+  if (name == "mlp") return gan::paper_mnist_mlp();
+  if (name == "dcgan") return gan::dcgan28();
+  return gan::mixture_mlp();
+}
+
+std::unique_ptr<optim::Optimizer> build_optimizer(const RunConfig& c, nn::Module& m) {
+  if (c.optimizer == "sgd")
+    return std::make_unique<optim::SGD>(m.parameters(), optim::SGDOptions(c.lr).momentum(0.5));
+  return std::make_unique<optim::Adam>(m.parameters(),
+                                       optim::AdamOptions(c.lr).betas({0.5, 0.999}));
+}
+
+// The generator's output layout and range for a model: the MLP makes [N, 784] in [0, 1], DCGAN
+// [N, 1, 28, 28] in [-1, 1].
+Tensor to_model_layout(const Tensor& images01, const std::string& model) {
+  NoGradGuard no_grad;
+  if (model == "dcgan") return add(mul(images01, 2.0f), -1.0f);
+  return reshape(images01, {images01.size(0), -1});
+}
+
+}  // namespace
+
+std::filesystem::path training_images_path(const std::string& data) {
+  if (data == "fashion-mnist")
+    return std::filesystem::path(kFashionMnistDir) / "train-images-idx3-ubyte.gz";
+  return data.substr(4);  // idx:FILE
+}
+
+Tensor load_evaluation_images(const RunConfig& config) {
+  std::filesystem::path path =
+      config.data == "fashion-mnist"
+          ? std::filesystem::path(kFashionMnistDir) / "t10k-images-idx3-ubyte.gz"
+          : training_images_path(config.data);
+  Tensor images = data::load_idx_images(path);
+  NoGradGuard no_grad;
+  return reshape(images, {images.size(0), -1});
+}
+
+Session::Session(const RunConfig& config, bool load_training_data)
+    : config_(config), noise_gen_(config.seed), data_gen_(config.seed ^ 0x9e3779b97f4a7c15ULL) {
+  manual_seed(config.seed);
+  model_ = build_model(config.model);
+  if (config.data == "ring8") mixture_ = data::GaussianMixture::ring8();
+  if (config.data == "grid25") mixture_ = data::GaussianMixture::grid25();
+  if (!mixture_ && load_training_data) {
+    images_ = load_images();
+    sampler_ = std::make_unique<data::BatchSampler>(images_.size(0), config.batch,
+                                                    Generator(config.seed + 1));
+  }
+  g_opt_ = build_optimizer(config, *model_.generator);
+  d_opt_ = build_optimizer(config, *model_.discriminator);
+}
+
+Tensor Session::load_images() {
+  Tensor images = data::load_idx_images(training_images_path(config_.data));
+  if (images.size(2) != 28 || images.size(3) != 28)
+    throw data::DataError(fmt::format("{}: images are {}x{}; the bundled models make 28x28 images",
+                                      training_images_path(config_.data).string(), images.size(2),
+                                      images.size(3)));
+  if (images.size(0) < config_.batch)
+    throw data::DataError(fmt::format("{}: {} images, fewer than one batch of {}",
+                                      training_images_path(config_.data).string(), images.size(0),
+                                      config_.batch));
+  if (config_.model == "mlp") {
+    NoGradGuard no_grad;
+    gan::init_output_bias_from_data(*model_.generator, reshape(mean(images, {0}), {-1}));
+  }
+  return to_model_layout(images, config_.model);
+}
+
+Tensor Session::real_batch(int64_t n) {
+  if (mixture_) return mixture_->sample(n, data_gen_);
+  return sampler_->next(images_);
+}
+
+void Session::apply_schedules() {
+  if (config_.optimizer != "sgd") return;
+  // The paper: lr divided by 1.000004 per update down to 1e-6; momentum 0.5 rising to 0.7 over
+  // 250 epochs.
+  int64_t updates_per_epoch =
+      images_.defined() ? std::max<int64_t>(1, images_.size(0) / config_.batch) : 1000;
+  for (optim::Optimizer* opt : {g_opt_.get(), d_opt_.get()}) {
+    optim::schedule_lr(*opt, optim::exponential_decay(config_.lr, 1.000004, 1e-6));
+    optim::schedule_momentum(static_cast<optim::SGD&>(*opt),
+                             optim::linear_ramp(0.5, 0.7, 250 * updates_per_epoch));
+  }
+}
+
+Tensor Session::sample(int64_t n, Generator& gen) {
+  NoGradGuard no_grad;
+  model_.generator->eval();
+  Tensor x = model_.generator->forward(model_.prior.sample(n, gen));
+  model_.generator->train();
+  if (mixture_) return x;
+  if (config_.model == "dcgan") x = mul(add(x, 1.0f), 0.5f);
+  return reshape(x, {n, 1, 28, 28});
+}
+
+Checkpoint Session::to_checkpoint(int64_t step) const {
+  Checkpoint c;
+  model_.generator->save(c, "G");
+  model_.discriminator->save(c, "D");
+  g_opt_->save_state(c, "opt_G");
+  d_opt_->save_state(c, "opt_D");
+  save_generator(c, "rng/noise", noise_gen_);
+  save_generator(c, "rng/data", data_gen_);
+  save_generator(c, "rng/default", default_generator());
+  if (sampler_) sampler_->save_state(c, "sampler/");
+  c.words["step"] = {static_cast<uint64_t>(step)};
+  c.strings["config"] = to_json(config_).dump();
+  return c;
+}
+
+int64_t Session::restore(const Checkpoint& c) {
+  model_.generator->load(c, "G");
+  model_.discriminator->load(c, "D");
+  g_opt_->load_state(c, "opt_G");
+  d_opt_->load_state(c, "opt_D");
+  load_generator(c, "rng/noise", noise_gen_);
+  load_generator(c, "rng/data", data_gen_);
+  load_generator(c, "rng/default", default_generator());
+  if (sampler_) sampler_->load_state(c, "sampler/");
+  return static_cast<int64_t>(c.word("step"));
+}
+
+}  // namespace minimax::cli

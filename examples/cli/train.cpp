@@ -1,0 +1,211 @@
+// `minimax train`: the run directory, the training loop, progress, samples and checkpoints.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+
+#include "examples/cli/commands.h"
+#include "examples/cli/session.h"
+#include "models/gan/trainer.h"
+#include "models/io/png.h"
+#include "ops/runtime.h"
+
+namespace minimax::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct RunPaths {
+  fs::path dir, checkpoint, metrics, config, samples;
+  explicit RunPaths(const fs::path& d)
+      : dir(d),
+        checkpoint(d / "model.ckpt"),
+        metrics(d / "metrics.jsonl"),
+        config(d / "config.json"),
+        samples(d / "samples") {}
+  bool holds_run() const {
+    return fs::exists(checkpoint) || fs::exists(config) || fs::exists(metrics);
+  }
+};
+
+void write_text_atomically(const fs::path& path, const std::string& text) {
+  fs::path tmp = path;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text;
+    if (!out) throw std::runtime_error(fmt::format("cannot write {}", tmp.string()));
+  }
+  fs::rename(tmp, path);
+}
+
+// Keeps the metrics lines up to `step`: after a crash, lines logged past the last checkpoint
+// belong to steps the resumed run will redo.
+void truncate_metrics(const fs::path& path, int64_t step) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.contains("step") && j["step"].get<int64_t>() <= step)
+      kept += line + "\n";
+  }
+  write_text_atomically(path, kept);
+}
+
+void write_samples(Session& s, const fs::path& dir, int64_t step) {
+  fs::create_directories(dir);
+  Generator gen(s.config().seed + 7);  // the same z at every step: the grid shows G's progress
+  fs::path file = dir / fmt::format("step_{:06d}.png", step);
+  if (s.images()) {
+    io::write_image_grid(s.sample(64, gen), file, {.columns = 8, .border = 2, .scale = 2});
+  } else {
+    io::ScatterOptions options;
+    for (const auto& m : s.mixture()->modes()) options.marks.push_back({m.x, m.y});
+    float half = s.config().data == "ring8" ? 1.5f : 5.5f;
+    io::write_scatter_plot(s.sample(2500, gen), io::AxisRange::square(half), file, options);
+  }
+}
+
+class Progress {
+ public:
+  Progress(int64_t total, int64_t start) : total_(total), start_step_(start), tty_(::isatty(1)) {
+    t0_ = last_ = std::chrono::steady_clock::now();
+  }
+  // Iterations per second since the last call.
+  double rate(int64_t steps_since_last) {
+    auto now = std::chrono::steady_clock::now();
+    double dt = std::chrono::duration<double>(now - last_).count();
+    last_ = now;
+    return dt > 0 ? steps_since_last / dt : 0.0;
+  }
+  void show(const gan::StepStats& s, double its) {
+    double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+    double overall = (s.step - start_step_) / std::max(elapsed, 1e-9);
+    int64_t eta = overall > 0 ? static_cast<int64_t>((total_ - s.step) / overall) : 0;
+    std::string line = fmt::format(
+        "step {}/{}  ETA {}:{:02d}  {:.1f} it/s  loss D {:.4f} G {:.4f}  D(x) {:.3f} D(G(z)) "
+        "{:.3f}",
+        s.step, total_, eta / 60, eta % 60, its, s.d_loss, s.g_loss, s.d_real, s.d_fake);
+    if (tty_)
+      fmt::print("\r{}\033[K", line);
+    else
+      fmt::print("{}\n", line);
+    std::fflush(stdout);
+  }
+  void finish() {
+    if (tty_) fmt::print("\n");
+  }
+
+ private:
+  int64_t total_, start_step_;
+  bool tty_;
+  std::chrono::steady_clock::time_point t0_, last_;
+};
+
+RunConfig config_for(const TrainOptions& o, const RunPaths& paths, Checkpoint* resumed) {
+  if (!o.resume) return resolve(o.flags);
+  if (!fs::exists(paths.checkpoint))
+    throw UsageError(fmt::format("--resume: {} holds no checkpoint to resume", paths.dir.string()));
+  *resumed = load_checkpoint(paths.checkpoint);
+  RunConfig c;
+  try {
+    c = from_json(nlohmann::json::parse(resumed->string("config")));
+  } catch (const nlohmann::json::exception& e) {
+    throw CheckpointError(fmt::format("checkpoint {}: unreadable configuration: {}",
+                                      paths.checkpoint.string(), e.what()));
+  }
+  if (o.flags.steps) c.steps = *o.flags.steps;  // a resumed run may be extended
+  if (o.flags.threads) c.threads = *o.flags.threads;
+  return c;
+}
+
+void check_counts(const RunConfig& c) {
+  if (c.steps < 1) throw UsageError(fmt::format("--steps {} must be positive", c.steps));
+  if (c.batch < 1) throw UsageError(fmt::format("--batch {} must be positive", c.batch));
+  if (c.k < 1) throw UsageError(fmt::format("--k {} must be positive", c.k));
+  if (c.threads < 1) throw UsageError(fmt::format("--threads {} must be positive", c.threads));
+  if (c.checkpoint_every < 1 || c.sample_every < 1 || c.log_every < 1)
+    throw UsageError("--checkpoint-every, --sample-every and --log-every must be positive");
+}
+
+}  // namespace
+
+int train(const TrainOptions& o) {
+  if (o.resume && o.force)
+    throw UsageError("--resume and --force contradict each other: choose one");
+  // The default directory is named after the dataset: runs/fashion-mnist, runs/idx, runs/ring8.
+  RunPaths paths(o.out.empty() ? fs::path("runs") / o.flags.data.substr(0, o.flags.data.find(':'))
+                               : fs::path(o.out));
+  if (!o.resume && paths.holds_run()) {
+    if (!o.force)
+      throw UsageError(fmt::format(
+          "{} already holds a run; pass --resume to continue it or --force to start over",
+          paths.dir.string()));
+    for (const fs::path& p : {paths.checkpoint, paths.metrics, paths.config}) fs::remove(p);
+    fs::remove_all(paths.samples);
+  }
+  Checkpoint resumed;
+  RunConfig config = config_for(o, paths, &resumed);
+  check_counts(config);
+  set_num_threads(config.threads);
+
+  Session session(config);
+  int64_t step = o.resume ? session.restore(resumed) : 0;
+  if (step >= config.steps) {
+    fmt::print("{}: already at step {} of {}; nothing to do\n", paths.dir.string(), step,
+               config.steps);
+    return 0;
+  }
+  fs::create_directories(paths.dir);
+  write_text_atomically(paths.config, to_json(config).dump(2) + "\n");
+  if (o.resume) truncate_metrics(paths.metrics, step);
+  fmt::print(
+      "minimax train: {} on {} ({} loss, {}, batch {}, k {}), steps {} to {}, {} thread(s), into "
+      "{}\n",
+      config.model, config.data, config.loss, config.optimizer, config.batch, config.k, step + 1,
+      config.steps, config.threads, paths.dir.string());
+
+  gan::GanModel& m = session.model();
+  gan::TrainerOptions topts;
+  topts.k = config.k;
+  topts.batch = config.batch;
+  topts.loss = gan::parse_loss(config.loss);
+  gan::Trainer trainer([&](const Tensor& z) { return m.generator->forward(z); },
+                       [&](const Tensor& x) { return m.discriminator->forward(x); },
+                       session.g_optimizer(), session.d_optimizer(), m.prior,
+                       [&](int64_t n) { return session.real_batch(n); }, session.noise_generator(),
+                       topts);
+  trainer.set_steps_done(step);
+
+  std::ofstream metrics(paths.metrics, std::ios::app);
+  Progress progress(config.steps, step);
+  int64_t last_logged = step;
+  while (trainer.steps_done() < config.steps) {
+    session.apply_schedules();
+    gan::StepStats s = trainer.step();
+    if (s.step % config.log_every == 0 || s.step == config.steps) {
+      double its = progress.rate(s.step - last_logged);
+      last_logged = s.step;
+      metrics << nlohmann::json{{"step", s.step},     {"d_loss", s.d_loss}, {"g_loss", s.g_loss},
+                                {"d_real", s.d_real}, {"d_fake", s.d_fake}, {"iters_per_s", its}}
+                     .dump()
+              << "\n"
+              << std::flush;
+      progress.show(s, its);
+    }
+    if (s.step % config.sample_every == 0 || s.step == config.steps)
+      write_samples(session, paths.samples, s.step);
+    if (s.step % config.checkpoint_every == 0 || s.step == config.steps)
+      save_checkpoint(session.to_checkpoint(s.step), paths.checkpoint);
+  }
+  progress.finish();
+  fmt::print("done: {} steps; checkpoint {}, samples in {}\n", config.steps,
+             paths.checkpoint.string(), paths.samples.string());
+  return 0;
+}
+
+}  // namespace minimax::cli

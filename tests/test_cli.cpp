@@ -1,0 +1,242 @@
+// The `minimax` command line, run as a user runs it: the built binary, its files and exit codes.
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "minimax.h"
+#include "models/io/npy.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+  int status;
+  std::string out, err;
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct Scratch {
+  fs::path dir;
+  Scratch() {
+    char tmpl[] = "/tmp/minimax-cli-XXXXXX";
+    dir = ::mkdtemp(tmpl);
+  }
+  ~Scratch() { fs::remove_all(dir); }
+};
+
+// Runs `minimax ARGS` with stdout and stderr captured.
+Result run(const std::string& args, const Scratch& scratch) {
+  fs::path out = scratch.dir / "stdout", err = scratch.dir / "stderr";
+  std::string cmd =
+      std::string(MINIMAX_CLI) + " " + args + " > " + out.string() + " 2> " + err.string();
+  int status = std::system(cmd.c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+}
+
+int lines(const std::string& s) {
+  return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
+}
+
+std::string ring_run(const fs::path& dir, int steps, const std::string& extra = "") {
+  return "train --data ring8 --steps " + std::to_string(steps) +
+         " --checkpoint-every 50 --sample-every 100 --log-every 25 --threads 1 --out " +
+         dir.string() + " " + extra;
+}
+
+}  // namespace
+
+TEST_CASE("cli: --help and --version exit 0; a bad flag exits 2 with one line on stderr") {
+  Scratch s;
+  Result r = run("--help", s);
+  CHECK(r.status == 0);
+  CHECK(r.out.find("train") != std::string::npos);
+  CHECK(run("train --help", s).out.find("--checkpoint-every") != std::string::npos);
+  r = run("--version", s);
+  CHECK(r.status == 0);
+  CHECK(r.out.find("minimax") != std::string::npos);
+  r = run("train --bogus", s);
+  CHECK(r.status == 2);
+  CHECK(lines(r.err) == 1);
+  r = run("train --data ring8 --model dcgan", s);
+  CHECK(r.status == 2);
+  CHECK(r.err.find("does not fit") != std::string::npos);
+  r = run("train --data nowhere", s);
+  CHECK(r.status == 2);
+  CHECK(r.err.find("unknown dataset") != std::string::npos);
+  r = run("train --data ring8 --steps 0 --out " + (s.dir / "zero").string(), s);
+  CHECK(r.status == 2);
+  CHECK(lines(r.err) == 1);
+}
+
+TEST_CASE(
+    "cli: train writes a checkpoint, metrics, config and sample plots; refuses to overwrite") {
+  Scratch s;
+  fs::path run_dir = s.dir / "ring";
+  Result r = run(ring_run(run_dir, 200), s);
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK(fs::exists(run_dir / "model.ckpt"));
+  CHECK(fs::exists(run_dir / "samples" / "step_000100.png"));
+  CHECK(fs::exists(run_dir / "samples" / "step_000200.png"));
+  auto config = nlohmann::json::parse(slurp(run_dir / "config.json"));
+  CHECK(config["data"] == "ring8");
+  CHECK(config["steps"] == 200);
+  std::string metrics = slurp(run_dir / "metrics.jsonl");
+  CHECK(lines(metrics) == 8);
+  auto last = nlohmann::json::parse(metrics.substr(metrics.rfind('\n', metrics.size() - 2) + 1));
+  CHECK(last["step"] == 200);
+  for (const char* key : {"d_loss", "g_loss", "d_real", "d_fake", "iters_per_s"})
+    CHECK(last.contains(key));
+
+  r = run(ring_run(run_dir, 200), s);
+  CHECK(r.status != 0);
+  CHECK(r.err.find("already holds a run") != std::string::npos);
+  r = run(ring_run(run_dir, 200, "--resume"), s);
+  CHECK(r.status == 0);
+  CHECK(r.out.find("already at step 200") != std::string::npos);
+  r = run(ring_run(run_dir, 250, "--resume"), s);
+  CHECK(r.status == 0);
+  CHECK(lines(slurp(run_dir / "metrics.jsonl")) == 10);
+  r = run(ring_run(run_dir, 100, "--force"), s);
+  CHECK(r.status == 0);
+  CHECK(lines(slurp(run_dir / "metrics.jsonl")) == 4);
+  CHECK_FALSE(fs::exists(run_dir / "samples" / "step_000200.png"));
+}
+
+TEST_CASE("cli: a resumed run ends where an uninterrupted one does") {
+  Scratch s;
+  REQUIRE(run(ring_run(s.dir / "straight", 200), s).status == 0);
+  REQUIRE(run(ring_run(s.dir / "halves", 100), s).status == 0);
+  REQUIRE(run(ring_run(s.dir / "halves", 200, "--resume"), s).status == 0);
+  for (const char* name : {"straight", "halves"}) {
+    Result r = run("sample --checkpoint " + (s.dir / name / "model.ckpt").string() +
+                       " --n 100 --out " + (s.dir / (std::string(name) + ".npy")).string(),
+                   s);
+    REQUIRE(r.status == 0);
+  }
+  CHECK(slurp(s.dir / "straight.npy") == slurp(s.dir / "halves.npy"));
+}
+
+TEST_CASE("cli: a run killed with SIGKILL resumes from its last checkpoint") {
+  Scratch s;
+  fs::path run_dir = s.dir / "killed";
+  std::string cmd =
+      std::string(MINIMAX_CLI) + " " + ring_run(run_dir, 100000) + " > /dev/null 2>&1";
+  pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), nullptr);
+    ::_exit(127);
+  }
+  // Kill once at least one checkpoint exists (at step 50), at whatever moment that is.
+  for (int i = 0; i < 600 && !fs::exists(run_dir / "model.ckpt"); ++i) ::usleep(50000);
+  ::usleep(70000);
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  CHECK(WIFSIGNALED(status));
+  Result r = run(ring_run(run_dir, 150, "--resume"), s);
+  INFO(r.err);
+  CHECK(r.status == 0);
+  auto metrics = slurp(run_dir / "metrics.jsonl");
+  CHECK(metrics.find("\"step\":150") != std::string::npos);
+}
+
+TEST_CASE("cli: sample writes .npy and .png; eval reports mode coverage as JSON") {
+  Scratch s;
+  REQUIRE(run(ring_run(s.dir / "r", 100), s).status == 0);
+  std::string ckpt = (s.dir / "r" / "model.ckpt").string();
+  Result r = run(
+      "sample --checkpoint " + ckpt + " --n 300 --seed 3 --out " + (s.dir / "x.npy").string(), s);
+  REQUIRE(r.status == 0);
+  minimax::Tensor x = minimax::io::load_npy(s.dir / "x.npy");
+  CHECK(x.shape() == minimax::Shape{300, 2});
+  CHECK(run("sample --checkpoint " + ckpt + " --n 300 --out " + (s.dir / "x.png").string(), s)
+            .status == 0);
+  CHECK(fs::file_size(s.dir / "x.png") > 100);
+  r = run("eval --checkpoint " + ckpt + " --metric modes --n 500", s);
+  REQUIRE(r.status == 0);
+  auto j = nlohmann::json::parse(r.out.substr(r.out.rfind('{')));
+  CHECK(j["total_modes"] == 8);
+  CHECK(j.contains("high_quality_fraction"));
+  r = run("eval --checkpoint " + ckpt + " --metric parzen", s);
+  CHECK(r.status == 2);
+  CHECK(r.err.find("modes") != std::string::npos);
+  r = run("sample --checkpoint " + ckpt + " --n 5 --out " + (s.dir / "x.txt").string(), s);
+  CHECK(r.status == 2);
+}
+
+TEST_CASE("cli: missing, garbage and corrupted inputs give one-line errors, never a crash") {
+  Scratch s;
+  Result r = run(
+      "train --data idx:" + (s.dir / "absent.idx").string() + " --out " + (s.dir / "a").string(),
+      s);
+  CHECK(r.status == 1);
+  CHECK(lines(r.err) == 1);
+  CHECK(r.err.find("absent.idx") != std::string::npos);
+  {
+    std::ofstream garbage(s.dir / "garbage.idx");
+    garbage << "this is not an IDX file at all";
+  }
+  r = run(
+      "train --data idx:" + (s.dir / "garbage.idx").string() + " --out " + (s.dir / "b").string(),
+      s);
+  CHECK(r.status == 1);
+  CHECK(lines(r.err) == 1);
+  r = run("sample --checkpoint " + (s.dir / "garbage.idx").string() + " --out " +
+              (s.dir / "x.npy").string(),
+          s);
+  CHECK(r.status == 1);
+  CHECK(r.err.find("magic") != std::string::npos);
+  r = run("sample --checkpoint " + (s.dir / "none.ckpt").string() + " --out " +
+              (s.dir / "x.npy").string(),
+          s);
+  CHECK(r.status == 1);
+  CHECK(r.err.find("none.ckpt") != std::string::npos);
+  r = run("train --data ring8 --resume --out " + (s.dir / "empty").string(), s);
+  CHECK(r.status == 2);
+  CHECK(r.err.find("no checkpoint") != std::string::npos);
+}
+
+TEST_CASE("cli: trains on Fashion-MNIST and scores it with the Parzen protocol") {
+  if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")) {
+    MESSAGE("dataset-fashion-mnist is not installed; .ci/install-deps installs it");
+    CHECK(false);
+    return;
+  }
+  Scratch s;
+  fs::path run_dir = s.dir / "fm";
+  Result r = run("train --steps 4 --log-every 2 --sample-every 4 --checkpoint-every 4 --out " +
+                     run_dir.string(),
+                 s);
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK(fs::exists(run_dir / "samples" / "step_000004.png"));
+  r = run("eval --checkpoint " + (run_dir / "model.ckpt").string() + " --metric parzen --n 200", s);
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  auto j = nlohmann::json::parse(r.out.substr(r.out.rfind('{')));
+  CHECK(j["test_images"] == 9000);
+  CHECK(std::isfinite(j["mean"].get<double>()));
+  r = run("sample --checkpoint " + (run_dir / "model.ckpt").string() + " --n 6 --out " +
+              (s.dir / "img.npy").string(),
+          s);
+  REQUIRE(r.status == 0);
+  minimax::Tensor x = minimax::io::load_npy(s.dir / "img.npy");
+  CHECK(x.shape() == minimax::Shape{6, 1, 28, 28});
+  for (float v : x.to_vector()) CHECK((v >= 0.0f && v <= 1.0f));
+}
