@@ -67,6 +67,14 @@ void add_eval(CLI::App& app, minimax::cli::EvalOptions& o) {
   cmd->add_option("--json", o.json_out, "also write the JSON result to this file");
 }
 
+void add_bench(CLI::App& app, minimax::cli::BenchOptions& o) {
+  CLI::App* cmd =
+      app.add_subcommand("bench", "time training iterations of the paper's MLP or DCGAN");
+  cmd->add_option("--model", o.model, "mlp (batch 100, SGD) or dcgan (batch 64, Adam)");
+  cmd->add_option("--threads", o.threads, "compute threads");
+  cmd->add_option("--seconds", o.seconds, "how long to time, after a warm-up");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -79,6 +87,8 @@ int main(int argc, char** argv) {
   add_train(app, train);
   add_sample(app, sample);
   add_eval(app, eval);
+  minimax::cli::BenchOptions bench;
+  add_bench(app, bench);
   minimax::examples::Gaussian1dOptions demo;
   CLI::App* demo_cmd =
       app.add_subcommand("demo", "the smallest GAN: two tiny MLPs learn a 1-D Gaussian");
@@ -96,6 +106,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("train")) return minimax::cli::train(train);
     if (app.got_subcommand("sample")) return minimax::cli::sample(sample);
     if (app.got_subcommand("eval")) return minimax::cli::eval(eval);
+    if (app.got_subcommand("bench")) return minimax::cli::bench(bench);
     auto r = minimax::examples::train_gaussian_1d(demo, true);
     fmt::print("generator samples: mean {:.3f}, std {:.3f}; data: mean {}, std {}\n", r.sample_mean,
                r.sample_std, demo.data_mean, demo.data_std);

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <omp.h>
 
+#include <atomic>
 #include <stdexcept>
 
 namespace minimax {
@@ -19,5 +20,13 @@ void set_num_threads(int threads) {
 int num_threads() {
   return omp_get_max_threads();
 }
+
+namespace {
+std::atomic<int64_t> flops{0};
+}  // namespace
+
+int64_t flops_counted() { return flops.load(std::memory_order_relaxed); }
+
+void count_flops(int64_t n) { flops.fetch_add(n, std::memory_order_relaxed); }
 
 }  // namespace minimax

@@ -311,3 +311,18 @@ TEST_CASE("cli: ring8 with the default settings covers all 8 modes") {
   INFO(r.out);
   CHECK(j["modes_captured"] == 8);
 }
+
+TEST_CASE("cli: bench times iterations and ends with one JSON line") {
+  Scratch s;
+  Result r = run("bench --model mlp --seconds 0.5", s);
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  auto j = nlohmann::json::parse(r.out.substr(r.out.rfind('{')));
+  CHECK(j["model"] == "mlp");
+  CHECK(j["batch"] == 100);
+  CHECK(j["threads"] == 1);
+  CHECK(j["iters_per_s"].get<double>() > 0);
+  CHECK(j["ms_per_iter"].get<double>() == doctest::Approx(1000 / j["iters_per_s"].get<double>()));
+  CHECK(j["gflops_per_s"].get<double>() > 0);
+  CHECK(run("bench --model nope", s).status == 2);
+}

@@ -32,4 +32,14 @@ struct EvalOptions {
 };
 int eval(const EvalOptions& options);
 
+struct BenchOptions {
+  std::string model = "mlp";
+  int threads = 1;
+  double seconds = 10;
+};
+// Times whole training iterations (Algorithm 1, k = 1, optimizer steps included) of the paper's MLP
+// (batch 100, SGD with momentum) or DCGAN (batch 64, Adam) on random data of the right shape. The
+// last line printed is one JSON object.
+int bench(const BenchOptions& options);
+
 }  // namespace minimax::cli

@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "ops/kernels.h"
+#include "ops/runtime.h"
 
 namespace minimax::kernels {
 
@@ -26,6 +27,7 @@ bool use_openblas() {
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
+  count_flops(2 * M * N * K);
   if (use_openblas()) {
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

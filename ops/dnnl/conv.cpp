@@ -5,6 +5,7 @@
 
 #include "ops/dnnl/context.h"
 #include "ops/dnnl/nn_kernels.h"
+#include "ops/runtime.h"
 
 namespace minimax::kernels {
 
@@ -59,6 +60,7 @@ dnnl::primitive forward_with_bias(const ConvEntry& e) {
 
 void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
                     const ConvGeometry& g) {
+  count_flops(2 * y.numel() * w.size(1) * w.size(2) * w.size(3));
   if (y.numel() == 0) return;
   ConvEntry& e = conv_entry(x.shape(), w.shape(), y.shape(), g);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(e.x, x.data())},
@@ -76,6 +78,7 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const 
 
 void conv2d_backward_data(const Tensor& gy, const Tensor& w, const Tensor& gx,
                           const ConvGeometry& g) {
+  count_flops(2 * gy.numel() * w.size(1) * w.size(2) * w.size(3));
   if (gx.numel() == 0) return;
   ConvEntry& e = conv_entry(gx.shape(), w.shape(), gy.shape(), g);
   if (!e.backward_data) {
@@ -91,6 +94,7 @@ void conv2d_backward_data(const Tensor& gy, const Tensor& w, const Tensor& gx,
 
 void conv2d_backward_weights(const Tensor& x, const Tensor& gy, const Tensor& gw,
                              const ConvGeometry& g) {
+  count_flops(2 * gy.numel() * gw.size(1) * gw.size(2) * gw.size(3));
   if (gw.numel() == 0) return;
   if (x.numel() == 0) {  // an empty batch contributes nothing
     std::fill_n(gw.data(), gw.numel(), 0.0f);
