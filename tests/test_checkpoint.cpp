@@ -78,6 +78,19 @@ TEST_CASE("checkpoint round trip keeps tensors, words and strings") {
   CHECK(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()) == 1);
 }
 
+TEST_CASE("empty word lists, strings and tensors survive a round trip") {
+  TempDir dir;
+  Checkpoint c;
+  c.words["none"] = {};
+  c.strings["blank"] = "";
+  c.tensors["empty"] = Tensor::zeros({0, 3});
+  save_checkpoint(c, dir.path / "empty.ckpt");
+  Checkpoint back = load_checkpoint(dir.path / "empty.ckpt");
+  CHECK(back.word_list("none").empty());
+  CHECK(back.string("blank").empty());
+  CHECK(back.tensor("empty").shape() == Shape{0, 3});
+}
+
 TEST_CASE("restore copies into a tensor of the same shape and names a mismatch") {
   Checkpoint c = sample_checkpoint(1.0f);
   c.source = "run/model.ckpt";

@@ -53,7 +53,9 @@ class Reader {
   void get_bytes(void* out, size_t n, const char* what) {
     if (static_cast<size_t>(end_ - p_) < n)
       throw CheckpointError(fmt::format("checkpoint {}: truncated while reading {}", file_, what));
-    std::memcpy(out, p_, n);
+    // An empty entry (word list, tensor) may have a null destination; memcpy forbids null even
+    // for zero bytes.
+    if (n > 0) std::memcpy(out, p_, n);
     p_ += n;
   }
   std::string get_string(uint64_t n, const char* what) {
