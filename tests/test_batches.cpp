@@ -9,20 +9,14 @@
 
 #include "minimax.h"
 #include "models/data/batches.h"
+#include "temp_dir.h"
 
 using namespace minimax;
 namespace fs = std::filesystem;
 
-namespace {
+using minimax::testing::TempDir;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/minimax-batches-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+namespace {
 
 bool contains(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;

@@ -9,20 +9,14 @@
 
 #include "minimax.h"
 #include "models/io/checkpoint.h"
+#include "temp_dir.h"
 
 using namespace minimax;
 namespace fs = std::filesystem;
 
-namespace {
+using minimax::testing::TempDir;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/minimax-test-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+namespace {
 
 Checkpoint sample_checkpoint(float fill, int64_t n = 1000) {
   Checkpoint c;

@@ -12,8 +12,11 @@
 
 #include "minimax.h"
 #include "models/io/npy.h"
+#include "temp_dir.h"
 
 namespace fs = std::filesystem;
+
+using minimax::testing::TempDir;
 
 namespace {
 
@@ -29,18 +32,9 @@ std::string slurp(const fs::path& p) {
   return ss.str();
 }
 
-struct Scratch {
-  fs::path dir;
-  Scratch() {
-    char tmpl[] = "/tmp/minimax-cli-XXXXXX";
-    dir = ::mkdtemp(tmpl);
-  }
-  ~Scratch() { fs::remove_all(dir); }
-};
-
 // Runs `minimax ARGS` with stdout and stderr captured.
-Result run(const std::string& args, const Scratch& scratch) {
-  fs::path out = scratch.dir / "stdout", err = scratch.dir / "stderr";
+Result run(const std::string& args, const TempDir& scratch) {
+  fs::path out = scratch.path / "stdout", err = scratch.path / "stderr";
   std::string cmd =
       std::string(MINIMAX_CLI) + " " + args + " > " + out.string() + " 2> " + err.string();
   int status = std::system(cmd.c_str());
@@ -60,7 +54,7 @@ std::string ring_run(const fs::path& dir, int steps, const std::string& extra = 
 }  // namespace
 
 TEST_CASE("cli: --help and --version exit 0; a bad flag exits 2 with one line on stderr") {
-  Scratch s;
+  TempDir s;
   Result r = run("--help", s);
   CHECK(r.status == 0);
   CHECK(r.out.find("train") != std::string::npos);
@@ -77,15 +71,15 @@ TEST_CASE("cli: --help and --version exit 0; a bad flag exits 2 with one line on
   r = run("train --data nowhere", s);
   CHECK(r.status == 2);
   CHECK(r.err.find("unknown dataset") != std::string::npos);
-  r = run("train --data ring8 --steps 0 --out " + (s.dir / "zero").string(), s);
+  r = run("train --data ring8 --steps 0 --out " + (s.path / "zero").string(), s);
   CHECK(r.status == 2);
   CHECK(lines(r.err) == 1);
 }
 
 TEST_CASE(
     "cli: train writes a checkpoint, metrics, config and sample plots; refuses to overwrite") {
-  Scratch s;
-  fs::path run_dir = s.dir / "ring";
+  TempDir s;
+  fs::path run_dir = s.path / "ring";
   Result r = run(ring_run(run_dir, 200), s);
   INFO(r.err);
   REQUIRE(r.status == 0);
@@ -118,22 +112,22 @@ TEST_CASE(
 }
 
 TEST_CASE("cli: a resumed run ends where an uninterrupted one does") {
-  Scratch s;
-  REQUIRE(run(ring_run(s.dir / "straight", 200), s).status == 0);
-  REQUIRE(run(ring_run(s.dir / "halves", 100), s).status == 0);
-  REQUIRE(run(ring_run(s.dir / "halves", 200, "--resume"), s).status == 0);
+  TempDir s;
+  REQUIRE(run(ring_run(s.path / "straight", 200), s).status == 0);
+  REQUIRE(run(ring_run(s.path / "halves", 100), s).status == 0);
+  REQUIRE(run(ring_run(s.path / "halves", 200, "--resume"), s).status == 0);
   for (const char* name : {"straight", "halves"}) {
-    Result r = run("sample --checkpoint " + (s.dir / name / "model.ckpt").string() +
-                       " --n 100 --out " + (s.dir / (std::string(name) + ".npy")).string(),
+    Result r = run("sample --checkpoint " + (s.path / name / "model.ckpt").string() +
+                       " --n 100 --out " + (s.path / (std::string(name) + ".npy")).string(),
                    s);
     REQUIRE(r.status == 0);
   }
-  CHECK(slurp(s.dir / "straight.npy") == slurp(s.dir / "halves.npy"));
+  CHECK(slurp(s.path / "straight.npy") == slurp(s.path / "halves.npy"));
 }
 
 TEST_CASE("cli: a run killed with SIGKILL resumes from its last checkpoint") {
-  Scratch s;
-  fs::path run_dir = s.dir / "killed";
+  TempDir s;
+  fs::path run_dir = s.path / "killed";
   std::string cmd =
       std::string(MINIMAX_CLI) + " " + ring_run(run_dir, 100000) + " > /dev/null 2>&1";
   pid_t child = ::fork();
@@ -157,17 +151,17 @@ TEST_CASE("cli: a run killed with SIGKILL resumes from its last checkpoint") {
 }
 
 TEST_CASE("cli: sample writes .npy and .png; eval reports mode coverage as JSON") {
-  Scratch s;
-  REQUIRE(run(ring_run(s.dir / "r", 100), s).status == 0);
-  std::string ckpt = (s.dir / "r" / "model.ckpt").string();
+  TempDir s;
+  REQUIRE(run(ring_run(s.path / "r", 100), s).status == 0);
+  std::string ckpt = (s.path / "r" / "model.ckpt").string();
   Result r = run(
-      "sample --checkpoint " + ckpt + " --n 300 --seed 3 --out " + (s.dir / "x.npy").string(), s);
+      "sample --checkpoint " + ckpt + " --n 300 --seed 3 --out " + (s.path / "x.npy").string(), s);
   REQUIRE(r.status == 0);
-  minimax::Tensor x = minimax::io::load_npy(s.dir / "x.npy");
+  minimax::Tensor x = minimax::io::load_npy(s.path / "x.npy");
   CHECK(x.shape() == minimax::Shape{300, 2});
-  CHECK(run("sample --checkpoint " + ckpt + " --n 300 --out " + (s.dir / "x.png").string(), s)
+  CHECK(run("sample --checkpoint " + ckpt + " --n 300 --out " + (s.path / "x.png").string(), s)
             .status == 0);
-  CHECK(fs::file_size(s.dir / "x.png") > 100);
+  CHECK(fs::file_size(s.path / "x.png") > 100);
   r = run("eval --checkpoint " + ckpt + " --metric modes --n 500", s);
   REQUIRE(r.status == 0);
   auto j = nlohmann::json::parse(r.out.substr(r.out.rfind('{')));
@@ -176,38 +170,38 @@ TEST_CASE("cli: sample writes .npy and .png; eval reports mode coverage as JSON"
   r = run("eval --checkpoint " + ckpt + " --metric parzen", s);
   CHECK(r.status == 2);
   CHECK(r.err.find("modes") != std::string::npos);
-  r = run("sample --checkpoint " + ckpt + " --n 5 --out " + (s.dir / "x.txt").string(), s);
+  r = run("sample --checkpoint " + ckpt + " --n 5 --out " + (s.path / "x.txt").string(), s);
   CHECK(r.status == 2);
 }
 
 TEST_CASE("cli: missing, garbage and corrupted inputs give one-line errors, never a crash") {
-  Scratch s;
+  TempDir s;
   Result r = run(
-      "train --data idx:" + (s.dir / "absent.idx").string() + " --out " + (s.dir / "a").string(),
+      "train --data idx:" + (s.path / "absent.idx").string() + " --out " + (s.path / "a").string(),
       s);
   CHECK(r.status == 1);
   CHECK(lines(r.err) == 1);
   CHECK(r.err.find("absent.idx") != std::string::npos);
   {
-    std::ofstream garbage(s.dir / "garbage.idx");
+    std::ofstream garbage(s.path / "garbage.idx");
     garbage << "this is not an IDX file at all";
   }
   r = run(
-      "train --data idx:" + (s.dir / "garbage.idx").string() + " --out " + (s.dir / "b").string(),
+      "train --data idx:" + (s.path / "garbage.idx").string() + " --out " + (s.path / "b").string(),
       s);
   CHECK(r.status == 1);
   CHECK(lines(r.err) == 1);
-  r = run("sample --checkpoint " + (s.dir / "garbage.idx").string() + " --out " +
-              (s.dir / "x.npy").string(),
+  r = run("sample --checkpoint " + (s.path / "garbage.idx").string() + " --out " +
+              (s.path / "x.npy").string(),
           s);
   CHECK(r.status == 1);
   CHECK(r.err.find("magic") != std::string::npos);
-  r = run("sample --checkpoint " + (s.dir / "none.ckpt").string() + " --out " +
-              (s.dir / "x.npy").string(),
+  r = run("sample --checkpoint " + (s.path / "none.ckpt").string() + " --out " +
+              (s.path / "x.npy").string(),
           s);
   CHECK(r.status == 1);
   CHECK(r.err.find("none.ckpt") != std::string::npos);
-  r = run("train --data ring8 --resume --out " + (s.dir / "empty").string(), s);
+  r = run("train --data ring8 --resume --out " + (s.path / "empty").string(), s);
   CHECK(r.status == 2);
   CHECK(r.err.find("no checkpoint") != std::string::npos);
 }
@@ -218,8 +212,8 @@ TEST_CASE("cli: trains on Fashion-MNIST and scores it with the Parzen protocol")
     CHECK(false);
     return;
   }
-  Scratch s;
-  fs::path run_dir = s.dir / "fm";
+  TempDir s;
+  fs::path run_dir = s.path / "fm";
   Result r = run("train --steps 4 --log-every 2 --sample-every 4 --checkpoint-every 4 --out " +
                      run_dir.string(),
                  s);
@@ -233,17 +227,17 @@ TEST_CASE("cli: trains on Fashion-MNIST and scores it with the Parzen protocol")
   CHECK(j["test_images"] == 9000);
   CHECK(std::isfinite(j["mean"].get<double>()));
   r = run("sample --checkpoint " + (run_dir / "model.ckpt").string() + " --n 6 --out " +
-              (s.dir / "img.npy").string(),
+              (s.path / "img.npy").string(),
           s);
   REQUIRE(r.status == 0);
-  minimax::Tensor x = minimax::io::load_npy(s.dir / "img.npy");
+  minimax::Tensor x = minimax::io::load_npy(s.path / "img.npy");
   CHECK(x.shape() == minimax::Shape{6, 1, 28, 28});
   for (float v : x.to_vector()) CHECK((v >= 0.0f && v <= 1.0f));
 }
 
 TEST_CASE("cli: every training flag reaches the run's configuration") {
-  Scratch s;
-  fs::path run_dir = s.dir / "flags";
+  TempDir s;
+  fs::path run_dir = s.path / "flags";
   Result r = run(
       "train --data ring8 --model mixture-mlp --loss hinge --optimizer sgd --lr 0.01 --k 2 --batch "
       "16 "
@@ -264,24 +258,24 @@ TEST_CASE("cli: every training flag reaches the run's configuration") {
   CHECK(fs::exists(run_dir / "samples" / "step_000002.png"));
   CHECK(fs::exists(run_dir / "samples" / "step_000003.png"));
   r = run(
-      "train --data ring8 --loss wgan-gp --steps 2 --log-every 1 --out " + (s.dir / "gp").string(),
+      "train --data ring8 --loss wgan-gp --steps 2 --log-every 1 --out " + (s.path / "gp").string(),
       s);
   CHECK(r.status == 0);
-  r = run("train --data ring8 --loss nosuch --out " + (s.dir / "bad").string(), s);
+  r = run("train --data ring8 --loss nosuch --out " + (s.path / "bad").string(), s);
   CHECK(r.status == 2);
   CHECK(r.err.find("nosuch") != std::string::npos);
 }
 
 TEST_CASE("cli: DCGAN trains on any MNIST-format IDX file") {
-  Scratch s;
-  fs::path file = s.dir / "tiny-images-idx3-ubyte";
+  TempDir s;
+  fs::path file = s.path / "tiny-images-idx3-ubyte";
   {
     std::ofstream out(file, std::ios::binary);
     const unsigned char header[] = {0, 0, 8, 3, 0, 0, 0, 40, 0, 0, 0, 28, 0, 0, 0, 28};
     out.write(reinterpret_cast<const char*>(header), sizeof(header));
     for (int i = 0; i < 40 * 28 * 28; ++i) out.put(static_cast<char>((i * 37) % 256));
   }
-  fs::path run_dir = s.dir / "dc";
+  fs::path run_dir = s.path / "dc";
   Result r = run("train --data idx:" + file.string() +
                      " --model dcgan --batch 8 --steps 2 --log-every 1 --out " + run_dir.string(),
                  s);
@@ -289,10 +283,10 @@ TEST_CASE("cli: DCGAN trains on any MNIST-format IDX file") {
   REQUIRE(r.status == 0);
   CHECK(fs::exists(run_dir / "samples" / "step_000002.png"));
   r = run("sample --checkpoint " + (run_dir / "model.ckpt").string() + " --n 3 --out " +
-              (s.dir / "d.npy").string(),
+              (s.path / "d.npy").string(),
           s);
   REQUIRE(r.status == 0);
-  minimax::Tensor x = minimax::io::load_npy(s.dir / "d.npy");
+  minimax::Tensor x = minimax::io::load_npy(s.path / "d.npy");
   CHECK(x.shape() == minimax::Shape{3, 1, 28, 28});
   for (float v : x.to_vector()) CHECK((v >= 0.0f && v <= 1.0f));  // tanh output mapped to [0, 1]
 }
@@ -300,8 +294,8 @@ TEST_CASE("cli: DCGAN trains on any MNIST-format IDX file") {
 TEST_CASE("cli: ring8 with the default settings covers all 8 modes") {
   // The defaults but for the step count (a full default run is 6000 steps): coverage comes early,
   // sharpness (the high-quality fraction) later.
-  Scratch s;
-  fs::path run_dir = s.dir / "ring8";
+  TempDir s;
+  fs::path run_dir = s.path / "ring8";
   Result r = run("train --data ring8 --steps 3000 --out " + run_dir.string(), s);
   INFO(r.err);
   REQUIRE(r.status == 0);
@@ -313,7 +307,7 @@ TEST_CASE("cli: ring8 with the default settings covers all 8 modes") {
 }
 
 TEST_CASE("cli: bench times iterations and ends with one JSON line") {
-  Scratch s;
+  TempDir s;
   Result r = run("bench --model mlp --seconds 0.5", s);
   INFO(r.err);
   REQUIRE(r.status == 0);

@@ -13,10 +13,13 @@
 #include <string>
 
 #include "minimax.h"
+#include "temp_dir.h"
 
 using namespace minimax;
 using namespace minimax::optim;
 using doctest::Contains;
+
+using minimax::testing::TempDir;
 
 namespace {
 
@@ -302,15 +305,6 @@ TEST_CASE("schedules refuse bad parameters and negative steps") {
 // ---- checkpoints ----
 
 namespace {
-
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    char name[] = "/tmp/minimax-optim-test-XXXXXX";
-    path = ::mkdtemp(name);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
 
 using MakeOptimizer = std::function<std::unique_ptr<Optimizer>(const TensorList&)>;
 

@@ -12,27 +12,22 @@
 #include "minimax.h"
 #include "models/io/npy.h"
 #include "models/io/png.h"
+#include "temp_dir.h"
 
 using namespace minimax;
 namespace fs = std::filesystem;
 
+using minimax::testing::TempDir;
+
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/minimax-pngnpy-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  // The names in the directory: a failed or finished write must leave no temporary file behind.
-  std::vector<std::string> names() const {
-    std::vector<std::string> out;
-    for (const auto& entry : fs::directory_iterator(path)) out.push_back(entry.path().filename());
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-};
+// The names in the directory: a failed or finished write must leave no temporary file behind.
+std::vector<std::string> names(const TempDir& dir) {
+  std::vector<std::string> out;
+  for (const auto& entry : fs::directory_iterator(dir.path)) out.push_back(entry.path().filename());
+  std::sort(out.begin(), out.end());
+  return out;
+}
 
 bool contains(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;
@@ -130,7 +125,7 @@ TEST_CASE("an image grid has the promised layout, scaling, border and clamping")
   CHECK(d.at(9, 13) == 255);  // 1.7
   // The sixth cell is empty: border color.
   CHECK(d.at(7, 17) == 128);
-  CHECK(dir.names() == std::vector<std::string>{"grid.png"});
+  CHECK(names(dir) == std::vector<std::string>{"grid.png"});
 
   // Fewer images than columns: the grid shrinks to them.
   io::write_image_grid(images, p, {.columns = 8, .border = 2});
@@ -231,13 +226,13 @@ TEST_CASE("PNG writers name the path and the problem, and leave no partial file"
                    io::write_scatter_plot(Tensor::zeros({3, 2}), {1, -1, 0, 1}, p);
                  }),
                  "axis range x [1, -1], y [0, 1] is empty"));
-  CHECK(dir.names().empty());
+  CHECK(names(dir).empty());
 
   // A directory where the file should go: the rename fails, and the temporary file is removed.
   fs::create_directory(p);
   e = error_of<io::PngError>([&] { io::write_image_grid(Tensor::zeros({1, 1, 2, 2}), p); });
   CHECK(contains(e, "rename failed"));
-  CHECK(dir.names() == std::vector<std::string>{"x.png"});
+  CHECK(names(dir) == std::vector<std::string>{"x.png"});
 }
 
 TEST_CASE("npy headers are the bytes numpy writes") {
@@ -288,7 +283,7 @@ TEST_CASE("save_npy writes numpy's bytes and load_npy reads numpy's files") {
   CHECK(back.shape() == r.shape());
   CHECK(back.to_vector() == r.to_vector());
   CHECK(read_file(dir.path / "r.npy").size() % 64 == 240 % 64);  // 128 header + 240 data bytes
-  CHECK(dir.names().size() == 6);                                // no temporary files left
+  CHECK(names(dir).size() == 6);                                 // no temporary files left
 }
 
 TEST_CASE("load_npy names the file and the problem for every kind of bad file") {
