@@ -22,7 +22,7 @@ TEST_CASE("backward accumulates into leaves through a shared subexpression") {
   CHECK(values(x.grad()) == std::vector<float>{4, 8, 12});
 }
 
-TEST_CASE("a second backward adds to .grad; zero_grad clears it") {
+TEST_CASE("a second backward adds to .grad, and zero_grad clears it") {
   Tensor x = Tensor::from_vector({1, 2}, {2}).requires_grad_();
   sum(mul(x, 3.0f)).backward();
   sum(mul(x, 3.0f)).backward();
@@ -38,7 +38,7 @@ TEST_CASE("two leaves given the same gradient by add do not share .grad storage"
   CHECK(b.grad().data()[0] == 1.0f);
 }
 
-TEST_CASE("backward frees the graph; a second pass names the op and suggests retain_graph") {
+TEST_CASE("backward frees the graph, and a second pass names the op and suggests retain_graph") {
   Tensor x = Tensor::from_vector({0.5f}, {1}).requires_grad_();
   Tensor y = sum(sigmoid(x));
   y.backward();

@@ -53,7 +53,7 @@ std::string ring_run(const fs::path& dir, int steps, const std::string& extra = 
 
 }  // namespace
 
-TEST_CASE("cli: --help and --version exit 0; a bad flag exits 2 with one line on stderr") {
+TEST_CASE("cli: --help and --version exit 0, and a bad flag exits 2 with one line on stderr") {
   TempDir s;
   Result r = run("--help", s);
   CHECK(r.status == 0);
@@ -150,7 +150,7 @@ TEST_CASE("cli: a run killed with SIGKILL resumes from its last checkpoint") {
   CHECK(metrics.find("\"step\":150") != std::string::npos);
 }
 
-TEST_CASE("cli: sample writes .npy and .png; eval reports mode coverage as JSON") {
+TEST_CASE("cli: sample writes .npy and .png, and eval reports mode coverage as JSON") {
   TempDir s;
   REQUIRE(run(ring_run(s.path / "r", 100), s).status == 0);
   std::string ckpt = (s.path / "r" / "model.ckpt").string();

@@ -75,7 +75,7 @@ TEST_CASE("Adam's first step moves each element by lr against the gradient's sig
   CHECK(p.to_vector()[2] == doctest::Approx(2.99));
 }
 
-TEST_CASE("AdamW shrinks the weights by lr * weight_decay; Adam adds the decay to the gradient") {
+TEST_CASE("AdamW shrinks the weights by lr * weight_decay, and Adam adds the decay to the gradient") {
   Tensor p = parameter({2.0f}), q = parameter({2.0f});
   AdamW adamw({p}, AdamWOptions(0.1).weight_decay(0.5));
   Adam adam({q}, AdamOptions(0.1).weight_decay(0.5));
@@ -102,7 +102,7 @@ TEST_CASE("a parameter without a gradient is skipped and its state does not adva
   CHECK(q.item() == doctest::Approx(0.99));
 }
 
-TEST_CASE("zero_grad drops every gradient; step records nothing") {
+TEST_CASE("zero_grad drops every gradient, and step records nothing") {
   Tensor w = parameter({1.0f, 2.0f}), b = parameter({0.5f});
   SGD sgd({w, b}, SGDOptions(0.1));
   sum(mul(w, b)).backward();
