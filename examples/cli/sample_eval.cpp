@@ -8,7 +8,6 @@
 #include "examples/cli/session.h"
 #include "models/gan/metrics.h"
 #include "models/io/npy.h"
-#include "models/io/png.h"
 #include "ops/ops.h"
 
 namespace minimax::cli {
@@ -50,14 +49,8 @@ int sample(const SampleOptions& o) {
   Tensor x = s->sample(o.n, gen);
   if (npy) {
     io::save_npy(x, o.out);
-  } else if (s->images()) {
-    io::write_image_grid(
-        x, o.out, {.columns = std::min<int>(10, static_cast<int>(o.n)), .border = 2, .scale = 2});
   } else {
-    io::ScatterOptions options;
-    for (const auto& m : s->mixture()->modes()) options.marks.push_back({m.x, m.y});
-    io::write_scatter_plot(x, io::AxisRange::square(s->config().data == "ring8" ? 1.5f : 5.5f),
-                           o.out, options);
+    s->write_png(x, o.out, std::min<int>(10, static_cast<int>(o.n)));
   }
   fmt::print("wrote {} samples {} to {}\n", o.n, x.shape().str(), o.out);
   return 0;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "models/data/idx.h"
+#include "models/io/png.h"
 #include "models/optim/schedule.h"
 #include "ops/ops.h"
 
@@ -107,6 +108,18 @@ Tensor Session::sample(int64_t n, Generator& gen) {
   if (mixture_) return x;
   if (config_.model == "dcgan") x = mul(add(x, 1.0f), 0.5f);
   return reshape(x, {n, 1, 28, 28});
+}
+
+void Session::write_png(const Tensor& samples, const std::filesystem::path& path,
+                        int columns) const {
+  if (images()) {
+    io::write_image_grid(samples, path, {.columns = columns, .border = 2, .scale = 2});
+    return;
+  }
+  io::ScatterOptions options;
+  for (const auto& m : mixture_->modes()) options.marks.push_back({m.x, m.y});
+  float half = config_.data == "ring8" ? 1.5f : 5.5f;  // the modes and a margin
+  io::write_scatter_plot(samples, io::AxisRange::square(half), path, options);
 }
 
 Checkpoint Session::to_checkpoint(int64_t step) const {

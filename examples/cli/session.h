@@ -42,6 +42,10 @@ class Session {
   // 2].
   Tensor sample(int64_t n, Generator& gen);
 
+  // Draws samples from sample() as a PNG: an image grid with `columns` columns, or for 2-D data a
+  // scatter plot over the mixture's modes on a fixed range (so plots of a run compare).
+  void write_png(const Tensor& samples, const std::filesystem::path& path, int columns) const;
+
   Checkpoint to_checkpoint(int64_t step) const;
   // Restores everything and returns the checkpoint's step. Throws CheckpointError.
   int64_t restore(const Checkpoint& checkpoint);

@@ -9,7 +9,6 @@
 #include "examples/cli/commands.h"
 #include "examples/cli/session.h"
 #include "models/gan/trainer.h"
-#include "models/io/png.h"
 #include "ops/runtime.h"
 
 namespace minimax::cli {
@@ -60,14 +59,7 @@ void write_samples(Session& s, const fs::path& dir, int64_t step) {
   fs::create_directories(dir);
   Generator gen(s.config().seed + 7);  // the same z at every step: the grid shows G's progress
   fs::path file = dir / fmt::format("step_{:06d}.png", step);
-  if (s.images()) {
-    io::write_image_grid(s.sample(64, gen), file, {.columns = 8, .border = 2, .scale = 2});
-  } else {
-    io::ScatterOptions options;
-    for (const auto& m : s.mixture()->modes()) options.marks.push_back({m.x, m.y});
-    float half = s.config().data == "ring8" ? 1.5f : 5.5f;
-    io::write_scatter_plot(s.sample(2500, gen), io::AxisRange::square(half), file, options);
-  }
+  s.write_png(s.sample(s.images() ? 64 : 2500, gen), file, 8);
 }
 
 class Progress {
