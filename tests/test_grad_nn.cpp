@@ -103,31 +103,39 @@ TEST_CASE("grad: conv2d") {
   auto squared = [](Conv2dOptions o) {
     return [o](const TensorList& x) { return square(conv2d(x[0], x[1], x[2], o)); };
   };
-  check_table({{"plain with bias", {{{2, 3, 5, 5}}, {{4, 3, 3, 3}}, {{4}}}, conv({}, true), k2nd},
-               {"plain no bias", {{{2, 3, 5, 5}}, {{4, 3, 3, 3}}}, conv({}, false), k2nd},
-               {"stride 2 padding 1 (floored)",
-                {{{1, 2, 6, 5}}, {{3, 2, 3, 3}}, {{3}}},
-                conv({.stride = 2, .padding = 1}, true),
-                k2nd},
-               {"dilation 2 padding 2",
-                {{{1, 2, 6, 6}}, {{3, 2, 3, 3}}},
-                conv({.padding = 2, .dilation = 2}, false),
-                k2nd},
-               {"stride 2 dilation 2",
-                {{{2, 2, 7, 6}}, {{2, 2, 2, 3}}, {{2}}},
-                conv({.stride = 2, .dilation = 2}, true),
-                k2nd},
-               {"1x1 kernel", {{{2, 3, 3, 4}}, {{2, 3, 1, 1}}, {{2}}}, conv({}, true), k2nd},
-               {"squared output",
-                {{{1, 2, 5, 4}}, {{3, 2, 3, 2}}, {{3}}},
-                squared({.padding = 1}),
-                k2nd,
-                kWideStep},
-               {"squared output stride 2",
-                {{{1, 2, 5, 5}}, {{2, 2, 3, 3}}, {{2}}},
-                squared({.stride = 2, .padding = 1, .dilation = 2}),
-                k2nd,
-                kWideStep}});
+  check_table(
+      {{"plain with bias", {{{2, 3, 5, 5}}, {{4, 3, 3, 3}}, {{4}}}, conv({}, true), k2nd},
+       {"plain no bias", {{{2, 3, 5, 5}}, {{4, 3, 3, 3}}}, conv({}, false), k2nd},
+       {"stride 2 padding 1 (floored)",
+        {{{1, 2, 6, 5}}, {{3, 2, 3, 3}}, {{3}}},
+        conv({.stride = 2, .padding = 1}, true),
+        k2nd},
+       {"dilation 2 padding 2",
+        {{{1, 2, 6, 6}}, {{3, 2, 3, 3}}},
+        conv({.padding = 2, .dilation = 2}, false),
+        k2nd},
+       {"stride 2 dilation 2",
+        {{{2, 2, 7, 6}}, {{2, 2, 2, 3}}, {{2}}},
+        conv({.stride = 2, .dilation = 2}, true),
+        k2nd},
+       {"1x1 kernel", {{{2, 3, 3, 4}}, {{2, 3, 1, 1}}, {{2}}}, conv({}, true), k2nd},
+       // A kernel spanning the whole input runs as a GEMM, not a oneDNN convolution.
+       {"kernel spans the input", {{{2, 3, 3, 2}}, {{4, 3, 3, 2}}, {{4}}}, conv({}, true), k2nd},
+       {"kernel spans the input, squared",
+        {{{3, 2, 2, 2}}, {{2, 2, 2, 2}}, {{2}}},
+        squared({.stride = 2}),
+        k2nd,
+        kWideStep},
+       {"squared output",
+        {{{1, 2, 5, 4}}, {{3, 2, 3, 2}}, {{3}}},
+        squared({.padding = 1}),
+        k2nd,
+        kWideStep},
+       {"squared output stride 2",
+        {{{1, 2, 5, 5}}, {{2, 2, 3, 3}}, {{2}}},
+        squared({.stride = 2, .padding = 1, .dilation = 2}),
+        k2nd,
+        kWideStep}});
 }
 
 TEST_CASE("grad: conv_transpose2d") {
@@ -158,7 +166,10 @@ TEST_CASE("grad: conv_transpose2d") {
        {"squared output",
         {{{1, 2, 3, 3}}, {{2, 2, 3, 3}}, {{2}}},
         squared({.stride = 2, .padding = 1, .output_padding = 1}),
-        k2nd}});
+        k2nd},
+       // A 1x1 input (a DCGAN generator's first layer) runs as a GEMM.
+       {"1x1 input", {{{2, 3, 1, 1}}, {{3, 2, 3, 3}}, {{2}}}, deconv({}, true), k2nd},
+       {"1x1 input, squared", {{{2, 2, 1, 1}}, {{2, 2, 2, 3}}, {{2}}}, squared({}), k2nd}});
 }
 
 TEST_CASE("nn: conv2d forward matches a direct loop") {
@@ -172,7 +183,9 @@ TEST_CASE("nn: conv2d forward matches a direct loop") {
        {Row{{2, 3, 5, 5}, {4, 3, 3, 3}, {}, true, {2, 4, 3, 3}},
         Row{{1, 2, 6, 5}, {3, 2, 3, 3}, {.stride = 2, .padding = 1}, true, {1, 3, 3, 3}},
         Row{{1, 2, 7, 6}, {2, 2, 2, 3}, {.stride = 2, .dilation = 2}, false, {1, 2, 3, 1}},
-        Row{{1, 1, 4, 4}, {2, 1, 3, 3}, {.padding = 2, .dilation = 2}, true, {1, 2, 4, 4}}}) {
+        Row{{1, 1, 4, 4}, {2, 1, 3, 3}, {.padding = 2, .dilation = 2}, true, {1, 2, 4, 4}},
+        Row{{3, 3, 4, 4}, {5, 3, 4, 4}, {}, true, {3, 5, 1, 1}},
+        Row{{2, 2, 3, 3}, {2, 2, 3, 3}, {.stride = 3}, false, {2, 2, 1, 1}}}) {
     CAPTURE(r.x.str());
     Tensor x = random(r.x, 1), w = random(r.w, 2), b = r.bias ? random({r.w[0]}, 3) : Tensor();
     Tensor y = conv2d(x, w, b, r.o);
@@ -199,7 +212,8 @@ TEST_CASE("nn: conv_transpose2d forward matches a direct loop") {
                            {.stride = 3, .padding = 1, .output_padding = 2},
                            false,
                            {1, 2, 6, 8}},
-                       Row{{1, 2, 3, 4}, {2, 2, 2, 2}, {.dilation = 2}, true, {1, 2, 5, 6}}}) {
+                       Row{{1, 2, 3, 4}, {2, 2, 2, 2}, {.dilation = 2}, true, {1, 2, 5, 6}},
+                       Row{{3, 4, 1, 1}, {4, 3, 4, 4}, {}, true, {3, 3, 4, 4}}}) {
     CAPTURE(r.x.str());
     Tensor x = random(r.x, 1), w = random(r.w, 2), b = r.bias ? random({r.w[1]}, 3) : Tensor();
     Tensor y = conv_transpose2d(x, w, b, r.o);

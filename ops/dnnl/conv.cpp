@@ -1,10 +1,19 @@
-// oneDNN convolution forward, backward-data and backward-weights on plain nchw / oihw tensors.
+// Convolution forward, backward-data and backward-weights on plain nchw / oihw tensors.
+//
+// Two routes. A kernel that covers the whole unpadded input (a 1x1 output: the first layer of a
+// DCGAN generator, the last of its discriminator) is a fully connected layer, so it is one sgemm
+// per pass. Everything else runs on oneDNN convolutions created with format `any`: oneDNN then
+// picks its blocked layouts (nChw16c and friends), whose direct JIT kernels are several times
+// faster than the im2col + gemm it falls back to on plain layouts. Our tensors stay plain; each
+// pass reorders its operands into the chosen layouts and its result back, in scratch memory from
+// the caching allocator, which costs far less than the convolution it enables.
 #include <dnnl.hpp>
 
 #include <algorithm>
 
 #include "ops/dnnl/context.h"
 #include "ops/dnnl/nn_kernels.h"
+#include "ops/kernels.h"
 #include "ops/runtime.h"
 
 namespace minimax::kernels {
@@ -16,14 +25,93 @@ using dnnl::prop_kind;
 
 namespace {
 
-// Everything for one problem (x shape, w shape, geometry): the three passes share the descriptors,
-// and the bias-free forward's primitive descriptor is the hint both backward passes require.
+// ---- the fully connected case ----
+
+// True when the kernel spans the whole input with no padding: y is [N, O, 1, 1] and
+// y[n, o] = <x[n], w[o]> over C*kh*kw, whatever the stride.
+bool is_fully_connected(const Shape& x, const Shape& w, const ConvGeometry& g) {
+  return g.padding == 0 && g.dilation == 1 && x[2] == w[2] && x[3] == w[3];
+}
+
+int64_t inner_size(const Shape& w) {
+  return w[1] * w[2] * w[3];
+}
+
+// ---- the oneDNN case ----
+
+// One operand of a pass: the layout the primitive chose and, when that is not our plain layout,
+// the reorders between the two.
+struct Operand {
+  int arg;
+  memory::desc plain, chosen;
+  dnnl::reorder into_chosen, out_of_chosen;  // built when the layouts differ
+};
+
+Operand make_operand(int arg, const memory::desc& plain, const memory::desc& chosen, bool output) {
+  Operand o{arg, plain, chosen, {}, {}};
+  if (plain == chosen) return o;
+  if (output)
+    o.out_of_chosen =
+        dnnl::reorder(dnnl::reorder::primitive_desc(engine(), chosen, engine(), plain));
+  else
+    o.into_chosen = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), plain, engine(), chosen));
+  return o;
+}
+
+// A primitive with its operands; the last operand is the output.
+struct Pass {
+  dnnl::primitive primitive;
+  std::vector<Operand> operands;
+};
+
+// Runs a pass on plain buffers (data[i] for operands[i]): inputs are reordered into scratch in
+// the chosen layouts, the primitive runs, and the output is reordered back.
+void run(const Pass& pass, const std::vector<const float*>& data) {
+  std::vector<Tensor> scratch;  // keeps the reordered copies alive until the stream is done
+  std::unordered_map<int, memory> args;
+  for (size_t i = 0; i < pass.operands.size(); ++i) {
+    const Operand& o = pass.operands[i];
+    memory plain = wrap(o.plain, data[i]);
+    if (o.plain == o.chosen) {
+      args.emplace(o.arg, plain);
+      continue;
+    }
+    scratch.push_back(Tensor::empty(Shape{static_cast<int64_t>(o.chosen.get_size() / 4)}));
+    memory chosen = wrap(o.chosen, scratch.back().data());
+    if (o.into_chosen) o.into_chosen.execute(stream(), plain, chosen);
+    args.emplace(o.arg, chosen);
+  }
+  pass.primitive.execute(stream(), args);
+  const Operand& out = pass.operands.back();
+  if (out.out_of_chosen) {
+    memory plain = wrap(out.plain, data.back());
+    out.out_of_chosen.execute(stream(), args.at(out.arg), plain);
+  }
+  stream().wait();
+}
+
+memory::desc any_desc(const Shape& shape) {
+  return memory::desc(dims_of(shape), memory::data_type::f32, memory::format_tag::any);
+}
+
+// Everything for one problem (x shape, w shape, geometry). The bias-free forward's primitive
+// descriptor is the hint both backward passes require; each pass is built on first use.
 struct ConvEntry {
-  memory::desc x, w, y, bias;
+  memory::desc x, w, y, bias;  // plain
   memory::dims strides, dilates, pad_l, pad_r;
   dnnl::convolution_forward::primitive_desc hint;
-  dnnl::primitive forward, forward_bias, backward_data, backward_weights;  // built on first use
+  Pass forward, forward_bias, backward_data, backward_weights;
 };
+
+dnnl::convolution_forward::desc forward_desc(const ConvEntry& e, const Shape& x, const Shape& w,
+                                             const Shape& y, bool bias) {
+  const auto prop = prop_kind::forward_training;
+  const auto alg = algorithm::convolution_direct;
+  if (bias)
+    return {prop,        alg,       any_desc(x), any_desc(w), e.bias,
+            any_desc(y), e.strides, e.dilates,   e.pad_l,     e.pad_r};
+  return {prop, alg, any_desc(x), any_desc(w), any_desc(y), e.strides, e.dilates, e.pad_l, e.pad_r};
+}
 
 ConvEntry make_entry(const Shape& x, const Shape& w, const Shape& y, const ConvGeometry& g) {
   ConvEntry e;
@@ -36,9 +124,7 @@ ConvEntry make_entry(const Shape& x, const Shape& w, const Shape& y, const ConvG
   // The same padding on the far side: oneDNN, like PyTorch, floors the output size, so the rows a
   // stride does not reach are simply never read.
   e.pad_l = e.pad_r = {g.padding, g.padding};
-  dnnl::convolution_forward::desc d(prop_kind::forward_training, algorithm::convolution_direct, e.x,
-                                    e.w, e.y, e.strides, e.dilates, e.pad_l, e.pad_r);
-  e.hint = dnnl::convolution_forward::primitive_desc(d, engine());
+  e.hint = dnnl::convolution_forward::primitive_desc(forward_desc(e, x, w, y, false), engine());
   return e;
 }
 
@@ -50,66 +136,101 @@ ConvEntry& conv_entry(const Shape& x, const Shape& w, const Shape& y, const Conv
   return cached<ConvEntry>(std::move(key), [&] { return make_entry(x, w, y, g); });
 }
 
-dnnl::primitive forward_with_bias(const ConvEntry& e) {
-  dnnl::convolution_forward::desc d(prop_kind::forward_training, algorithm::convolution_direct, e.x,
-                                    e.w, e.bias, e.y, e.strides, e.dilates, e.pad_l, e.pad_r);
-  return dnnl::convolution_forward(dnnl::convolution_forward::primitive_desc(d, engine()));
+Pass make_forward(const ConvEntry& e, const dnnl::convolution_forward::primitive_desc& pd,
+                  bool bias) {
+  Pass p{dnnl::convolution_forward(pd), {}};
+  p.operands.push_back(make_operand(DNNL_ARG_SRC, e.x, pd.src_desc(), false));
+  p.operands.push_back(make_operand(DNNL_ARG_WEIGHTS, e.w, pd.weights_desc(), false));
+  if (bias) p.operands.push_back(make_operand(DNNL_ARG_BIAS, e.bias, pd.bias_desc(), false));
+  p.operands.push_back(make_operand(DNNL_ARG_DST, e.y, pd.dst_desc(), true));
+  return p;
+}
+
+Pass make_backward_data(const ConvEntry& e, const Shape& x, const Shape& w, const Shape& y) {
+  dnnl::convolution_backward_data::desc d(algorithm::convolution_direct, any_desc(x), any_desc(w),
+                                          any_desc(y), e.strides, e.dilates, e.pad_l, e.pad_r);
+  dnnl::convolution_backward_data::primitive_desc pd(d, engine(), e.hint);
+  Pass p{dnnl::convolution_backward_data(pd), {}};
+  p.operands.push_back(make_operand(DNNL_ARG_DIFF_DST, e.y, pd.diff_dst_desc(), false));
+  p.operands.push_back(make_operand(DNNL_ARG_WEIGHTS, e.w, pd.weights_desc(), false));
+  p.operands.push_back(make_operand(DNNL_ARG_DIFF_SRC, e.x, pd.diff_src_desc(), true));
+  return p;
+}
+
+Pass make_backward_weights(const ConvEntry& e, const Shape& x, const Shape& w, const Shape& y) {
+  dnnl::convolution_backward_weights::desc d(algorithm::convolution_direct, any_desc(x),
+                                             any_desc(w), any_desc(y), e.strides, e.dilates,
+                                             e.pad_l, e.pad_r);
+  dnnl::convolution_backward_weights::primitive_desc pd(d, engine(), e.hint);
+  Pass p{dnnl::convolution_backward_weights(pd), {}};
+  p.operands.push_back(make_operand(DNNL_ARG_SRC, e.x, pd.src_desc(), false));
+  p.operands.push_back(make_operand(DNNL_ARG_DIFF_DST, e.y, pd.diff_dst_desc(), false));
+  p.operands.push_back(make_operand(DNNL_ARG_DIFF_WEIGHTS, e.w, pd.diff_weights_desc(), true));
+  return p;
 }
 
 }  // namespace
 
 void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
                     const ConvGeometry& g) {
-  count_flops(2 * y.numel() * w.size(1) * w.size(2) * w.size(3));
   if (y.numel() == 0) return;
-  ConvEntry& e = conv_entry(x.shape(), w.shape(), y.shape(), g);
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(e.x, x.data())},
-                                       {DNNL_ARG_WEIGHTS, wrap(e.w, w.data())},
-                                       {DNNL_ARG_DST, wrap(e.y, y.data())}};
-  if (bias.defined()) {
-    if (!e.forward_bias) e.forward_bias = forward_with_bias(e);
-    args.emplace(DNNL_ARG_BIAS, wrap(e.bias, bias.data()));
-    execute(e.forward_bias, args);
+  if (is_fully_connected(x.shape(), w.shape(), g)) {
+    const int64_t n = x.size(0), o = w.size(0), k = inner_size(w.shape());
+    float beta = 0;
+    if (bias.defined()) {
+      for (int64_t i = 0; i < n; ++i) std::copy_n(bias.data(), o, y.data() + i * o);
+      beta = 1;
+    }
+    gemm(false, true, n, o, k, 1, x.data(), k, w.data(), k, beta, y.data(), o);
     return;
   }
-  if (!e.forward) e.forward = dnnl::convolution_forward(e.hint);
-  execute(e.forward, args);
+  count_flops(2 * y.numel() * w.size(1) * w.size(2) * w.size(3));
+  ConvEntry& e = conv_entry(x.shape(), w.shape(), y.shape(), g);
+  if (bias.defined()) {
+    if (!e.forward_bias.primitive) {
+      dnnl::convolution_forward::primitive_desc pd(
+          forward_desc(e, x.shape(), w.shape(), y.shape(), true), engine());
+      e.forward_bias = make_forward(e, pd, true);
+    }
+    run(e.forward_bias, {x.data(), w.data(), bias.data(), y.data()});
+    return;
+  }
+  if (!e.forward.primitive) e.forward = make_forward(e, e.hint, false);
+  run(e.forward, {x.data(), w.data(), y.data()});
 }
 
 void conv2d_backward_data(const Tensor& gy, const Tensor& w, const Tensor& gx,
                           const ConvGeometry& g) {
-  count_flops(2 * gy.numel() * w.size(1) * w.size(2) * w.size(3));
   if (gx.numel() == 0) return;
-  ConvEntry& e = conv_entry(gx.shape(), w.shape(), gy.shape(), g);
-  if (!e.backward_data) {
-    dnnl::convolution_backward_data::desc d(algorithm::convolution_direct, e.x, e.w, e.y, e.strides,
-                                            e.dilates, e.pad_l, e.pad_r);
-    e.backward_data = dnnl::convolution_backward_data(
-        dnnl::convolution_backward_data::primitive_desc(d, engine(), e.hint));
+  if (is_fully_connected(gx.shape(), w.shape(), g)) {
+    const int64_t n = gx.size(0), o = w.size(0), k = inner_size(w.shape());
+    gemm(false, false, n, k, o, 1, gy.data(), o, w.data(), k, 0, gx.data(), k);
+    return;
   }
-  execute(e.backward_data, {{DNNL_ARG_DIFF_DST, wrap(e.y, gy.data())},
-                            {DNNL_ARG_WEIGHTS, wrap(e.w, w.data())},
-                            {DNNL_ARG_DIFF_SRC, wrap(e.x, gx.data())}});
+  count_flops(2 * gy.numel() * w.size(1) * w.size(2) * w.size(3));
+  ConvEntry& e = conv_entry(gx.shape(), w.shape(), gy.shape(), g);
+  if (!e.backward_data.primitive)
+    e.backward_data = make_backward_data(e, gx.shape(), w.shape(), gy.shape());
+  run(e.backward_data, {gy.data(), w.data(), gx.data()});
 }
 
 void conv2d_backward_weights(const Tensor& x, const Tensor& gy, const Tensor& gw,
                              const ConvGeometry& g) {
-  count_flops(2 * gy.numel() * gw.size(1) * gw.size(2) * gw.size(3));
   if (gw.numel() == 0) return;
   if (x.numel() == 0) {  // an empty batch contributes nothing
     std::fill_n(gw.data(), gw.numel(), 0.0f);
     return;
   }
-  ConvEntry& e = conv_entry(x.shape(), gw.shape(), gy.shape(), g);
-  if (!e.backward_weights) {
-    dnnl::convolution_backward_weights::desc d(algorithm::convolution_direct, e.x, e.w, e.y,
-                                               e.strides, e.dilates, e.pad_l, e.pad_r);
-    e.backward_weights = dnnl::convolution_backward_weights(
-        dnnl::convolution_backward_weights::primitive_desc(d, engine(), e.hint));
+  if (is_fully_connected(x.shape(), gw.shape(), g)) {
+    const int64_t n = x.size(0), o = gw.size(0), k = inner_size(gw.shape());
+    gemm(true, false, o, k, n, 1, gy.data(), o, x.data(), k, 0, gw.data(), k);
+    return;
   }
-  execute(e.backward_weights, {{DNNL_ARG_SRC, wrap(e.x, x.data())},
-                               {DNNL_ARG_DIFF_DST, wrap(e.y, gy.data())},
-                               {DNNL_ARG_DIFF_WEIGHTS, wrap(e.w, gw.data())}});
+  count_flops(2 * gy.numel() * gw.size(1) * gw.size(2) * gw.size(3));
+  ConvEntry& e = conv_entry(x.shape(), gw.shape(), gy.shape(), g);
+  if (!e.backward_weights.primitive)
+    e.backward_weights = make_backward_weights(e, x.shape(), gw.shape(), gy.shape());
+  run(e.backward_weights, {x.data(), gy.data(), gw.data()});
 }
 
 }  // namespace minimax::kernels

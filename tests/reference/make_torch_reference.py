@@ -406,6 +406,10 @@ case(C2, "1x1", "conv2d", [inp("x", [2, 3, 3, 3]), inp("weight", [2, 3, 1, 1]), 
      conv_opts(), SO)
 case(C2, "DCGAN 4x4 stride 2 padding 1", "conv2d",
      [inp("x", [2, 2, 8, 8]), inp("weight", [3, 2, 4, 4])], conv_opts(stride=2, padding=1), SO)
+case(C2, "kernel spans the input", "conv2d",
+     [inp("x", [3, 4, 3, 3]), inp("weight", [2, 4, 3, 3]), inp("bias", [2])], conv_opts(), SO)
+case(C2, "kernel spans the input, stride 2", "conv2d",
+     [inp("x", [2, 2, 4, 4]), inp("weight", [3, 2, 4, 4])], conv_opts(stride=2), SO)
 case(C2, "constant input", "conv2d",
      [inp("x", [1, 2, 4, 4], rg=False), inp("weight", [2, 2, 3, 3]), inp("bias", [2])],
      conv_opts(padding=1), SO)
