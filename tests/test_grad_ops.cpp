@@ -169,11 +169,19 @@ TEST_CASE("grad: sum") {
                 [](const TensorList& x) {
                   return sum(x[0], {0, 2}, true);
                 },
+                k2nd},
+               // Leading dimensions only: the column-sum GEMM path.
+               {"dims 0,1",
+                {{{2, 3, 4}}},
+                [](const TensorList& x) {
+                  return sum(x[0], {0, 1});
+                },
                 k2nd}});
 }
 TEST_CASE("grad: mean") {
   check_table({{"all", {{{3, 4}}}, [](const TensorList& x) { return mean(x[0]); }, k2nd},
-               {"dim -1", {{{3, 4}}}, [](const TensorList& x) { return mean(x[0], {-1}); }, k2nd}});
+               {"dim -1", {{{3, 4}}}, [](const TensorList& x) { return mean(x[0], {-1}); }, k2nd},
+               {"dim 0", {{{5, 3}}}, [](const TensorList& x) { return mean(x[0], {0}); }, k2nd}});
 }
 TEST_CASE("grad: max") {
   check_table({{"all", {{{3, 4}}}, [](const TensorList& x) { return max(x[0]); }, k2nd},
@@ -250,7 +258,19 @@ TEST_CASE("grad: slice") {
 
 // ---- neural-network ops ----
 TEST_CASE("grad: maxout") {
-  check_table({{"maxout", {{{3, 8}}}, [](const TensorList& x) { return maxout(x[0], 4); }, k2nd}});
+  check_table({{"maxout", {{{3, 8}}}, [](const TensorList& x) { return maxout(x[0], 4); }, k2nd},
+               {"maxout of a square",
+                {{{2, 6}}},
+                [](const TensorList& x) { return maxout(square(x[0]), 3); },
+                k2nd}});
+}
+
+TEST_CASE("maxout: a tie sends the gradient to the first winning piece") {
+  Tensor x = Tensor::from_vector({1, 3, 3, 0, -2, -2}, {1, 6}).requires_grad_();
+  Tensor y = maxout(x, 3);
+  CHECK(y.to_vector() == std::vector<float>{3, 0});
+  sum(y).backward();
+  CHECK(x.grad().to_vector() == std::vector<float>{0, 1, 0, 1, 0, 0});
 }
 TEST_CASE("grad: dropout") {
   // The same seed each call, so every finite-difference evaluation sees the same mask.
