@@ -1,6 +1,5 @@
 #include "autograd/random.h"
 
-#include <bit>
 #include <cmath>
 #include <numbers>
 
@@ -13,31 +12,11 @@ uint64_t splitmix64(uint64_t& x) {
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   return z ^ (z >> 31);
 }
-uint64_t rotl(uint64_t x, int k) {
-  return (x << k) | (x >> (64 - k));
-}
 }  // namespace
 
 void Generator::seed_with(uint64_t seed) {
   for (auto& w : s_) w = splitmix64(seed);
   has_cached_normal_ = false;
-}
-
-uint64_t Generator::next_u64() {
-  uint64_t result = rotl(s_[1] * 5, 7) * 9;
-  uint64_t t = s_[1] << 17;
-  s_[2] ^= s_[0];
-  s_[3] ^= s_[1];
-  s_[1] ^= s_[2];
-  s_[0] ^= s_[3];
-  s_[2] ^= t;
-  s_[3] = rotl(s_[3], 45);
-  return result;
-}
-
-float Generator::uniform() {
-  // The top 24 bits give every float in [0, 1) with spacing 2^-24.
-  return static_cast<float>(next_u64() >> 40) * 0x1.0p-24f;
 }
 
 float Generator::normal() {

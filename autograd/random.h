@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <cstdint>
 
 namespace minimax {
@@ -14,9 +15,20 @@ class Generator {
   explicit Generator(uint64_t seed = 0) { seed_with(seed); }
   void seed_with(uint64_t seed);
 
-  uint64_t next_u64();
-  // Uniform in [0, 1).
-  float uniform();
+  // Inline: dropout masks and initializers draw millions of these per step.
+  uint64_t next_u64() {
+    const uint64_t result = std::rotl(s_[1] * 5, 7) * 9;
+    const uint64_t t = s_[1] << 17;
+    s_[2] ^= s_[0];
+    s_[3] ^= s_[1];
+    s_[1] ^= s_[2];
+    s_[0] ^= s_[3];
+    s_[2] ^= t;
+    s_[3] = std::rotl(s_[3], 45);
+    return result;
+  }
+  // Uniform in [0, 1): the top 24 bits give every float there with spacing 2^-24.
+  float uniform() { return static_cast<float>(next_u64() >> 40) * 0x1.0p-24f; }
   // Standard normal (Box-Muller; the second value of each pair is kept for the next call).
   float normal();
 
