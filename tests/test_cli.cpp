@@ -318,5 +318,9 @@ TEST_CASE("cli: bench times iterations and ends with one JSON line") {
   CHECK(j["iters_per_s"].get<double>() > 0);
   CHECK(j["ms_per_iter"].get<double>() == doctest::Approx(1000 / j["iters_per_s"].get<double>()));
   CHECK(j["gflops_per_s"].get<double>() > 0);
+  CHECK(j["sgemm_peak_gflops_per_s"].get<double>() > 0);
+  CHECK(j["fraction_of_peak"].get<double>() ==
+        doctest::Approx(j["gflops_per_s"].get<double>() /
+                        j["sgemm_peak_gflops_per_s"].get<double>()));
   CHECK(run("bench --model nope", s).status == 2);
 }
