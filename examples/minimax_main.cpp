@@ -33,6 +33,8 @@ void add_train(CLI::App& app, minimax::cli::TrainOptions& o) {
   optional_flag<std::string>(cmd, "--optimizer", f.optimizer,
                              "adam or sgd (the paper's SGD and schedules)");
   optional_flag<double>(cmd, "--lr", f.lr, "learning rate");
+  optional_flag<double>(cmd, "--lr-decay-start", f.lr_decay_start,
+                        "adam: fraction of the run after which lr falls linearly to 1% (1: off)");
   optional_flag<int64_t>(cmd, "--steps", f.steps, "the run's total number of iterations");
   optional_flag<int64_t>(cmd, "--batch", f.batch, "minibatch size m");
   optional_flag<int>(cmd, "--k", f.k, "discriminator steps per generator step");

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -112,9 +113,12 @@ TEST_CASE(
 }
 
 TEST_CASE("cli: a resumed run ends where an uninterrupted one does") {
+  // Stopping at 100 of 200 steps means running with --steps 100 and extending it on resume. The
+  // lr decay is laid over --steps, so extending a run reshapes it: this compares constant-lr runs.
   TempDir s;
-  REQUIRE(run(ring_run(s.path / "straight", 200), s).status == 0);
-  REQUIRE(run(ring_run(s.path / "halves", 100), s).status == 0);
+  const std::string constant_lr = "--lr-decay-start 1";
+  REQUIRE(run(ring_run(s.path / "straight", 200, constant_lr), s).status == 0);
+  REQUIRE(run(ring_run(s.path / "halves", 100, constant_lr), s).status == 0);
   REQUIRE(run(ring_run(s.path / "halves", 200, "--resume"), s).status == 0);
   for (const char* name : {"straight", "halves"}) {
     Result r = run("sample --checkpoint " + (s.path / name / "model.ckpt").string() +
@@ -123,6 +127,35 @@ TEST_CASE("cli: a resumed run ends where an uninterrupted one does") {
     REQUIRE(r.status == 0);
   }
   CHECK(slurp(s.path / "straight.npy") == slurp(s.path / "halves.npy"));
+}
+
+TEST_CASE("cli: adam's learning rate decays linearly from --lr-decay-start to 1% at the end") {
+  TempDir s;
+  fs::path dir = s.path / "decay";
+  Result r =
+      run("train --data ring8 --steps 100 --log-every 1 --lr 0.002 --lr-decay-start 0.5 "
+          "--batch 16 --out " +
+              dir.string(),
+          s);
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  std::map<int, double> lr;
+  std::istringstream lines(slurp(dir / "metrics.jsonl"));
+  for (std::string line; std::getline(lines, line);) {
+    auto j = nlohmann::json::parse(line);
+    lr[j["step"].get<int>()] = j["lr"].get<double>();
+  }
+  REQUIRE(lr.size() == 100);
+  CHECK(lr[1] == doctest::Approx(0.002));
+  CHECK(lr[51] == doctest::Approx(0.002));  // step 51 is iteration 50, where the decay starts
+  CHECK(lr[76] == doctest::Approx(0.002 - 0.99 * 0.002 * 25 / 49));
+  CHECK(lr[100] == doctest::Approx(0.00002));
+  CHECK(run("train --data ring8 --lr-decay-start 1.5 --out " + (s.path / "x").string(), s).status ==
+        2);
+  CHECK(run("train --data ring8 --optimizer sgd --lr-decay-start 0.5 --out " +
+                (s.path / "y").string(),
+            s)
+            .status == 2);
 }
 
 TEST_CASE("cli: a run killed with SIGKILL resumes from its last checkpoint") {

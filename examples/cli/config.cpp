@@ -20,8 +20,9 @@ RunConfig defaults_for(const std::string& data) {
     c.model = "mixture-mlp";
     c.optimizer = "adam";
     c.lr = 1e-3;
-    c.steps = data == "ring8" ? 6000 : 10000;
-    c.batch = 256;
+    c.lr_decay_start = 0.3;
+    c.steps = 15000;
+    c.batch = 512;
     c.checkpoint_every = 1000;
     c.sample_every = 1000;
     c.log_every = 100;
@@ -59,6 +60,8 @@ RunConfig resolve(const RunFlags& f) {
   apply(f.loss, c.loss);
   apply(f.optimizer, c.optimizer);
   apply(f.lr, c.lr);
+  if (c.optimizer == "sgd") c.lr_decay_start = 1;  // the paper's SGD brings its own schedule
+  apply(f.lr_decay_start, c.lr_decay_start);
   apply(f.steps, c.steps);
   apply(f.batch, c.batch);
   apply(f.k, c.k);
@@ -84,6 +87,12 @@ RunConfig resolve(const RunFlags& f) {
   }
   if (c.optimizer != "adam" && c.optimizer != "sgd")
     throw UsageError(fmt::format("--optimizer: unknown optimizer '{}' (adam or sgd)", c.optimizer));
+  if (!(c.lr_decay_start >= 0 && c.lr_decay_start <= 1))
+    throw UsageError(fmt::format("--lr-decay-start {} must be a fraction of the run in [0, 1]",
+                                 c.lr_decay_start));
+  if (c.optimizer == "sgd" && c.lr_decay_start < 1)
+    throw UsageError(
+        "--lr-decay-start applies to adam; --optimizer sgd follows the paper's schedule");
   return c;
 }
 
@@ -93,6 +102,7 @@ nlohmann::json to_json(const RunConfig& c) {
           {"loss", c.loss},
           {"optimizer", c.optimizer},
           {"lr", c.lr},
+          {"lr_decay_start", c.lr_decay_start},
           {"steps", c.steps},
           {"batch", c.batch},
           {"k", c.k},
@@ -111,6 +121,7 @@ RunConfig from_json(const nlohmann::json& j) {
     c.loss = j.at("loss");
     c.optimizer = j.at("optimizer");
     c.lr = j.at("lr");
+    c.lr_decay_start = j.value("lr_decay_start", 1.0);  // absent in runs from before the decay
     c.steps = j.at("steps");
     c.batch = j.at("batch");
     c.k = j.at("k");

@@ -22,6 +22,9 @@ struct RunConfig {
   std::string loss = "nonsaturating";
   std::string optimizer;  // adam | sgd (the paper's SGD with its schedules)
   double lr = 0;
+  // Adam: from this fraction of the run, the learning rate falls linearly to 1% of lr at the last
+  // step (1: constant). The decay is what sharpens G's modes at the end of a mixture run.
+  double lr_decay_start = 1;
   int64_t steps = 0;
   int64_t batch = 0;
   int k = 1;
@@ -36,7 +39,7 @@ struct RunConfig {
 struct RunFlags {
   std::string data = "fashion-mnist";
   std::optional<std::string> model, loss, optimizer;
-  std::optional<double> lr;
+  std::optional<double> lr, lr_decay_start;
   std::optional<int64_t> steps, batch, checkpoint_every, sample_every, log_every;
   std::optional<int> k, threads;
   std::optional<uint64_t> seed;

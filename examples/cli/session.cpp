@@ -87,8 +87,17 @@ Tensor Session::real_batch(int64_t n) {
   return sampler_->next(images_);
 }
 
-void Session::apply_schedules() {
-  if (config_.optimizer != "sgd") return;
+void Session::apply_schedules(int64_t iteration) {
+  if (config_.optimizer != "sgd") {
+    const auto decay_from = static_cast<int64_t>(config_.lr_decay_start * config_.steps);
+    if (iteration < decay_from) return;
+    double lr = optim::linear_ramp(
+        config_.lr, 0.01 * config_.lr,
+        std::max<int64_t>(1, config_.steps - 1 - decay_from))(iteration - decay_from);
+    g_opt_->set_lr(lr);
+    d_opt_->set_lr(lr);
+    return;
+  }
   // The paper: lr divided by 1.000004 per update down to 1e-6; momentum 0.5 rising to 0.7 over
   // 250 epochs.
   int64_t updates_per_epoch =

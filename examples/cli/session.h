@@ -35,8 +35,9 @@ class Session {
 
   // The next minibatch of real data, in G's output layout and range.
   Tensor real_batch(int64_t n);
-  // Applies the optimizer schedules for the next update (the paper's SGD only).
-  void apply_schedules();
+  // Sets the learning rates (and SGD's momentum) for the iteration about to run, 0-based: the
+  // paper's schedules for SGD, the linear decay of RunConfig::lr_decay_start for Adam.
+  void apply_schedules(int64_t iteration);
 
   // n samples of G in eval mode, in the data's range: images [n, 1, 28, 28] in [0, 1], points [n,
   // 2].

@@ -177,13 +177,18 @@ int train(const TrainOptions& o) {
   Progress progress(config.steps, step);
   int64_t last_logged = step;
   while (trainer.steps_done() < config.steps) {
-    session.apply_schedules();
+    session.apply_schedules(trainer.steps_done());
     gan::StepStats s = trainer.step();
     if (s.step % config.log_every == 0 || s.step == config.steps) {
       double its = progress.rate(s.step - last_logged);
       last_logged = s.step;
-      metrics << nlohmann::json{{"step", s.step},     {"d_loss", s.d_loss}, {"g_loss", s.g_loss},
-                                {"d_real", s.d_real}, {"d_fake", s.d_fake}, {"iters_per_s", its}}
+      metrics << nlohmann::json{{"step", s.step},
+                                {"d_loss", s.d_loss},
+                                {"g_loss", s.g_loss},
+                                {"d_real", s.d_real},
+                                {"d_fake", s.d_fake},
+                                {"iters_per_s", its},
+                                {"lr", session.g_optimizer().lr()}}
                      .dump()
               << "\n"
               << std::flush;

@@ -96,11 +96,19 @@ GanModel dcgan28() {
   return {"dcgan", g, d, NoisePrior::gaussian(100)};
 }
 
-GanModel mixture_mlp(int64_t noise_dim, int64_t hidden) {
-  auto g = sequential({make<Linear>(noise_dim, hidden), make<ReLU>(), make<Linear>(hidden, hidden),
-                       make<ReLU>(), make<Linear>(hidden, 2)});
-  auto d = sequential({make<Linear>(2, hidden), make<LeakyReLU>(0.2f), make<Linear>(hidden, hidden),
-                       make<LeakyReLU>(0.2f), make<Linear>(hidden, 1)});
+GanModel mixture_mlp(int64_t noise_dim, int64_t hidden, int hidden_layers) {
+  if (hidden_layers < 1)
+    throw std::invalid_argument(
+        fmt::format("mixture_mlp: {} hidden layers (at least 1 is needed)", hidden_layers));
+  auto g = std::make_shared<Sequential>(), d = std::make_shared<Sequential>();
+  for (int i = 0; i < hidden_layers; ++i) {
+    g->push_back(make<Linear>(i == 0 ? noise_dim : hidden, hidden));
+    g->push_back(make<ReLU>());
+    d->push_back(make<Linear>(i == 0 ? 2 : hidden, hidden));
+    d->push_back(make<LeakyReLU>(0.2f));
+  }
+  g->push_back(make<Linear>(hidden, 2));
+  d->push_back(make<Linear>(hidden, 1));
   return {"mixture-mlp", g, d, NoisePrior::gaussian(noise_dim)};
 }
 
