@@ -226,3 +226,31 @@ TEST_CASE("the bundled models have the paper's and DCGAN's shapes") {
   CHECK(img.shape() == Shape{2, 1, 28, 28});
   CHECK(dc.discriminator->forward(img).shape() == Shape{2, 1});
 }
+
+TEST_CASE("the DCGAN for 32x32 RGB images makes CIFAR-10-shaped images in [-1, 1] and trains") {
+  manual_seed(2);
+  Generator gen(2);
+  auto dc = gan::dcgan32_rgb();
+  Tensor img = dc.generator->forward(dc.prior.sample(3, gen));
+  CHECK(img.shape() == Shape{3, 3, 32, 32});
+  for (float v : img.to_vector()) CHECK((v >= -1.0f && v <= 1.0f));
+  CHECK(dc.discriminator->forward(img).shape() == Shape{3, 1});
+  // The first layers' weights differ from DCGAN 28's in their channels only.
+  CHECK(dc.generator->named_parameters().back().second.shape() == Shape{64, 3, 4, 4});
+  CHECK(dc.discriminator->named_parameters().front().second.shape() == Shape{64, 3, 4, 4});
+
+  // Training steps on a batch of a single image bring D(x) up and keep everything finite.
+  optim::Adam g_opt(dc.generator->parameters(), optim::AdamOptions(2e-4).betas({0.5, 0.999}));
+  optim::Adam d_opt(dc.discriminator->parameters(), optim::AdamOptions(2e-4).betas({0.5, 0.999}));
+  Tensor real = Tensor::uniform({4, 3, 32, 32}, -1, 1, gen);
+  gan::TrainerOptions options;
+  options.batch = 4;
+  gan::Trainer trainer([&](const Tensor& z) { return dc.generator->forward(z); },
+                       [&](const Tensor& x) { return dc.discriminator->forward(x); }, g_opt, d_opt,
+                       dc.prior, [&](int64_t) { return real; }, gen, options);
+  gan::StepStats first = trainer.step(), last = first;
+  for (int i = 0; i < 4; ++i) last = trainer.step();
+  CHECK(std::isfinite(last.d_loss));
+  CHECK(std::isfinite(last.g_loss));
+  CHECK(last.d_real > first.d_real);
+}
