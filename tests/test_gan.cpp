@@ -6,6 +6,7 @@
 
 #include "minimax.h"
 #include "models/data/mixture.h"
+#include "models/gan/latent.h"
 #include "models/gan/losses.h"
 #include "models/gan/models.h"
 #include "models/gan/trainer.h"
@@ -253,4 +254,21 @@ TEST_CASE("the DCGAN for 32x32 RGB images makes CIFAR-10-shaped images in [-1, 1
   CHECK(std::isfinite(last.d_loss));
   CHECK(std::isfinite(last.g_loss));
   CHECK(last.d_real > first.d_real);
+}
+
+TEST_CASE("interpolate_latents walks straight lines between the rows, ends included") {
+  Tensor from = Tensor::from_vector({0, 0, 1, -1}, {2, 2});
+  Tensor to = Tensor::from_vector({4, 8, 1, 3}, {2, 2});
+  Tensor walk = gan::interpolate_latents(from, to, 5);
+  REQUIRE(walk.shape() == Shape{10, 2});
+  // Row 0 goes (0, 0) -> (4, 8) in quarters; row 1 goes (1, -1) -> (1, 3).
+  std::vector<float> expected = {0, 0, 1, 2, 2, 4, 3, 6, 4, 8, 1, -1, 1, 0, 1, 1, 1, 2, 1, 3};
+  CHECK(walk.to_vector() == expected);
+  Generator gen(3);
+  Tensor a = Tensor::normal({3, 100}, 0, 1, gen), b = Tensor::normal({3, 100}, 0, 1, gen);
+  Tensor w = gan::interpolate_latents(a, b, 7);
+  CHECK(slice(w, 0, 0, 1).to_vector() == slice(a, 0, 0, 1).to_vector());  // exactly the ends
+  CHECK(slice(w, 0, 20, 21).to_vector() == slice(b, 0, 2, 3).to_vector());
+  CHECK_THROWS_AS(gan::interpolate_latents(a, b, 1), std::invalid_argument);
+  CHECK_THROWS_AS(gan::interpolate_latents(a, slice(b, 0, 0, 2), 4), std::invalid_argument);
 }
