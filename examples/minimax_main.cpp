@@ -1,5 +1,6 @@
-// The minimax command line: train, sample, interpolate, eval (and the 1-D demo). Exit status: 0
-// on success, 2 for usage errors, 1 for any other error; every error is one line on stderr.
+// The minimax command line: train, sample, interpolate, eval, report (and the 1-D demo). Exit
+// status: 0 on success, 2 for usage errors, 1 for any other error; every error is one line on
+// stderr.
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
@@ -22,7 +23,8 @@ void optional_flag(CLI::App* cmd, const std::string& name, Field& field, const s
 
 void add_train(CLI::App& app, minimax::cli::TrainOptions& o) {
   CLI::App* cmd = app.add_subcommand(
-      "train", "train a GAN; writes DIR/model.ckpt, metrics.jsonl, config.json, samples/");
+      "train",
+      "train a GAN; writes DIR/model.ckpt, metrics.jsonl, config.json, samples/, report.html");
   RunFlags& f = o.flags;
   cmd->add_option(
       "--data", f.data,
@@ -73,6 +75,12 @@ void add_interpolate(CLI::App& app, minimax::cli::InterpolateOptions& o) {
   cmd->add_option("--out", o.out, "FILE.png")->required();
 }
 
+void add_report(CLI::App& app, minimax::cli::ReportOptions& o) {
+  CLI::App* cmd = app.add_subcommand(
+      "report", "write DIR/report.html: configuration, training curves, samples, final metrics");
+  cmd->add_option("dir", o.dir, "a run directory written by train")->required();
+}
+
 void add_eval(CLI::App& app, minimax::cli::EvalOptions& o) {
   CLI::App* cmd =
       app.add_subcommand("eval", "score a trained generator; prints a summary and a JSON line");
@@ -105,6 +113,8 @@ int main(int argc, char** argv) {
   add_eval(app, eval);
   minimax::cli::InterpolateOptions interpolate;
   add_interpolate(app, interpolate);
+  minimax::cli::ReportOptions report;
+  add_report(app, report);
   minimax::cli::BenchOptions bench;
   add_bench(app, bench);
   minimax::examples::Gaussian1dOptions demo;
@@ -125,6 +135,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("sample")) return minimax::cli::sample(sample);
     if (app.got_subcommand("eval")) return minimax::cli::eval(eval);
     if (app.got_subcommand("interpolate")) return minimax::cli::interpolate(interpolate);
+    if (app.got_subcommand("report")) return minimax::cli::report(report);
     if (app.got_subcommand("bench")) return minimax::cli::bench(bench);
     auto r = minimax::examples::train_gaussian_1d(demo, true);
     fmt::print("generator samples: mean {:.3f}, std {:.3f}; data: mean {}, std {}\n", r.sample_mean,

@@ -36,6 +36,12 @@ struct InterpolateOptions {
 // Figure 3). Image runs only.
 int interpolate(const InterpolateOptions& options);
 
+struct ReportOptions {
+  std::string dir;
+};
+// Writes DIR/report.html (examples/cli/report.h).
+int report(const ReportOptions& options);
+
 struct EvalOptions {
   std::string checkpoint, metric;
   std::optional<int64_t> n;  // samples; default 10,000 (parzen) or 2,500 (modes)
