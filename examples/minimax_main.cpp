@@ -1,5 +1,6 @@
-// The minimax command line: train, sample, eval (and the 1-D demo). Exit status: 0 on success,
-// 2 for usage errors, 1 for any other error; every error is one line on stderr.
+// The minimax command line: train, sample, interpolate, eval, report (and the 1-D demo). Exit
+// status: 0 on success, 2 for usage errors, 1 for any other error; every error is one line on
+// stderr.
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
@@ -22,10 +23,13 @@ void optional_flag(CLI::App* cmd, const std::string& name, Field& field, const s
 
 void add_train(CLI::App& app, minimax::cli::TrainOptions& o) {
   CLI::App* cmd = app.add_subcommand(
-      "train", "train a GAN; writes DIR/model.ckpt, metrics.jsonl, config.json, samples/");
+      "train",
+      "train a GAN; writes DIR/model.ckpt, metrics.jsonl, config.json, samples/, report.html");
   RunFlags& f = o.flags;
-  cmd->add_option("--data", f.data,
-                  "fashion-mnist (default), idx:FILE (MNIST-format images), ring8 or grid25");
+  cmd->add_option(
+      "--data", f.data,
+      "fashion-mnist (default), idx:FILE (MNIST-format images), cifar10:DIR (CIFAR-10 binary), "
+      "ring8 or grid25");
   optional_flag<std::string>(cmd, "--model", f.model,
                              "mlp (the paper's), dcgan, or mixture-mlp (ring8/grid25)");
   optional_flag<std::string>(cmd, "--loss", f.loss,
@@ -55,8 +59,28 @@ void add_sample(CLI::App& app, minimax::cli::SampleOptions& o) {
   cmd->add_option("--n", o.n, "number of samples");
   cmd->add_option("--seed", o.seed, "random seed");
   cmd->add_option("--out", o.out,
-                  "FILE.npy (float32: [N, 2] or [N, 1, 28, 28] in [0, 1]) or FILE.png")
+                  "FILE.npy (float32: [N, 2] or [N, C, H, W] in [0, 1]) or FILE.png")
       ->required();
+  cmd->add_flag("--nearest", o.nearest,
+                "PNG grid whose last column shows the training image closest to each row's last "
+                "sample (image runs)");
+}
+
+void add_interpolate(CLI::App& app, minimax::cli::InterpolateOptions& o) {
+  CLI::App* cmd = app.add_subcommand(
+      "interpolate", "PNG grid: each row walks a straight line in z between two random z");
+  cmd->add_option("--checkpoint", o.checkpoint, "a model.ckpt written by train (an image run)")
+      ->required();
+  cmd->add_option("--rows", o.rows, "lines, one per row (1 to 100)");
+  cmd->add_option("--steps", o.steps, "images per line, both ends included (2 to 100)");
+  cmd->add_option("--seed", o.seed, "random seed for the lines' ends");
+  cmd->add_option("--out", o.out, "FILE.png")->required();
+}
+
+void add_report(CLI::App& app, minimax::cli::ReportOptions& o) {
+  CLI::App* cmd = app.add_subcommand(
+      "report", "write DIR/report.html: configuration, training curves, samples, final metrics");
+  cmd->add_option("dir", o.dir, "a run directory written by train")->required();
 }
 
 void add_eval(CLI::App& app, minimax::cli::EvalOptions& o) {
@@ -89,6 +113,10 @@ int main(int argc, char** argv) {
   add_train(app, train);
   add_sample(app, sample);
   add_eval(app, eval);
+  minimax::cli::InterpolateOptions interpolate;
+  add_interpolate(app, interpolate);
+  minimax::cli::ReportOptions report;
+  add_report(app, report);
   minimax::cli::BenchOptions bench;
   add_bench(app, bench);
   minimax::examples::Gaussian1dOptions demo;
@@ -108,6 +136,8 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("train")) return minimax::cli::train(train);
     if (app.got_subcommand("sample")) return minimax::cli::sample(sample);
     if (app.got_subcommand("eval")) return minimax::cli::eval(eval);
+    if (app.got_subcommand("interpolate")) return minimax::cli::interpolate(interpolate);
+    if (app.got_subcommand("report")) return minimax::cli::report(report);
     if (app.got_subcommand("bench")) return minimax::cli::bench(bench);
     auto r = minimax::examples::train_gaussian_1d(demo, true);
     fmt::print("generator samples: mean {:.3f}, std {:.3f}; data: mean {}, std {}\n", r.sample_mean,

@@ -6,6 +6,7 @@
 
 #include "minimax.h"
 #include "models/data/mixture.h"
+#include "models/gan/latent.h"
 #include "models/gan/losses.h"
 #include "models/gan/models.h"
 #include "models/gan/trainer.h"
@@ -225,4 +226,49 @@ TEST_CASE("the bundled models have the paper's and DCGAN's shapes") {
   Tensor img = dc.generator->forward(dc.prior.sample(2, gen));
   CHECK(img.shape() == Shape{2, 1, 28, 28});
   CHECK(dc.discriminator->forward(img).shape() == Shape{2, 1});
+}
+
+TEST_CASE("the DCGAN for 32x32 RGB images makes CIFAR-10-shaped images in [-1, 1] and trains") {
+  manual_seed(2);
+  Generator gen(2);
+  auto dc = gan::dcgan32_rgb();
+  Tensor img = dc.generator->forward(dc.prior.sample(3, gen));
+  CHECK(img.shape() == Shape{3, 3, 32, 32});
+  for (float v : img.to_vector()) CHECK((v >= -1.0f && v <= 1.0f));
+  CHECK(dc.discriminator->forward(img).shape() == Shape{3, 1});
+  // The first layers' weights differ from DCGAN 28's in their channels only.
+  CHECK(dc.generator->named_parameters().back().second.shape() == Shape{64, 3, 4, 4});
+  CHECK(dc.discriminator->named_parameters().front().second.shape() == Shape{64, 3, 4, 4});
+
+  // Training steps on a batch of a single image bring D(x) up and keep everything finite.
+  optim::Adam g_opt(dc.generator->parameters(), optim::AdamOptions(2e-4).betas({0.5, 0.999}));
+  optim::Adam d_opt(dc.discriminator->parameters(), optim::AdamOptions(2e-4).betas({0.5, 0.999}));
+  Tensor real = Tensor::uniform({4, 3, 32, 32}, -1, 1, gen);
+  gan::TrainerOptions options;
+  options.batch = 4;
+  gan::Trainer trainer([&](const Tensor& z) { return dc.generator->forward(z); },
+                       [&](const Tensor& x) { return dc.discriminator->forward(x); }, g_opt, d_opt,
+                       dc.prior, [&](int64_t) { return real; }, gen, options);
+  gan::StepStats first = trainer.step(), last = first;
+  for (int i = 0; i < 4; ++i) last = trainer.step();
+  CHECK(std::isfinite(last.d_loss));
+  CHECK(std::isfinite(last.g_loss));
+  CHECK(last.d_real > first.d_real);
+}
+
+TEST_CASE("interpolate_latents walks straight lines between the rows, ends included") {
+  Tensor from = Tensor::from_vector({0, 0, 1, -1}, {2, 2});
+  Tensor to = Tensor::from_vector({4, 8, 1, 3}, {2, 2});
+  Tensor walk = gan::interpolate_latents(from, to, 5);
+  REQUIRE(walk.shape() == Shape{10, 2});
+  // Row 0 goes (0, 0) -> (4, 8) in quarters; row 1 goes (1, -1) -> (1, 3).
+  std::vector<float> expected = {0, 0, 1, 2, 2, 4, 3, 6, 4, 8, 1, -1, 1, 0, 1, 1, 1, 2, 1, 3};
+  CHECK(walk.to_vector() == expected);
+  Generator gen(3);
+  Tensor a = Tensor::normal({3, 100}, 0, 1, gen), b = Tensor::normal({3, 100}, 0, 1, gen);
+  Tensor w = gan::interpolate_latents(a, b, 7);
+  CHECK(slice(w, 0, 0, 1).to_vector() == slice(a, 0, 0, 1).to_vector());  // exactly the ends
+  CHECK(slice(w, 0, 20, 21).to_vector() == slice(b, 0, 2, 3).to_vector());
+  CHECK_THROWS_AS(gan::interpolate_latents(a, b, 1), std::invalid_argument);
+  CHECK_THROWS_AS(gan::interpolate_latents(a, slice(b, 0, 0, 2), 4), std::invalid_argument);
 }

@@ -73,3 +73,32 @@ TEST_CASE("mode coverage counts captured modes, quality and the histogram's KL")
   CHECK(gan::mode_coverage(ring, all).modes_captured == 8);
   CHECK(gan::mode_coverage(ring, all).kl_to_uniform < 0.01);
 }
+
+TEST_CASE("nearest_neighbours finds what a direct search finds, across reference blocks") {
+  // 9000 references: more than one 4096-row block, so the running minimum crosses blocks.
+  Generator gen(6);
+  Tensor references = Tensor::uniform({9000, 12}, 0, 1, gen);
+  Tensor queries = Tensor::uniform({5, 12}, 0, 1, gen);
+  // Query 0 is a copy of reference 8500 (in the last block): it must be found, at distance ~0.
+  std::copy_n(references.data() + 8500 * 12, 12, queries.data());
+  gan::NearestNeighbours nn = gan::nearest_neighbours(queries, references);
+  REQUIRE(nn.index.size() == 5);
+  CHECK(nn.index[0] == 8500);
+  CHECK(nn.distance[0] < 1e-3);
+  for (int i = 0; i < 5; ++i) {
+    int64_t best = -1;
+    double best_d2 = INFINITY;
+    for (int64_t j = 0; j < 9000; ++j) {
+      double d2 = 0;
+      for (int k = 0; k < 12; ++k) {
+        double diff = queries.data()[i * 12 + k] - references.data()[j * 12 + k];
+        d2 += diff * diff;
+      }
+      if (d2 < best_d2) best_d2 = d2, best = j;
+    }
+    CAPTURE(i);
+    CHECK(nn.index[i] == best);
+    CHECK(nn.distance[i] == doctest::Approx(std::sqrt(best_d2)).epsilon(1e-3));
+  }
+  CHECK_THROWS_AS(gan::nearest_neighbours(queries, Tensor::zeros({4, 3})), std::invalid_argument);
+}

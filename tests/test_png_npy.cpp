@@ -152,6 +152,35 @@ TEST_CASE("an RGB image grid keeps its channels apart") {
   CHECK(d.at(1, 3, 2) == 255);
 }
 
+TEST_CASE("a framed column is outlined in the frame color, and gray images become RGB for it") {
+  TempDir dir;
+  Tensor images = Tensor::full({4, 1, 2, 2}, 0.2f);  // 2 rows of 2 gray images
+  fs::path p = dir.path / "framed.png";
+  io::write_image_grid(images, p,
+                       {.columns = 2, .border = 1, .border_value = 1.0f, .framed_column = 1});
+  Decoded d = decode(p, PNG_FORMAT_RGB);
+  CHECK(d.file_format == PNG_FORMAT_RGB);
+  REQUIRE(d.width == 7);
+  REQUIRE(d.height == 7);
+  auto rgb = [&](uint32_t row, uint32_t col) {
+    return std::array<uint8_t, 3>{d.at(row, col, 0), d.at(row, col, 1), d.at(row, col, 2)};
+  };
+  const std::array<uint8_t, 3> gray{51, 51, 51}, white{255, 255, 255};
+  CHECK(rgb(1, 1) == gray);  // column 0: image, white border, no frame
+  CHECK(rgb(0, 1) == white);
+  CHECK(rgb(1, 3) == io::kFrameColor);  // the border between the columns belongs to the frame
+  CHECK(rgb(1, 4) == gray);             // column 1: image, framed all round
+  CHECK(rgb(0, 4) == io::kFrameColor);
+  CHECK(rgb(1, 6) == io::kFrameColor);
+  CHECK(rgb(3, 5) == io::kFrameColor);  // between the rows
+  CHECK(rgb(6, 4) == io::kFrameColor);
+  CHECK(rgb(6, 1) == white);
+  CHECK(contains(error_of<io::PngError>([&] {
+                   io::write_image_grid(images, p, {.columns = 2, .border = 0, .framed_column = 1});
+                 }),
+                 "a frame needs a column of the grid and a border of at least 1"));
+}
+
 TEST_CASE("a scatter plot puts points, marks and axes where the range says") {
   TempDir dir;
   float nan = std::numeric_limits<float>::quiet_NaN();

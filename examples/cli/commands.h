@@ -21,8 +21,26 @@ struct SampleOptions {
   std::string checkpoint, out;
   int64_t n = 64;
   uint64_t seed = 1;
+  // A PNG grid whose last column shows, for each row's last sample, the closest training image
+  // (the GAN paper's Figure 2). Image runs only; reads the run's training data.
+  bool nearest = false;
 };
 int sample(const SampleOptions& options);
+
+struct InterpolateOptions {
+  std::string checkpoint, out;
+  int64_t rows = 8, steps = 10;
+  uint64_t seed = 1;
+};
+// A PNG grid whose rows each walk a straight line in z between two random z (the GAN paper's
+// Figure 3). Image runs only.
+int interpolate(const InterpolateOptions& options);
+
+struct ReportOptions {
+  std::string dir;
+};
+// Writes DIR/report.html (examples/cli/report.h).
+int report(const ReportOptions& options);
 
 struct EvalOptions {
   std::string checkpoint, metric;

@@ -26,6 +26,15 @@ RunConfig defaults_for(const std::string& data) {
     c.checkpoint_every = 1000;
     c.sample_every = 1000;
     c.log_every = 100;
+  } else if (is_cifar10(data)) {
+    c.model = "dcgan";  // the paper's MLP is for 784 gray pixels
+    c.optimizer = "adam";
+    c.lr = 2e-4;
+    c.steps = 5000;
+    c.batch = 64;
+    c.checkpoint_every = 500;
+    c.sample_every = 500;
+    c.log_every = 50;
   } else {
     c.model = "mlp";
     c.optimizer = "adam";
@@ -47,14 +56,26 @@ void apply(const std::optional<T>& flag, T& field) {
 }  // namespace
 
 bool is_image_data(const std::string& data) {
-  return data == "fashion-mnist" || data.rfind("idx:", 0) == 0;
+  return data == "fashion-mnist" || data.starts_with("idx:") || is_cifar10(data);
+}
+
+bool is_cifar10(const std::string& data) {
+  return data.starts_with("cifar10:");
+}
+
+ImageShape image_shape(const std::string& data) {
+  if (is_cifar10(data)) return {3, 32, 32};
+  return {1, 28, 28};
 }
 
 RunConfig resolve(const RunFlags& f) {
   if (!is_image_data(f.data) && !is_mixture(f.data))
     throw UsageError(fmt::format(
-        "--data: unknown dataset '{}' (fashion-mnist, idx:FILE, ring8 or grid25)", f.data));
+        "--data: unknown dataset '{}' (fashion-mnist, idx:FILE, cifar10:DIR, ring8 or grid25)",
+        f.data));
   if (f.data == "idx:") throw UsageError("--data idx:FILE needs a file name after 'idx:'");
+  if (f.data == "cifar10:")
+    throw UsageError("--data cifar10:DIR needs a directory after 'cifar10:'");
   RunConfig c = defaults_for(f.data);
   apply(f.model, c.model);
   apply(f.loss, c.loss);
@@ -80,6 +101,11 @@ RunConfig resolve(const RunFlags& f) {
         fmt::format("--model {} does not fit --data {} (images: mlp or dcgan; ring8 and grid25: "
                     "mixture-mlp)",
                     c.model, c.data));
+  if (is_cifar10(c.data) && c.model != "dcgan")
+    throw UsageError(fmt::format(
+        "--model {} does not fit --data {}: the paper's MLP makes 28x28 gray images; CIFAR-10 "
+        "(32x32 RGB) trains with dcgan",
+        c.model, c.data));
   try {
     gan::parse_loss(c.loss);
   } catch (const std::invalid_argument& e) {

@@ -17,7 +17,7 @@ class UsageError : public std::runtime_error {
 };
 
 struct RunConfig {
-  std::string data = "fashion-mnist";  // fashion-mnist | idx:FILE | ring8 | grid25
+  std::string data = "fashion-mnist";  // fashion-mnist | idx:FILE | cifar10:DIR | ring8 | grid25
   std::string model;                   // mlp | dcgan | mixture-mlp
   std::string loss = "nonsaturating";
   std::string optimizer;  // adam | sgd (the paper's SGD with its schedules)
@@ -45,8 +45,15 @@ struct RunFlags {
   std::optional<uint64_t> seed;
 };
 
-// Kind of data: images (28x28 gray) or points in 2-D.
+// Kind of data: images (28x28 gray, or 32x32 RGB for CIFAR-10) or points in 2-D.
 bool is_image_data(const std::string& data);
+bool is_cifar10(const std::string& data);  // cifar10:DIR
+
+// The images a dataset holds and its generator makes, [C, H, W].
+struct ImageShape {
+  int64_t channels, height, width;
+};
+ImageShape image_shape(const std::string& data);
 
 // The dataset's defaults with the flags applied; throws UsageError for unknown data, model, loss or
 // optimizer names and for models that do not fit the data.

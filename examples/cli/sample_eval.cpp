@@ -6,6 +6,8 @@
 
 #include "examples/cli/commands.h"
 #include "examples/cli/session.h"
+#include "models/data/batches.h"
+#include "models/gan/latent.h"
 #include "models/gan/metrics.h"
 #include "models/io/npy.h"
 #include "ops/ops.h"
@@ -37,6 +39,49 @@ bool ends_with(const std::string& s, const std::string& suffix) {
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+void require_image_run(const Session& s, const std::string& checkpoint, const char* what) {
+  if (!s.images())
+    throw UsageError(
+        fmt::format("{} needs an image run; {} is a run on {}, whose samples are points", what,
+                    checkpoint, s.config().data));
+}
+
+// Samples `per_row` to a row, each row followed by the training image closest to its last sample
+// (the GAN paper's Figure 2), framed. A short last row is padded with empty cells so that every
+// neighbour stands in the last column.
+void write_nearest_grid(Session& s, const Tensor& samples, int64_t per_row,
+                        const std::string& out) {
+  Tensor training = load_training_images(s.config());
+  const int64_t n = samples.size(0), rows = (n + per_row - 1) / per_row;
+  std::vector<int64_t> last_of_row(rows);
+  for (int64_t r = 0; r < rows; ++r) last_of_row[r] = std::min((r + 1) * per_row, n) - 1;
+  Tensor queries = Tensor::empty({rows, samples.size(1), samples.size(2), samples.size(3)});
+  data::gather_rows(samples, last_of_row, queries);
+  gan::NearestNeighbours nearest = gan::nearest_neighbours(
+      reshape(queries, {rows, -1}), reshape(training, {training.size(0), -1}));
+
+  // One source holding the samples, their neighbours and an empty (border-gray) image; the grid
+  // is a list of rows of it.
+  Tensor neighbours = Tensor::empty(queries.shape());
+  data::gather_rows(training, nearest.index, neighbours);
+  Tensor empty = Tensor::full({1, samples.size(1), samples.size(2), samples.size(3)}, 0.5f);
+  Tensor source = concat({samples, neighbours, empty}, 0);
+  const int64_t empty_cell = n + rows;
+  std::vector<int64_t> cells;
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t k = r * per_row; k < (r + 1) * per_row; ++k)
+      cells.push_back(k < n ? k : empty_cell);
+    cells.push_back(n + r);  // row r's neighbour
+  }
+  Tensor grid = Tensor::empty(
+      {static_cast<int64_t>(cells.size()), samples.size(1), samples.size(2), samples.size(3)});
+  data::gather_rows(source, cells, grid);
+  s.write_png(grid, out, static_cast<int>(per_row + 1), static_cast<int>(per_row));
+  for (int64_t r = 0; r < rows; ++r)
+    fmt::print("row {}: nearest training image {}, at distance {:.3f}\n", r + 1, nearest.index[r],
+               nearest.distance[r]);
+}
+
 }  // namespace
 
 int sample(const SampleOptions& o) {
@@ -44,15 +89,45 @@ int sample(const SampleOptions& o) {
   bool npy = ends_with(o.out, ".npy"), png = ends_with(o.out, ".png");
   if (!npy && !png)
     throw UsageError(fmt::format("--out {}: the file must end in .npy or .png", o.out));
+  if (o.nearest && !png)
+    throw UsageError(fmt::format("--nearest draws a grid: --out {} must end in .png", o.out));
   auto s = open_checkpoint(o.checkpoint);
+  if (o.nearest) require_image_run(*s, o.checkpoint, "--nearest");
   Generator gen(o.seed);
   Tensor x = s->sample(o.n, gen);
+  if (o.nearest) {
+    write_nearest_grid(*s, x, std::min<int64_t>(10, o.n), o.out);
+    fmt::print("wrote {} samples {} and their nearest training images to {}\n", o.n,
+               x.shape().str(), o.out);
+    return 0;
+  }
   if (npy) {
     io::save_npy(x, o.out);
   } else {
     s->write_png(x, o.out, std::min<int>(10, static_cast<int>(o.n)));
   }
   fmt::print("wrote {} samples {} to {}\n", o.n, x.shape().str(), o.out);
+  return 0;
+}
+
+int interpolate(const InterpolateOptions& o) {
+  if (o.rows < 1 || o.rows > 100)
+    throw UsageError(fmt::format("--rows {} must be 1 to 100", o.rows));
+  if (o.steps < 2 || o.steps > 100)
+    throw UsageError(
+        fmt::format("--steps {} must be 2 to 100 (a line's two ends included)", o.steps));
+  if (!ends_with(o.out, ".png"))
+    throw UsageError(
+        fmt::format("--out {}: interpolate draws a grid, the file must end in .png", o.out));
+  auto s = open_checkpoint(o.checkpoint);
+  require_image_run(*s, o.checkpoint, "interpolate");
+  Generator gen(o.seed);
+  const gan::NoisePrior& prior = s->model().prior;
+  Tensor from = prior.sample(o.rows, gen), to = prior.sample(o.rows, gen);
+  Tensor images = s->generate(gan::interpolate_latents(from, to, o.steps));
+  s->write_png(images, o.out, static_cast<int>(o.steps));
+  fmt::print("wrote {} rows of {} images along straight lines in z to {}\n", o.rows, o.steps,
+             o.out);
   return 0;
 }
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "models/data/cifar.h"
 #include "models/data/idx.h"
 #include "models/io/png.h"
 #include "models/optim/schedule.h"
@@ -11,9 +12,9 @@ namespace minimax::cli {
 
 namespace {
 
-gan::GanModel build_model(const std::string& name) {
-  if (name == "mlp") return gan::paper_mnist_mlp();
-  if (name == "dcgan") return gan::dcgan28();
+gan::GanModel build_model(const RunConfig& c) {
+  if (c.model == "mlp") return gan::paper_mnist_mlp();
+  if (c.model == "dcgan") return is_cifar10(c.data) ? gan::dcgan32_rgb() : gan::dcgan28();
   return gan::mixture_mlp();
 }
 
@@ -37,15 +38,31 @@ Tensor to_model_layout(const Tensor& images01, const std::string& model) {
 std::filesystem::path training_images_path(const std::string& data) {
   if (data == "fashion-mnist")
     return std::filesystem::path(kFashionMnistDir) / "train-images-idx3-ubyte.gz";
-  return data.substr(4);  // idx:FILE
+  return data.substr(data.find(':') + 1);  // idx:FILE, cifar10:DIR
+}
+
+Tensor load_training_images(const RunConfig& config) {
+  std::filesystem::path path = training_images_path(config.data);
+  Tensor images = is_cifar10(config.data) ? data::load_cifar10_training(path).images
+                                          : data::load_idx_images(path);
+  ImageShape want = image_shape(config.data);
+  if (images.size(1) != want.channels || images.size(2) != want.height ||
+      images.size(3) != want.width)
+    throw data::DataError(fmt::format("{}: images are {}x{}; the bundled models make {}x{} images",
+                                      path.string(), images.size(2), images.size(3), want.height,
+                                      want.width));
+  return images;
 }
 
 Tensor load_evaluation_images(const RunConfig& config) {
-  std::filesystem::path path =
-      config.data == "fashion-mnist"
-          ? std::filesystem::path(kFashionMnistDir) / "t10k-images-idx3-ubyte.gz"
-          : training_images_path(config.data);
-  Tensor images = data::load_idx_images(path);
+  Tensor images;
+  if (is_cifar10(config.data))
+    images = data::load_cifar10_test(training_images_path(config.data)).images;
+  else if (config.data == "fashion-mnist")
+    images = data::load_idx_images(std::filesystem::path(kFashionMnistDir) /
+                                   "t10k-images-idx3-ubyte.gz");
+  else
+    images = data::load_idx_images(training_images_path(config.data));
   NoGradGuard no_grad;
   return reshape(images, {images.size(0), -1});
 }
@@ -53,7 +70,7 @@ Tensor load_evaluation_images(const RunConfig& config) {
 Session::Session(const RunConfig& config, bool load_training_data)
     : config_(config), noise_gen_(config.seed), data_gen_(config.seed ^ 0x9e3779b97f4a7c15ULL) {
   manual_seed(config.seed);
-  model_ = build_model(config.model);
+  model_ = build_model(config);
   if (config.data == "ring8") mixture_ = data::GaussianMixture::ring8();
   if (config.data == "grid25") mixture_ = data::GaussianMixture::grid25();
   if (!mixture_ && load_training_data) {
@@ -66,11 +83,7 @@ Session::Session(const RunConfig& config, bool load_training_data)
 }
 
 Tensor Session::load_images() {
-  Tensor images = data::load_idx_images(training_images_path(config_.data));
-  if (images.size(2) != 28 || images.size(3) != 28)
-    throw data::DataError(fmt::format("{}: images are {}x{}; the bundled models make 28x28 images",
-                                      training_images_path(config_.data).string(), images.size(2),
-                                      images.size(3)));
+  Tensor images = load_training_images(config_);
   if (images.size(0) < config_.batch)
     throw data::DataError(fmt::format("{}: {} images, fewer than one batch of {}",
                                       training_images_path(config_.data).string(), images.size(0),
@@ -110,19 +123,26 @@ void Session::apply_schedules(int64_t iteration) {
 }
 
 Tensor Session::sample(int64_t n, Generator& gen) {
+  return generate(model_.prior.sample(n, gen));
+}
+
+Tensor Session::generate(const Tensor& z) {
   NoGradGuard no_grad;
   model_.generator->eval();
-  Tensor x = model_.generator->forward(model_.prior.sample(n, gen));
+  Tensor x = model_.generator->forward(z);
   model_.generator->train();
   if (mixture_) return x;
   if (config_.model == "dcgan") x = mul(add(x, 1.0f), 0.5f);
-  return reshape(x, {n, 1, 28, 28});
+  ImageShape shape = image_shape(config_.data);
+  return reshape(x, {z.size(0), shape.channels, shape.height, shape.width});
 }
 
-void Session::write_png(const Tensor& samples, const std::filesystem::path& path,
-                        int columns) const {
+void Session::write_png(const Tensor& samples, const std::filesystem::path& path, int columns,
+                        int framed_column) const {
   if (images()) {
-    io::write_image_grid(samples, path, {.columns = columns, .border = 2, .scale = 2});
+    io::write_image_grid(
+        samples, path,
+        {.columns = columns, .border = 2, .scale = 2, .framed_column = framed_column});
     return;
   }
   io::ScatterOptions options;

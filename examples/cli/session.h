@@ -39,13 +39,17 @@ class Session {
   // paper's schedules for SGD, the linear decay of RunConfig::lr_decay_start for Adam.
   void apply_schedules(int64_t iteration);
 
-  // n samples of G in eval mode, in the data's range: images [n, 1, 28, 28] in [0, 1], points [n,
-  // 2].
+  // n samples of G in eval mode, in the data's range: images [n, C, H, W] in [0, 1] ([n, 1, 28,
+  // 28], or [n, 3, 32, 32] for CIFAR-10), points [n, 2].
   Tensor sample(int64_t n, Generator& gen);
+  // The same for given latent vectors z [n, prior dim].
+  Tensor generate(const Tensor& z);
 
-  // Draws samples from sample() as a PNG: an image grid with `columns` columns, or for 2-D data a
-  // scatter plot over the mixture's modes on a fixed range (so plots of a run compare).
-  void write_png(const Tensor& samples, const std::filesystem::path& path, int columns) const;
+  // Draws samples from sample() as a PNG: an image grid with `columns` columns (the cells of
+  // `framed_column`, if any, framed), or for 2-D data a scatter plot over the mixture's modes on a
+  // fixed range (so plots of a run compare).
+  void write_png(const Tensor& samples, const std::filesystem::path& path, int columns,
+                 int framed_column = -1) const;
 
   Checkpoint to_checkpoint(int64_t step) const;
   // Restores everything and returns the checkpoint's step. Throws CheckpointError.
@@ -63,11 +67,15 @@ class Session {
   std::unique_ptr<data::BatchSampler> sampler_;
 };
 
-// Test images of the configured image dataset as [N, 784] in [0, 1] (Parzen evaluation): the t10k
-// file for fashion-mnist, the file itself for idx:FILE.
+// Test images of the configured image dataset as [N, C * H * W] in [0, 1] (Parzen evaluation): the
+// t10k file for fashion-mnist, the file itself for idx:FILE, test_batch.bin for cifar10:DIR.
 Tensor load_evaluation_images(const RunConfig& config);
 
-// The image file the dataset name refers to.
+// The training images of an image dataset, [N, C, H, W] in [0, 1], checked to have the size the
+// bundled models make. Throws data::DataError.
+Tensor load_training_images(const RunConfig& config);
+
+// The image file (IDX) or directory (CIFAR-10) the dataset name refers to.
 std::filesystem::path training_images_path(const std::string& data);
 
 }  // namespace minimax::cli

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "examples/cli/commands.h"
+#include "examples/cli/report.h"
 #include "examples/cli/session.h"
 #include "models/gan/trainer.h"
 #include "ops/runtime.h"
@@ -124,6 +125,16 @@ void check_counts(const RunConfig& c) {
     throw UsageError("--checkpoint-every, --sample-every and --log-every must be positive");
 }
 
+// The run is saved whatever happens here: a report that cannot be written is a warning, not a
+// failed training.
+void write_report_after_training(const fs::path& dir) {
+  try {
+    fmt::print("report: {}\n", write_report(dir).string());
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "minimax: warning: no report: {}\n", e.what());
+  }
+}
+
 }  // namespace
 
 int train(const TrainOptions& o) {
@@ -202,6 +213,7 @@ int train(const TrainOptions& o) {
   progress.finish();
   fmt::print("done: {} steps; checkpoint {}, samples in {}\n", config.steps,
              paths.checkpoint.string(), paths.samples.string());
+  write_report_after_training(paths.dir);
   return 0;
 }
 

@@ -7,19 +7,12 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <stdexcept>
 #include <vector>
 
 #include "autograd/tensor.h"
+#include "models/data/error.h"
 
 namespace minimax::data {
-
-// Thrown for a data file that cannot be read or is not what it should be; the message names the
-// file and the problem.
-class DataError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 // The raw contents of an unsigned-byte IDX file.
 struct IdxBytes {

@@ -26,6 +26,19 @@ std::vector<double> parzen_log_likelihoods(const Tensor& samples, const Tensor& 
 ParzenResult parzen_evaluate(const Tensor& samples, const Tensor& validation, const Tensor& test,
                              std::vector<double> sigmas = {});
 
+// ---- Nearest training examples (the GAN paper's Figure 2) ----
+//
+// Whether G memorizes: each sample beside the training example closest to it.
+struct NearestNeighbours {
+  std::vector<int64_t> index;    // per query, the row of `references` closest to it
+  std::vector<double> distance;  // its Euclidean distance
+};
+
+// For each row of queries [q, d], the row of references [n, d] at the smallest Euclidean distance
+// (the lowest index among equals). Squared distances ||a||^2 + ||b||^2 - 2 a.b take one GEMM per
+// block of references, so memory stays bounded whatever n is.
+NearestNeighbours nearest_neighbours(const Tensor& queries, const Tensor& references);
+
 // ---- Mode coverage on a Gaussian mixture ----
 //
 // A sample is high quality within 3 sigma of its nearest mode; a mode is captured when it is the

@@ -37,25 +37,24 @@ void init_dcgan(Module& m) {
   for (const auto& [name, child] : m.named_children()) init_dcgan(*child);
 }
 
-// G's latent vector [N, 100] as a 1x1 image for the first transposed convolution.
+// G's latent vector [N, 100] as a 1x1 image for the first transposed convolution of `body`.
 class DcganGenerator : public Module {
  public:
-  DcganGenerator() : Module("DcganGenerator") {
-    Conv2dOptions s2{.stride = 2, .padding = 1};
-    body = register_module(
-        "body", sequential({std::make_shared<ConvTranspose2d>(100, 256, 4, Conv2dOptions{}, false),
-                            make<BatchNorm2d>(256), make<ReLU>(),
-                            std::make_shared<ConvTranspose2d>(256, 128, 3, s2, false),
-                            make<BatchNorm2d>(128), make<ReLU>(),
-                            std::make_shared<ConvTranspose2d>(128, 64, 4, s2, false),
-                            make<BatchNorm2d>(64), make<ReLU>(),
-                            std::make_shared<ConvTranspose2d>(64, 1, 4, s2, false), make<Tanh>()}));
+  explicit DcganGenerator(std::shared_ptr<Sequential> layers) : Module("DcganGenerator") {
+    body = register_module("body", std::move(layers));
   }
   Tensor forward(const Tensor& z) override {
     return body->forward(reshape(z, {z.size(0), z.size(1), 1, 1}));
   }
   std::shared_ptr<Sequential> body;
 };
+
+std::shared_ptr<Module> up(int64_t in, int64_t out, int64_t kernel, Conv2dOptions o = {}) {
+  return std::make_shared<ConvTranspose2d>(in, out, kernel, o, false);
+}
+std::shared_ptr<Module> down(int64_t in, int64_t out, int64_t kernel, Conv2dOptions o = {}) {
+  return std::make_shared<Conv2d>(in, out, kernel, o, false);
+}
 
 }  // namespace
 
@@ -84,13 +83,29 @@ void init_output_bias_from_data(Module& generator, const Tensor& pixel_means) {
 
 GanModel dcgan28() {
   Conv2dOptions s2{.stride = 2, .padding = 1};
-  auto g = std::make_shared<DcganGenerator>();
+  auto g = std::make_shared<DcganGenerator>(
+      sequential({up(100, 256, 4), make<BatchNorm2d>(256), make<ReLU>(), up(256, 128, 3, s2),
+                  make<BatchNorm2d>(128), make<ReLU>(), up(128, 64, 4, s2), make<BatchNorm2d>(64),
+                  make<ReLU>(), up(64, 1, 4, s2), make<Tanh>()}));
   auto d =
-      sequential({std::make_shared<Conv2d>(1, 64, 4, s2, false), make<LeakyReLU>(0.2f),
-                  std::make_shared<Conv2d>(64, 128, 4, s2, false), make<BatchNorm2d>(128),
-                  make<LeakyReLU>(0.2f), std::make_shared<Conv2d>(128, 256, 4, s2, false),
-                  make<BatchNorm2d>(256), make<LeakyReLU>(0.2f),
-                  std::make_shared<Conv2d>(256, 1, 3, Conv2dOptions{}, false), make<Flatten>()});
+      sequential({down(1, 64, 4, s2), make<LeakyReLU>(0.2f), down(64, 128, 4, s2),
+                  make<BatchNorm2d>(128), make<LeakyReLU>(0.2f), down(128, 256, 4, s2),
+                  make<BatchNorm2d>(256), make<LeakyReLU>(0.2f), down(256, 1, 3), make<Flatten>()});
+  init_dcgan(*g);
+  init_dcgan(*d);
+  return {"dcgan", g, d, NoisePrior::gaussian(100)};
+}
+
+GanModel dcgan32_rgb() {
+  Conv2dOptions s2{.stride = 2, .padding = 1};
+  auto g = std::make_shared<DcganGenerator>(
+      sequential({up(100, 256, 4), make<BatchNorm2d>(256), make<ReLU>(), up(256, 128, 4, s2),
+                  make<BatchNorm2d>(128), make<ReLU>(), up(128, 64, 4, s2), make<BatchNorm2d>(64),
+                  make<ReLU>(), up(64, 3, 4, s2), make<Tanh>()}));
+  auto d =
+      sequential({down(3, 64, 4, s2), make<LeakyReLU>(0.2f), down(64, 128, 4, s2),
+                  make<BatchNorm2d>(128), make<LeakyReLU>(0.2f), down(128, 256, 4, s2),
+                  make<BatchNorm2d>(256), make<LeakyReLU>(0.2f), down(256, 1, 4), make<Flatten>()});
   init_dcgan(*g);
   init_dcgan(*d);
   return {"dcgan", g, d, NoisePrior::gaussian(100)};

@@ -33,6 +33,11 @@ void init_output_bias_from_data(nn::Module& paper_generator, const Tensor& pixel
 //    then 256->1 (k3): logits [N, 1]. Weights N(0, 0.02), as the DCGAN paper.
 GanModel dcgan28();
 
+// The same DCGAN for 32x32 RGB images (CIFAR-10): G's layers 100->256 (k4), 256->128, 128->64,
+// 64->3 (k4 s2 p1 each): [N, 3, 32, 32] in [-1, 1]; D: Conv 3->64, 64->128, 128->256 (k4 s2 p1),
+// then 256->1 (k4) over the 4x4 map: logits [N, 1].
+GanModel dcgan32_rgb();
+
 // MLPs for the 2-D mixtures: z ~ N(0, I)^noise_dim; G: hidden_layers x hidden ReLU -> 2; D:
 // hidden_layers x hidden leaky ReLU 0.2 -> 1. Three layers of 256 make the steep maps G needs to
 // put 98% of its mass within 3 sigma = 0.03 of ring8's modes.

@@ -44,6 +44,7 @@ class Canvas {
 
   int64_t width() const { return width_; }
   int64_t height() const { return height_; }
+  int channels() const { return channels_; }
   uint8_t* at(int64_t row, int64_t col) { return &pixels_[(row * width_ + col) * channels_]; }
   // Colors one pixel of an RGB canvas; pixels off the canvas are ignored, so shapes clip.
   void put(int64_t row, int64_t col, const Rgb& color) {
@@ -92,17 +93,34 @@ void check_grid(const Tensor& images, const ImageGridOptions& o,
          fmt::format("grid options columns {}, border {}, scale {}, border value {}: expected "
                      "columns >= 1, border 0 to 16, scale 1 to 64, border value in [0, 1]",
                      o.columns, o.border, o.scale, o.border_value));
+  if (o.framed_column >= 0 && (o.border < 1 || o.framed_column >= o.columns))
+    fail(path, fmt::format("framed column {} with {} columns and border {}: a frame needs a "
+                           "column of the grid and a border of at least 1",
+                           o.framed_column, o.columns, o.border));
 }
 
-// Copies one [C, H, W] image into the canvas at (top, left), each pixel repeated scale x scale.
+// Copies one [C, H, W] image into the canvas at (top, left), each pixel repeated scale x scale;
+// a gray image on an RGB canvas goes into all three channels.
 void paste(Canvas& canvas, const float* image, int64_t channels, int64_t h, int64_t w, int scale,
            int64_t top, int64_t left) {
+  int64_t out_channels = canvas.channels();
   for (int64_t y = 0; y < h * scale; ++y) {
     const float* row = image + (y / scale) * w;
     uint8_t* out = canvas.at(top + y, left);
     for (int64_t x = 0; x < w * scale; ++x)
-      for (int64_t c = 0; c < channels; ++c) *out++ = to_byte(row[c * h * w + x / scale]);
+      for (int64_t c = 0; c < out_channels; ++c)
+        *out++ = to_byte(row[(channels == 1 ? 0 : c) * h * w + x / scale]);
   }
+}
+
+// Colors the border ring of `thickness` pixels around the cell at (top, left).
+void frame(Canvas& canvas, int64_t top, int64_t left, int64_t cell_h, int64_t cell_w,
+           int64_t thickness, const Rgb& color) {
+  for (int64_t y = top - thickness; y < top + cell_h + thickness; ++y)
+    for (int64_t x = left - thickness; x < left + cell_w + thickness; ++x) {
+      bool inside = y >= top && y < top + cell_h && x >= left && x < left + cell_w;
+      if (!inside) canvas.put(y, x, color);
+    }
 }
 
 }  // namespace
@@ -118,11 +136,15 @@ void write_image_grid(const Tensor& images, const std::filesystem::path& path,
   int64_t height = rows * cell_h + (rows + 1) * border;
   check_canvas_size(width, height, path);
 
-  Canvas canvas(width, height, static_cast<int>(channels), to_byte(options.border_value));
+  bool framed = options.framed_column >= 0;
+  Canvas canvas(width, height, framed ? 3 : static_cast<int>(channels),
+                to_byte(options.border_value));
   for (int64_t k = 0; k < n; ++k) {
     int64_t top = border + (k / columns) * (cell_h + border);
     int64_t left = border + (k % columns) * (cell_w + border);
     paste(canvas, images.data() + k * channels * h * w, channels, h, w, options.scale, top, left);
+    if (framed && k % columns == options.framed_column)
+      frame(canvas, top, left, cell_h, cell_w, border, kFrameColor);
   }
   canvas.save(path);
 }

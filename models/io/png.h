@@ -23,7 +23,13 @@ struct ImageGridOptions {
   int border = 1;             // pixels around and between the images, 0 to 16
   int scale = 1;              // each image pixel becomes scale x scale pixels, 1 to 64
   float border_value = 0.5f;  // the border's gray level, in [0, 1]
+  // When >= 0, every cell of this column is framed in the border around it in kFrameColor (the
+  // GAN paper's Figure 2 frames the nearest training examples so). The image is then RGB even for
+  // gray images. Needs a border of at least 1.
+  int framed_column = -1;
 };
+
+inline constexpr std::array<uint8_t, 3> kFrameColor = {255, 190, 0};  // amber
 
 // Writes images [N, C, H, W] (C = 1 for gray, 3 for RGB) as one PNG, row-major in a grid, 8 bits
 // per channel: a value v becomes round(255 v) after clamping to [0, 1] (NaN becomes 0). Cells

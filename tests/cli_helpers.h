@@ -1,0 +1,84 @@
+// Running the built `minimax` binary as a user does, and reading back what it wrote.
+#pragma once
+
+#include <doctest/doctest.h>
+#include <png.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "temp_dir.h"
+
+namespace minimax::testing {
+
+struct CliResult {
+  int status;
+  std::string out, err;
+};
+
+inline std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Runs `minimax ARGS` with stdout and stderr captured in files of `scratch`.
+inline CliResult run_cli(const std::string& args, const TempDir& scratch) {
+  std::filesystem::path out = scratch.path / "stdout", err = scratch.path / "stderr";
+  std::string cmd =
+      std::string(MINIMAX_CLI) + " " + args + " > " + out.string() + " 2> " + err.string();
+  int status = std::system(cmd.c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+}
+
+inline int count_lines(const std::string& s) {
+  return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
+}
+
+inline bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+// A PNG decoded to 8-bit RGB whatever it holds, with the format the file stores.
+struct RgbImage {
+  uint32_t width = 0, height = 0;
+  uint32_t file_format = 0;
+  std::vector<uint8_t> pixels;  // rows top to bottom, RGB interleaved
+  const uint8_t* at(uint32_t row, uint32_t col) const {
+    return &pixels[(static_cast<size_t>(row) * width + col) * 3];
+  }
+};
+
+inline RgbImage decode_rgb(const std::filesystem::path& p) {
+  png_image image{};
+  image.version = PNG_IMAGE_VERSION;
+  REQUIRE_MESSAGE(png_image_begin_read_from_file(&image, p.c_str()) != 0, p.string());
+  RgbImage d;
+  d.width = image.width;
+  d.height = image.height;
+  d.file_format = image.format;
+  image.format = PNG_FORMAT_RGB;
+  d.pixels.resize(PNG_IMAGE_SIZE(image));
+  REQUIRE(png_image_finish_read(&image, nullptr, d.pixels.data(), 0, nullptr) != 0);
+  return d;
+}
+
+// An MNIST-format IDX image file of n 28x28 images, image k a distinct pattern.
+inline void write_idx_images(const std::filesystem::path& p, int n) {
+  std::ofstream out(p, std::ios::binary);
+  const unsigned char header[] = {0, 0, 8, 3,  0, 0, 0, static_cast<unsigned char>(n),
+                                  0, 0, 0, 28, 0, 0, 0, 28};
+  out.write(reinterpret_cast<const char*>(header), sizeof(header));
+  for (int k = 0; k < n; ++k)
+    for (int i = 0; i < 28 * 28; ++i) out.put(static_cast<char>((i * (k + 3) + 17 * k) % 256));
+}
+
+}  // namespace minimax::testing
