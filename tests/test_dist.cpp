@@ -1,17 +1,23 @@
 // Data-parallel training without MPI: the Communicator helpers against a simulated second rank, the
-// trainer's hooks, per-rank random streams.
+// trainer's hooks, per-rank random streams, and how a Session shards data and noise.
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <stdexcept>
 
+#include "examples/cli/session.h"
 #include "minimax.h"
+#include "models/data/idx.h"
 #include "models/dist/data_parallel.h"
 #include "models/gan/trainer.h"
+#include "temp_dir.h"
 
 using namespace minimax;
+using minimax::testing::TempDir;
 
 namespace {
 
@@ -66,6 +72,32 @@ std::vector<std::byte> bytes_of(const std::vector<float>& v) {
 std::shared_ptr<nn::Sequential> small_net() {
   return nn::sequential({std::make_shared<nn::Linear>(3, 4), std::make_shared<nn::BatchNorm1d>(4),
                          std::make_shared<nn::Linear>(4, 1)});
+}
+
+// An IDX file of `n` 28x28 images, image i filled with the byte i: a batch row tells its image.
+std::filesystem::path numbered_images(const std::filesystem::path& dir, int n) {
+  std::filesystem::path file = dir / "numbered-idx3-ubyte";
+  std::ofstream out(file, std::ios::binary);
+  const unsigned char header[] = {0, 0, 8, 3,  0, 0, 0, static_cast<unsigned char>(n),
+                                  0, 0, 0, 28, 0, 0, 0, 28};
+  out.write(reinterpret_cast<const char*>(header), sizeof(header));
+  for (int i = 0; i < n; ++i) out << std::string(28 * 28, static_cast<char>(i));
+  return file;
+}
+
+// The image number of every row of an [n, 784] batch in [0, 1].
+std::vector<int> image_numbers(const Tensor& batch) {
+  std::vector<int> out;
+  for (int64_t r = 0; r < batch.size(0); ++r)
+    out.push_back(static_cast<int>(std::lround(batch.data()[r * batch.size(1)] * 255)));
+  return out;
+}
+
+cli::RunConfig config_for(const std::string& data, int64_t batch) {
+  cli::RunFlags flags;
+  flags.data = data;
+  flags.batch = batch;
+  return cli::resolve(flags);
 }
 
 }  // namespace
@@ -240,4 +272,56 @@ TEST_CASE("dist: the trainer calls sync_gradients between backward and step, and
   CHECK(d_after[0] == d_before[0]);
   CHECK(d_after[1] != d_before[1]);
   CHECK(floats_of(g_opt.parameters())[0] == before_step[0]);
+}
+
+TEST_CASE("dist: Session gives each rank disjoint image rows that make one global batch") {
+  TempDir s;
+  std::string data = "idx:" + numbered_images(s.path, 20).string();
+  cli::Session single(config_for(data, 8), true, {0, 1});
+  cli::Session rank0(config_for(data, 4), true, {0, 2});
+  cli::Session rank1(config_for(data, 4), true, {1, 2});
+  // Three global batches of 8 out of 20 images: the third comes from the second epoch.
+  for (int step = 0; step < 3; ++step) {
+    std::vector<int> whole = image_numbers(single.real_batch(8));
+    std::vector<int> mine = image_numbers(rank0.real_batch(4));
+    std::vector<int> theirs = image_numbers(rank1.real_batch(4));
+    mine.insert(mine.end(), theirs.begin(), theirs.end());
+    CHECK(mine == whole);
+    std::sort(mine.begin(), mine.end());
+    CHECK(std::adjacent_find(mine.begin(), mine.end()) == mine.end());
+  }
+  // 20 images cannot make a global batch of 3 x 8.
+  CHECK_THROWS_WITH_AS(cli::Session(config_for(data, 8), true, {0, 3}),
+                       doctest::Contains("3 processes x 8"), data::DataError);
+}
+
+TEST_CASE("dist: Session by slices gives rank r its rows of the global noise, by streams its own") {
+  using Sharding = cli::Shard::Sharding;
+  cli::Session single(config_for("ring8", 6), true, {0, 1});
+  Tensor noise = single.noise(6), points = single.real_batch(6);
+  cli::Session slice1(config_for("ring8", 3), true, {1, 2, Sharding::kSlices});
+  CHECK(slice1.noise(3).to_vector() == slice(noise, 0, 3, 6).to_vector());
+  CHECK(slice1.real_batch(3).to_vector() == slice(points, 0, 3, 6).to_vector());
+
+  cli::Session stream0(config_for("ring8", 3), true, {0, 2, Sharding::kStreams});
+  cli::Session stream1(config_for("ring8", 3), true, {1, 2, Sharding::kStreams});
+  Tensor own0 = stream0.noise(3), own1 = stream1.noise(3);
+  CHECK(own0.to_vector() == slice(noise, 0, 0, 3).to_vector());  // rank 0 draws what one process
+  CHECK(own1.to_vector() != own0.to_vector());
+  CHECK(stream1.real_batch(3).to_vector() != stream0.real_batch(3).to_vector());
+
+  CHECK(cli::parse_sharding("slices") == Sharding::kSlices);
+  CHECK_THROWS_AS(cli::parse_sharding("halves"), cli::UsageError);
+  CHECK_THROWS_AS(cli::Session(config_for("ring8", 3), true, {2, 2}), std::invalid_argument);
+}
+
+TEST_CASE("dist: a Session's per-rank stream state round-trips and refuses a wrong length") {
+  cli::Session a(config_for("ring8", 4), true, {1, 2});
+  std::vector<uint64_t> saved = a.stream_state();
+  CHECK(saved.size() == cli::Session::kStreamWords);
+  Tensor next = a.noise(4);
+  a.set_stream_state(saved);
+  CHECK(a.noise(4).to_vector() == next.to_vector());
+  saved.pop_back();
+  CHECK_THROWS_AS(a.set_stream_state(saved), std::invalid_argument);
 }
