@@ -32,8 +32,10 @@ struct Shard {
     kStreams,
     // Every rank draws the global batch of noise and mixture points from the same streams and keeps
     // its rows, so that N ranks with batch b compute what one process with batch N x b computes, up
-    // to rounding (as long as the model has no dropout, whose masks are drawn per rank, and no
-    // batch norm, whose statistics are per rank's rows). Costs N times the random draws.
+    // to rounding, as long as nothing else random or per-row is at work: dropout masks are drawn
+    // per rank, batch norm's statistics are over each rank's rows, and WGAN-GP's interpolation
+    // weights come from the shared noise stream in a rank's batch size. Costs N times the random
+    // draws.
     kSlices,
   };
   int rank = 0, ranks = 1;
