@@ -33,6 +33,23 @@ float Generator::normal() {
   return static_cast<float>(r * std::cos(theta));
 }
 
+void Generator::jump() {
+  // The jump polynomial of Blackman and Vigna's reference xoshiro256**: the state after 2^128
+  // steps is the XOR of the states after the steps whose bits are set.
+  static constexpr uint64_t kJump[] = {0x180ec6d33cfd0abaULL, 0xd5a61266f0c9392cULL,
+                                       0xa9582618e03fc9aaULL, 0x39abdc4529b1661cULL};
+  std::array<uint64_t, 4> jumped{};
+  for (uint64_t word : kJump) {
+    for (int bit = 0; bit < 64; ++bit) {
+      if (word & (uint64_t{1} << bit))
+        for (int i = 0; i < 4; ++i) jumped[i] ^= s_[i];
+      next_u64();
+    }
+  }
+  s_ = jumped;
+  has_cached_normal_ = false;
+}
+
 Generator::State Generator::state() const {
   uint64_t cached =
       has_cached_normal_ ? (uint64_t{1} << 32) | std::bit_cast<uint32_t>(cached_normal_) : 0;

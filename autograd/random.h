@@ -31,6 +31,10 @@ class Generator {
   float uniform() { return static_cast<float>(next_u64() >> 40) * 0x1.0p-24f; }
   // Standard normal (Box-Muller; the second value of each pair is kept for the next call).
   float normal();
+  // Advances the state by 2^128 draws (xoshiro256**'s jump) and drops a cached normal: generators
+  // jumped 0, 1, 2, ... times from one seed give streams that cannot overlap in practice, one per
+  // process of a data-parallel run. Jumping commutes with drawing.
+  void jump();
 
   using State = std::array<uint64_t, 5>;  // four state words and the cached normal (as bits + flag)
   State state() const;

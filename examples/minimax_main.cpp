@@ -8,6 +8,8 @@
 #include <exception>
 
 #include "examples/cli/commands.h"
+#include "examples/cli/distributed.h"
+#include "examples/cli/launch.h"
 #include "examples/gaussian_1d.h"
 #include "ops/runtime.h"
 
@@ -51,6 +53,10 @@ void add_train(CLI::App& app, minimax::cli::TrainOptions& o) {
   cmd->add_option("--out", o.out, "run directory (default runs/<data>)");
   cmd->add_flag("--resume", o.resume, "continue DIR/model.ckpt up to --steps");
   cmd->add_flag("--force", o.force, "start over in a DIR that holds a run");
+  cmd->add_option("--sharding", o.sharding,
+                  "under mpirun -np N: streams (each process its own random streams; the "
+                  "default) or slices (all draw the global batch alike, each keeps its rows: "
+                  "matches one process with N x --batch)");
 }
 
 void add_sample(CLI::App& app, minimax::cli::SampleOptions& o) {
@@ -133,7 +139,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    if (app.got_subcommand("train")) return minimax::cli::train(train);
+    if (app.got_subcommand("train")) {
+      // Under mpirun every rank trains its share; an error on one rank ends them all.
+      std::unique_ptr<minimax::dist::Communicator> world = minimax::cli::join_launched_processes();
+      return minimax::cli::run_or_abort(*world, [&] { return minimax::cli::train(train, *world); });
+    }
     if (app.got_subcommand("sample")) return minimax::cli::sample(sample);
     if (app.got_subcommand("eval")) return minimax::cli::eval(eval);
     if (app.got_subcommand("interpolate")) return minimax::cli::interpolate(interpolate);

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "examples/cli/config.h"
+#include "models/dist/communicator.h"
 
 namespace minimax::cli {
 
@@ -14,8 +15,11 @@ struct TrainOptions {
   RunFlags flags;
   std::string out;  // the run directory; default runs/<data>
   bool resume = false, force = false;
+  std::string sharding = "streams";  // data-parallel runs: streams or slices (Shard::Sharding)
 };
-int train(const TrainOptions& options);
+// Trains as one rank of `world`: the whole run in a SingleProcess, this rank's share of a
+// data-parallel run under mpirun (examples/cli/distributed.h).
+int train(const TrainOptions& options, dist::Communicator& world);
 
 struct SampleOptions {
   std::string checkpoint, out;

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <stdexcept>
+
 #include "models/data/cifar.h"
 #include "models/data/idx.h"
 #include "models/io/png.h"
@@ -33,7 +36,17 @@ Tensor to_model_layout(const Tensor& images01, const std::string& model) {
   return reshape(images01, {images01.size(0), -1});
 }
 
+void jump(Generator& gen, int times) {
+  for (int i = 0; i < times; ++i) gen.jump();
+}
+
 }  // namespace
+
+Shard::Sharding parse_sharding(const std::string& name) {
+  if (name == "streams") return Shard::Sharding::kStreams;
+  if (name == "slices") return Shard::Sharding::kSlices;
+  throw UsageError(fmt::format("--sharding: unknown mode '{}' (streams or slices)", name));
+}
 
 std::filesystem::path training_images_path(const std::string& data) {
   if (data == "fashion-mnist")
@@ -67,27 +80,41 @@ Tensor load_evaluation_images(const RunConfig& config) {
   return reshape(images, {images.size(0), -1});
 }
 
-Session::Session(const RunConfig& config, bool load_training_data)
-    : config_(config), noise_gen_(config.seed), data_gen_(config.seed ^ 0x9e3779b97f4a7c15ULL) {
+Session::Session(const RunConfig& config, bool load_training_data, Shard shard)
+    : config_(config),
+      shard_(shard),
+      noise_gen_(config.seed),
+      data_gen_(config.seed ^ 0x9e3779b97f4a7c15ULL) {
+  if (shard.ranks < 1 || shard.rank < 0 || shard.rank >= shard.ranks)
+    throw std::invalid_argument(
+        fmt::format("Session: rank {} of {} processes", shard.rank, shard.ranks));
   manual_seed(config.seed);
   model_ = build_model(config);
   if (config.data == "ring8") mixture_ = data::GaussianMixture::ring8();
   if (config.data == "grid25") mixture_ = data::GaussianMixture::grid25();
   if (!mixture_ && load_training_data) {
     images_ = load_images();
-    sampler_ = std::make_unique<data::BatchSampler>(images_.size(0), config.batch,
+    sampler_ = std::make_unique<data::BatchSampler>(images_.size(0), config.batch * shard.ranks,
                                                     Generator(config.seed + 1));
   }
   g_opt_ = build_optimizer(config, *model_.generator);
   d_opt_ = build_optimizer(config, *model_.discriminator);
+  if (shard.sharding == Shard::Sharding::kStreams) {
+    jump(noise_gen_, shard.rank);
+    jump(data_gen_, shard.rank);
+  }
+  // Dropout masks differ per rank in both modes. The jump comes after the initialization, which
+  // every rank draws alike.
+  jump(default_generator(), shard.rank);
 }
 
 Tensor Session::load_images() {
   Tensor images = load_training_images(config_);
-  if (images.size(0) < config_.batch)
-    throw data::DataError(fmt::format("{}: {} images, fewer than one batch of {}",
-                                      training_images_path(config_.data).string(), images.size(0),
-                                      config_.batch));
+  if (images.size(0) < config_.batch * shard_.ranks)
+    throw data::DataError(fmt::format(
+        "{}: {} images, fewer than one batch of {}{}", training_images_path(config_.data).string(),
+        images.size(0), config_.batch * shard_.ranks,
+        shard_.ranks > 1 ? fmt::format(" ({} processes x {})", shard_.ranks, config_.batch) : ""));
   if (config_.model == "mlp") {
     NoGradGuard no_grad;
     gan::init_output_bias_from_data(*model_.generator, reshape(mean(images, {0}), {-1}));
@@ -96,8 +123,24 @@ Tensor Session::load_images() {
 }
 
 Tensor Session::real_batch(int64_t n) {
-  if (mixture_) return mixture_->sample(n, data_gen_);
-  return sampler_->next(images_);
+  if (mixture_) return own_rows(n, [&](int64_t rows) { return mixture_->sample(rows, data_gen_); });
+  std::span<const int64_t> global = sampler_->next_indices();
+  Shape shape = images_.shape();
+  shape[0] = config_.batch;
+  Tensor batch = Tensor::empty(shape);
+  data::gather_rows(images_, global.subspan(shard_.rank * config_.batch, config_.batch), batch);
+  return batch;
+}
+
+Tensor Session::noise(int64_t n) {
+  return own_rows(n, [&](int64_t rows) { return model_.prior.sample(rows, noise_gen_); });
+}
+
+Tensor Session::own_rows(int64_t n, const std::function<Tensor(int64_t)>& draw) {
+  if (shard_.ranks == 1 || shard_.sharding == Shard::Sharding::kStreams) return draw(n);
+  NoGradGuard no_grad;
+  int64_t first = shard_.rank * n;
+  return slice(draw(shard_.ranks * n), 0, first, first + n);
 }
 
 void Session::apply_schedules(int64_t iteration) {
@@ -114,7 +157,8 @@ void Session::apply_schedules(int64_t iteration) {
   // The paper: lr divided by 1.000004 per update down to 1e-6; momentum 0.5 rising to 0.7 over
   // 250 epochs.
   int64_t updates_per_epoch =
-      images_.defined() ? std::max<int64_t>(1, images_.size(0) / config_.batch) : 1000;
+      images_.defined() ? std::max<int64_t>(1, images_.size(0) / (config_.batch * shard_.ranks))
+                        : 1000;
   for (optim::Optimizer* opt : {g_opt_.get(), d_opt_.get()}) {
     optim::schedule_lr(*opt, optim::exponential_decay(config_.lr, 1.000004, 1e-6));
     optim::schedule_momentum(static_cast<optim::SGD&>(*opt),
@@ -176,6 +220,28 @@ int64_t Session::restore(const Checkpoint& c) {
   load_generator(c, "rng/default", default_generator());
   if (sampler_) sampler_->load_state(c, "sampler/");
   return static_cast<int64_t>(c.word("step"));
+}
+
+std::vector<uint64_t> Session::stream_state() const {
+  std::vector<uint64_t> words;
+  for (const Generator* gen :
+       {&noise_gen_, &data_gen_, const_cast<const Generator*>(&default_generator())}) {
+    Generator::State state = gen->state();
+    words.insert(words.end(), state.begin(), state.end());
+  }
+  return words;
+}
+
+void Session::set_stream_state(std::span<const uint64_t> words) {
+  if (words.size() != kStreamWords)
+    throw std::invalid_argument(
+        fmt::format("Session::set_stream_state: {} words, not {}", words.size(), kStreamWords));
+  for (Generator* gen : {&noise_gen_, &data_gen_, &default_generator()}) {
+    Generator::State state;
+    std::copy_n(words.begin(), state.size(), state.begin());
+    gen->set_state(state);
+    words = words.subspan(state.size());
+  }
 }
 
 }  // namespace minimax::cli

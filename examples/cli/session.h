@@ -3,8 +3,11 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <span>
+#include <vector>
 
 #include "autograd/random.h"
 #include "examples/cli/config.h"
@@ -19,11 +22,36 @@ namespace minimax::cli {
 // Where `fashion-mnist` is read from (Debian's dataset-fashion-mnist package).
 inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 
+// This process's part of a data-parallel run: `ranks` processes each train on `batch` rows of
+// every global batch of ranks x batch rows. A single process is rank 0 of 1, and rank 0 of any
+// run draws exactly what a single process draws.
+struct Shard {
+  enum class Sharding {
+    // Each rank draws its noise and mixture points from its own random streams: the run's streams
+    // jumped `rank` times (Generator::jump). The default: no rank draws more than it uses.
+    kStreams,
+    // Every rank draws the global batch of noise and mixture points from the same streams and keeps
+    // its rows, so that N ranks with batch b compute what one process with batch N x b computes, up
+    // to rounding, as long as nothing else random or per-row is at work: dropout masks are drawn
+    // per rank, batch norm's statistics are over each rank's rows, and WGAN-GP's interpolation
+    // weights come from the shared noise stream in a rank's batch size. Costs N times the random
+    // draws.
+    kSlices,
+  };
+  int rank = 0, ranks = 1;
+  Sharding sharding = Sharding::kStreams;
+};
+
+// "streams" or "slices"; throws UsageError for anything else.
+Shard::Sharding parse_sharding(const std::string& name);
+
 class Session {
  public:
   // Builds everything from the configuration, loading the training data. Throws data::DataError for
-  // unreadable data.
-  explicit Session(const RunConfig& config, bool load_training_data = true);
+  // unreadable data. Images are sharded alike in both modes: every rank shuffles with the same
+  // seed and takes its rows of each global batch, so the ranks' rows are disjoint and together
+  // make a single process's batch of ranks x batch.
+  explicit Session(const RunConfig& config, bool load_training_data = true, Shard shard = {});
 
   const RunConfig& config() const { return config_; }
   gan::GanModel& model() { return model_; }
@@ -33,8 +61,10 @@ class Session {
   bool images() const { return !mixture_; }
   const std::optional<data::GaussianMixture>& mixture() const { return mixture_; }
 
-  // The next minibatch of real data, in G's output layout and range.
+  // The next minibatch of real data, in G's output layout and range: this rank's n rows.
   Tensor real_batch(int64_t n);
+  // G's input for this rank's n rows: the trainer's noise hook in a data-parallel run.
+  Tensor noise(int64_t n);
   // Sets the learning rates (and SGD's momentum) for the iteration about to run, 0-based: the
   // paper's schedules for SGD, the linear decay of RunConfig::lr_decay_start for Adam.
   void apply_schedules(int64_t iteration);
@@ -55,16 +85,27 @@ class Session {
   // Restores everything and returns the checkpoint's step. Throws CheckpointError.
   int64_t restore(const Checkpoint& checkpoint);
 
+  // The states of the generators that differ between ranks (noise, mixture data, the default
+  // generator's dropout masks), kStreamWords words: a checkpoint keeps every rank's, so that a
+  // resumed data-parallel run continues bit for bit. to_checkpoint stores only this rank's.
+  static constexpr size_t kStreamWords = 3 * std::tuple_size_v<Generator::State>;
+  std::vector<uint64_t> stream_state() const;
+  void set_stream_state(std::span<const uint64_t> words);
+
  private:
   Tensor load_images();
+  // This rank's n rows: `draw(n)` with sharding by streams, rows [rank n, (rank + 1) n) of
+  // `draw(ranks x n)` by slices.
+  Tensor own_rows(int64_t n, const std::function<Tensor(int64_t)>& draw);
 
   RunConfig config_;
+  Shard shard_;
   gan::GanModel model_;
   std::unique_ptr<optim::Optimizer> g_opt_, d_opt_;
   Generator noise_gen_, data_gen_;
   std::optional<data::GaussianMixture> mixture_;
-  Tensor images_;  // [N, ...] in G's layout and range
-  std::unique_ptr<data::BatchSampler> sampler_;
+  Tensor images_;                                // [N, ...] in G's layout and range
+  std::unique_ptr<data::BatchSampler> sampler_;  // over global batches of ranks x batch
 };
 
 // Test images of the configured image dataset as [N, C * H * W] in [0, 1] (Parzen evaluation): the

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "examples/cli/commands.h"
+#include "examples/cli/distributed.h"
 #include "examples/cli/report.h"
 #include "examples/cli/session.h"
 #include "models/gan/trainer.h"
@@ -65,7 +66,9 @@ void write_samples(Session& s, const fs::path& dir, int64_t step) {
 
 class Progress {
  public:
-  Progress(int64_t total, int64_t start) : total_(total), start_step_(start), tty_(::isatty(1)) {
+  // `redraw`: rewrite one line in place (a terminal) rather than print a line per update.
+  Progress(int64_t total, int64_t start, bool redraw)
+      : total_(total), start_step_(start), tty_(redraw) {
     t0_ = last_ = std::chrono::steady_clock::now();
   }
   // Iterations per second since the last call.
@@ -135,48 +138,74 @@ void write_report_after_training(const fs::path& dir) {
   }
 }
 
+// Refuses a directory that holds a run unless --resume or --force; --force empties it. Only rank 0
+// touches the run directory.
+void prepare_run_directory(const TrainOptions& o, const RunPaths& paths) {
+  if (o.resume || !paths.holds_run()) return;
+  if (!o.force)
+    throw UsageError(
+        fmt::format("{} already holds a run; pass --resume to continue it or --force to start over",
+                    paths.dir.string()));
+  for (const fs::path& p : {paths.checkpoint, paths.metrics, paths.config}) fs::remove(p);
+  fs::remove_all(paths.samples);
+}
+
+// What every rank of a data-parallel run must agree on before the first collective call.
+std::string run_description(const RunConfig& config, const std::string& sharding, int64_t step) {
+  return fmt::format("{} sharding {} from step {}", to_json(config).dump(), sharding, step);
+}
+
 }  // namespace
 
-int train(const TrainOptions& o) {
+int train(const TrainOptions& o, dist::Communicator& world) {
   if (o.resume && o.force)
     throw UsageError("--resume and --force contradict each other: choose one");
+  Shard shard{world.rank(), world.size(), parse_sharding(o.sharding)};
   // The default directory is named after the dataset: runs/fashion-mnist, runs/idx, runs/ring8.
   RunPaths paths(o.out.empty() ? fs::path("runs") / o.flags.data.substr(0, o.flags.data.find(':'))
                                : fs::path(o.out));
-  if (!o.resume && paths.holds_run()) {
-    if (!o.force)
-      throw UsageError(fmt::format(
-          "{} already holds a run; pass --resume to continue it or --force to start over",
-          paths.dir.string()));
-    for (const fs::path& p : {paths.checkpoint, paths.metrics, paths.config}) fs::remove(p);
-    fs::remove_all(paths.samples);
-  }
+  const bool root = world.is_root();
+  if (root) prepare_run_directory(o, paths);
+  // Every rank reads the checkpoint it resumes: the run directory must be visible to all of them.
   Checkpoint resumed;
   RunConfig config = config_for(o, paths, &resumed);
   check_counts(config);
   set_num_threads(config.threads);
 
-  Session session(config);
-  int64_t step = o.resume ? session.restore(resumed) : 0;
+  Session session(config, true, shard);
+  Replicas replicas(world, session);
+  int64_t step = 0;
+  if (o.resume) {
+    step = session.restore(resumed);
+    replicas.restore_streams(resumed);
+  }
+  replicas.start(run_description(config, o.sharding, step));
   if (step >= config.steps) {
-    fmt::print("{}: already at step {} of {}; nothing to do\n", paths.dir.string(), step,
-               config.steps);
+    if (root)
+      fmt::print("{}: already at step {} of {}; nothing to do\n", paths.dir.string(), step,
+                 config.steps);
     return 0;
   }
-  fs::create_directories(paths.dir);
-  write_text_atomically(paths.config, to_json(config).dump(2) + "\n");
-  if (o.resume) truncate_metrics(paths.metrics, step);
-  fmt::print(
-      "minimax train: {} on {} ({} loss, {}, batch {}, k {}), steps {} to {}, {} thread(s), into "
-      "{}\n",
-      config.model, config.data, config.loss, config.optimizer, config.batch, config.k, step + 1,
-      config.steps, config.threads, paths.dir.string());
+  std::ofstream metrics;
+  if (root) {
+    fs::create_directories(paths.dir);
+    write_text_atomically(paths.config, to_json(config).dump(2) + "\n");
+    if (o.resume) truncate_metrics(paths.metrics, step);
+    metrics.open(paths.metrics, std::ios::app);
+    fmt::print(
+        "minimax train: {} on {} ({} loss, {}, batch {}, k {}), steps {} to {}, {} thread(s), "
+        "into {}\n",
+        config.model, config.data, config.loss, config.optimizer, config.batch, config.k, step + 1,
+        config.steps, config.threads, paths.dir.string());
+    if (!replicas.alone()) fmt::print("{}\n", replicas.describe(config.batch, o.sharding));
+  }
 
   gan::GanModel& m = session.model();
   gan::TrainerOptions topts;
   topts.k = config.k;
   topts.batch = config.batch;
   topts.loss = gan::parse_loss(config.loss);
+  replicas.install_hooks(topts);
   gan::Trainer trainer([&](const Tensor& z) { return m.generator->forward(z); },
                        [&](const Tensor& x) { return m.discriminator->forward(x); },
                        session.g_optimizer(), session.d_optimizer(), m.prior,
@@ -184,32 +213,46 @@ int train(const TrainOptions& o) {
                        topts);
   trainer.set_steps_done(step);
 
-  std::ofstream metrics(paths.metrics, std::ios::app);
-  Progress progress(config.steps, step);
+  // Under mpirun, rank 0's output reaches the terminal through the launcher (often a pseudo-tty
+  // even when mpirun's own output is a file): plain lines then.
+  Progress progress(config.steps, step, ::isatty(1) && replicas.alone());
   int64_t last_logged = step;
+  // Every rank takes the same branches below: they hold the collective calls (averaged,
+  // sync_buffers, add_to_checkpoint), and rank 0 alone writes.
   while (trainer.steps_done() < config.steps) {
     session.apply_schedules(trainer.steps_done());
     gan::StepStats s = trainer.step();
-    if (s.step % config.log_every == 0 || s.step == config.steps) {
-      double its = progress.rate(s.step - last_logged);
-      last_logged = s.step;
-      metrics << nlohmann::json{{"step", s.step},
-                                {"d_loss", s.d_loss},
-                                {"g_loss", s.g_loss},
-                                {"d_real", s.d_real},
-                                {"d_fake", s.d_fake},
-                                {"iters_per_s", its},
-                                {"lr", session.g_optimizer().lr()}}
-                     .dump()
-              << "\n"
-              << std::flush;
-      progress.show(s, its);
+    bool last = s.step == config.steps;
+    if (s.step % config.log_every == 0 || last) {
+      s = replicas.averaged(s);
+      if (root) {
+        double its = progress.rate(s.step - last_logged);
+        last_logged = s.step;
+        metrics << nlohmann::json{{"step", s.step},
+                                  {"d_loss", s.d_loss},
+                                  {"g_loss", s.g_loss},
+                                  {"d_real", s.d_real},
+                                  {"d_fake", s.d_fake},
+                                  {"iters_per_s", its},
+                                  {"lr", session.g_optimizer().lr()}}
+                       .dump()
+                << "\n"
+                << std::flush;
+        progress.show(s, its);
+      }
     }
-    if (s.step % config.sample_every == 0 || s.step == config.steps)
-      write_samples(session, paths.samples, s.step);
-    if (s.step % config.checkpoint_every == 0 || s.step == config.steps)
-      save_checkpoint(session.to_checkpoint(s.step), paths.checkpoint);
+    bool sample = s.step % config.sample_every == 0 || last;
+    bool checkpoint = s.step % config.checkpoint_every == 0 || last;
+    if (sample || checkpoint) replicas.sync_buffers();
+    if (sample && root) write_samples(session, paths.samples, s.step);
+    if (checkpoint) {
+      Checkpoint c;
+      if (root) c = session.to_checkpoint(s.step);
+      replicas.add_to_checkpoint(c);
+      if (root) save_checkpoint(c, paths.checkpoint);
+    }
   }
+  if (!root) return 0;
   progress.finish();
   fmt::print("done: {} steps; checkpoint {}, samples in {}\n", config.steps,
              paths.checkpoint.string(), paths.samples.string());

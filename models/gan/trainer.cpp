@@ -43,12 +43,21 @@ float Trainer::mean_output(const Tensor& logits) const {
   return mean(probabilities ? sigmoid(logits) : logits).item();
 }
 
+Tensor Trainer::draw_noise(int64_t n) {
+  return options_.noise ? options_.noise(n) : prior_.sample(n, gen_);
+}
+
+void Trainer::update(optim::Optimizer& optimizer) {
+  if (options_.sync_gradients) options_.sync_gradients(optimizer);
+  optimizer.step();
+}
+
 void Trainer::discriminator_step(StepStats& stats) {
   Tensor real = data_(options_.batch);
   Tensor fake;
   {
     NoGradGuard no_grad;
-    fake = g_(prior_.sample(options_.batch, gen_));
+    fake = g_(draw_noise(options_.batch));
   }
   d_opt_.zero_grad();
   Tensor real_logits = d_(real), fake_logits = d_(fake);
@@ -58,7 +67,7 @@ void Trainer::discriminator_step(StepStats& stats) {
   if (options_.r1_gamma > 0) loss = add(loss, r1_penalty(d_, real, options_.r1_gamma));
   check_finite(loss, "discriminator", steps_done_ + 1);
   loss.backward();
-  d_opt_.step();
+  update(d_opt_);
   NoGradGuard no_grad;
   stats.d_loss = loss.item();
   stats.d_real = mean_output(real_logits);
@@ -67,12 +76,12 @@ void Trainer::discriminator_step(StepStats& stats) {
 
 void Trainer::generator_step(StepStats& stats) {
   g_opt_.zero_grad();
-  Tensor loss = generator_loss(options_.loss, d_(g_(prior_.sample(options_.batch, gen_))));
+  Tensor loss = generator_loss(options_.loss, d_(g_(draw_noise(options_.batch))));
   check_finite(loss, "generator", steps_done_ + 1);
   const TensorList& params = g_opt_.parameters();
   TensorList grads = grad({loss}, params, {}, false, false, /*allow_unused=*/true);
   for (size_t i = 0; i < params.size(); ++i) Tensor(params[i]).set_grad(grads[i]);
-  g_opt_.step();
+  update(g_opt_);
   stats.g_loss = loss.item();
 }
 

@@ -47,6 +47,14 @@ struct TrainerOptions {
   Loss loss = Loss::kNonSaturating;
   float gradient_penalty_weight = 10;  // lambda, WGAN-GP only
   float r1_gamma = 0;                  // R1 on real data when > 0, any loss
+
+  // Draws the noise for n rows, in place of prior.sample(n, gen), when set. Data-parallel training
+  // uses it to give each process its own rows of one noise batch (examples/cli/session.h).
+  std::function<Tensor(int64_t n)> noise;
+  // Called between each update's backward and its optimizer step, with that update's optimizer
+  // (its parameters hold the gradients about to be applied). Data-parallel training averages the
+  // gradients across processes here (models/dist/data_parallel.h).
+  std::function<void(optim::Optimizer&)> sync_gradients;
 };
 
 // Thrown when a loss becomes NaN or infinite: training stops before the bad update is applied.
@@ -76,6 +84,8 @@ class Trainer {
   void discriminator_step(StepStats& stats);
   void generator_step(StepStats& stats);
   float mean_output(const Tensor& logits) const;
+  Tensor draw_noise(int64_t n);
+  void update(optim::Optimizer& optimizer);
 
   Network g_, d_;
   optim::Optimizer& g_opt_;
