@@ -78,7 +78,7 @@ TEST_CASE("cli: --help and --version exit 0, and a bad flag exits 2 with one lin
 }
 
 TEST_CASE(
-    "cli: train writes a checkpoint, metrics, config and sample plots; refuses to overwrite") {
+    "cli: train writes a checkpoint, metrics, config and sample plots, and refuses to overwrite") {
   TempDir s;
   fs::path run_dir = s.path / "ring";
   Result r = run(ring_run(run_dir, 200), s);
