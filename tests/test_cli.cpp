@@ -11,6 +11,7 @@
 #include <sstream>
 #include <string>
 
+#include "cli_helpers.h"
 #include "minimax.h"
 #include "models/io/npy.h"
 #include "temp_dir.h"
@@ -21,29 +22,16 @@ using minimax::testing::TempDir;
 
 namespace {
 
-struct Result {
-  int status;
-  std::string out, err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using Result = minimax::testing::CliResult;
+using minimax::testing::slurp;
 
 // Runs `minimax ARGS` with stdout and stderr captured.
 Result run(const std::string& args, const TempDir& scratch) {
-  fs::path out = scratch.path / "stdout", err = scratch.path / "stderr";
-  std::string cmd =
-      std::string(MINIMAX_CLI) + " " + args + " > " + out.string() + " 2> " + err.string();
-  int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+  return minimax::testing::run_cli(args, scratch);
 }
 
 int lines(const std::string& s) {
-  return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
+  return minimax::testing::count_lines(s);
 }
 
 std::string ring_run(const fs::path& dir, int steps, const std::string& extra = "") {
