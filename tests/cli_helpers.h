@@ -30,13 +30,17 @@ inline std::string slurp(const std::filesystem::path& p) {
   return ss.str();
 }
 
-// Runs `minimax ARGS` with stdout and stderr captured in files of `scratch`.
-inline CliResult run_cli(const std::string& args, const TempDir& scratch) {
+// Runs a shell command with stdout and stderr captured in files of `scratch`.
+inline CliResult run_shell(const std::string& command, const TempDir& scratch) {
   std::filesystem::path out = scratch.path / "stdout", err = scratch.path / "stderr";
-  std::string cmd =
-      std::string(MINIMAX_CLI) + " " + args + " > " + out.string() + " 2> " + err.string();
+  std::string cmd = command + " > " + out.string() + " 2> " + err.string();
   int status = std::system(cmd.c_str());
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+}
+
+// Runs `minimax ARGS`, as run_shell.
+inline CliResult run_cli(const std::string& args, const TempDir& scratch) {
+  return run_shell(std::string(MINIMAX_CLI) + " " + args, scratch);
 }
 
 inline int count_lines(const std::string& s) {

@@ -2,47 +2,26 @@
 // machine. Built only with MINIMAX_MPI. Every launch runs under `timeout`, so a job that hangs
 // fails the test (status 124) instead of stalling the suite.
 #include <doctest/doctest.h>
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 
+#include "cli_helpers.h"
 #include "minimax.h"
 #include "models/dist/data_parallel.h"
 #include "models/gan/models.h"
-#include "temp_dir.h"
 
 namespace fs = std::filesystem;
 using minimax::Checkpoint;
-using minimax::testing::TempDir;
+using namespace minimax::testing;
 
 namespace {
 
 constexpr int kTimeoutStatus = 124;  // timeout(1)'s status when the time ran out
-
-struct Result {
-  int status;
-  std::string out, err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-Result shell(const std::string& command, const TempDir& scratch) {
-  fs::path out = scratch.path / "stdout", err = scratch.path / "stderr";
-  std::string cmd = command + " > " + out.string() + " 2> " + err.string();
-  int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
-}
 
 // mpirun as root (CI runs tests as root), more ranks than cores allowed, one OpenMP thread each;
 // in a sanitizer build, with Open MPI's own leaks suppressed (tests/lsan-openmpi.supp).
@@ -56,24 +35,15 @@ std::string mpirun(int seconds) {
 }
 
 // `minimax ARGS` on `ranks` processes.
-Result launch(int ranks, const std::string& args, const TempDir& scratch, int seconds = 120) {
-  return shell(mpirun(seconds) + " -np " + std::to_string(ranks) + " " + MINIMAX_CLI + " " + args,
-               scratch);
-}
-
-// `minimax ARGS` alone, no launcher.
-Result alone(const std::string& args, const TempDir& scratch) {
-  return shell(std::string(MINIMAX_CLI) + " " + args, scratch);
+CliResult launch(int ranks, const std::string& args, const TempDir& scratch, int seconds = 120) {
+  return run_shell(
+      mpirun(seconds) + " -np " + std::to_string(ranks) + " " + MINIMAX_CLI + " " + args, scratch);
 }
 
 std::string ring_run(const fs::path& dir, int steps, int batch, const std::string& extra = "") {
   return "train --data ring8 --steps " + std::to_string(steps) + " --batch " +
          std::to_string(batch) + " --checkpoint-every 50 --sample-every 100 --log-every 25 " +
          "--threads 1 --out " + dir.string() + " " + extra;
-}
-
-int lines(const std::string& s) {
-  return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
 }
 
 // The largest difference between the G and D tensors of two checkpoints.
@@ -88,25 +58,12 @@ float max_parameter_difference(const Checkpoint& a, const Checkpoint& b) {
   return worst;
 }
 
-// An IDX file of 40 28x28 images; `garbage` writes a file that is not IDX at all.
-void write_images(const fs::path& file, bool garbage) {
-  fs::create_directories(file.parent_path());
-  std::ofstream out(file, std::ios::binary);
-  if (garbage) {
-    out << "this is not an IDX file";
-    return;
-  }
-  const unsigned char header[] = {0, 0, 8, 3, 0, 0, 0, 40, 0, 0, 0, 28, 0, 0, 0, 28};
-  out.write(reinterpret_cast<const char*>(header), sizeof(header));
-  for (int i = 0; i < 40 * 28 * 28; ++i) out.put(static_cast<char>((i * 37) % 256));
-}
-
 }  // namespace
 
 TEST_CASE("mpi: two ranks train ring8 as identical replicas, rank 0 alone writing the run") {
   TempDir s;
   fs::path dir = s.path / "run";
-  Result r = launch(2, ring_run(dir, 200, 64), s);
+  CliResult r = launch(2, ring_run(dir, 200, 64), s);
   INFO(r.err);
   REQUIRE(r.status == 0);
   CHECK(r.out.find("data-parallel on 2 processes: 2 x batch 64 = 128 rows per step") !=
@@ -117,7 +74,7 @@ TEST_CASE("mpi: two ranks train ring8 as identical replicas, rank 0 alone writin
   for (std::string line; std::getline(out, line);) progress_lines += line.rfind("step ", 0) == 0;
   CHECK(progress_lines == 8);
   CHECK(r.out.find('\r') == std::string::npos);
-  CHECK(lines(slurp(dir / "metrics.jsonl")) == 8);  // written once, not once per rank
+  CHECK(count_lines(slurp(dir / "metrics.jsonl")) == 8);  // written once, not once per rank
   CHECK(fs::exists(dir / "samples" / "step_000200.png"));
 
   // At each checkpoint every rank hashed its G and D; rank 0 stored the hashes. They agree, and
@@ -140,8 +97,8 @@ TEST_CASE("mpi: two ranks train ring8 as identical replicas, rank 0 alone writin
 
 TEST_CASE("mpi: two ranks with batch b match one process with batch 2b when sharding by slices") {
   TempDir s;
-  REQUIRE(alone(ring_run(s.path / "one", 40, 64), s).status == 0);
-  Result r = launch(2, ring_run(s.path / "two", 40, 32, "--sharding slices"), s);
+  REQUIRE(run_cli(ring_run(s.path / "one", 40, 64), s).status == 0);
+  CliResult r = launch(2, ring_run(s.path / "two", 40, 32, "--sharding slices"), s);
   INFO(r.err);
   REQUIRE(r.status == 0);
   REQUIRE(launch(2, ring_run(s.path / "streams", 40, 32), s).status == 0);
@@ -174,17 +131,17 @@ TEST_CASE("mpi: a resumed two-rank run ends where an uninterrupted one does") {
   const std::string constant_lr = "--lr-decay-start 1";
   REQUIRE(launch(2, ring_run(s.path / "straight", 100, 64, constant_lr), s).status == 0);
   REQUIRE(launch(2, ring_run(s.path / "halves", 50, 64, constant_lr), s).status == 0);
-  Result r = launch(2, ring_run(s.path / "halves", 100, 64, "--resume"), s);
+  CliResult r = launch(2, ring_run(s.path / "halves", 100, 64, "--resume"), s);
   INFO(r.err);
   REQUIRE(r.status == 0);
   Checkpoint straight = minimax::load_checkpoint(s.path / "straight" / "model.ckpt");
   Checkpoint halves = minimax::load_checkpoint(s.path / "halves" / "model.ckpt");
   CHECK(max_parameter_difference(straight, halves) == 0.0f);
   CHECK(straight.word_list("dist/rank_streams") == halves.word_list("dist/rank_streams"));
-  CHECK(lines(slurp(s.path / "halves" / "metrics.jsonl")) == 4);
+  CHECK(count_lines(slurp(s.path / "halves" / "metrics.jsonl")) == 4);
 
   // Another number of processes cannot continue it: the data order and streams depend on it.
-  r = alone(ring_run(s.path / "halves", 150, 64, "--resume"), s);
+  r = run_cli(ring_run(s.path / "halves", 150, 64, "--resume"), s);
   CHECK(r.status == 2);
   CHECK(r.err.find("written by a run on 2 process(es)") != std::string::npos);
 }
@@ -193,15 +150,17 @@ TEST_CASE("mpi: a rank that cannot read its data ends the whole job with its err
   // Launched from two directories, the ranks find different files at the same relative path, as
   // nodes with their own disks would: rank 1's is not IDX.
   TempDir s;
-  write_images(s.path / "node0" / "images.idx", false);
-  write_images(s.path / "node1" / "images.idx", true);
+  fs::create_directories(s.path / "node0");
+  fs::create_directories(s.path / "node1");
+  write_idx_images(s.path / "node0" / "images.idx", 40);
+  std::ofstream(s.path / "node1" / "images.idx") << "this is not an IDX file";
   std::string train = std::string(MINIMAX_CLI) +
                       " train --data idx:images.idx --model dcgan --batch 4 --steps 50 "
                       "--threads 1 --out " +
                       (s.path / "run").string();
-  Result r = shell(mpirun(60) + " -np 1 -wdir " + (s.path / "node0").string() + " " + train +
-                       " : -np 1 -wdir " + (s.path / "node1").string() + " " + train,
-                   s);
+  CliResult r = run_shell(mpirun(60) + " -np 1 -wdir " + (s.path / "node0").string() + " " + train +
+                              " : -np 1 -wdir " + (s.path / "node1").string() + " " + train,
+                          s);
   CHECK(r.status != 0);
   CHECK(r.status != kTimeoutStatus);
   CHECK(r.err.find("minimax: error (rank 1 of 2): IDX file images.idx: not an IDX file") !=
@@ -212,7 +171,7 @@ TEST_CASE("mpi: ranks given different runs stop with a message naming both") {
   TempDir s;
   fs::path dir = s.path / "run";
   std::string train = std::string(MINIMAX_CLI) + " " + ring_run(dir, 100, 64);
-  Result r = shell(mpirun(60) + " -np 1 " + train + " : -np 1 " + train + " --seed 2", s);
+  CliResult r = run_shell(mpirun(60) + " -np 1 " + train + " : -np 1 " + train + " --seed 2", s);
   CHECK(r.status == 2);
   CHECK(r.err.find("rank 1 was given another run than rank 0") != std::string::npos);
   CHECK(r.err.find("\"seed\":2") != std::string::npos);
