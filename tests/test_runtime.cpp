@@ -2,9 +2,8 @@
 // new tensor memory (counts, not times).
 #include <doctest/doctest.h>
 
+#include "examples/cli/bench_iteration.h"
 #include "minimax.h"
-#include "models/gan/models.h"
-#include "models/gan/trainer.h"
 #include "ops/dnnl/context.h"
 
 using namespace minimax;
@@ -70,38 +69,17 @@ TEST_CASE("set_num_threads rejects a non-positive count and is honoured") {
   set_num_threads(before);
 }
 
-// The bench's iteration (Algorithm 1 with k = 1, optimizer steps included) on the bundled models
-// at a small batch: the same ops, layouts and optimizers as `minimax bench`.
+// `minimax bench`'s iteration at a small batch: the same ops, layouts and optimizers.
 TEST_CASE("a steady-state training step of the paper MLP and of DCGAN allocates nothing new") {
-  for (bool mlp : {true, false}) {
-    CAPTURE(mlp);
+  for (std::string model : {"mlp", "dcgan"}) {
+    CAPTURE(model);
     manual_seed(4);
-    Generator gen(4);
-    gan::GanModel m = mlp ? gan::paper_mnist_mlp() : gan::dcgan28();
-    std::unique_ptr<optim::Optimizer> g_opt, d_opt;
-    if (mlp) {
-      g_opt = std::make_unique<optim::SGD>(m.generator->parameters(),
-                                           optim::SGDOptions(0.1).momentum(0.5));
-      d_opt = std::make_unique<optim::SGD>(m.discriminator->parameters(),
-                                           optim::SGDOptions(0.1).momentum(0.5));
-    } else {
-      g_opt = std::make_unique<optim::Adam>(m.generator->parameters(), optim::AdamOptions(2e-4));
-      d_opt =
-          std::make_unique<optim::Adam>(m.discriminator->parameters(), optim::AdamOptions(2e-4));
-    }
-    const int64_t batch = 6;
-    Tensor real = mlp ? Tensor::uniform({batch, 784}, 0, 1, gen)
-                      : Tensor::uniform({batch, 1, 28, 28}, -1, 1, gen);
-    gan::TrainerOptions options;
-    options.batch = batch;
-    gan::Trainer trainer([&](const Tensor& z) { return m.generator->forward(z); },
-                         [&](const Tensor& x) { return m.discriminator->forward(x); }, *g_opt,
-                         *d_opt, m.prior, [&](int64_t) { return real; }, gen, options);
-    trainer.step();
-    trainer.step();
+    cli::BenchIteration iteration(model, 6, 4);
+    iteration.step();
+    iteration.step();
     int64_t primitives = dnnl_ctx::primitives_created();
     int64_t allocations = CachingAllocator::instance().stats().system_allocations;
-    for (int i = 0; i < 3; ++i) trainer.step();
+    for (int i = 0; i < 3; ++i) iteration.step();
     CHECK(dnnl_ctx::primitives_created() == primitives);
     CHECK(CachingAllocator::instance().stats().system_allocations == allocations);
   }

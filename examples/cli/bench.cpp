@@ -4,9 +4,8 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "examples/cli/bench_iteration.h"
 #include "examples/cli/commands.h"
-#include "models/gan/models.h"
-#include "models/gan/trainer.h"
 #include "ops/kernels.h"
 #include "ops/runtime.h"
 
@@ -41,37 +40,16 @@ int bench(const BenchOptions& o) {
   if (!(o.seconds > 0)) throw UsageError(fmt::format("--seconds {} must be positive", o.seconds));
   set_num_threads(o.threads);
   manual_seed(1);
-  Generator gen(1);
-  bool mlp = o.model == "mlp";
-  gan::GanModel m = mlp ? gan::paper_mnist_mlp() : gan::dcgan28();
-  const int64_t batch = mlp ? 100 : 64;
-  std::unique_ptr<optim::Optimizer> g_opt, d_opt;
-  if (mlp) {
-    g_opt = std::make_unique<optim::SGD>(m.generator->parameters(),
-                                         optim::SGDOptions(0.1).momentum(0.5));
-    d_opt = std::make_unique<optim::SGD>(m.discriminator->parameters(),
-                                         optim::SGDOptions(0.1).momentum(0.5));
-  } else {
-    g_opt = std::make_unique<optim::Adam>(m.generator->parameters(),
-                                          optim::AdamOptions(2e-4).betas({0.5, 0.999}));
-    d_opt = std::make_unique<optim::Adam>(m.discriminator->parameters(),
-                                          optim::AdamOptions(2e-4).betas({0.5, 0.999}));
-  }
-  Tensor real = mlp ? Tensor::uniform({batch, 784}, 0, 1, gen)
-                    : Tensor::uniform({batch, 1, 28, 28}, -1, 1, gen);
-  gan::TrainerOptions topts;
-  topts.batch = batch;
-  gan::Trainer trainer([&](const Tensor& z) { return m.generator->forward(z); },
-                       [&](const Tensor& x) { return m.discriminator->forward(x); }, *g_opt, *d_opt,
-                       m.prior, [&](int64_t) { return real; }, gen, topts);
-  for (int i = 0; i < 5; ++i) trainer.step();  // warm-up: primitives built, memory cached
+  const int64_t batch = BenchIteration::default_batch(o.model);
+  BenchIteration iteration(o.model, batch, 1);
+  for (int i = 0; i < 5; ++i) iteration.step();  // warm-up: primitives built, memory cached
 
   using clock = std::chrono::steady_clock;
   int64_t flops_before = flops_counted(), iterations = 0;
   auto start = clock::now();
   double elapsed = 0;
   while (elapsed < o.seconds || iterations < 5) {
-    trainer.step();
+    iteration.step();
     ++iterations;
     elapsed = std::chrono::duration<double>(clock::now() - start).count();
   }

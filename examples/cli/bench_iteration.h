@@ -1,0 +1,37 @@
+// The iteration `minimax bench` times: Algorithm 1 with k = 1, optimizer steps included, of a
+// bundled model on a fixed batch of random data of the right shape, so that only compute is timed.
+// tests/test_runtime.cpp runs the same iteration to show that its steady state allocates nothing.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "models/gan/models.h"
+#include "models/gan/trainer.h"
+#include "models/optim/optimizer.h"
+
+namespace minimax::cli {
+
+class BenchIteration {
+ public:
+  // model: "mlp" (the paper's, SGD with momentum 0.5) or "dcgan" (dcgan28, Adam 2e-4, beta1 0.5).
+  BenchIteration(const std::string& model, int64_t batch, uint64_t seed);
+  BenchIteration(const BenchIteration&) = delete;  // the trainer holds references to members
+  BenchIteration& operator=(const BenchIteration&) = delete;
+
+  // The batch the bench uses for `model`: the paper's 100 for the MLP, PyTorch's example's 64 for
+  // DCGAN.
+  static int64_t default_batch(const std::string& model);
+
+  void step() { trainer_->step(); }
+
+ private:
+  Generator gen_;
+  gan::GanModel model_;
+  std::unique_ptr<optim::Optimizer> g_opt_, d_opt_;
+  Tensor real_;
+  std::unique_ptr<gan::Trainer> trainer_;
+};
+
+}  // namespace minimax::cli
