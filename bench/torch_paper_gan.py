@@ -23,8 +23,8 @@ import time
 
 import numpy as np
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
+
+from torch_models import gan_iteration, paper_init, paper_mlp, paper_noise
 
 
 def load_idx_images(path):
@@ -39,37 +39,9 @@ def load_idx_images(path):
     return torch.from_numpy(pixels.reshape(n, rows * cols).astype(np.float32) / 255.0)
 
 
-class Maxout(nn.Module):
-    def __init__(self, fan_in, units, pieces):
-        super().__init__()
-        self.units, self.pieces = units, pieces
-        self.linear = nn.Linear(fan_in, units * pieces)
-
-    def forward(self, x):
-        return self.linear(x).view(x.shape[0], self.units, self.pieces).amax(2)
-
-
-def paper_model(pixel_means):
-    g = nn.Sequential(nn.Linear(100, 1200), nn.ReLU(), nn.Linear(1200, 1200), nn.ReLU(),
-                      nn.Linear(1200, 784), nn.Sigmoid())
-    d = nn.Sequential(nn.Dropout(0.2), Maxout(784, 240, 5), nn.Dropout(0.5), Maxout(240, 240, 5),
-                      nn.Dropout(0.5), nn.Linear(240, 1))
-    with torch.no_grad():
-        for p in g.parameters():
-            p.uniform_(-0.05, 0.05)
-        for p in d.parameters():
-            p.uniform_(-0.005, 0.005)
-        p = pixel_means.clamp(1e-3, 1 - 1e-3)
-        g[4].bias.copy_(torch.log(p / (1 - p)))
-    return g, d
-
-
-def noise(n):
-    return torch.empty(n, 100).uniform_(-math.sqrt(3), math.sqrt(3))
-
-
 def train(images, steps, batch):
-    g, d = paper_model(images.mean(0))
+    g, d = paper_mlp()
+    paper_init(g, d, images.mean(0))
     g_opt = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
     d_opt = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
     order, position = torch.randperm(images.shape[0]), 0
@@ -79,16 +51,7 @@ def train(images, steps, batch):
             order, position = torch.randperm(images.shape[0]), 0
         real = images[order[position:position + batch]]
         position += batch
-        with torch.no_grad():
-            fake = g(noise(batch))
-        d_opt.zero_grad()
-        d_loss = -(F.logsigmoid(d(real)).mean() + F.logsigmoid(-d(fake)).mean())
-        d_loss.backward()
-        d_opt.step()
-        g_opt.zero_grad()
-        g_loss = -F.logsigmoid(d(g(noise(batch)))).mean()
-        g_loss.backward()
-        g_opt.step()
+        d_loss, g_loss = gan_iteration(g, d, g_opt, d_opt, paper_noise, real, batch)
         if step % 500 == 0 or step == steps:
             rate = step / (time.perf_counter() - start)
             print(f"step {step}: d_loss {d_loss.item():.4f} g_loss {g_loss.item():.4f} "
@@ -140,7 +103,7 @@ def main():
             parser.error("--train is needed unless --score is given")
         g = train(load_idx_images(args.train), args.steps, args.batch)
         with torch.no_grad():
-            samples = g(noise(10000))
+            samples = g(paper_noise(10000))
         result = {"model": "torch paper mlp", "steps": args.steps, "seed": args.seed,
                   **parzen(samples, held_out)}
     print(f"Parzen log-likelihood {result['mean']:.1f} +- {result['standard_error']:.1f} "
