@@ -44,6 +44,8 @@ void add_train(CLI::App& app, minimax::cli::TrainOptions& o) {
   optional_flag<int64_t>(cmd, "--steps", f.steps, "the run's total number of iterations");
   optional_flag<int64_t>(cmd, "--batch", f.batch, "minibatch size m");
   optional_flag<int>(cmd, "--k", f.k, "discriminator steps per generator step");
+  optional_flag<double>(cmd, "--r1", f.r1,
+                        "R1 penalty weight gamma on real data, added to D's loss (0: off)");
   optional_flag<uint64_t>(cmd, "--seed", f.seed, "random seed");
   optional_flag<int>(cmd, "--threads", f.threads, "compute threads");
   optional_flag<int64_t>(cmd, "--checkpoint-every", f.checkpoint_every,

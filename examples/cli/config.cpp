@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include "models/gan/losses.h"
 
 namespace minimax::cli {
@@ -86,6 +88,7 @@ RunConfig resolve(const RunFlags& f) {
   apply(f.steps, c.steps);
   apply(f.batch, c.batch);
   apply(f.k, c.k);
+  apply(f.r1, c.r1);
   apply(f.seed, c.seed);
   apply(f.threads, c.threads);
   apply(f.checkpoint_every, c.checkpoint_every);
@@ -116,6 +119,8 @@ RunConfig resolve(const RunFlags& f) {
   if (!(c.lr_decay_start >= 0 && c.lr_decay_start <= 1))
     throw UsageError(fmt::format("--lr-decay-start {} must be a fraction of the run in [0, 1]",
                                  c.lr_decay_start));
+  if (!(c.r1 >= 0 && std::isfinite(c.r1)))
+    throw UsageError(fmt::format("--r1 {}: the penalty weight must be finite and >= 0", c.r1));
   if (c.optimizer == "sgd" && c.lr_decay_start < 1)
     throw UsageError(
         "--lr-decay-start applies to adam; --optimizer sgd follows the paper's schedule");
@@ -132,6 +137,7 @@ nlohmann::json to_json(const RunConfig& c) {
           {"steps", c.steps},
           {"batch", c.batch},
           {"k", c.k},
+          {"r1", c.r1},
           {"seed", c.seed},
           {"threads", c.threads},
           {"checkpoint_every", c.checkpoint_every},
@@ -151,6 +157,7 @@ RunConfig from_json(const nlohmann::json& j) {
     c.steps = j.at("steps");
     c.batch = j.at("batch");
     c.k = j.at("k");
+    c.r1 = j.value("r1", 0.0);  // absent in runs from before the flag
     c.seed = j.at("seed");
     c.threads = j.at("threads");
     c.checkpoint_every = j.at("checkpoint_every");

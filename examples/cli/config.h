@@ -28,6 +28,8 @@ struct RunConfig {
   int64_t steps = 0;
   int64_t batch = 0;
   int k = 1;
+  // R1 penalty weight gamma: (gamma / 2) E||grad_x D(x)||^2 on real data joins D's loss (0: off).
+  double r1 = 0;
   uint64_t seed = 1;
   int threads = 1;
   int64_t checkpoint_every = 0;
@@ -39,7 +41,7 @@ struct RunConfig {
 struct RunFlags {
   std::string data = "fashion-mnist";
   std::optional<std::string> model, loss, optimizer;
-  std::optional<double> lr, lr_decay_start;
+  std::optional<double> lr, lr_decay_start, r1;
   std::optional<int64_t> steps, batch, checkpoint_every, sample_every, log_every;
   std::optional<int> k, threads;
   std::optional<uint64_t> seed;

@@ -193,10 +193,11 @@ int train(const TrainOptions& o, dist::Communicator& world) {
     if (o.resume) truncate_metrics(paths.metrics, step);
     metrics.open(paths.metrics, std::ios::app);
     fmt::print(
-        "minimax train: {} on {} ({} loss, {}, batch {}, k {}), steps {} to {}, {} thread(s), "
+        "minimax train: {} on {} ({} loss{}, {}, batch {}, k {}), steps {} to {}, {} thread(s), "
         "into {}\n",
-        config.model, config.data, config.loss, config.optimizer, config.batch, config.k, step + 1,
-        config.steps, config.threads, paths.dir.string());
+        config.model, config.data, config.loss,
+        config.r1 > 0 ? fmt::format(" + R1 {:g}", config.r1) : "", config.optimizer, config.batch,
+        config.k, step + 1, config.steps, config.threads, paths.dir.string());
     if (!replicas.alone()) fmt::print("{}\n", replicas.describe(config.batch, o.sharding));
   }
 
@@ -205,6 +206,7 @@ int train(const TrainOptions& o, dist::Communicator& world) {
   topts.k = config.k;
   topts.batch = config.batch;
   topts.loss = gan::parse_loss(config.loss);
+  topts.r1_gamma = static_cast<float>(config.r1);
   replicas.install_hooks(topts);
   gan::Trainer trainer([&](const Tensor& z) { return m.generator->forward(z); },
                        [&](const Tensor& x) { return m.discriminator->forward(x); },
