@@ -243,6 +243,27 @@ TEST_CASE("cli: a DCGAN trains on CIFAR-10-format files and draws 32x32 RGB samp
   CHECK(r.status == 0);
   CHECK(decode_rgb(s.path / "i.png").width == 3 * 64 + 4 * 2);
 
+  // Parzen scores against the test batch: its absence is named, then 2,000 records are enough.
+  std::string parzen = "eval --checkpoint " + ckpt + " --metric parzen --n 50";
+  r = run(parzen, s);
+  CHECK(r.status == 1);
+  CHECK(count_lines(r.err) == 1);
+  CHECK(contains(r.err, "test_batch.bin"));
+  {
+    std::ofstream out(data / "test_batch.bin", std::ios::binary);
+    for (int k = 0; k < 2000; ++k) {
+      out.put(static_cast<char>(k % 10));
+      for (int i = 0; i < 3072; ++i) out.put(static_cast<char>((i * 13 + k * 7) % 256));
+    }
+  }
+  r = run(parzen, s);
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  auto score = nlohmann::json::parse(r.out.substr(r.out.rfind('{')));
+  CHECK(score["samples"] == 50);
+  CHECK(score["test_images"] == 1000);
+  CHECK(std::isfinite(score["mean"].get<double>()));
+
   r = run("train --data cifar10: --out " + (s.path / "a").string(), s);
   CHECK(r.status == 2);
   CHECK(contains(r.err, "needs a directory"));
