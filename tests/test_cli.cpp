@@ -12,6 +12,7 @@
 #include <string>
 
 #include "cli_helpers.h"
+#include "examples/cli/config.h"
 #include "minimax.h"
 #include "models/io/npy.h"
 #include "temp_dir.h"
@@ -165,6 +166,14 @@ TEST_CASE("cli: --r1 adds the R1 penalty to D's loss and is stored with the run"
   CHECK(penalized > plain + 1e-4);
   CHECK(nlohmann::json::parse(slurp(s.path / "r1" / "config.json"))["r1"].get<double>() == 10);
   CHECK(nlohmann::json::parse(slurp(s.path / "plain" / "config.json"))["r1"].get<double>() == 0);
+  // grid25 trains with R1 by default (its 25 close modes need it), ring8 without; a flag wins.
+  minimax::cli::RunFlags flags;
+  flags.data = "ring8";
+  CHECK(minimax::cli::resolve(flags).r1 == 0);
+  flags.data = "grid25";
+  CHECK(minimax::cli::resolve(flags).r1 == doctest::Approx(0.1));
+  flags.r1 = 0.0;
+  CHECK(minimax::cli::resolve(flags).r1 == 0);
   for (const char* bad : {"-1", "nan", "inf"}) {
     CAPTURE(bad);
     Result r = run(

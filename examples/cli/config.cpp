@@ -28,6 +28,8 @@ RunConfig defaults_for(const std::string& data) {
     c.checkpoint_every = 1000;
     c.sample_every = 1000;
     c.log_every = 100;
+    // grid25's 25 close modes: without R1, 2 of 8 seeds tried dropped 4 of them for good.
+    if (data == "grid25") c.r1 = 0.1;
   } else if (is_cifar10(data)) {
     c.model = "dcgan";  // the paper's MLP is for 784 gray pixels
     c.optimizer = "adam";
