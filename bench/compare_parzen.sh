@@ -29,7 +29,8 @@ mm=$(build/bin/minimax eval --checkpoint "$out/run/model.ckpt" --metric parzen -
 mm_torch=$(/usr/bin/python3 bench/torch_paper_gan.py --test "$test" --score "$out/samples.npy")
 echo "== PyTorch: $steps steps, seed $seed"
 pt=$(/usr/bin/python3 bench/torch_paper_gan.py --train "$train" --test "$test" --steps "$steps" \
-  --seed "$seed" | tee /dev/stderr)
+  --seed "$seed")  # its progress lines go to stderr
+echo "$pt"
 python3 - "$(tail -n 1 <<<"$mm")" "$(tail -n 1 <<<"$mm_torch")" "$(tail -n 1 <<<"$pt")" <<'EOF'
 import json, sys
 mm, mm_torch, pt = (json.loads(a) for a in sys.argv[1:])

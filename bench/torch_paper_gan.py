@@ -13,12 +13,13 @@ log-likelihood on the first 1,000 test images; mean and standard error on the ot
 Usage:
   torch_paper_gan.py --train IDX.gz --test IDX.gz [--steps 3000] [--seed 1] [--threads 1]
   torch_paper_gan.py --test IDX.gz --score SAMPLES.npy    (scores samples, e.g. from minimax)
-The last line printed is one JSON object.
+Progress goes to stderr; the last line printed on stdout is one JSON object.
 """
 import argparse
 import gzip
 import json
 import math
+import sys
 import time
 
 import numpy as np
@@ -55,7 +56,7 @@ def train(images, steps, batch):
         if step % 500 == 0 or step == steps:
             rate = step / (time.perf_counter() - start)
             print(f"step {step}: d_loss {d_loss.item():.4f} g_loss {g_loss.item():.4f} "
-                  f"({rate:.1f} it/s)", flush=True)
+                  f"({rate:.1f} it/s)", file=sys.stderr, flush=True)
     g.eval()
     return g
 
