@@ -19,21 +19,11 @@
 
 namespace fs = std::filesystem;
 
-using minimax::testing::TempDir;
+using namespace minimax::testing;
 
 namespace {
 
-using Result = minimax::testing::CliResult;
-using minimax::testing::slurp;
-
-// Runs `minimax ARGS` with stdout and stderr captured.
-Result run(const std::string& args, const TempDir& scratch) {
-  return minimax::testing::run_cli(args, scratch);
-}
-
-int lines(const std::string& s) {
-  return minimax::testing::count_lines(s);
-}
+using Result = CliResult;
 
 std::string ring_run(const fs::path& dir, int steps, const std::string& extra = "") {
   return "train --data ring8 --steps " + std::to_string(steps) +
@@ -45,32 +35,32 @@ std::string ring_run(const fs::path& dir, int steps, const std::string& extra = 
 
 TEST_CASE("cli: --help and --version exit 0, and a bad flag exits 2 with one line on stderr") {
   TempDir s;
-  Result r = run("--help", s);
+  Result r = run_cli("--help", s);
   CHECK(r.status == 0);
   CHECK(r.out.find("train") != std::string::npos);
-  CHECK(run("train --help", s).out.find("--checkpoint-every") != std::string::npos);
-  r = run("--version", s);
+  CHECK(run_cli("train --help", s).out.find("--checkpoint-every") != std::string::npos);
+  r = run_cli("--version", s);
   CHECK(r.status == 0);
   CHECK(r.out.find("minimax") != std::string::npos);
-  r = run("train --bogus", s);
+  r = run_cli("train --bogus", s);
   CHECK(r.status == 2);
-  CHECK(lines(r.err) == 1);
-  r = run("train --data ring8 --model dcgan", s);
+  CHECK(count_lines(r.err) == 1);
+  r = run_cli("train --data ring8 --model dcgan", s);
   CHECK(r.status == 2);
   CHECK(r.err.find("does not fit") != std::string::npos);
-  r = run("train --data nowhere", s);
+  r = run_cli("train --data nowhere", s);
   CHECK(r.status == 2);
   CHECK(r.err.find("unknown dataset") != std::string::npos);
-  r = run("train --data ring8 --steps 0 --out " + (s.path / "zero").string(), s);
+  r = run_cli("train --data ring8 --steps 0 --out " + (s.path / "zero").string(), s);
   CHECK(r.status == 2);
-  CHECK(lines(r.err) == 1);
+  CHECK(count_lines(r.err) == 1);
 }
 
 TEST_CASE(
     "cli: train writes a checkpoint, metrics, config and sample plots, and refuses to overwrite") {
   TempDir s;
   fs::path run_dir = s.path / "ring";
-  Result r = run(ring_run(run_dir, 200), s);
+  Result r = run_cli(ring_run(run_dir, 200), s);
   INFO(r.err);
   REQUIRE(r.status == 0);
   CHECK(fs::exists(run_dir / "model.ckpt"));
@@ -80,24 +70,24 @@ TEST_CASE(
   CHECK(config["data"] == "ring8");
   CHECK(config["steps"] == 200);
   std::string metrics = slurp(run_dir / "metrics.jsonl");
-  CHECK(lines(metrics) == 8);
+  CHECK(count_lines(metrics) == 8);
   auto last = nlohmann::json::parse(metrics.substr(metrics.rfind('\n', metrics.size() - 2) + 1));
   CHECK(last["step"] == 200);
   for (const char* key : {"d_loss", "g_loss", "d_real", "d_fake", "iters_per_s"})
     CHECK(last.contains(key));
 
-  r = run(ring_run(run_dir, 200), s);
+  r = run_cli(ring_run(run_dir, 200), s);
   CHECK(r.status != 0);
   CHECK(r.err.find("already holds a run") != std::string::npos);
-  r = run(ring_run(run_dir, 200, "--resume"), s);
+  r = run_cli(ring_run(run_dir, 200, "--resume"), s);
   CHECK(r.status == 0);
   CHECK(r.out.find("already at step 200") != std::string::npos);
-  r = run(ring_run(run_dir, 250, "--resume"), s);
+  r = run_cli(ring_run(run_dir, 250, "--resume"), s);
   CHECK(r.status == 0);
-  CHECK(lines(slurp(run_dir / "metrics.jsonl")) == 10);
-  r = run(ring_run(run_dir, 100, "--force"), s);
+  CHECK(count_lines(slurp(run_dir / "metrics.jsonl")) == 10);
+  r = run_cli(ring_run(run_dir, 100, "--force"), s);
   CHECK(r.status == 0);
-  CHECK(lines(slurp(run_dir / "metrics.jsonl")) == 4);
+  CHECK(count_lines(slurp(run_dir / "metrics.jsonl")) == 4);
   CHECK_FALSE(fs::exists(run_dir / "samples" / "step_000200.png"));
 }
 
@@ -106,13 +96,13 @@ TEST_CASE("cli: a resumed run ends where an uninterrupted one does") {
   // lr decay is laid over --steps, so extending a run reshapes it: this compares constant-lr runs.
   TempDir s;
   const std::string constant_lr = "--lr-decay-start 1";
-  REQUIRE(run(ring_run(s.path / "straight", 200, constant_lr), s).status == 0);
-  REQUIRE(run(ring_run(s.path / "halves", 100, constant_lr), s).status == 0);
-  REQUIRE(run(ring_run(s.path / "halves", 200, "--resume"), s).status == 0);
+  REQUIRE(run_cli(ring_run(s.path / "straight", 200, constant_lr), s).status == 0);
+  REQUIRE(run_cli(ring_run(s.path / "halves", 100, constant_lr), s).status == 0);
+  REQUIRE(run_cli(ring_run(s.path / "halves", 200, "--resume"), s).status == 0);
   for (const char* name : {"straight", "halves"}) {
-    Result r = run("sample --checkpoint " + (s.path / name / "model.ckpt").string() +
-                       " --n 100 --out " + (s.path / (std::string(name) + ".npy")).string(),
-                   s);
+    Result r = run_cli("sample --checkpoint " + (s.path / name / "model.ckpt").string() +
+                           " --n 100 --out " + (s.path / (std::string(name) + ".npy")).string(),
+                       s);
     REQUIRE(r.status == 0);
   }
   CHECK(slurp(s.path / "straight.npy") == slurp(s.path / "halves.npy"));
@@ -121,11 +111,11 @@ TEST_CASE("cli: a resumed run ends where an uninterrupted one does") {
 TEST_CASE("cli: adam's learning rate decays linearly from --lr-decay-start to 1% at the end") {
   TempDir s;
   fs::path dir = s.path / "decay";
-  Result r =
-      run("train --data ring8 --steps 100 --log-every 1 --lr 0.002 --lr-decay-start 0.5 "
-          "--batch 16 --out " +
-              dir.string(),
-          s);
+  Result r = run_cli(
+      "train --data ring8 --steps 100 --log-every 1 --lr 0.002 --lr-decay-start 0.5 "
+      "--batch 16 --out " +
+          dir.string(),
+      s);
   INFO(r.err);
   REQUIRE(r.status == 0);
   std::map<int, double> lr;
@@ -139,18 +129,18 @@ TEST_CASE("cli: adam's learning rate decays linearly from --lr-decay-start to 1%
   CHECK(lr[51] == doctest::Approx(0.002));  // step 51 is iteration 50, where the decay starts
   CHECK(lr[76] == doctest::Approx(0.002 - 0.99 * 0.002 * 25 / 49));
   CHECK(lr[100] == doctest::Approx(0.00002));
-  CHECK(run("train --data ring8 --lr-decay-start 1.5 --out " + (s.path / "x").string(), s).status ==
-        2);
-  CHECK(run("train --data ring8 --optimizer sgd --lr-decay-start 0.5 --out " +
-                (s.path / "y").string(),
-            s)
+  CHECK(run_cli("train --data ring8 --lr-decay-start 1.5 --out " + (s.path / "x").string(), s)
+            .status == 2);
+  CHECK(run_cli("train --data ring8 --optimizer sgd --lr-decay-start 0.5 --out " +
+                    (s.path / "y").string(),
+                s)
             .status == 2);
 }
 
 TEST_CASE("cli: --r1 adds the R1 penalty to D's loss and is stored with the run") {
   TempDir s;
   auto first_d_loss = [&](const std::string& extra, const fs::path& dir) {
-    Result r = run(
+    Result r = run_cli(
         "train --data ring8 --steps 3 --batch 16 --log-every 1 --out " + dir.string() + " " + extra,
         s);
     INFO(r.err);
@@ -176,10 +166,10 @@ TEST_CASE("cli: --r1 adds the R1 penalty to D's loss and is stored with the run"
   CHECK(minimax::cli::resolve(flags).r1 == 0);
   for (const char* bad : {"-1", "nan", "inf"}) {
     CAPTURE(bad);
-    Result r = run(
+    Result r = run_cli(
         std::string("train --data ring8 --r1 ") + bad + " --out " + (s.path / "bad").string(), s);
     CHECK(r.status == 2);
-    CHECK(minimax::testing::contains(r.err, "--r1"));
+    CHECK(contains(r.err, "--r1"));
   }
 }
 
@@ -201,7 +191,7 @@ TEST_CASE("cli: a run killed with SIGKILL resumes from its last checkpoint") {
   int status = 0;
   ::waitpid(child, &status, 0);
   CHECK(WIFSIGNALED(status));
-  Result r = run(ring_run(run_dir, 150, "--resume"), s);
+  Result r = run_cli(ring_run(run_dir, 150, "--resume"), s);
   INFO(r.err);
   CHECK(r.status == 0);
   auto metrics = slurp(run_dir / "metrics.jsonl");
@@ -210,56 +200,56 @@ TEST_CASE("cli: a run killed with SIGKILL resumes from its last checkpoint") {
 
 TEST_CASE("cli: sample writes .npy and .png, and eval reports mode coverage as JSON") {
   TempDir s;
-  REQUIRE(run(ring_run(s.path / "r", 100), s).status == 0);
+  REQUIRE(run_cli(ring_run(s.path / "r", 100), s).status == 0);
   std::string ckpt = (s.path / "r" / "model.ckpt").string();
-  Result r = run(
+  Result r = run_cli(
       "sample --checkpoint " + ckpt + " --n 300 --seed 3 --out " + (s.path / "x.npy").string(), s);
   REQUIRE(r.status == 0);
   minimax::Tensor x = minimax::io::load_npy(s.path / "x.npy");
   CHECK(x.shape() == minimax::Shape{300, 2});
-  CHECK(run("sample --checkpoint " + ckpt + " --n 300 --out " + (s.path / "x.png").string(), s)
+  CHECK(run_cli("sample --checkpoint " + ckpt + " --n 300 --out " + (s.path / "x.png").string(), s)
             .status == 0);
   CHECK(fs::file_size(s.path / "x.png") > 100);
-  r = run("eval --checkpoint " + ckpt + " --metric modes --n 500", s);
+  r = run_cli("eval --checkpoint " + ckpt + " --metric modes --n 500", s);
   REQUIRE(r.status == 0);
   auto j = nlohmann::json::parse(r.out.substr(r.out.rfind('{')));
   CHECK(j["total_modes"] == 8);
   CHECK(j.contains("high_quality_fraction"));
-  r = run("eval --checkpoint " + ckpt + " --metric parzen", s);
+  r = run_cli("eval --checkpoint " + ckpt + " --metric parzen", s);
   CHECK(r.status == 2);
   CHECK(r.err.find("modes") != std::string::npos);
-  r = run("sample --checkpoint " + ckpt + " --n 5 --out " + (s.path / "x.txt").string(), s);
+  r = run_cli("sample --checkpoint " + ckpt + " --n 5 --out " + (s.path / "x.txt").string(), s);
   CHECK(r.status == 2);
 }
 
 TEST_CASE("cli: missing, garbage and corrupted inputs give one-line errors, never a crash") {
   TempDir s;
-  Result r = run(
+  Result r = run_cli(
       "train --data idx:" + (s.path / "absent.idx").string() + " --out " + (s.path / "a").string(),
       s);
   CHECK(r.status == 1);
-  CHECK(lines(r.err) == 1);
+  CHECK(count_lines(r.err) == 1);
   CHECK(r.err.find("absent.idx") != std::string::npos);
   {
     std::ofstream garbage(s.path / "garbage.idx");
     garbage << "this is not an IDX file at all";
   }
-  r = run(
+  r = run_cli(
       "train --data idx:" + (s.path / "garbage.idx").string() + " --out " + (s.path / "b").string(),
       s);
   CHECK(r.status == 1);
-  CHECK(lines(r.err) == 1);
-  r = run("sample --checkpoint " + (s.path / "garbage.idx").string() + " --out " +
-              (s.path / "x.npy").string(),
-          s);
+  CHECK(count_lines(r.err) == 1);
+  r = run_cli("sample --checkpoint " + (s.path / "garbage.idx").string() + " --out " +
+                  (s.path / "x.npy").string(),
+              s);
   CHECK(r.status == 1);
   CHECK(r.err.find("magic") != std::string::npos);
-  r = run("sample --checkpoint " + (s.path / "none.ckpt").string() + " --out " +
-              (s.path / "x.npy").string(),
-          s);
+  r = run_cli("sample --checkpoint " + (s.path / "none.ckpt").string() + " --out " +
+                  (s.path / "x.npy").string(),
+              s);
   CHECK(r.status == 1);
   CHECK(r.err.find("none.ckpt") != std::string::npos);
-  r = run("train --data ring8 --resume --out " + (s.path / "empty").string(), s);
+  r = run_cli("train --data ring8 --resume --out " + (s.path / "empty").string(), s);
   CHECK(r.status == 2);
   CHECK(r.err.find("no checkpoint") != std::string::npos);
 }
@@ -272,21 +262,22 @@ TEST_CASE("cli: trains on Fashion-MNIST and scores it with the Parzen protocol")
   }
   TempDir s;
   fs::path run_dir = s.path / "fm";
-  Result r = run("train --steps 4 --log-every 2 --sample-every 4 --checkpoint-every 4 --out " +
-                     run_dir.string(),
-                 s);
+  Result r = run_cli("train --steps 4 --log-every 2 --sample-every 4 --checkpoint-every 4 --out " +
+                         run_dir.string(),
+                     s);
   INFO(r.err);
   REQUIRE(r.status == 0);
   CHECK(fs::exists(run_dir / "samples" / "step_000004.png"));
-  r = run("eval --checkpoint " + (run_dir / "model.ckpt").string() + " --metric parzen --n 200", s);
+  r = run_cli("eval --checkpoint " + (run_dir / "model.ckpt").string() + " --metric parzen --n 200",
+              s);
   INFO(r.err);
   REQUIRE(r.status == 0);
   auto j = nlohmann::json::parse(r.out.substr(r.out.rfind('{')));
   CHECK(j["test_images"] == 9000);
   CHECK(std::isfinite(j["mean"].get<double>()));
-  r = run("sample --checkpoint " + (run_dir / "model.ckpt").string() + " --n 6 --out " +
-              (s.path / "img.npy").string(),
-          s);
+  r = run_cli("sample --checkpoint " + (run_dir / "model.ckpt").string() + " --n 6 --out " +
+                  (s.path / "img.npy").string(),
+              s);
   REQUIRE(r.status == 0);
   minimax::Tensor x = minimax::io::load_npy(s.path / "img.npy");
   CHECK(x.shape() == minimax::Shape{6, 1, 28, 28});
@@ -296,7 +287,7 @@ TEST_CASE("cli: trains on Fashion-MNIST and scores it with the Parzen protocol")
 TEST_CASE("cli: every training flag reaches the run's configuration") {
   TempDir s;
   fs::path run_dir = s.path / "flags";
-  Result r = run(
+  Result r = run_cli(
       "train --data ring8 --model mixture-mlp --loss hinge --optimizer sgd --lr 0.01 --k 2 --batch "
       "16 "
       "--seed 3 --threads 2 --steps 3 --checkpoint-every 2 --sample-every 2 --log-every 1 --out " +
@@ -312,14 +303,14 @@ TEST_CASE("cli: every training flag reaches the run's configuration") {
   CHECK(c["batch"] == 16);
   CHECK(c["seed"] == 3);
   CHECK(c["threads"] == 2);
-  CHECK(lines(slurp(run_dir / "metrics.jsonl")) == 3);
+  CHECK(count_lines(slurp(run_dir / "metrics.jsonl")) == 3);
   CHECK(fs::exists(run_dir / "samples" / "step_000002.png"));
   CHECK(fs::exists(run_dir / "samples" / "step_000003.png"));
-  r = run(
+  r = run_cli(
       "train --data ring8 --loss wgan-gp --steps 2 --log-every 1 --out " + (s.path / "gp").string(),
       s);
   CHECK(r.status == 0);
-  r = run("train --data ring8 --loss nosuch --out " + (s.path / "bad").string(), s);
+  r = run_cli("train --data ring8 --loss nosuch --out " + (s.path / "bad").string(), s);
   CHECK(r.status == 2);
   CHECK(r.err.find("nosuch") != std::string::npos);
 }
@@ -334,15 +325,16 @@ TEST_CASE("cli: DCGAN trains on any MNIST-format IDX file") {
     for (int i = 0; i < 40 * 28 * 28; ++i) out.put(static_cast<char>((i * 37) % 256));
   }
   fs::path run_dir = s.path / "dc";
-  Result r = run("train --data idx:" + file.string() +
-                     " --model dcgan --batch 8 --steps 2 --log-every 1 --out " + run_dir.string(),
-                 s);
+  Result r =
+      run_cli("train --data idx:" + file.string() +
+                  " --model dcgan --batch 8 --steps 2 --log-every 1 --out " + run_dir.string(),
+              s);
   INFO(r.err);
   REQUIRE(r.status == 0);
   CHECK(fs::exists(run_dir / "samples" / "step_000002.png"));
-  r = run("sample --checkpoint " + (run_dir / "model.ckpt").string() + " --n 3 --out " +
-              (s.path / "d.npy").string(),
-          s);
+  r = run_cli("sample --checkpoint " + (run_dir / "model.ckpt").string() + " --n 3 --out " +
+                  (s.path / "d.npy").string(),
+              s);
   REQUIRE(r.status == 0);
   minimax::Tensor x = minimax::io::load_npy(s.path / "d.npy");
   CHECK(x.shape() == minimax::Shape{3, 1, 28, 28});
@@ -354,10 +346,10 @@ TEST_CASE("cli: ring8 with the default settings covers all 8 modes") {
   // sharpness (the high-quality fraction) later.
   TempDir s;
   fs::path run_dir = s.path / "ring8";
-  Result r = run("train --data ring8 --steps 3000 --out " + run_dir.string(), s);
+  Result r = run_cli("train --data ring8 --steps 3000 --out " + run_dir.string(), s);
   INFO(r.err);
   REQUIRE(r.status == 0);
-  r = run("eval --checkpoint " + (run_dir / "model.ckpt").string() + " --metric modes", s);
+  r = run_cli("eval --checkpoint " + (run_dir / "model.ckpt").string() + " --metric modes", s);
   REQUIRE(r.status == 0);
   auto j = nlohmann::json::parse(r.out.substr(r.out.rfind('{')));
   INFO(r.out);
@@ -366,7 +358,7 @@ TEST_CASE("cli: ring8 with the default settings covers all 8 modes") {
 
 TEST_CASE("cli: bench times iterations and ends with one JSON line") {
   TempDir s;
-  Result r = run("bench --model mlp --seconds 0.5", s);
+  Result r = run_cli("bench --model mlp --seconds 0.5", s);
   INFO(r.err);
   REQUIRE(r.status == 0);
   auto j = nlohmann::json::parse(r.out.substr(r.out.rfind('{')));
@@ -380,5 +372,5 @@ TEST_CASE("cli: bench times iterations and ends with one JSON line") {
   CHECK(j["fraction_of_peak"].get<double>() ==
         doctest::Approx(j["gflops_per_s"].get<double>() /
                         j["sgemm_peak_gflops_per_s"].get<double>()));
-  CHECK(run("bench --model nope", s).status == 2);
+  CHECK(run_cli("bench --model nope", s).status == 2);
 }

@@ -18,18 +18,9 @@
 
 namespace fs = std::filesystem;
 
-using minimax::testing::contains;
-using minimax::testing::count_lines;
-using minimax::testing::decode_rgb;
-using minimax::testing::RgbImage;
-using minimax::testing::slurp;
-using minimax::testing::TempDir;
+using namespace minimax::testing;
 
 namespace {
-
-minimax::testing::CliResult run(const std::string& args, const TempDir& scratch) {
-  return minimax::testing::run_cli(args, scratch);
-}
 
 // Trains DCGAN 28 for 2 steps on a 40-image IDX file; returns the checkpoint. (DCGAN rather than
 // the paper's MLP: its checkpoint is 18 MB, not 45, and every command here reads it.)
@@ -37,9 +28,9 @@ std::string tiny_image_run(const TempDir& s) {
   fs::path images = s.path / "images.idx";
   minimax::testing::write_idx_images(images, 40);
   fs::path dir = s.path / "dcgan";
-  auto r = run("train --data idx:" + images.string() +
-                   " --model dcgan --batch 8 --steps 2 --log-every 1 --out " + dir.string(),
-               s);
+  auto r = run_cli("train --data idx:" + images.string() +
+                       " --model dcgan --batch 8 --steps 2 --log-every 1 --out " + dir.string(),
+                   s);
   INFO(r.err);
   REQUIRE(r.status == 0);
   return (dir / "model.ckpt").string();
@@ -48,9 +39,9 @@ std::string tiny_image_run(const TempDir& s) {
 std::string ring_run(const TempDir& s, int steps) {
   fs::path dir = s.path / "ring";
   auto r =
-      run("train --data ring8 --steps " + std::to_string(steps) +
-              " --log-every 25 --sample-every 100 --checkpoint-every 100 --out " + dir.string(),
-          s);
+      run_cli("train --data ring8 --steps " + std::to_string(steps) +
+                  " --log-every 25 --sample-every 100 --checkpoint-every 100 --out " + dir.string(),
+              s);
   INFO(r.err);
   REQUIRE(r.status == 0);
   return (dir / "model.ckpt").string();
@@ -91,8 +82,8 @@ TEST_CASE("cli: sample --nearest puts each row's closest training image in the l
   TempDir s;
   std::string ckpt = tiny_image_run(s);
   fs::path png = s.path / "near.png";
-  auto r =
-      run("sample --checkpoint " + ckpt + " --n 12 --seed 4 --nearest --out " + png.string(), s);
+  auto r = run_cli(
+      "sample --checkpoint " + ckpt + " --n 12 --seed 4 --nearest --out " + png.string(), s);
   INFO(r.err);
   REQUIRE(r.status == 0);
   // 12 samples, 10 to a row: 2 rows of 10 cells and the neighbour's, the second row padded.
@@ -133,9 +124,9 @@ TEST_CASE("cli: interpolate draws rows of images along lines in z, the same for 
   std::string ckpt = tiny_image_run(s);
   auto draw = [&](const std::string& name, int seed) {
     fs::path png = s.path / name;
-    auto r = run("interpolate --checkpoint " + ckpt + " --rows 3 --steps 5 --seed " +
-                     std::to_string(seed) + " --out " + png.string(),
-                 s);
+    auto r = run_cli("interpolate --checkpoint " + ckpt + " --rows 3 --steps 5 --seed " +
+                         std::to_string(seed) + " --out " + png.string(),
+                     s);
     INFO(r.err);
     REQUIRE(r.status == 0);
     return png;
@@ -155,39 +146,39 @@ TEST_CASE("cli: nearest and interpolate refuse what they cannot draw, with one-l
   TempDir s;
   std::string ring = ring_run(s, 100);
   auto r =
-      run("sample --checkpoint " + ring + " --nearest --out " + (s.path / "n.png").string(), s);
+      run_cli("sample --checkpoint " + ring + " --nearest --out " + (s.path / "n.png").string(), s);
   CHECK(r.status == 2);
   CHECK(count_lines(r.err) == 1);
   CHECK(contains(r.err, "--nearest needs an image run"));
   CHECK(contains(r.err, "ring8"));
-  r = run("interpolate --checkpoint " + ring + " --out " + (s.path / "i.png").string(), s);
+  r = run_cli("interpolate --checkpoint " + ring + " --out " + (s.path / "i.png").string(), s);
   CHECK(r.status == 2);
   CHECK(contains(r.err, "interpolate needs an image run"));
 
   std::string ckpt = tiny_image_run(s);
   std::string out = " --out " + (s.path / "x.png").string();
-  r = run("sample --checkpoint " + ckpt + " --nearest --out " + (s.path / "x.npy").string(), s);
+  r = run_cli("sample --checkpoint " + ckpt + " --nearest --out " + (s.path / "x.npy").string(), s);
   CHECK(r.status == 2);
   CHECK(contains(r.err, "--nearest draws a grid"));
   for (const char* bad : {"--rows 0", "--rows 101", "--steps 1", "--steps 500", "--rows many"}) {
     CAPTURE(bad);
-    r = run("interpolate --checkpoint " + ckpt + " " + bad + out, s);
+    r = run_cli("interpolate --checkpoint " + ckpt + " " + bad + out, s);
     CHECK(r.status == 2);
     CHECK(count_lines(r.err) == 1);
   }
-  r = run("interpolate --checkpoint " + ckpt + " --out " + (s.path / "x.jpg").string(), s);
+  r = run_cli("interpolate --checkpoint " + ckpt + " --out " + (s.path / "x.jpg").string(), s);
   CHECK(r.status == 2);
   CHECK(contains(r.err, "must end in .png"));
-  r = run("interpolate --checkpoint " + (s.path / "none.ckpt").string() + out, s);
+  r = run_cli("interpolate --checkpoint " + (s.path / "none.ckpt").string() + out, s);
   CHECK(r.status == 1);
   CHECK(contains(r.err, "none.ckpt"));
-  r = run("interpolate" + out, s);
+  r = run_cli("interpolate" + out, s);
   CHECK(r.status == 2);
   CHECK(contains(r.err, "--checkpoint"));
 
   // The training data is read again for --nearest: gone, it is named.
   fs::remove(s.path / "images.idx");
-  r = run("sample --checkpoint " + ckpt + " --nearest" + out, s);
+  r = run_cli("sample --checkpoint " + ckpt + " --nearest" + out, s);
   CHECK(r.status == 1);
   CHECK(count_lines(r.err) == 1);
   CHECK(contains(r.err, "images.idx"));
@@ -206,9 +197,9 @@ TEST_CASE("cli: a DCGAN trains on CIFAR-10-format files and draws 32x32 RGB samp
     }
   }
   fs::path dir = s.path / "c10";
-  auto r = run("train --data cifar10:" + data.string() +
-                   " --batch 8 --steps 2 --log-every 1 --out " + dir.string(),
-               s);
+  auto r = run_cli("train --data cifar10:" + data.string() +
+                       " --batch 8 --steps 2 --log-every 1 --out " + dir.string(),
+                   s);
   INFO(r.err);
   REQUIRE(r.status == 0);
   auto config = nlohmann::json::parse(slurp(dir / "config.json"));
@@ -218,7 +209,7 @@ TEST_CASE("cli: a DCGAN trains on CIFAR-10-format files and draws 32x32 RGB samp
   CHECK(grid.width == 8 * 64 + 9 * 2);
 
   std::string ckpt = (dir / "model.ckpt").string();
-  r = run("sample --checkpoint " + ckpt + " --n 3 --out " + (s.path / "x.npy").string(), s);
+  r = run_cli("sample --checkpoint " + ckpt + " --n 3 --out " + (s.path / "x.npy").string(), s);
   REQUIRE(r.status == 0);
   minimax::Tensor x = minimax::io::load_npy(s.path / "x.npy");
   CHECK(x.shape() == minimax::Shape{3, 3, 32, 32});
@@ -226,8 +217,8 @@ TEST_CASE("cli: a DCGAN trains on CIFAR-10-format files and draws 32x32 RGB samp
 
   // The nearest image is a training image, all three channels of it: plane c of record (k, r) is
   // 100 c + (7 k + r) mod 50.
-  r = run("sample --checkpoint " + ckpt + " --n 2 --nearest --out " + (s.path / "n.png").string(),
-          s);
+  r = run_cli(
+      "sample --checkpoint " + ckpt + " --n 2 --nearest --out " + (s.path / "n.png").string(), s);
   INFO(r.err);
   REQUIRE(r.status == 0);
   RgbImage near = decode_rgb(s.path / "n.png");
@@ -237,15 +228,15 @@ TEST_CASE("cli: a DCGAN trains on CIFAR-10-format files and draws 32x32 RGB samp
   for (int c = 0; c < 3; ++c)
     CHECK(std::lround(shown[c * 1024 + 500] * 255) == 100 * c + (file * 7 + record) % 50);
 
-  r = run("interpolate --checkpoint " + ckpt + " --rows 2 --steps 3 --out " +
-              (s.path / "i.png").string(),
-          s);
+  r = run_cli("interpolate --checkpoint " + ckpt + " --rows 2 --steps 3 --out " +
+                  (s.path / "i.png").string(),
+              s);
   CHECK(r.status == 0);
   CHECK(decode_rgb(s.path / "i.png").width == 3 * 64 + 4 * 2);
 
   // Parzen scores against the test batch: its absence is named, then 2,000 records are enough.
   std::string parzen = "eval --checkpoint " + ckpt + " --metric parzen --n 50";
-  r = run(parzen, s);
+  r = run_cli(parzen, s);
   CHECK(r.status == 1);
   CHECK(count_lines(r.err) == 1);
   CHECK(contains(r.err, "test_batch.bin"));
@@ -256,7 +247,7 @@ TEST_CASE("cli: a DCGAN trains on CIFAR-10-format files and draws 32x32 RGB samp
       for (int i = 0; i < 3072; ++i) out.put(static_cast<char>((i * 13 + k * 7) % 256));
     }
   }
-  r = run(parzen, s);
+  r = run_cli(parzen, s);
   INFO(r.err);
   REQUIRE(r.status == 0);
   auto score = nlohmann::json::parse(r.out.substr(r.out.rfind('{')));
@@ -264,21 +255,21 @@ TEST_CASE("cli: a DCGAN trains on CIFAR-10-format files and draws 32x32 RGB samp
   CHECK(score["test_images"] == 1000);
   CHECK(std::isfinite(score["mean"].get<double>()));
 
-  r = run("train --data cifar10: --out " + (s.path / "a").string(), s);
+  r = run_cli("train --data cifar10: --out " + (s.path / "a").string(), s);
   CHECK(r.status == 2);
   CHECK(contains(r.err, "needs a directory"));
-  r = run("train --data cifar10:" + data.string() + " --model mlp --out " + (s.path / "b").string(),
-          s);
+  r = run_cli(
+      "train --data cifar10:" + data.string() + " --model mlp --out " + (s.path / "b").string(), s);
   CHECK(r.status == 2);
   CHECK(contains(r.err, "does not fit"));
-  r = run(
+  r = run_cli(
       "train --data cifar10:" + (s.path / "nowhere").string() + " --out " + (s.path / "c").string(),
       s);
   CHECK(r.status == 1);
   CHECK(count_lines(r.err) == 1);
   CHECK(contains(r.err, "nowhere: does not exist"));
   fs::resize_file(data / "data_batch_3.bin", 3073 * 4 - 1);
-  r = run("train --data cifar10:" + data.string() + " --out " + (s.path / "d").string(), s);
+  r = run_cli("train --data cifar10:" + data.string() + " --out " + (s.path / "d").string(), s);
   CHECK(r.status == 1);
   CHECK(count_lines(r.err) == 1);
   CHECK(contains(r.err, "data_batch_3.bin"));

@@ -14,23 +14,14 @@
 
 namespace fs = std::filesystem;
 
-using minimax::testing::contains;
-using minimax::testing::count_lines;
-using minimax::testing::decode_rgb;
-using minimax::testing::RgbImage;
-using minimax::testing::slurp;
-using minimax::testing::TempDir;
+using namespace minimax::testing;
 
 namespace {
-
-minimax::testing::CliResult run(const std::string& args, const TempDir& scratch) {
-  return minimax::testing::run_cli(args, scratch);
-}
 
 // A ring8 run of 200 steps: 8 metrics lines, sample plots at steps 100 and 200, and the report.
 fs::path ring_run(const TempDir& s) {
   fs::path dir = s.path / "ring";
-  auto r = run(
+  auto r = run_cli(
       "train --data ring8 --steps 200 --log-every 25 --sample-every 100 --out " + dir.string(), s);
   INFO(r.err);
   REQUIRE(r.status == 0);
@@ -131,12 +122,12 @@ TEST_CASE("report: train writes one self-contained page with config, curves, sam
 
   // An evaluation written into the run directory joins the final metrics; a torn metrics line is
   // skipped and said.
-  auto r = run("eval --checkpoint " + (dir / "model.ckpt").string() +
-                   " --metric modes --n 300 --json " + (dir / "eval-modes.json").string(),
-               s);
+  auto r = run_cli("eval --checkpoint " + (dir / "model.ckpt").string() +
+                       " --metric modes --n 300 --json " + (dir / "eval-modes.json").string(),
+                   s);
   REQUIRE(r.status == 0);
   std::ofstream(dir / "metrics.jsonl", std::ios::app) << "{\"step\": 225, \"d_lo";
-  r = run("report " + dir.string(), s);
+  r = run_cli("report " + dir.string(), s);
   INFO(r.err);
   REQUIRE(r.status == 0);
   CHECK(contains(r.out, "report.html"));
@@ -157,7 +148,7 @@ TEST_CASE(
   std::ofstream(dir / "metrics.jsonl")
       << "{\"step\":1,\"d_loss\":1.5,\"g_loss\":0.7,\"d_real\":0.5,\"d_fake\":0.5}\n"
       << "{\"step\":2,\"d_loss\":null,\"g_loss\":0.8,\"d_real\":0.6,\"d_fake\":0.4}\n";
-  auto r = run("report " + dir.string(), s);
+  auto r = run_cli("report " + dir.string(), s);
   INFO(r.err);
   REQUIRE(r.status == 0);
   std::string html = slurp(dir / "report.html");
@@ -169,15 +160,15 @@ TEST_CASE(
   CHECK(count(lines[1], ",") == 2);
   CHECK(contains(html, "No sample grids yet"));
 
-  r = run("report " + (s.path / "nowhere").string(), s);
+  r = run_cli("report " + (s.path / "nowhere").string(), s);
   CHECK(r.status == 2);
   CHECK(count_lines(r.err) == 1);
   CHECK(contains(r.err, "nowhere is not a directory"));
   fs::create_directories(s.path / "empty");
-  r = run("report " + (s.path / "empty").string(), s);
+  r = run_cli("report " + (s.path / "empty").string(), s);
   CHECK(r.status == 2);
   CHECK(contains(r.err, "holds no run"));
-  r = run("report", s);
+  r = run_cli("report", s);
   CHECK(r.status == 2);
   CHECK(count_lines(r.err) == 1);
 }
