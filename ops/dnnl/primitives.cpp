@@ -138,6 +138,33 @@ void reduce(algorithm alg, const Tensor& src, const Tensor& dst) {
   execute(e.p, {{DNNL_ARG_SRC, wrap(e.src, src.data())}, {DNNL_ARG_DST, wrap(e.dst, dst.data())}});
 }
 
+namespace {
+
+// A reorder between a plain tensor of `shape` and a strided view of the same shape: from the
+// view when strided_source, into it otherwise.
+struct StridedReorder {
+  dnnl::primitive p;
+  memory::desc src, dst;
+};
+
+const StridedReorder& strided_reorder(const Shape& shape, const std::vector<int64_t>& strides,
+                                      bool strided_source) {
+  CacheKey key{strided_source ? 4 : 5, shape.size()};
+  for (int64_t d : shape) key.push_back(d);
+  for (int64_t s : strides) key.push_back(s);
+  return cached<StridedReorder>(std::move(key), [&] {
+    memory::dims dims = dims_of(shape);
+    memory::dims view_strides(strides.begin(), strides.end());
+    if (shape.size() == 0) view_strides = {1};
+    memory::desc plain = plain_desc(dims), view(dims, memory::data_type::f32, view_strides);
+    StridedReorder n{{}, strided_source ? view : plain, strided_source ? plain : view};
+    n.p = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), n.src, engine(), n.dst));
+    return n;
+  });
+}
+
+}  // namespace
+
 void strided_copy(const Tensor& src, const std::vector<int64_t>& src_strides, int64_t src_offset,
                   const Tensor& dst) {
   if (dst.numel() == 0) return;
@@ -163,41 +190,14 @@ void strided_copy(const Tensor& src, const std::vector<int64_t>& src_strides, in
     }
     return;
   }
-  struct Entry {
-    dnnl::primitive p;
-    memory::desc src, dst;
-  };
-  CacheKey key{4, dst.dim()};
-  for (int64_t d : dst.shape()) key.push_back(d);
-  for (int64_t s : src_strides) key.push_back(s);
-  Entry& e = cached<Entry>(std::move(key), [&] {
-    memory::dims dims = dims_of(dst.shape());
-    memory::dims strides(src_strides.begin(), src_strides.end());
-    if (dst.dim() == 0) strides = {1};
-    Entry n{{}, memory::desc(dims, memory::data_type::f32, strides), plain_desc(dims)};
-    n.p = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), n.src, engine(), n.dst));
-    return n;
-  });
+  const StridedReorder& e = strided_reorder(dst.shape(), src_strides, /*strided_source=*/true);
   execute(e.p, {{DNNL_ARG_FROM, wrap(e.src, src.data() + src_offset)},
                 {DNNL_ARG_TO, wrap(e.dst, dst.data())}});
 }
 
 void strided_store(const Tensor& src, const Tensor& dst, const std::vector<int64_t>& dst_strides,
                    int64_t dst_offset) {
-  struct Entry {
-    dnnl::primitive p;
-    memory::desc src, dst;
-  };
-  CacheKey key{5, src.dim()};
-  for (int64_t d : src.shape()) key.push_back(d);
-  for (int64_t s : dst_strides) key.push_back(s);
-  Entry& e = cached<Entry>(std::move(key), [&] {
-    memory::dims dims = dims_of(src.shape());
-    memory::dims strides(dst_strides.begin(), dst_strides.end());
-    Entry n{{}, plain_desc(dims), memory::desc(dims, memory::data_type::f32, strides)};
-    n.p = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), n.src, engine(), n.dst));
-    return n;
-  });
+  const StridedReorder& e = strided_reorder(src.shape(), dst_strides, /*strided_source=*/false);
   execute(e.p, {{DNNL_ARG_FROM, wrap(e.src, src.data())},
                 {DNNL_ARG_TO, wrap(e.dst, dst.data() + dst_offset)}});
 }
