@@ -40,22 +40,58 @@ void sync_directory(const std::filesystem::path& dir) {
   ::close(fd);
 }
 
+// An unnamed file in `dir` (O_TMPFILE): a process killed while writing it leaves nothing behind.
+// Returns -1 where the file system has no O_TMPFILE, or when /proc (needed to name the file
+// afterwards) is not mounted.
+int open_unnamed(const std::filesystem::path& dir) {
+#ifdef O_TMPFILE
+  static const bool proc_mounted = ::access("/proc/self/fd", F_OK) == 0;
+  if (proc_mounted) return ::open(dir.empty() ? "." : dir.c_str(), O_TMPFILE | O_WRONLY, 0644);
+#endif
+  (void)dir;
+  return -1;
+}
+
+// Gives the unnamed file `fd` a fresh name beside `path`; returns it, or "" with errno set.
+std::string name_unnamed(int fd, const std::filesystem::path& path) {
+  std::string proc = fmt::format("/proc/self/fd/{}", fd);
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    std::string name = fmt::format("{}.tmp.{}.{}", path.string(), ::getpid(), attempt);
+    if (::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, name.c_str(), AT_SYMLINK_FOLLOW) == 0)
+      return name;
+    if (errno != EEXIST) return "";
+  }
+  return "";
+}
+
 }  // namespace
 
 std::string write_file_atomically(const std::filesystem::path& path,
                                   std::initializer_list<std::span<const unsigned char>> pieces) {
-  // mkstemp gives a name no other writer (thread or process) can be using at the same time.
-  std::string tmp = path.string() + ".tmp.XXXXXX";
-  int fd = ::mkstemp(tmp.data());
-  if (fd < 0) return failed("cannot create a temporary file beside it");
-  // mkstemp creates the file private (0600); an image or array is an ordinary output file.
+  // The data is written unnamed where the system allows it, and named (linkat) only once synced,
+  // just before the rename: a kill mid-write, or a Ctrl-C, leaves no temporary file. Elsewhere
+  // mkstemp gives a named file no other writer (thread or process) can be using at the same time.
+  int fd = open_unnamed(path.parent_path());
+  bool unnamed = fd >= 0;
+  std::string tmp;
+  if (!unnamed) {
+    tmp = path.string() + ".tmp.XXXXXX";
+    fd = ::mkstemp(tmp.data());
+    if (fd < 0) return failed("cannot create a temporary file beside it");
+  }
+  // mkstemp creates the file private (0600), and O_TMPFILE's mode passes through the umask; the
+  // result is an ordinary output file either way.
   ::fchmod(fd, 0644);
   std::string problem = write_all(fd, pieces);
+  if (problem.empty() && unnamed) {
+    tmp = name_unnamed(fd, path);
+    if (tmp.empty()) problem = failed("cannot name the temporary file beside it");
+  }
   if (::close(fd) != 0 && problem.empty()) problem = failed("close failed");
   if (problem.empty() && ::rename(tmp.c_str(), path.c_str()) != 0)
     problem = failed("rename failed");
   if (!problem.empty()) {
-    ::unlink(tmp.c_str());
+    if (!tmp.empty()) ::unlink(tmp.c_str());
     return problem;
   }
   sync_directory(path.parent_path());

@@ -1,6 +1,8 @@
 // Replacing a file atomically: its new contents go to a temporary file beside it, which is synced
 // and renamed over it, so a crash at any moment leaves the old file or the new one, never a torn
-// one (a half-written image or array that a later run would take for a whole one).
+// one (a half-written image, array or checkpoint that a later run would take for a whole one).
+// Where the file system has O_TMPFILE, the data is written to an unnamed file, so a writer killed
+// mid-write (SIGKILL, Ctrl-C) leaves no temporary file behind either.
 #pragma once
 
 #include <filesystem>

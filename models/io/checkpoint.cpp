@@ -1,14 +1,15 @@
 #include "models/io/checkpoint.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <span>
+
+#include "models/io/atomic_file.h"
 
 namespace minimax {
 
@@ -140,32 +141,6 @@ uint32_t crc32_of(const std::vector<char>& bytes, size_t offset, size_t length) 
   return static_cast<uint32_t>(crc);
 }
 
-// ---- files ----
-
-[[noreturn]] void fail_io(const std::string& file, const char* action) {
-  throw CheckpointError(
-      fmt::format("checkpoint {}: {} failed: {}", file, action, std::strerror(errno)));
-}
-
-void write_all(int fd, const char* data, size_t n, const std::string& file) {
-  while (n > 0) {
-    ssize_t written = ::write(fd, data, n);
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      fail_io(file, "write");
-    }
-    data += written;
-    n -= static_cast<size_t>(written);
-  }
-}
-
-void fsync_directory(const std::filesystem::path& dir) {
-  int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return;  // the rename itself succeeded; a directory we cannot open is not fatal
-  ::fsync(fd);
-  ::close(fd);
-}
-
 }  // namespace
 
 const Tensor& Checkpoint::tensor(const std::string& name) const {
@@ -229,30 +204,14 @@ void save_checkpoint(const Checkpoint& checkpoint, const std::filesystem::path& 
   header.put(static_cast<uint64_t>(payload.size()));
   uint32_t crc = crc32_of(payload, 0, payload.size());
 
-  std::string file = path.string();
-  std::filesystem::path tmp = path;
-  tmp += fmt::format(".tmp.{}", ::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) fail_io(tmp.string(), "open");
-  try {
-    write_all(fd, header.bytes().data(), header.bytes().size(), tmp.string());
-    write_all(fd, payload.data(), payload.size(), tmp.string());
-    write_all(fd, reinterpret_cast<const char*>(&crc), sizeof(crc), tmp.string());
-    if (::fsync(fd) != 0) fail_io(tmp.string(), "fsync");
-  } catch (...) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  if (::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    fail_io(tmp.string(), "close");
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    ::unlink(tmp.c_str());
-    fail_io(file, "rename");
-  }
-  fsync_directory(path.parent_path());
+  auto bytes = [](const void* data, size_t n) {
+    return std::span<const unsigned char>(static_cast<const unsigned char*>(data), n);
+  };
+  std::string problem = io::write_file_atomically(
+      path, {bytes(header.bytes().data(), header.bytes().size()),
+             bytes(payload.data(), payload.size()), bytes(&crc, sizeof(crc))});
+  if (!problem.empty())
+    throw CheckpointError(fmt::format("checkpoint {}: {}", path.string(), problem));
 }
 
 Checkpoint load_checkpoint(const std::filesystem::path& path) {
