@@ -29,13 +29,11 @@ def main():
     if args.model == "mlp":
         (g, d), noise, batch = paper_mlp(), paper_noise, 100
         real = torch.rand(batch, 784)
-    else:
-        (g, d), noise, batch = dcgan28(), lambda n: torch.randn(n, 100), 64
-        real = torch.rand(batch, 1, 28, 28) * 2 - 1
-    if args.model == "mlp":
         g_opt = torch.optim.SGD(g.parameters(), lr=0.1, momentum=0.5)
         d_opt = torch.optim.SGD(d.parameters(), lr=0.1, momentum=0.5)
     else:
+        (g, d), noise, batch = dcgan28(), lambda n: torch.randn(n, 100), 64
+        real = torch.rand(batch, 1, 28, 28) * 2 - 1
         g_opt = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
         d_opt = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
 
