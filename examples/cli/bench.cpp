@@ -39,7 +39,6 @@ int bench(const BenchOptions& o) {
   if (o.threads < 1) throw UsageError(fmt::format("--threads {} must be positive", o.threads));
   if (!(o.seconds > 0)) throw UsageError(fmt::format("--seconds {} must be positive", o.seconds));
   set_num_threads(o.threads);
-  manual_seed(1);
   const int64_t batch = BenchIteration::default_batch(o.model);
   BenchIteration iteration(o.model, batch, 1);
   for (int i = 0; i < 5; ++i) iteration.step();  // warm-up: primitives built, memory cached

@@ -4,6 +4,8 @@
 
 #include <stdexcept>
 
+#include "autograd/random.h"
+
 namespace minimax::cli {
 
 namespace {
@@ -16,7 +18,9 @@ std::unique_ptr<optim::Optimizer> make_optimizer(bool mlp, TensorList parameters
                                        optim::AdamOptions(2e-4).betas({0.5, 0.999}));
 }
 
-gan::GanModel bundled_model(const std::string& model) {
+// The bundled model, its weights drawn from the default generator seeded with `seed`.
+gan::GanModel bundled_model(const std::string& model, uint64_t seed) {
+  manual_seed(seed);
   if (model == "mlp") return gan::paper_mnist_mlp();
   if (model == "dcgan") return gan::dcgan28();
   throw std::invalid_argument(fmt::format("BenchIteration: model '{}' (mlp or dcgan)", model));
@@ -29,7 +33,7 @@ int64_t BenchIteration::default_batch(const std::string& model) {
 }
 
 BenchIteration::BenchIteration(const std::string& model, int64_t batch, uint64_t seed)
-    : gen_(seed), model_(bundled_model(model)) {
+    : gen_(seed), model_(bundled_model(model, seed)) {
   bool mlp = model == "mlp";
   g_opt_ = make_optimizer(mlp, model_.generator->parameters());
   d_opt_ = make_optimizer(mlp, model_.discriminator->parameters());

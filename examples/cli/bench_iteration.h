@@ -16,6 +16,7 @@ namespace minimax::cli {
 class BenchIteration {
  public:
   // model: "mlp" (the paper's, SGD with momentum 0.5) or "dcgan" (dcgan28, Adam 2e-4, beta1 0.5).
+  // `seed` seeds the default generator (the weights, dropout masks) and the noise and data.
   BenchIteration(const std::string& model, int64_t batch, uint64_t seed);
   BenchIteration(const BenchIteration&) = delete;  // the trainer holds references to members
   BenchIteration& operator=(const BenchIteration&) = delete;
