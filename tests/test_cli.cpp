@@ -23,8 +23,6 @@ using namespace minimax::testing;
 
 namespace {
 
-using Result = CliResult;
-
 std::string ring_run(const fs::path& dir, int steps, const std::string& extra = "") {
   return "train --data ring8 --steps " + std::to_string(steps) +
          " --checkpoint-every 50 --sample-every 100 --log-every 25 --threads 1 --out " +
@@ -35,7 +33,7 @@ std::string ring_run(const fs::path& dir, int steps, const std::string& extra = 
 
 TEST_CASE("cli: --help and --version exit 0, and a bad flag exits 2 with one line on stderr") {
   TempDir s;
-  Result r = run_cli("--help", s);
+  CliResult r = run_cli("--help", s);
   CHECK(r.status == 0);
   CHECK(r.out.find("train") != std::string::npos);
   CHECK(run_cli("train --help", s).out.find("--checkpoint-every") != std::string::npos);
@@ -60,7 +58,7 @@ TEST_CASE(
     "cli: train writes a checkpoint, metrics, config and sample plots, and refuses to overwrite") {
   TempDir s;
   fs::path run_dir = s.path / "ring";
-  Result r = run_cli(ring_run(run_dir, 200), s);
+  CliResult r = run_cli(ring_run(run_dir, 200), s);
   INFO(r.err);
   REQUIRE(r.status == 0);
   CHECK(fs::exists(run_dir / "model.ckpt"));
@@ -100,9 +98,9 @@ TEST_CASE("cli: a resumed run ends where an uninterrupted one does") {
   REQUIRE(run_cli(ring_run(s.path / "halves", 100, constant_lr), s).status == 0);
   REQUIRE(run_cli(ring_run(s.path / "halves", 200, "--resume"), s).status == 0);
   for (const char* name : {"straight", "halves"}) {
-    Result r = run_cli("sample --checkpoint " + (s.path / name / "model.ckpt").string() +
-                           " --n 100 --out " + (s.path / (std::string(name) + ".npy")).string(),
-                       s);
+    CliResult r = run_cli("sample --checkpoint " + (s.path / name / "model.ckpt").string() +
+                              " --n 100 --out " + (s.path / (std::string(name) + ".npy")).string(),
+                          s);
     REQUIRE(r.status == 0);
   }
   CHECK(slurp(s.path / "straight.npy") == slurp(s.path / "halves.npy"));
@@ -111,7 +109,7 @@ TEST_CASE("cli: a resumed run ends where an uninterrupted one does") {
 TEST_CASE("cli: adam's learning rate decays linearly from --lr-decay-start to 1% at the end") {
   TempDir s;
   fs::path dir = s.path / "decay";
-  Result r = run_cli(
+  CliResult r = run_cli(
       "train --data ring8 --steps 100 --log-every 1 --lr 0.002 --lr-decay-start 0.5 "
       "--batch 16 --out " +
           dir.string(),
@@ -140,7 +138,7 @@ TEST_CASE("cli: adam's learning rate decays linearly from --lr-decay-start to 1%
 TEST_CASE("cli: --r1 adds the R1 penalty to D's loss and is stored with the run") {
   TempDir s;
   auto first_d_loss = [&](const std::string& extra, const fs::path& dir) {
-    Result r = run_cli(
+    CliResult r = run_cli(
         "train --data ring8 --steps 3 --batch 16 --log-every 1 --out " + dir.string() + " " + extra,
         s);
     INFO(r.err);
@@ -166,7 +164,7 @@ TEST_CASE("cli: --r1 adds the R1 penalty to D's loss and is stored with the run"
   CHECK(minimax::cli::resolve(flags).r1 == 0);
   for (const char* bad : {"-1", "nan", "inf"}) {
     CAPTURE(bad);
-    Result r = run_cli(
+    CliResult r = run_cli(
         std::string("train --data ring8 --r1 ") + bad + " --out " + (s.path / "bad").string(), s);
     CHECK(r.status == 2);
     CHECK(contains(r.err, "--r1"));
@@ -191,7 +189,7 @@ TEST_CASE("cli: a run killed with SIGKILL resumes from its last checkpoint") {
   int status = 0;
   ::waitpid(child, &status, 0);
   CHECK(WIFSIGNALED(status));
-  Result r = run_cli(ring_run(run_dir, 150, "--resume"), s);
+  CliResult r = run_cli(ring_run(run_dir, 150, "--resume"), s);
   INFO(r.err);
   CHECK(r.status == 0);
   auto metrics = slurp(run_dir / "metrics.jsonl");
@@ -202,7 +200,7 @@ TEST_CASE("cli: sample writes .npy and .png, and eval reports mode coverage as J
   TempDir s;
   REQUIRE(run_cli(ring_run(s.path / "r", 100), s).status == 0);
   std::string ckpt = (s.path / "r" / "model.ckpt").string();
-  Result r = run_cli(
+  CliResult r = run_cli(
       "sample --checkpoint " + ckpt + " --n 300 --seed 3 --out " + (s.path / "x.npy").string(), s);
   REQUIRE(r.status == 0);
   minimax::Tensor x = minimax::io::load_npy(s.path / "x.npy");
@@ -224,7 +222,7 @@ TEST_CASE("cli: sample writes .npy and .png, and eval reports mode coverage as J
 
 TEST_CASE("cli: missing, garbage and corrupted inputs give one-line errors, never a crash") {
   TempDir s;
-  Result r = run_cli(
+  CliResult r = run_cli(
       "train --data idx:" + (s.path / "absent.idx").string() + " --out " + (s.path / "a").string(),
       s);
   CHECK(r.status == 1);
@@ -262,9 +260,10 @@ TEST_CASE("cli: trains on Fashion-MNIST and scores it with the Parzen protocol")
   }
   TempDir s;
   fs::path run_dir = s.path / "fm";
-  Result r = run_cli("train --steps 4 --log-every 2 --sample-every 4 --checkpoint-every 4 --out " +
-                         run_dir.string(),
-                     s);
+  CliResult r =
+      run_cli("train --steps 4 --log-every 2 --sample-every 4 --checkpoint-every 4 --out " +
+                  run_dir.string(),
+              s);
   INFO(r.err);
   REQUIRE(r.status == 0);
   CHECK(fs::exists(run_dir / "samples" / "step_000004.png"));
@@ -287,7 +286,7 @@ TEST_CASE("cli: trains on Fashion-MNIST and scores it with the Parzen protocol")
 TEST_CASE("cli: every training flag reaches the run's configuration") {
   TempDir s;
   fs::path run_dir = s.path / "flags";
-  Result r = run_cli(
+  CliResult r = run_cli(
       "train --data ring8 --model mixture-mlp --loss hinge --optimizer sgd --lr 0.01 --k 2 --batch "
       "16 "
       "--seed 3 --threads 2 --steps 3 --checkpoint-every 2 --sample-every 2 --log-every 1 --out " +
@@ -325,7 +324,7 @@ TEST_CASE("cli: DCGAN trains on any MNIST-format IDX file") {
     for (int i = 0; i < 40 * 28 * 28; ++i) out.put(static_cast<char>((i * 37) % 256));
   }
   fs::path run_dir = s.path / "dc";
-  Result r =
+  CliResult r =
       run_cli("train --data idx:" + file.string() +
                   " --model dcgan --batch 8 --steps 2 --log-every 1 --out " + run_dir.string(),
               s);
@@ -346,7 +345,7 @@ TEST_CASE("cli: ring8 with the default settings covers all 8 modes") {
   // sharpness (the high-quality fraction) later.
   TempDir s;
   fs::path run_dir = s.path / "ring8";
-  Result r = run_cli("train --data ring8 --steps 3000 --out " + run_dir.string(), s);
+  CliResult r = run_cli("train --data ring8 --steps 3000 --out " + run_dir.string(), s);
   INFO(r.err);
   REQUIRE(r.status == 0);
   r = run_cli("eval --checkpoint " + (run_dir / "model.ckpt").string() + " --metric modes", s);
@@ -358,7 +357,7 @@ TEST_CASE("cli: ring8 with the default settings covers all 8 modes") {
 
 TEST_CASE("cli: bench times iterations and ends with one JSON line") {
   TempDir s;
-  Result r = run_cli("bench --model mlp --seconds 0.5", s);
+  CliResult r = run_cli("bench --model mlp --seconds 0.5", s);
   INFO(r.err);
   REQUIRE(r.status == 0);
   auto j = nlohmann::json::parse(r.out.substr(r.out.rfind('{')));
