@@ -83,3 +83,8 @@ TEST_CASE("a steady-state training step of the paper MLP and of DCGAN allocates 
     CHECK(CachingAllocator::instance().stats().system_allocations == allocations);
   }
 }
+
+TEST_CASE("the bench iteration names a model it does not have") {
+  CHECK_THROWS_WITH_AS(cli::BenchIteration("resnet", 6, 1),
+                       "BenchIteration: model 'resnet' (mlp or dcgan)", std::invalid_argument);
+}
