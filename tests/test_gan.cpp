@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <numbers>
+#include <set>
 
 #include "minimax.h"
 #include "models/data/mixture.h"
@@ -51,7 +52,7 @@ TEST_CASE("Proposition 1: with G fixed, the trained D approaches p_data / (p_dat
     Tensor real = Tensor::normal({256, 1}, 0.0f, 1.0f, gen);
     Tensor fake = Tensor::normal({256, 1}, 1.5f, 1.0f, gen);
     opt.zero_grad();
-    gan::discriminator_loss(gan::Loss::kMinimax, d->forward(real), d->forward(fake)).backward();
+    gan::minimax_loss().discriminator(d->forward(real), d->forward(fake)).backward();
     opt.step();
   }
   NoGradGuard no_grad;
@@ -74,7 +75,7 @@ TEST_CASE("with p_g = p_data the trained D stays near 1/2 and V near -log 4") {
     real = Tensor::normal({256, 1}, 0.0f, 1.0f, gen);
     fake = Tensor::normal({256, 1}, 0.0f, 1.0f, gen);
     opt.zero_grad();
-    gan::discriminator_loss(gan::Loss::kMinimax, d->forward(real), d->forward(fake)).backward();
+    gan::minimax_loss().discriminator(d->forward(real), d->forward(fake)).backward();
     opt.step();
   }
   NoGradGuard no_grad;
@@ -107,33 +108,71 @@ TEST_CASE("a 1-D Gaussian GAN learns the data's mean and variance (the paper's F
   CHECK(stddev == doctest::Approx(0.5).epsilon(0.2));
 }
 
-TEST_CASE("the losses have the values their definitions give") {
-  Tensor real = Tensor::from_vector({2.0f, -1.0f}, {2, 1}),
-         fake = Tensor::from_vector({0.5f, -3.0f}, {2, 1});
-  auto log_sig = [](double l) { return -std::log1p(std::exp(-l)); };
-  double v = (log_sig(2) + log_sig(-1)) / 2 + (log_sig(-0.5) + log_sig(3)) / 2;
-  CHECK(gan::value_function(real, fake).item() == doctest::Approx(v));
-  CHECK(gan::discriminator_loss(gan::Loss::kNonSaturating, real, fake).item() ==
-        doctest::Approx(-v));
-  CHECK(gan::generator_loss(gan::Loss::kMinimax, fake).item() ==
-        doctest::Approx((log_sig(-0.5) + log_sig(3)) / 2));
-  CHECK(gan::generator_loss(gan::Loss::kNonSaturating, fake).item() ==
-        doctest::Approx(-(log_sig(0.5) + log_sig(-3)) / 2));
-  CHECK(gan::discriminator_loss(gan::Loss::kWassersteinGp, real, fake).item() ==
-        doctest::Approx(-1.25 - 0.5));
-  CHECK(gan::discriminator_loss(gan::Loss::kHinge, real, fake).item() ==
+// One case per loss: its values on a fixed batch, from its definition.
+namespace {
+const Tensor kReal = Tensor::from_vector({2.0f, -1.0f}, {2, 1});
+const Tensor kFake = Tensor::from_vector({0.5f, -3.0f}, {2, 1});
+double log_sig(double l) {
+  return -std::log1p(std::exp(-l));
+}
+double value_of_game() {
+  return (log_sig(2) + log_sig(-1)) / 2 + (log_sig(-0.5) + log_sig(3)) / 2;
+}
+}  // namespace
+
+TEST_CASE("loss: V(D, G) and the minimax game") {
+  CHECK(gan::value_function(kReal, kFake).item() == doctest::Approx(value_of_game()));
+  gan::Loss loss = gan::minimax_loss();
+  CHECK(loss.discriminator(kReal, kFake).item() == doctest::Approx(-value_of_game()));
+  CHECK(loss.generator(kFake).item() == doctest::Approx((log_sig(-0.5) + log_sig(3)) / 2));
+  CHECK(loss.logits);
+}
+TEST_CASE("loss: nonsaturating") {
+  gan::Loss loss = gan::nonsaturating_loss();
+  CHECK(loss.discriminator(kReal, kFake).item() == doctest::Approx(-value_of_game()));
+  CHECK(loss.generator(kFake).item() == doctest::Approx(-(log_sig(0.5) + log_sig(-3)) / 2));
+  CHECK(loss.mean_output(kReal) ==
+        doctest::Approx((1 / (1 + std::exp(-2.0)) + 1 / (1 + std::exp(1.0))) / 2));
+}
+TEST_CASE("loss: wgan-gp") {
+  gan::Loss loss = gan::wgan_gp_loss(3);
+  CHECK(loss.discriminator(kReal, kFake).item() == doctest::Approx(-1.25 - 0.5));
+  CHECK(loss.generator(kFake).item() == doctest::Approx(1.25));
+  CHECK(loss.gradient_penalty == 3);
+  CHECK(gan::find_loss("wgan-gp").gradient_penalty == 10);  // the paper's lambda
+  CHECK(loss.mean_output(kReal) == doctest::Approx(0.5));   // raw scores
+}
+TEST_CASE("loss: hinge") {
+  gan::Loss loss = gan::hinge_loss();
+  CHECK(loss.discriminator(kReal, kFake).item() ==
         doctest::Approx((0 + 2) / 2.0 + (1.5 + 0) / 2.0));
-  CHECK(gan::generator_loss(gan::Loss::kHinge, fake).item() == doctest::Approx(1.25));
-  CHECK(gan::discriminator_loss(gan::Loss::kLeastSquares, real, fake).item() ==
+  CHECK(loss.generator(kFake).item() == doctest::Approx(1.25));
+  CHECK_FALSE(loss.logits);
+}
+TEST_CASE("loss: lsgan") {
+  gan::Loss loss = gan::lsgan_loss();
+  CHECK(loss.discriminator(kReal, kFake).item() ==
         doctest::Approx(0.5 * ((1 + 4) / 2.0 + (0.25 + 9) / 2.0)));
-  CHECK(gan::generator_loss(gan::Loss::kLeastSquares, fake).item() ==
-        doctest::Approx(0.5 * (0.25 + 16) / 2.0));
-  // Saturated logits never produce log(0).
+  CHECK(loss.generator(kFake).item() == doctest::Approx(0.5 * (0.25 + 16) / 2.0));
+}
+
+TEST_CASE("loss: the registry finds every loss by name, refuses others, and none gives log(0)") {
+  std::set<std::string> names;
   Tensor huge = Tensor::full({1, 1}, 200.0f);
-  CHECK(std::isfinite(gan::value_function(huge, neg(huge)).item()));
-  CHECK(std::isfinite(gan::generator_loss(gan::Loss::kNonSaturating, neg(huge)).item()));
-  CHECK(gan::parse_loss("wgan-gp") == gan::Loss::kWassersteinGp);
-  CHECK_THROWS_WITH_AS(gan::parse_loss("bogus"), doctest::Contains("bogus"), std::invalid_argument);
+  for (const gan::Loss& loss : gan::registered_losses()) {
+    CAPTURE(loss.name);
+    CHECK(names.insert(loss.name).second);
+    CHECK(&gan::find_loss(loss.name) == &loss);
+    CHECK_FALSE(loss.summary.empty());
+    // Saturated outputs on either side stay finite.
+    CHECK(std::isfinite(loss.discriminator(huge, neg(huge)).item()));
+    CHECK(std::isfinite(loss.discriminator(neg(huge), huge).item()));
+    CHECK(std::isfinite(loss.generator(neg(huge)).item()));
+  }
+  CHECK(names.size() == 5);
+  CHECK_THROWS_WITH_AS(gan::find_loss("bogus"), doctest::Contains("bogus"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(gan::find_loss("bogus"), doctest::Contains(gan::loss_names().c_str()),
+                       std::invalid_argument);
 }
 
 TEST_CASE("the WGAN-GP and R1 penalties' gradients pass a finite-difference check") {

@@ -26,60 +26,28 @@ Tensor value_function(const Tensor& real_logits, const Tensor& fake_logits) {
   return add(mean(log_sigmoid(real_logits)), mean(log_sigmoid(neg(fake_logits))));
 }
 
-Loss parse_loss(const std::string& name) {
-  if (name == "minimax") return Loss::kMinimax;
-  if (name == "nonsaturating") return Loss::kNonSaturating;
-  if (name == "wgan-gp") return Loss::kWassersteinGp;
-  if (name == "hinge") return Loss::kHinge;
-  if (name == "lsgan") return Loss::kLeastSquares;
-  throw std::invalid_argument(fmt::format(
-      "unknown loss '{}' (choose minimax, nonsaturating, wgan-gp, hinge or lsgan)", name));
+float Loss::mean_output(const Tensor& outputs) const {
+  NoGradGuard no_grad;
+  return mean(logits ? sigmoid(outputs) : outputs).item();
 }
 
-std::string loss_name(Loss loss) {
-  switch (loss) {
-    case Loss::kMinimax:
-      return "minimax";
-    case Loss::kNonSaturating:
-      return "nonsaturating";
-    case Loss::kWassersteinGp:
-      return "wgan-gp";
-    case Loss::kHinge:
-      return "hinge";
-    case Loss::kLeastSquares:
-      return "lsgan";
-  }
-  return "?";
+const std::vector<Loss>& registered_losses() {
+  static const std::vector<Loss> losses = {
+      nonsaturating_loss(), minimax_loss(), wgan_gp_loss(), hinge_loss(), lsgan_loss(),
+  };
+  return losses;
 }
 
-Tensor discriminator_loss(Loss loss, const Tensor& real, const Tensor& fake) {
-  switch (loss) {
-    case Loss::kMinimax:
-    case Loss::kNonSaturating:
-      return neg(value_function(real, fake));
-    case Loss::kWassersteinGp:
-      return sub(mean(fake), mean(real));
-    case Loss::kHinge:
-      return add(mean(relu(rsub(1.0f, real))), mean(relu(add(fake, 1.0f))));
-    case Loss::kLeastSquares:
-      return mul(add(mean(square(add(real, -1.0f))), mean(square(fake))), 0.5f);
-  }
-  throw std::logic_error("discriminator_loss: unknown loss");
+std::string loss_names() {
+  std::string names;
+  for (const Loss& loss : registered_losses()) names += (names.empty() ? "" : ", ") + loss.name;
+  return names;
 }
 
-Tensor generator_loss(Loss loss, const Tensor& fake) {
-  switch (loss) {
-    case Loss::kMinimax:
-      return mean(log_sigmoid(neg(fake)));  // log(1 - D(G(z))), descended
-    case Loss::kNonSaturating:
-      return neg(mean(log_sigmoid(fake)));  // -log D(G(z))
-    case Loss::kWassersteinGp:
-    case Loss::kHinge:
-      return neg(mean(fake));
-    case Loss::kLeastSquares:
-      return mul(mean(square(add(fake, -1.0f))), 0.5f);
-  }
-  throw std::logic_error("generator_loss: unknown loss");
+const Loss& find_loss(const std::string& name) {
+  for (const Loss& loss : registered_losses())
+    if (loss.name == name) return loss;
+  throw std::invalid_argument(fmt::format("unknown loss '{}' (choose {})", name, loss_names()));
 }
 
 Tensor gradient_penalty(const Critic& d, const Tensor& real, const Tensor& fake, Generator& gen) {

@@ -1,9 +1,14 @@
-// The GAN objectives, all computed from the discriminator's logits l (D(x) = sigmoid(l)), so that
-// no log(0) ever occurs: log D = log_sigmoid(l) and log(1 - D) = log_sigmoid(-l).
+// The GAN objectives. A loss is one value (`Loss`): how D's loss and G's loss are computed from
+// D's raw outputs, what those outputs are, and which penalty D's loss carries. Each bundled loss is
+// defined in a file of its own under models/gan/losses/ and listed once in registered_losses().
+//
+// The losses that read D's output as a logit l (D(x) = sigmoid(l)) compute everything from l, so
+// that no log(0) ever occurs: log D = log_sigmoid(l) and log(1 - D) = log_sigmoid(-l).
 #pragma once
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "autograd/random.h"
 #include "autograd/tensor.h"
@@ -14,23 +19,40 @@ namespace minimax::gan {
 // D ascends it; at the global optimum (p_g = p_data, D = 1/2) it equals -log 4.
 Tensor value_function(const Tensor& real_logits, const Tensor& fake_logits);
 
-enum class Loss {
-  kMinimax,        // the paper's game: D ascends V, G descends log(1 - D(G(z)))
-  kNonSaturating,  // the paper's practical G: ascend log D(G(z)) (the default)
-  kWassersteinGp,  // WGAN-GP (Gulrajani et al., 2017): critic E[f(G(z))] - E[f(x)] + penalty
-  kHinge,          // D: E[relu(1 - f(x))] + E[relu(1 + f(G(z)))], G: -E[f(G(z))]
-  kLeastSquares,   // LSGAN (Mao et al., 2017): D: (f(x) - 1)^2 / 2 + f(G(z))^2 / 2, G: (f(G(z)) -
-                   // 1)^2 / 2
+struct Loss {
+  std::string name;     // as `minimax train --loss` names it
+  std::string summary;  // one line for --help
+  // What D minimizes, from its outputs on a batch of real data and a batch of G's samples.
+  std::function<Tensor(const Tensor& real, const Tensor& fake)> discriminator;
+  // What G minimizes, from D's outputs on G's samples.
+  std::function<Tensor(const Tensor& fake)> generator;
+  // D's output is a logit (reported as the probability sigmoid(l)); otherwise a raw critic score.
+  bool logits = true;
+  // Weight lambda of the WGAN-GP gradient penalty (gradient_penalty below) in D's loss; 0: none.
+  float gradient_penalty = 0;
+
+  // The mean of D's outputs as the progress line and metrics report them: D(x) = sigmoid(l) for
+  // logits, the raw score otherwise.
+  float mean_output(const Tensor& outputs) const;
 };
 
-Loss parse_loss(
-    const std::string& name);  // "minimax", "nonsaturating", "wgan-gp", "hinge", "lsgan"
-std::string loss_name(Loss loss);
+// The paper's game: D ascends V, G descends log(1 - D(G(z))).
+Loss minimax_loss();
+// The paper's practical G: D as in the game, G ascends log D(G(z)) (the default).
+Loss nonsaturating_loss();
+// WGAN-GP (Gulrajani et al., 2017): critic E[f(G(z))] - E[f(x)] + lambda * penalty, G -E[f(G(z))].
+Loss wgan_gp_loss(float lambda = 10);
+// Hinge: D E[relu(1 - f(x))] + E[relu(1 + f(G(z)))], G -E[f(G(z))].
+Loss hinge_loss();
+// LSGAN (Mao et al., 2017): D (f(x) - 1)^2 / 2 + f(G(z))^2 / 2, G (f(G(z)) - 1)^2 / 2.
+Loss lsgan_loss();
 
-// The quantity each player minimizes, given D's outputs on real data and on G's samples. For
-// WGAN-GP the penalty is separate (gradient_penalty).
-Tensor discriminator_loss(Loss loss, const Tensor& real_logits, const Tensor& fake_logits);
-Tensor generator_loss(Loss loss, const Tensor& fake_logits);
+// Every bundled loss, in the order --help lists them.
+const std::vector<Loss>& registered_losses();
+// The registered loss of that name; throws std::invalid_argument listing the names.
+const Loss& find_loss(const std::string& name);
+// "nonsaturating, minimax, ... or lsgan" for messages and help.
+std::string loss_names();
 
 using Critic = std::function<Tensor(const Tensor&)>;
 

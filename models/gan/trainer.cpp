@@ -38,11 +38,6 @@ void check_finite(const Tensor& loss, const char* who, int64_t step) {
 }
 }  // namespace
 
-float Trainer::mean_output(const Tensor& logits) const {
-  bool probabilities = options_.loss == Loss::kMinimax || options_.loss == Loss::kNonSaturating;
-  return mean(probabilities ? sigmoid(logits) : logits).item();
-}
-
 Tensor Trainer::draw_noise(int64_t n) {
   return options_.noise ? options_.noise(n) : prior_.sample(n, gen_);
 }
@@ -61,22 +56,23 @@ void Trainer::discriminator_step(StepStats& stats) {
   }
   d_opt_.zero_grad();
   Tensor real_logits = d_(real), fake_logits = d_(fake);
-  Tensor loss = discriminator_loss(options_.loss, real_logits, fake_logits);
-  if (options_.loss == Loss::kWassersteinGp)
-    loss = add(loss, mul(gradient_penalty(d_, real, fake, gen_), options_.gradient_penalty_weight));
+  const Loss& objective = options_.loss;
+  Tensor loss = objective.discriminator(real_logits, fake_logits);
+  if (objective.gradient_penalty > 0)
+    loss = add(loss, mul(gradient_penalty(d_, real, fake, gen_), objective.gradient_penalty));
   if (options_.r1_gamma > 0) loss = add(loss, r1_penalty(d_, real, options_.r1_gamma));
   check_finite(loss, "discriminator", steps_done_ + 1);
   loss.backward();
   update(d_opt_);
   NoGradGuard no_grad;
   stats.d_loss = loss.item();
-  stats.d_real = mean_output(real_logits);
-  stats.d_fake = mean_output(fake_logits);
+  stats.d_real = objective.mean_output(real_logits);
+  stats.d_fake = objective.mean_output(fake_logits);
 }
 
 void Trainer::generator_step(StepStats& stats) {
   g_opt_.zero_grad();
-  Tensor loss = generator_loss(options_.loss, d_(g_(draw_noise(options_.batch))));
+  Tensor loss = options_.loss.generator(d_(g_(draw_noise(options_.batch))));
   check_finite(loss, "generator", steps_done_ + 1);
   const TensorList& params = g_opt_.parameters();
   TensorList grads = grad({loss}, params, {}, false, false, /*allow_unused=*/true);

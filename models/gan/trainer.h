@@ -36,17 +36,16 @@ struct NoisePrior {
 struct StepStats {
   int64_t step = 0;
   float d_loss = 0, g_loss = 0;
-  // Mean D output on real data and on G's samples: probabilities sigmoid(l) for the minimax and
-  // non-saturating games, raw critic values for the others.
+  // Mean D output on real data and on G's samples (Loss::mean_output: probabilities sigmoid(l)
+  // for the losses that read logits, raw critic values for the others).
   float d_real = 0, d_fake = 0;
 };
 
 struct TrainerOptions {
-  int k = 1;           // D steps per G step
-  int64_t batch = 64;  // m
-  Loss loss = Loss::kNonSaturating;
-  float gradient_penalty_weight = 10;  // lambda, WGAN-GP only
-  float r1_gamma = 0;                  // R1 on real data when > 0, any loss
+  int k = 1;                         // D steps per G step
+  int64_t batch = 64;                // m
+  Loss loss = nonsaturating_loss();  // carries WGAN-GP's penalty weight when it has one
+  float r1_gamma = 0;                // R1 on real data when > 0, any loss
 
   // Draws the noise for n rows, in place of prior.sample(n, gen), when set. Data-parallel training
   // uses it to give each process its own rows of one noise batch (examples/cli/session.h).
@@ -83,7 +82,6 @@ class Trainer {
  private:
   void discriminator_step(StepStats& stats);
   void generator_step(StepStats& stats);
-  float mean_output(const Tensor& logits) const;
   Tensor draw_noise(int64_t n);
   void update(optim::Optimizer& optimizer);
 
