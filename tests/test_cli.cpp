@@ -106,6 +106,34 @@ TEST_CASE("cli: a resumed run ends where an uninterrupted one does") {
   CHECK(slurp(s.path / "straight.npy") == slurp(s.path / "halves.npy"));
 }
 
+TEST_CASE("cli: --resume refuses a flag that would change the run and lists those it applies") {
+  TempDir s;
+  fs::path dir = s.path / "run";
+  REQUIRE(run_cli(ring_run(dir, 50, "--batch 32"), s).status == 0);
+  CliResult r = run_cli(ring_run(dir, 100, "--resume --batch 64"), s);
+  CHECK(r.status == 2);
+  CHECK(count_lines(r.err) == 1);
+  CHECK(contains(r.err, "--batch 64: the run was started with --batch 32"));
+  r = run_cli(ring_run(dir, 100, "--resume --lr 0.01"), s);
+  CHECK(r.status == 2);
+  CHECK(contains(r.err, "--lr 0.01"));
+  // The same value as the run's is no change; --steps, --threads and the cadences may change.
+  r = run_cli("train --data ring8 --steps 100 --batch 32 --log-every 10 --resume --out " +
+                  dir.string(),
+              s);
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK(contains(r.out, "resumed with --steps 50 -> 100"));
+  CHECK(contains(r.out, "resumed with --log-every 25 -> 10"));
+  // Extending the run lays the Adam decay over the new length, and says so.
+  CHECK(contains(r.out,
+                 "schedule over 100 steps: lr 0.001, falling linearly to 1e-05 over steps 31 to "
+                 "100 (was: lr 0.001, falling linearly to 1e-05 over steps 16 to 50)"));
+  auto config = nlohmann::json::parse(slurp(dir / "config.json"));
+  CHECK(config["steps"] == 100);
+  CHECK(config["log_every"] == 10);
+}
+
 TEST_CASE("cli: adam's learning rate decays linearly from --lr-decay-start to 1% at the end") {
   TempDir s;
   fs::path dir = s.path / "decay";
@@ -155,13 +183,9 @@ TEST_CASE("cli: --r1 adds the R1 penalty to D's loss and is stored with the run"
   CHECK(nlohmann::json::parse(slurp(s.path / "r1" / "config.json"))["r1"].get<double>() == 10);
   CHECK(nlohmann::json::parse(slurp(s.path / "plain" / "config.json"))["r1"].get<double>() == 0);
   // grid25 trains with R1 by default (its 25 close modes need it), ring8 without; a flag wins.
-  minimax::cli::RunFlags flags;
-  flags.data = "ring8";
-  CHECK(minimax::cli::resolve(flags).r1 == 0);
-  flags.data = "grid25";
-  CHECK(minimax::cli::resolve(flags).r1 == doctest::Approx(0.1));
-  flags.r1 = 0.0;
-  CHECK(minimax::cli::resolve(flags).r1 == 0);
+  CHECK(minimax::cli::resolve({{"data", "ring8"}}).r1 == 0);
+  CHECK(minimax::cli::resolve({{"data", "grid25"}}).r1 == doctest::Approx(0.1));
+  CHECK(minimax::cli::resolve({{"data", "grid25"}, {"r1", 0.0}}).r1 == 0);
   for (const char* bad : {"-1", "nan", "inf"}) {
     CAPTURE(bad);
     CliResult r = run_cli(

@@ -94,10 +94,7 @@ std::vector<int> image_numbers(const Tensor& batch) {
 }
 
 cli::RunConfig config_for(const std::string& data, int64_t batch) {
-  cli::RunFlags flags;
-  flags.data = data;
-  flags.batch = batch;
-  return cli::resolve(flags);
+  return cli::resolve({{"data", data}, {"batch", batch}});
 }
 
 }  // namespace

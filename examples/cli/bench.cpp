@@ -34,8 +34,8 @@ double sgemm_peak_gflops() {
 }  // namespace
 
 int bench(const BenchOptions& o) {
-  if (o.model != "mlp" && o.model != "dcgan")
-    throw UsageError(fmt::format("--model '{}': choose mlp or dcgan", o.model));
+  if (!BenchIteration::has_model(o.model))
+    throw UsageError(fmt::format("--model '{}': choose {}", o.model, BenchIteration::models()));
   if (o.threads < 1) throw UsageError(fmt::format("--threads {} must be positive", o.threads));
   if (!(o.seconds > 0)) throw UsageError(fmt::format("--seconds {} must be positive", o.seconds));
   set_num_threads(o.threads);

@@ -22,14 +22,17 @@ class BenchIteration {
   BenchIteration& operator=(const BenchIteration&) = delete;
 
   // The batch the bench uses for `model`: the paper's 100 for the MLP, PyTorch's example's 64 for
-  // DCGAN.
+  // DCGAN. Throws std::invalid_argument for a model the bench has no recipe for.
   static int64_t default_batch(const std::string& model);
+  // Whether the bench has a recipe for `model`, and the models it has ("mlp or dcgan").
+  static bool has_model(const std::string& model);
+  static std::string models();
 
   void step() { trainer_->step(); }
 
  private:
   Generator gen_;
-  gan::GanModel model_;
+  gan::GanModel model_;  // built in the body, after seeding the default generator
   std::unique_ptr<optim::Optimizer> g_opt_, d_opt_;
   Tensor real_;
   std::unique_ptr<gan::Trainer> trainer_;

@@ -12,8 +12,8 @@
 namespace minimax::cli {
 
 struct TrainOptions {
-  RunFlags flags;
-  std::string out;  // the run directory; default runs/<data>
+  ConfigOverrides flags = ConfigOverrides::object();  // the configuration fields given as flags
+  std::string out;                                    // the run directory; default runs/<data>
   bool resume = false, force = false;
   std::string sharding = "streams";  // data-parallel runs: streams or slices (Shard::Sharding)
 };

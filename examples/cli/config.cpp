@@ -4,167 +4,184 @@
 
 #include <cmath>
 
+#include "examples/cli/datasets.h"
+#include "examples/cli/models.h"
+#include "examples/cli/optimizers.h"
+#include "examples/cli/registry.h"
 #include "models/gan/losses.h"
 
 namespace minimax::cli {
 
 namespace {
 
-bool is_mixture(const std::string& data) {
-  return data == "ring8" || data == "grid25";
+template <class Visitor>
+decltype(auto) visit_member(const ConfigField& field, Visitor&& visitor) {
+  return std::visit(std::forward<Visitor>(visitor), field.member);
 }
 
-// Defaults chosen per dataset so that a run with no other flag gives a good result.
-RunConfig defaults_for(const std::string& data) {
-  RunConfig c;
-  c.data = data;
-  if (is_mixture(data)) {
-    c.model = "mixture-mlp";
-    c.optimizer = "adam";
-    c.lr = 1e-3;
-    c.lr_decay_start = 0.3;
-    c.steps = 15000;
-    c.batch = 512;
-    c.checkpoint_every = 1000;
-    c.sample_every = 1000;
-    c.log_every = 100;
-    // grid25's 25 close modes: without R1, 2 of 8 seeds tried dropped 4 of them for good.
-    if (data == "grid25") c.r1 = 0.1;
-  } else if (is_cifar10(data)) {
-    c.model = "dcgan";  // the paper's MLP is for 784 gray pixels
-    c.optimizer = "adam";
-    c.lr = 2e-4;
-    c.steps = 5000;
-    c.batch = 64;
-    c.checkpoint_every = 500;
-    c.sample_every = 500;
-    c.log_every = 50;
-  } else {
-    c.model = "mlp";
-    c.optimizer = "adam";
-    c.lr = 2e-4;
-    c.steps = 3000;
-    c.batch = 100;
-    c.checkpoint_every = 500;
-    c.sample_every = 500;
-    c.log_every = 50;
+// Sets the field from a JSON value of its type; nlohmann's type_error when it has another.
+void set_from_json(const ConfigField& field, RunConfig& config, const nlohmann::json& value) {
+  visit_member(field, [&](auto member) {
+    using T = std::remove_reference_t<decltype(config.*member)>;
+    config.*member = value.get<T>();
+  });
+}
+
+std::vector<ConfigField> make_fields() {
+  using C = RunConfig;
+  return {
+      {"data", &C::data, "the data set: " + dataset_names()},
+      {"model", &C::model, "G and D: " + model_names()},
+      {"loss", &C::loss, "the objective: " + gan::loss_names()},
+      {"optimizer", &C::optimizer, "the optimizer of G and D: " + optimizer_names()},
+      {"lr", &C::lr, "learning rate"},
+      {"lr_decay_start", &C::lr_decay_start,
+       "adam: fraction of the run after which lr falls linearly to 1% (1: off)", false, true},
+      {"steps", &C::steps, "the run's total number of iterations", true},
+      {"batch", &C::batch, "minibatch size m"},
+      {"k", &C::k, "discriminator steps per generator step"},
+      {"r1", &C::r1, "R1 penalty weight gamma on real data, added to D's loss (0: off)", false,
+       true},
+      {"seed", &C::seed, "random seed"},
+      {"threads", &C::threads, "compute threads", true},
+      {"checkpoint_every", &C::checkpoint_every, "steps between checkpoints", true},
+      {"sample_every", &C::sample_every, "steps between sample images", true},
+      {"log_every", &C::log_every, "steps between metrics lines", true},
+  };
+}
+
+const ConfigField* find_field(const std::string& key) {
+  for (const ConfigField& field : config_fields())
+    if (field.key == key) return &field;
+  return nullptr;
+}
+
+const ConfigField& field_named(const std::string& key) {
+  if (const ConfigField* field = find_field(key)) return *field;
+  throw std::logic_error(fmt::format("RunConfig has no field '{}'", key));
+}
+
+// Applies every override to `config`; UsageError for a key that names no field or a value of
+// the wrong type.
+void apply(const ConfigOverrides& overrides, RunConfig& config) {
+  for (const auto& [key, value] : overrides.items()) {
+    const ConfigField* field = find_field(key);
+    if (!field) throw UsageError(fmt::format("unknown setting '{}'", key));
+    try {
+      set_from_json(*field, config, value);
+    } catch (const nlohmann::json::exception&) {
+      throw UsageError(fmt::format("{} {}: not a value of its type", field->flag(), value.dump()));
+    }
   }
-  return c;
 }
 
-template <class T>
-void apply(const std::optional<T>& flag, T& field) {
-  if (flag) field = *flag;
+void require_positive(int64_t value, const ConfigField& field) {
+  if (value < 1) throw UsageError(fmt::format("{} {} must be positive", field.flag(), value));
+}
+
+void validate_names(const RunConfig& c) {
+  const Dataset& data = find_dataset(c.data).dataset;
+  const ModelChoice& model = find_model(c.model);
+  if (std::string why = model.misfit(data); !why.empty()) {
+    std::vector<std::string> fitting;
+    for (const ModelChoice& m : registered_models())
+      if (m.misfit(data).empty()) fitting.push_back(m.name);
+    throw UsageError(fmt::format("--model {} does not fit --data {}: {} (models for {}: {})",
+                                 c.model, c.data, why, data.name, join_or(fitting)));
+  }
+  try {
+    gan::find_loss(c.loss);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(fmt::format("--loss: {}", e.what()));
+  }
+  if (find_optimizer(c.optimizer).own_schedule && c.lr_decay_start < 1)
+    throw UsageError(fmt::format(
+        "--lr-decay-start applies to adam; --optimizer {} follows a schedule of its own",
+        c.optimizer));
 }
 
 }  // namespace
 
-bool is_image_data(const std::string& data) {
-  return data == "fashion-mnist" || data.starts_with("idx:") || is_cifar10(data);
+std::string ConfigField::flag() const {
+  std::string f = "--" + key;
+  for (char& ch : f)
+    if (ch == '_') ch = '-';
+  return f;
 }
 
-bool is_cifar10(const std::string& data) {
-  return data.starts_with("cifar10:");
+nlohmann::json ConfigField::get(const RunConfig& config) const {
+  return std::visit([&](auto m) { return nlohmann::json(config.*m); }, member);
 }
 
-ImageShape image_shape(const std::string& data) {
-  if (is_cifar10(data)) return {3, 32, 32};
-  return {1, 28, 28};
+const std::vector<ConfigField>& config_fields() {
+  static const std::vector<ConfigField> fields = make_fields();
+  return fields;
 }
 
-RunConfig resolve(const RunFlags& f) {
-  if (!is_image_data(f.data) && !is_mixture(f.data))
-    throw UsageError(fmt::format(
-        "--data: unknown dataset '{}' (fashion-mnist, idx:FILE, cifar10:DIR, ring8 or grid25)",
-        f.data));
-  if (f.data == "idx:") throw UsageError("--data idx:FILE needs a file name after 'idx:'");
-  if (f.data == "cifar10:")
-    throw UsageError("--data cifar10:DIR needs a directory after 'cifar10:'");
-  RunConfig c = defaults_for(f.data);
-  apply(f.model, c.model);
-  apply(f.loss, c.loss);
-  apply(f.optimizer, c.optimizer);
-  apply(f.lr, c.lr);
-  if (c.optimizer == "sgd") c.lr_decay_start = 1;  // the paper's SGD brings its own schedule
-  apply(f.lr_decay_start, c.lr_decay_start);
-  apply(f.steps, c.steps);
-  apply(f.batch, c.batch);
-  apply(f.k, c.k);
-  apply(f.r1, c.r1);
-  apply(f.seed, c.seed);
-  apply(f.threads, c.threads);
-  apply(f.checkpoint_every, c.checkpoint_every);
-  apply(f.sample_every, c.sample_every);
-  apply(f.log_every, c.log_every);
-
-  bool image_model = c.model == "mlp" || c.model == "dcgan";
-  if (!image_model && c.model != "mixture-mlp")
-    throw UsageError(
-        fmt::format("--model: unknown model '{}' (mlp, dcgan or mixture-mlp)", c.model));
-  if (image_model != is_image_data(c.data))
-    throw UsageError(
-        fmt::format("--model {} does not fit --data {} (images: mlp or dcgan; ring8 and grid25: "
-                    "mixture-mlp)",
-                    c.model, c.data));
-  if (is_cifar10(c.data) && c.model != "dcgan")
-    throw UsageError(fmt::format(
-        "--model {} does not fit --data {}: the paper's MLP makes 28x28 gray images; CIFAR-10 "
-        "(32x32 RGB) trains with dcgan",
-        c.model, c.data));
-  try {
-    gan::parse_loss(c.loss);
-  } catch (const std::invalid_argument& e) {
-    throw UsageError(fmt::format("--loss: {}", e.what()));
-  }
-  if (c.optimizer != "adam" && c.optimizer != "sgd")
-    throw UsageError(fmt::format("--optimizer: unknown optimizer '{}' (adam or sgd)", c.optimizer));
+void validate(const RunConfig& c) {
+  validate_names(c);
+  if (!(c.lr > 0 && std::isfinite(c.lr)))
+    throw UsageError(fmt::format("--lr {} must be positive and finite", c.lr));
   if (!(c.lr_decay_start >= 0 && c.lr_decay_start <= 1))
     throw UsageError(fmt::format("--lr-decay-start {} must be a fraction of the run in [0, 1]",
                                  c.lr_decay_start));
   if (!(c.r1 >= 0 && std::isfinite(c.r1)))
     throw UsageError(fmt::format("--r1 {}: the penalty weight must be finite and >= 0", c.r1));
-  if (c.optimizer == "sgd" && c.lr_decay_start < 1)
-    throw UsageError(
-        "--lr-decay-start applies to adam; --optimizer sgd follows the paper's schedule");
+  require_positive(c.steps, field_named("steps"));
+  require_positive(c.batch, field_named("batch"));
+  require_positive(c.k, field_named("k"));
+  require_positive(c.threads, field_named("threads"));
+  for (const char* key : {"checkpoint_every", "sample_every", "log_every"})
+    require_positive(field_named(key).get(c).get<int64_t>(), field_named(key));
+}
+
+RunConfig resolve(const ConfigOverrides& overrides) {
+  std::string data = overrides.value("data", RunConfig{}.data);
+  RunConfig c = find_dataset(data).dataset.recipe;
+  c.data = data;
+  apply(overrides, c);
+  // A schedule of the optimizer's own replaces the recipe's decay, unless a flag asks for both
+  // (which validate refuses).
+  if (find_optimizer(c.optimizer).own_schedule && !overrides.contains("lr_decay_start"))
+    c.lr_decay_start = 1;
+  validate(c);
+  return c;
+}
+
+RunConfig resume(const RunConfig& saved, const ConfigOverrides& overrides,
+                 std::vector<std::string>* changes) {
+  RunConfig c = saved;
+  for (const auto& [key, value] : overrides.items()) {
+    const ConfigField* field = find_field(key);
+    if (!field) continue;  // apply() names it
+    nlohmann::json before = field->get(saved);
+    if (value == before) continue;
+    if (!field->may_change_on_resume)
+      throw UsageError(fmt::format(
+          "{} {}: the run was started with {} {}, and --resume continues it as it was started "
+          "(--force or another --out starts a new run)",
+          field->flag(), value.dump(), field->flag(), before.dump()));
+    if (changes)
+      changes->push_back(fmt::format("{} {} -> {}", field->flag(), before.dump(), value.dump()));
+  }
+  apply(overrides, c);
+  validate(c);
   return c;
 }
 
 nlohmann::json to_json(const RunConfig& c) {
-  return {{"data", c.data},
-          {"model", c.model},
-          {"loss", c.loss},
-          {"optimizer", c.optimizer},
-          {"lr", c.lr},
-          {"lr_decay_start", c.lr_decay_start},
-          {"steps", c.steps},
-          {"batch", c.batch},
-          {"k", c.k},
-          {"r1", c.r1},
-          {"seed", c.seed},
-          {"threads", c.threads},
-          {"checkpoint_every", c.checkpoint_every},
-          {"sample_every", c.sample_every},
-          {"log_every", c.log_every}};
+  nlohmann::json j = nlohmann::json::object();
+  for (const ConfigField& field : config_fields()) j[field.key] = field.get(c);
+  return j;
 }
 
 RunConfig from_json(const nlohmann::json& j) {
   RunConfig c;
   try {
-    c.data = j.at("data");
-    c.model = j.at("model");
-    c.loss = j.at("loss");
-    c.optimizer = j.at("optimizer");
-    c.lr = j.at("lr");
-    c.lr_decay_start = j.value("lr_decay_start", 1.0);  // absent in runs from before the decay
-    c.steps = j.at("steps");
-    c.batch = j.at("batch");
-    c.k = j.at("k");
-    c.r1 = j.value("r1", 0.0);  // absent in runs from before the flag
-    c.seed = j.at("seed");
-    c.threads = j.at("threads");
-    c.checkpoint_every = j.at("checkpoint_every");
-    c.sample_every = j.at("sample_every");
-    c.log_every = j.at("log_every");
+    for (const ConfigField& field : config_fields()) {
+      if (field.added_later && !j.contains(field.key)) continue;  // RunConfig's default
+      set_from_json(field, c, j.at(field.key));
+    }
   } catch (const nlohmann::json::exception& e) {
     throw UsageError(
         fmt::format("the run's configuration is incomplete or malformed: {}", e.what()));

@@ -1,10 +1,16 @@
 // A training run's configuration: what `minimax train` was asked for, completed with the chosen
-// dataset's defaults, stored as DIR/config.json and inside every checkpoint.
+// data set's recipe, stored as DIR/config.json and inside every checkpoint.
+//
+// config_fields() describes every field once (its key, flag, help, and whether --resume may change
+// it); the flags of `train`, the JSON form and --resume's checks all come from that table. What a
+// user passes is a ConfigOverrides: a JSON object of the fields named on the command line.
 #pragma once
 
 #include <cstdint>
-#include <optional>
+#include <stdexcept>
 #include <string>
+#include <variant>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -17,10 +23,10 @@ class UsageError : public std::runtime_error {
 };
 
 struct RunConfig {
-  std::string data = "fashion-mnist";  // fashion-mnist | idx:FILE | cifar10:DIR | ring8 | grid25
-  std::string model;                   // mlp | dcgan | mixture-mlp
-  std::string loss = "nonsaturating";
-  std::string optimizer;  // adam | sgd (the paper's SGD with its schedules)
+  std::string data = "fashion-mnist";  // a registered data set (examples/cli/datasets.h)
+  std::string model;                   // a registered model (examples/cli/models.h)
+  std::string loss = "nonsaturating";  // a registered loss (models/gan/losses.h)
+  std::string optimizer;               // a registered optimizer (examples/cli/optimizers.h)
   double lr = 0;
   // Adam: from this fraction of the run, the learning rate falls linearly to 1% of lr at the last
   // step (1: constant). The decay is what sharpens G's modes at the end of a mixture run.
@@ -37,29 +43,42 @@ struct RunConfig {
   int64_t log_every = 0;
 };
 
-// What the user passed; unset fields take the dataset's defaults.
-struct RunFlags {
-  std::string data = "fashion-mnist";
-  std::optional<std::string> model, loss, optimizer;
-  std::optional<double> lr, lr_decay_start, r1;
-  std::optional<int64_t> steps, batch, checkpoint_every, sample_every, log_every;
-  std::optional<int> k, threads;
-  std::optional<uint64_t> seed;
+struct ConfigField {
+  using Member = std::variant<std::string RunConfig::*, double RunConfig::*, int64_t RunConfig::*,
+                              int RunConfig::*, uint64_t RunConfig::*>;
+  std::string key;  // in config.json; the flag is --key with '-' for '_'
+  Member member;
+  std::string help;
+  // Whether `train --resume` may change it (steps, threads, how often to write). Any other field
+  // defines the run: a different value on --resume is refused.
+  bool may_change_on_resume = false;
+  // Runs saved before the field existed lack it and read RunConfig's default.
+  bool added_later = false;
+
+  std::string flag() const;  // "--lr-decay-start"
+  nlohmann::json get(const RunConfig& config) const;
 };
 
-// Kind of data: images (28x28 gray, or 32x32 RGB for CIFAR-10) or points in 2-D.
-bool is_image_data(const std::string& data);
-bool is_cifar10(const std::string& data);  // cifar10:DIR
+const std::vector<ConfigField>& config_fields();
 
-// The images a dataset holds and its generator makes, [C, H, W].
-struct ImageShape {
-  int64_t channels, height, width;
-};
-ImageShape image_shape(const std::string& data);
+// The fields given on the command line, keyed as in config.json: {"data": "ring8", "lr": 1e-3}.
+using ConfigOverrides = nlohmann::json;
 
-// The dataset's defaults with the flags applied; throws UsageError for unknown data, model, loss or
-// optimizer names and for models that do not fit the data.
-RunConfig resolve(const RunFlags& flags);
+// The recipe of the data set named by overrides["data"] (default fashion-mnist) with the
+// overrides applied, validated. Throws UsageError naming the flag for unknown data set, model,
+// loss or optimizer names, a model that does not fit the data, and out-of-range values.
+RunConfig resolve(const ConfigOverrides& overrides);
+
+// What `train --resume` continues: the saved run with the overrides applied. A field that defines
+// the run (data, model, loss, lr, batch, seed, ...) given with another value than the saved one is
+// refused (UsageError naming the flag and both values); `changes` receives a line for each field
+// that may change and did ("--steps 3000 -> 5000").
+RunConfig resume(const RunConfig& saved, const ConfigOverrides& overrides,
+                 std::vector<std::string>* changes);
+
+// Checks a complete configuration (every name registered, the model fits the data, values in
+// range); throws UsageError naming the flag.
+void validate(const RunConfig& config);
 
 nlohmann::json to_json(const RunConfig& config);
 RunConfig from_json(const nlohmann::json& j);  // throws UsageError naming a missing/bad field

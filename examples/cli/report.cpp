@@ -439,10 +439,7 @@ fs::path write_report(const fs::path& dir) {
   html += "</body>\n</html>\n";
 
   fs::path out = dir / "report.html";
-  std::string problem = io::write_file_atomically(
-      out, {std::span(reinterpret_cast<const unsigned char*>(html.data()), html.size())});
-  if (!problem.empty())
-    throw std::runtime_error(fmt::format("report {}: {}", out.string(), problem));
+  io::write_text_file_atomically(out, html);
   return out;
 }
 

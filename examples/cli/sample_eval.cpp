@@ -2,13 +2,15 @@
 #include <fmt/format.h>
 
 #include <filesystem>
-#include <fstream>
+#include <map>
 
 #include "examples/cli/commands.h"
+#include "examples/cli/registry.h"
 #include "examples/cli/session.h"
 #include "models/data/batches.h"
 #include "models/gan/latent.h"
 #include "models/gan/metrics.h"
+#include "models/io/atomic_file.h"
 #include "models/io/npy.h"
 #include "ops/ops.h"
 
@@ -46,12 +48,59 @@ void require_image_run(const Session& s, const std::string& checkpoint, const ch
                     checkpoint, s.config().data));
 }
 
+// The metric must be one the run's data set has (Dataset::metrics).
+void require_metric(const Session& s, const std::string& metric) {
+  const std::vector<std::string>& metrics = s.data().dataset.metrics;
+  if (std::find(metrics.begin(), metrics.end(), metric) == metrics.end())
+    throw UsageError(fmt::format("--metric {} does not apply to a run on {}; use {}", metric,
+                                 s.config().data, join_or(metrics)));
+}
+
+nlohmann::json evaluate_modes(Session& s, std::optional<int64_t> samples, Generator& gen) {
+  int64_t n = samples.value_or(2500);
+  if (n < 1) throw UsageError(fmt::format("--n {} must be positive", n));
+  gan::ModeCoverage c = gan::mode_coverage(*s.mixture(), s.sample(n, gen));
+  fmt::print(
+      "{}: {}/{} modes captured, {:.1f}% high-quality samples, KL(modes || uniform) {:.4f} ({} "
+      "samples)\n",
+      s.config().data, c.modes_captured, c.total_modes, 100 * c.high_quality_fraction,
+      c.kl_to_uniform, n);
+  return {{"samples", n},
+          {"modes_captured", c.modes_captured},
+          {"total_modes", c.total_modes},
+          {"high_quality_fraction", c.high_quality_fraction},
+          {"kl_to_uniform",
+           std::isfinite(c.kl_to_uniform) ? nlohmann::json(c.kl_to_uniform) : nlohmann::json()},
+          {"high_quality_per_mode", c.high_quality_per_mode}};
+}
+
+nlohmann::json evaluate_parzen(Session& s, std::optional<int64_t> samples, Generator& gen) {
+  int64_t n = samples.value_or(10000);
+  if (n < 1) throw UsageError(fmt::format("--n {} must be positive", n));
+  Tensor held_out = s.data().test().images;
+  held_out = reshape(held_out, {held_out.size(0), -1});
+  if (held_out.size(0) < 2000)
+    throw UsageError(fmt::format("parzen needs at least 2,000 held-out images, the data has {}",
+                                 held_out.size(0)));
+  // The paper's protocol: sigma chosen on 1,000 validation images, the score on the test images.
+  Tensor validation = slice(held_out, 0, 0, 1000),
+         test = slice(held_out, 0, 1000, held_out.size(0));
+  Tensor generated = reshape(s.sample(n, gen), {n, -1});
+  gan::ParzenResult r = gan::parzen_evaluate(generated, validation, test);
+  fmt::print(
+      "{}: Parzen log-likelihood {:.1f} +- {:.1f} (sigma {:.3f}, {} samples, {} test images)\n",
+      s.config().data, r.mean, r.standard_error, r.sigma, n, test.size(0));
+  return {{"samples", n},     {"test_images", test.size(0)},
+          {"mean", r.mean},   {"standard_error", r.standard_error},
+          {"sigma", r.sigma}, {"validation_ll", r.validation_ll}};
+}
+
 // Samples `per_row` to a row, each row followed by the training image closest to its last sample
 // (the GAN paper's Figure 2), framed. A short last row is padded with empty cells so that every
 // neighbour stands in the last column.
 void write_nearest_grid(Session& s, const Tensor& samples, int64_t per_row,
                         const std::string& out) {
-  Tensor training = load_training_images(s.config());
+  Tensor training = s.data().training().images;
   const int64_t n = samples.size(0), rows = (n + per_row - 1) / per_row;
   std::vector<int64_t> last_of_row(rows);
   for (int64_t r = 0; r < rows; ++r) last_of_row[r] = std::min((r + 1) * per_row, n) - 1;
@@ -132,60 +181,20 @@ int interpolate(const InterpolateOptions& o) {
 }
 
 int eval(const EvalOptions& o) {
-  if (o.metric != "parzen" && o.metric != "modes")
+  // Every metric any data set has; which apply to this run is its data set's to say.
+  static const std::map<std::string,
+                        nlohmann::json (*)(Session&, std::optional<int64_t>, Generator&)>
+      metrics = {{"parzen", evaluate_parzen}, {"modes", evaluate_modes}};
+  auto metric = metrics.find(o.metric);
+  if (metric == metrics.end())
     throw UsageError(fmt::format("--metric '{}': choose parzen or modes", o.metric));
   auto s = open_checkpoint(o.checkpoint);
+  require_metric(*s, o.metric);
   Generator gen(o.seed);
   nlohmann::json result{{"checkpoint", o.checkpoint}, {"metric", o.metric}};
-  if (o.metric == "modes") {
-    if (s->images())
-      throw UsageError("--metric modes needs a run on ring8 or grid25; use parzen for images");
-    int64_t n = o.n.value_or(2500);
-    if (n < 1) throw UsageError(fmt::format("--n {} must be positive", n));
-    gan::ModeCoverage c = gan::mode_coverage(*s->mixture(), s->sample(n, gen));
-    fmt::print(
-        "{}: {}/{} modes captured, {:.1f}% high-quality samples, KL(modes || uniform) {:.4f} ({} "
-        "samples)\n",
-        s->config().data, c.modes_captured, c.total_modes, 100 * c.high_quality_fraction,
-        c.kl_to_uniform, n);
-    result.update(
-        {{"samples", n},
-         {"modes_captured", c.modes_captured},
-         {"total_modes", c.total_modes},
-         {"high_quality_fraction", c.high_quality_fraction},
-         {"kl_to_uniform",
-          std::isfinite(c.kl_to_uniform) ? nlohmann::json(c.kl_to_uniform) : nlohmann::json()},
-         {"high_quality_per_mode", c.high_quality_per_mode}});
-  } else {
-    if (!s->images())
-      throw UsageError("--metric parzen needs an image run; use modes for ring8 and grid25");
-    int64_t n = o.n.value_or(10000);
-    if (n < 1) throw UsageError(fmt::format("--n {} must be positive", n));
-    Tensor held_out = load_evaluation_images(s->config());
-    if (held_out.size(0) < 2000)
-      throw UsageError(fmt::format("parzen needs at least 2,000 held-out images, the data has {}",
-                                   held_out.size(0)));
-    // The paper's protocol: sigma chosen on 1,000 validation images, the score on the test images.
-    Tensor validation = slice(held_out, 0, 0, 1000),
-           test = slice(held_out, 0, 1000, held_out.size(0));
-    Tensor samples = reshape(s->sample(n, gen), {n, -1});
-    gan::ParzenResult r = gan::parzen_evaluate(samples, validation, test);
-    fmt::print(
-        "{}: Parzen log-likelihood {:.1f} +- {:.1f} (sigma {:.3f}, {} samples, {} test images)\n",
-        s->config().data, r.mean, r.standard_error, r.sigma, n, test.size(0));
-    result.update({{"samples", n},
-                   {"test_images", test.size(0)},
-                   {"mean", r.mean},
-                   {"standard_error", r.standard_error},
-                   {"sigma", r.sigma},
-                   {"validation_ll", r.validation_ll}});
-  }
+  result.update(metric->second(*s, o.n, gen));
   fmt::print("{}\n", result.dump());
-  if (!o.json_out.empty()) {
-    std::ofstream out(o.json_out, std::ios::trunc);
-    out << result.dump(2) << "\n";
-    if (!out) throw std::runtime_error(fmt::format("cannot write {}", o.json_out));
-  }
+  if (!o.json_out.empty()) io::write_text_file_atomically(o.json_out, result.dump(2) + "\n");
   return 0;
 }
 

@@ -11,6 +11,9 @@
 
 #include "autograd/random.h"
 #include "examples/cli/config.h"
+#include "examples/cli/datasets.h"
+#include "examples/cli/models.h"
+#include "examples/cli/optimizers.h"
 #include "models/data/batches.h"
 #include "models/data/mixture.h"
 #include "models/gan/models.h"
@@ -18,9 +21,6 @@
 #include "models/optim/optimizer.h"
 
 namespace minimax::cli {
-
-// Where `fashion-mnist` is read from (Debian's dataset-fashion-mnist package).
-inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 
 // This process's part of a data-parallel run: `ranks` processes each train on `batch` rows of
 // every global batch of ranks x batch rows. A single process is rank 0 of 1, and rank 0 of any
@@ -54,23 +54,26 @@ class Session {
   explicit Session(const RunConfig& config, bool load_training_data = true, Shard shard = {});
 
   const RunConfig& config() const { return config_; }
+  const DataChoice& data() const { return data_; }
   gan::GanModel& model() { return model_; }
-  optim::Optimizer& g_optimizer() { return *g_opt_; }
-  optim::Optimizer& d_optimizer() { return *d_opt_; }
+  optim::Optimizer& g_optimizer() { return *g_opt_.optimizer; }
+  optim::Optimizer& d_optimizer() { return *d_opt_.optimizer; }
   Generator& noise_generator() { return noise_gen_; }
-  bool images() const { return !mixture_; }
+  bool images() const { return data_.dataset.images(); }
   const std::optional<data::GaussianMixture>& mixture() const { return mixture_; }
 
   // The next minibatch of real data, in G's output layout and range: this rank's n rows.
   Tensor real_batch(int64_t n);
   // G's input for this rank's n rows: the trainer's noise hook in a data-parallel run.
   Tensor noise(int64_t n);
-  // Sets the learning rates (and SGD's momentum) for the iteration about to run, 0-based: the
-  // paper's schedules for SGD, the linear decay of RunConfig::lr_decay_start for Adam.
+  // Sets the learning rates (and SGD's momentum) for the iteration about to run, 0-based: each
+  // optimizer's schedule (examples/cli/optimizers.h).
   void apply_schedules(int64_t iteration);
+  // The options the trainer runs this configuration with.
+  gan::TrainerOptions trainer_options() const;
 
-  // n samples of G in eval mode, in the data's range: images [n, C, H, W] in [0, 1] ([n, 1, 28,
-  // 28], or [n, 3, 32, 32] for CIFAR-10), points [n, 2].
+  // n samples of G in eval mode, in the data's range: images [n, C, H, W] in [0, 1] of the data
+  // set's shape, points [n, 2].
   Tensor sample(int64_t n, Generator& gen);
   // The same for given latent vectors z [n, prior dim].
   Tensor generate(const Tensor& z);
@@ -99,24 +102,15 @@ class Session {
   Tensor own_rows(int64_t n, const std::function<Tensor(int64_t)>& draw);
 
   RunConfig config_;
+  DataChoice data_;
+  const ModelChoice& model_choice_;
   Shard shard_;
   gan::GanModel model_;
-  std::unique_ptr<optim::Optimizer> g_opt_, d_opt_;
+  ScheduledOptimizer g_opt_, d_opt_;
   Generator noise_gen_, data_gen_;
   std::optional<data::GaussianMixture> mixture_;
   Tensor images_;                                // [N, ...] in G's layout and range
   std::unique_ptr<data::BatchSampler> sampler_;  // over global batches of ranks x batch
 };
-
-// Test images of the configured image dataset as [N, C * H * W] in [0, 1] (Parzen evaluation): the
-// t10k file for fashion-mnist, the file itself for idx:FILE, test_batch.bin for cifar10:DIR.
-Tensor load_evaluation_images(const RunConfig& config);
-
-// The training images of an image dataset, [N, C, H, W] in [0, 1], checked to have the size the
-// bundled models make. Throws data::DataError.
-Tensor load_training_images(const RunConfig& config);
-
-// The image file (IDX) or directory (CIFAR-10) the dataset name refers to.
-std::filesystem::path training_images_path(const std::string& data);
 
 }  // namespace minimax::cli

@@ -11,6 +11,7 @@
 #include "examples/cli/report.h"
 #include "examples/cli/session.h"
 #include "models/gan/trainer.h"
+#include "models/io/atomic_file.h"
 #include "ops/runtime.h"
 
 namespace minimax::cli {
@@ -32,15 +33,10 @@ struct RunPaths {
   }
 };
 
-void write_text_atomically(const fs::path& path, const std::string& text) {
-  fs::path tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    if (!out) throw std::runtime_error(fmt::format("cannot write {}", tmp.string()));
-  }
-  fs::rename(tmp, path);
+// --out, or runs/<data set> (runs/fashion-mnist, runs/idx, runs/ring8).
+fs::path run_directory(const TrainOptions& o) {
+  if (!o.out.empty()) return o.out;
+  return fs::path("runs") / find_dataset(o.flags.value("data", RunConfig{}.data)).dataset.name;
 }
 
 // Keeps the metrics lines up to `step`: after a crash, lines logged past the last checkpoint
@@ -54,7 +50,7 @@ void truncate_metrics(const fs::path& path, int64_t step) {
     if (!j.is_discarded() && j.contains("step") && j["step"].get<int64_t>() <= step)
       kept += line + "\n";
   }
-  write_text_atomically(path, kept);
+  io::write_text_file_atomically(path, kept);
 }
 
 void write_samples(Session& s, const fs::path& dir, int64_t step) {
@@ -102,30 +98,34 @@ class Progress {
   std::chrono::steady_clock::time_point t0_, last_;
 };
 
-RunConfig config_for(const TrainOptions& o, const RunPaths& paths, Checkpoint* resumed) {
-  if (!o.resume) return resolve(o.flags);
+// Where a run starts: a new configuration, or a checkpoint and what --resume changed of it.
+struct Start {
+  RunConfig config;
+  Checkpoint checkpoint;             // resumed runs only
+  std::vector<std::string> changes;  // resumed runs: "--steps 3000 -> 5000", ...
+};
+
+Start starting_point(const TrainOptions& o, const RunPaths& paths) {
+  if (!o.resume) return {resolve(o.flags), {}, {}};
   if (!fs::exists(paths.checkpoint))
     throw UsageError(fmt::format("--resume: {} holds no checkpoint to resume", paths.dir.string()));
-  *resumed = load_checkpoint(paths.checkpoint);
-  RunConfig c;
+  Start start;
+  start.checkpoint = load_checkpoint(paths.checkpoint);
+  RunConfig saved;
   try {
-    c = from_json(nlohmann::json::parse(resumed->string("config")));
+    saved = from_json(nlohmann::json::parse(start.checkpoint.string("config")));
   } catch (const nlohmann::json::exception& e) {
     throw CheckpointError(fmt::format("checkpoint {}: unreadable configuration: {}",
                                       paths.checkpoint.string(), e.what()));
   }
-  if (o.flags.steps) c.steps = *o.flags.steps;  // a resumed run may be extended
-  if (o.flags.threads) c.threads = *o.flags.threads;
-  return c;
-}
-
-void check_counts(const RunConfig& c) {
-  if (c.steps < 1) throw UsageError(fmt::format("--steps {} must be positive", c.steps));
-  if (c.batch < 1) throw UsageError(fmt::format("--batch {} must be positive", c.batch));
-  if (c.k < 1) throw UsageError(fmt::format("--k {} must be positive", c.k));
-  if (c.threads < 1) throw UsageError(fmt::format("--threads {} must be positive", c.threads));
-  if (c.checkpoint_every < 1 || c.sample_every < 1 || c.log_every < 1)
-    throw UsageError("--checkpoint-every, --sample-every and --log-every must be positive");
+  start.config = resume(saved, o.flags, &start.changes);
+  if (saved.steps != start.config.steps) {
+    const OptimizerChoice& optimizer = find_optimizer(saved.optimizer);
+    start.changes.push_back(fmt::format("schedule over {} steps: {} (was: {})", start.config.steps,
+                                        optimizer.describe_schedule(start.config),
+                                        optimizer.describe_schedule(saved)));
+  }
+  return start;
 }
 
 // The run is saved whatever happens here: a report that cannot be written is a warning, not a
@@ -155,111 +155,139 @@ std::string run_description(const RunConfig& config, const std::string& sharding
   return fmt::format("{} sharding {} from step {}", to_json(config).dump(), sharding, step);
 }
 
+std::string header(const RunConfig& c, int64_t first_step, const fs::path& dir) {
+  return fmt::format(
+      "minimax train: {} on {} ({} loss{}, {}, batch {}, k {}), steps {} to {}, {} thread(s), "
+      "into {}",
+      c.model, c.data, c.loss, c.r1 > 0 ? fmt::format(" + R1 {:g}", c.r1) : "", c.optimizer,
+      c.batch, c.k, first_step, c.steps, c.threads, dir.string());
+}
+
+// One rank's part of a run: the loop and, on rank 0, everything it writes. Every rank takes the
+// same branches: they hold the collective calls (averaged, sync_buffers, add_to_checkpoint).
+class TrainingRun {
+ public:
+  TrainingRun(const TrainOptions& o, dist::Communicator& world, Start start)
+      : options_(o),
+        paths_(run_directory(o)),
+        root_(world.is_root()),
+        config_(start.config),
+        changes_(std::move(start.changes)),
+        session_(config_, true, {world.rank(), world.size(), parse_sharding(o.sharding)}),
+        replicas_(world, session_) {
+    if (o.resume) {
+      step_ = last_logged_ = session_.restore(start.checkpoint);
+      replicas_.restore_streams(start.checkpoint);
+    }
+    replicas_.start(run_description(config_, o.sharding, step_));
+  }
+
+  int run() {
+    if (step_ >= config_.steps) {
+      if (root_)
+        fmt::print("{}: already at step {} of {}; nothing to do\n", paths_.dir.string(), step_,
+                   config_.steps);
+      return 0;
+    }
+    if (root_) open_outputs();
+    gan::Trainer trainer = make_trainer();
+    // Under mpirun, rank 0's output reaches the terminal through the launcher (often a pseudo-tty
+    // even when mpirun's own output is a file): plain lines then.
+    Progress progress(config_.steps, step_, ::isatty(1) && replicas_.alone());
+    while (trainer.steps_done() < config_.steps) {
+      session_.apply_schedules(trainer.steps_done());
+      gan::StepStats s = trainer.step();
+      bool last = s.step == config_.steps;
+      if (s.step % config_.log_every == 0 || last) log(replicas_.averaged(s), progress);
+      write_outputs(s.step, last);
+    }
+    if (!root_) return 0;
+    progress.finish();
+    fmt::print("done: {} steps; checkpoint {}, samples in {}\n", config_.steps,
+               paths_.checkpoint.string(), paths_.samples.string());
+    write_report_after_training(paths_.dir);
+    return 0;
+  }
+
+ private:
+  void open_outputs() {
+    fs::create_directories(paths_.dir);
+    io::write_text_file_atomically(paths_.config, to_json(config_).dump(2) + "\n");
+    if (options_.resume) truncate_metrics(paths_.metrics, step_);
+    metrics_.open(paths_.metrics, std::ios::app);  // a log: appended a line at a time
+    fmt::print("{}\n", header(config_, step_ + 1, paths_.dir));
+    for (const std::string& change : changes_) fmt::print("resumed with {}\n", change);
+    if (!replicas_.alone())
+      fmt::print("{}\n", replicas_.describe(config_.batch, options_.sharding));
+  }
+
+  gan::Trainer make_trainer() {
+    gan::GanModel& m = session_.model();
+    gan::TrainerOptions options = session_.trainer_options();
+    replicas_.install_hooks(options);
+    gan::Trainer trainer([&m](const Tensor& z) { return m.generator->forward(z); },
+                         [&m](const Tensor& x) { return m.discriminator->forward(x); },
+                         session_.g_optimizer(), session_.d_optimizer(), m.prior,
+                         [this](int64_t n) { return session_.real_batch(n); },
+                         session_.noise_generator(), options);
+    trainer.set_steps_done(step_);
+    return trainer;
+  }
+
+  void log(const gan::StepStats& s, Progress& progress) {
+    if (!root_) return;
+    double its = progress.rate(s.step - last_logged_);
+    last_logged_ = s.step;
+    metrics_ << nlohmann::json{{"step", s.step},
+                               {"d_loss", s.d_loss},
+                               {"g_loss", s.g_loss},
+                               {"d_real", s.d_real},
+                               {"d_fake", s.d_fake},
+                               {"iters_per_s", its},
+                               {"lr", session_.g_optimizer().lr()}}
+                    .dump()
+             << "\n"
+             << std::flush;
+    progress.show(s, its);
+  }
+
+  // Sample grids and checkpoints due after `step`.
+  void write_outputs(int64_t step, bool last) {
+    bool sample = step % config_.sample_every == 0 || last;
+    bool checkpoint = step % config_.checkpoint_every == 0 || last;
+    if (sample || checkpoint) replicas_.sync_buffers();
+    if (sample && root_) write_samples(session_, paths_.samples, step);
+    if (checkpoint) {
+      Checkpoint c;
+      if (root_) c = session_.to_checkpoint(step);
+      replicas_.add_to_checkpoint(c);
+      if (root_) save_checkpoint(c, paths_.checkpoint);
+    }
+  }
+
+  const TrainOptions& options_;
+  RunPaths paths_;
+  bool root_;
+  RunConfig config_;
+  std::vector<std::string> changes_;
+  Session session_;
+  Replicas replicas_;
+  int64_t step_ = 0, last_logged_ = 0;
+  std::ofstream metrics_;
+};
+
 }  // namespace
 
 int train(const TrainOptions& o, dist::Communicator& world) {
   if (o.resume && o.force)
     throw UsageError("--resume and --force contradict each other: choose one");
-  Shard shard{world.rank(), world.size(), parse_sharding(o.sharding)};
-  // The default directory is named after the dataset: runs/fashion-mnist, runs/idx, runs/ring8.
-  RunPaths paths(o.out.empty() ? fs::path("runs") / o.flags.data.substr(0, o.flags.data.find(':'))
-                               : fs::path(o.out));
-  const bool root = world.is_root();
-  if (root) prepare_run_directory(o, paths);
+  RunPaths paths(run_directory(o));
+  if (world.is_root()) prepare_run_directory(o, paths);
   // Every rank reads the checkpoint it resumes: the run directory must be visible to all of them.
-  Checkpoint resumed;
-  RunConfig config = config_for(o, paths, &resumed);
-  check_counts(config);
-  set_num_threads(config.threads);
-
-  Session session(config, true, shard);
-  Replicas replicas(world, session);
-  int64_t step = 0;
-  if (o.resume) {
-    step = session.restore(resumed);
-    replicas.restore_streams(resumed);
-  }
-  replicas.start(run_description(config, o.sharding, step));
-  if (step >= config.steps) {
-    if (root)
-      fmt::print("{}: already at step {} of {}; nothing to do\n", paths.dir.string(), step,
-                 config.steps);
-    return 0;
-  }
-  std::ofstream metrics;
-  if (root) {
-    fs::create_directories(paths.dir);
-    write_text_atomically(paths.config, to_json(config).dump(2) + "\n");
-    if (o.resume) truncate_metrics(paths.metrics, step);
-    metrics.open(paths.metrics, std::ios::app);
-    fmt::print(
-        "minimax train: {} on {} ({} loss{}, {}, batch {}, k {}), steps {} to {}, {} thread(s), "
-        "into {}\n",
-        config.model, config.data, config.loss,
-        config.r1 > 0 ? fmt::format(" + R1 {:g}", config.r1) : "", config.optimizer, config.batch,
-        config.k, step + 1, config.steps, config.threads, paths.dir.string());
-    if (!replicas.alone()) fmt::print("{}\n", replicas.describe(config.batch, o.sharding));
-  }
-
-  gan::GanModel& m = session.model();
-  gan::TrainerOptions topts;
-  topts.k = config.k;
-  topts.batch = config.batch;
-  topts.loss = gan::parse_loss(config.loss);
-  topts.r1_gamma = static_cast<float>(config.r1);
-  replicas.install_hooks(topts);
-  gan::Trainer trainer([&](const Tensor& z) { return m.generator->forward(z); },
-                       [&](const Tensor& x) { return m.discriminator->forward(x); },
-                       session.g_optimizer(), session.d_optimizer(), m.prior,
-                       [&](int64_t n) { return session.real_batch(n); }, session.noise_generator(),
-                       topts);
-  trainer.set_steps_done(step);
-
-  // Under mpirun, rank 0's output reaches the terminal through the launcher (often a pseudo-tty
-  // even when mpirun's own output is a file): plain lines then.
-  Progress progress(config.steps, step, ::isatty(1) && replicas.alone());
-  int64_t last_logged = step;
-  // Every rank takes the same branches below: they hold the collective calls (averaged,
-  // sync_buffers, add_to_checkpoint), and rank 0 alone writes.
-  while (trainer.steps_done() < config.steps) {
-    session.apply_schedules(trainer.steps_done());
-    gan::StepStats s = trainer.step();
-    bool last = s.step == config.steps;
-    if (s.step % config.log_every == 0 || last) {
-      s = replicas.averaged(s);
-      if (root) {
-        double its = progress.rate(s.step - last_logged);
-        last_logged = s.step;
-        metrics << nlohmann::json{{"step", s.step},
-                                  {"d_loss", s.d_loss},
-                                  {"g_loss", s.g_loss},
-                                  {"d_real", s.d_real},
-                                  {"d_fake", s.d_fake},
-                                  {"iters_per_s", its},
-                                  {"lr", session.g_optimizer().lr()}}
-                       .dump()
-                << "\n"
-                << std::flush;
-        progress.show(s, its);
-      }
-    }
-    bool sample = s.step % config.sample_every == 0 || last;
-    bool checkpoint = s.step % config.checkpoint_every == 0 || last;
-    if (sample || checkpoint) replicas.sync_buffers();
-    if (sample && root) write_samples(session, paths.samples, s.step);
-    if (checkpoint) {
-      Checkpoint c;
-      if (root) c = session.to_checkpoint(s.step);
-      replicas.add_to_checkpoint(c);
-      if (root) save_checkpoint(c, paths.checkpoint);
-    }
-  }
-  if (!root) return 0;
-  progress.finish();
-  fmt::print("done: {} steps; checkpoint {}, samples in {}\n", config.steps,
-             paths.checkpoint.string(), paths.samples.string());
-  write_report_after_training(paths.dir);
-  return 0;
+  Start start = starting_point(o, paths);
+  set_num_threads(start.config.threads);
+  TrainingRun run(o, world, std::move(start));
+  return run.run();
 }
 
 }  // namespace minimax::cli

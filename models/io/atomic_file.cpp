@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <stdexcept>
 
 namespace minimax::io {
 
@@ -96,6 +97,12 @@ std::string write_file_atomically(const std::filesystem::path& path,
   }
   sync_directory(path.parent_path());
   return "";
+}
+
+void write_text_file_atomically(const std::filesystem::path& path, std::string_view text) {
+  std::string problem = write_file_atomically(
+      path, {std::span(reinterpret_cast<const unsigned char*>(text.data()), text.size())});
+  if (!problem.empty()) throw std::runtime_error("cannot write " + path.string() + ": " + problem);
 }
 
 }  // namespace minimax::io

@@ -9,6 +9,7 @@
 #include <initializer_list>
 #include <span>
 #include <string>
+#include <string_view>
 
 namespace minimax::io {
 
@@ -17,5 +18,9 @@ namespace minimax::io {
 // denied"), so that each file format can throw its own error type naming the file.
 std::string write_file_atomically(const std::filesystem::path& path,
                                   std::initializer_list<std::span<const unsigned char>> pieces);
+
+// The same for a text file (a configuration, a JSON result, a report): throws std::runtime_error
+// "cannot write PATH: what failed".
+void write_text_file_atomically(const std::filesystem::path& path, std::string_view text);
 
 }  // namespace minimax::io

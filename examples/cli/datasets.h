@@ -1,0 +1,81 @@
+// The data sets `minimax train --data` knows. Each is one Dataset value, defined in a file of its
+// own under examples/cli/datasets/ and listed once in registered_datasets() (datasets.cpp): adding
+// a data set is that file, its test and that line.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "autograd/tensor.h"
+#include "examples/cli/config.h"
+#include "models/data/mixture.h"
+
+namespace minimax::cli {
+
+// The images a data set holds and its generator makes, [C, H, W].
+struct ImageShape {
+  int64_t channels, height, width;
+  bool operator==(const ImageShape&) const = default;
+};
+
+// Images [N, C, H, W] in [0, 1], and their class labels when the data set has them.
+struct ImageSet {
+  Tensor images;
+  std::vector<uint8_t> labels;  // [N], or empty
+};
+
+struct Dataset {
+  std::string name;      // --data NAME, or NAME:ARGUMENT when `argument` is set
+  std::string argument;  // what must follow "NAME:" ("FILE", "DIR"); empty: nothing
+  std::string summary;   // one line of --help
+  // The defaults of every field a run on this data set does not set (its `data` is ignored): the
+  // recipe that trains well with no other flag.
+  RunConfig recipe;
+  std::vector<std::string> metrics;  // the `minimax eval --metric` values that apply
+  int classes = 0;                   // labelled classes; 0: unlabelled
+
+  // Image data sets: the image shape and the loaders, given the argument. `source` names what
+  // `training` reads, for messages. Loaders throw data::DataError naming the file.
+  std::optional<ImageShape> image;
+  std::function<std::filesystem::path(const std::string& argument)> source;
+  std::function<ImageSet(const std::string&argument)> training, test;
+
+  // Point data sets: the mixture the points come from, and the half-width of the square its
+  // scatter plots show (the modes and a margin), so plots of a run compare.
+  std::function<data::GaussianMixture()> mixture;
+  float plot_half_width = 0;
+
+  bool images() const { return image.has_value(); }
+};
+
+// Every registered data set, in the order --help lists them.
+const std::vector<Dataset>& registered_datasets();
+
+// The data set a --data value names, with its argument: "idx:/x/y" is the idx data set and
+// "/x/y".
+struct DataChoice {
+  const Dataset& dataset;
+  std::string argument;
+
+  ImageSet training() const;  // checked to hold images of dataset.image's shape
+  ImageSet test() const;      // the held-out split (evaluation)
+  std::filesystem::path source() const { return dataset.source(argument); }
+};
+// Throws UsageError for an unknown name, a missing or unexpected argument.
+DataChoice find_dataset(const std::string& data);
+
+// "fashion-mnist, idx:FILE, ..." for help and messages.
+std::string dataset_names();
+
+// The entries, each defined in its own file under examples/cli/datasets/.
+Dataset fashion_mnist_dataset();
+Dataset idx_dataset();
+Dataset cifar10_dataset();
+Dataset ring8_dataset();
+Dataset grid25_dataset();
+
+}  // namespace minimax::cli

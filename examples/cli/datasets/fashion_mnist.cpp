@@ -1,0 +1,44 @@
+// Fashion-MNIST from Debian's dataset-fashion-mnist package: 60,000 training and 10,000 test
+// images of 10 kinds of clothing, 28x28 gray, with labels.
+#include "examples/cli/datasets.h"
+#include "models/data/idx.h"
+
+namespace minimax::cli {
+
+namespace {
+
+const std::filesystem::path kDir = "/usr/share/datasets/fashion-mnist";
+
+ImageSet load(const char* images, const char* labels) {
+  data::LabelledImages set = data::load_idx_dataset(kDir / images, kDir / labels);
+  return {set.images, set.labels};
+}
+
+}  // namespace
+
+Dataset fashion_mnist_dataset() {
+  Dataset d;
+  d.name = "fashion-mnist";
+  d.summary = "Fashion-MNIST, 28x28 gray, 10 classes (Debian's dataset-fashion-mnist; the default)";
+  d.recipe = {.model = "mlp",
+              .optimizer = "adam",
+              .lr = 2e-4,
+              .steps = 3000,
+              .batch = 100,
+              .checkpoint_every = 500,
+              .sample_every = 500,
+              .log_every = 50};
+  d.metrics = {"parzen"};
+  d.classes = 10;
+  d.image = ImageShape{1, 28, 28};
+  d.source = [](const std::string&) { return kDir / "train-images-idx3-ubyte.gz"; };
+  d.training = [](const std::string&) {
+    return load("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz");
+  };
+  d.test = [](const std::string&) {
+    return load("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz");
+  };
+  return d;
+}
+
+}  // namespace minimax::cli

@@ -1,0 +1,30 @@
+// Any MNIST-format image file (IDX, unsigned bytes, [N, 28, 28]), plain or gzipped:
+// --data idx:FILE. It has no held-out split: evaluation reads the same file.
+#include "models/data/idx.h"
+#include "examples/cli/datasets.h"
+
+namespace minimax::cli {
+
+namespace {
+
+ImageSet load(const std::string& file) {
+  return {data::load_idx_images(file), {}};
+}
+
+}  // namespace
+
+Dataset idx_dataset() {
+  Dataset d;
+  d.name = "idx";
+  d.argument = "FILE";
+  d.summary = "any MNIST-format IDX file of 28x28 gray images, gzipped or not";
+  d.recipe = fashion_mnist_dataset().recipe;  // the same kind of images
+  d.metrics = {"parzen"};
+  d.image = ImageShape{1, 28, 28};
+  d.source = [](const std::string& file) { return std::filesystem::path(file); };
+  d.training = load;
+  d.test = load;
+  return d;
+}
+
+}  // namespace minimax::cli

@@ -1,0 +1,88 @@
+#include "examples/cli/optimizers.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "examples/cli/registry.h"
+#include "models/optim/schedule.h"
+
+namespace minimax::cli {
+
+namespace {
+
+// The iteration from which Adam's learning rate decays: RunConfig::lr_decay_start of the run.
+int64_t decay_start(const RunConfig& c) {
+  return static_cast<int64_t>(c.lr_decay_start * c.steps);
+}
+
+// Adam with beta1 0.5 (DCGAN's); from decay_start the learning rate falls linearly to 1% of lr at
+// the last iteration.
+OptimizerChoice adam() {
+  OptimizerChoice o;
+  o.name = "adam";
+  o.summary = "Adam, betas (0.5, 0.999), lr decaying linearly after --lr-decay-start";
+  o.build = [](TensorList parameters, const RunConfig& c, int64_t) {
+    auto adam = std::make_unique<optim::Adam>(std::move(parameters),
+                                              optim::AdamOptions(c.lr).betas({0.5, 0.999}));
+    const int64_t from = decay_start(c);
+    optim::Schedule decay =
+        optim::linear_ramp(c.lr, 0.01 * c.lr, std::max<int64_t>(1, c.steps - 1 - from));
+    optim::Optimizer* opt = adam.get();
+    // Set at every iteration, before the decay too: a resumed run whose --steps moved the decay
+    // later must leave the decayed rate its checkpoint holds.
+    return ScheduledOptimizer{std::move(adam), [opt, from, decay, lr = c.lr](int64_t iteration) {
+                                opt->set_lr(iteration >= from ? decay(iteration - from) : lr);
+                              }};
+  };
+  o.describe_schedule = [](const RunConfig& c) {
+    if (decay_start(c) >= c.steps) return fmt::format("lr {:g}, constant", c.lr);
+    return fmt::format("lr {:g}, falling linearly to {:g} over steps {} to {}", c.lr, 0.01 * c.lr,
+                       decay_start(c) + 1, c.steps);
+  };
+  return o;
+}
+
+// The GAN paper's SGD: lr divided by 1.000004 per update down to 1e-6; momentum 0.5 rising to 0.7
+// over 250 epochs.
+OptimizerChoice paper_sgd() {
+  OptimizerChoice o;
+  o.name = "sgd";
+  o.summary = "the paper's SGD: momentum 0.5 rising to 0.7, lr decaying by 1.000004 per update";
+  o.own_schedule = true;
+  o.build = [](TensorList parameters, const RunConfig& c, int64_t updates_per_epoch) {
+    auto sgd =
+        std::make_unique<optim::SGD>(std::move(parameters), optim::SGDOptions(c.lr).momentum(0.5));
+    optim::Schedule lr = optim::exponential_decay(c.lr, 1.000004, 1e-6);
+    optim::Schedule momentum = optim::linear_ramp(0.5, 0.7, 250 * updates_per_epoch);
+    optim::SGD* opt = sgd.get();
+    return ScheduledOptimizer{std::move(sgd), [opt, lr, momentum](int64_t) {
+                                optim::schedule_lr(*opt, lr);
+                                optim::schedule_momentum(*opt, momentum);
+                              }};
+  };
+  o.describe_schedule = [](const RunConfig& c) {
+    return fmt::format(
+        "lr {:g} divided by 1.000004 per update (floor 1e-6), momentum 0.5 rising to 0.7 over "
+        "250 epochs",
+        c.lr);
+  };
+  return o;
+}
+
+}  // namespace
+
+const std::vector<OptimizerChoice>& registered_optimizers() {
+  static const std::vector<OptimizerChoice> optimizers = {adam(), paper_sgd()};
+  return optimizers;
+}
+
+const OptimizerChoice& find_optimizer(const std::string& name) {
+  return find_entry(registered_optimizers(), name, "--optimizer", "optimizer");
+}
+
+std::string optimizer_names() {
+  return joined_names(registered_optimizers());
+}
+
+}  // namespace minimax::cli

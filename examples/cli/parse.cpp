@@ -1,0 +1,162 @@
+// The command line's flags, parsed with CLI11 into each subcommand's options. The flags of
+// `train` that configure the run come from the configuration's field table, and their help from
+// the registries (data sets, models, losses, optimizers).
+#include "examples/cli/parse.h"
+
+#include <fmt/format.h>
+
+#include "examples/cli/datasets.h"
+#include "examples/cli/models.h"
+#include "examples/cli/optimizers.h"
+#include "models/gan/losses.h"
+
+namespace minimax::cli {
+
+namespace {
+
+template <class T, class Field>
+void optional_flag(CLI::App* cmd, const std::string& name, Field& field, const std::string& help) {
+  cmd->add_option_function<T>(
+      name, [&field](const T& v) { field = v; }, help);
+}
+
+// One flag per configuration field; a given flag becomes overrides[field.key].
+void add_config_flags(CLI::App* cmd, ConfigOverrides& overrides) {
+  for (const ConfigField& field : config_fields()) {
+    std::visit(
+        [&](auto member) {
+          using T = std::remove_reference_t<decltype(RunConfig{}.*member)>;
+          cmd->add_option_function<T>(
+              field.flag(), [&overrides, key = field.key](const T& v) { overrides[key] = v; },
+              field.help);
+        },
+        field.member);
+  }
+}
+
+// "  name   summary" lines under a title, for a subcommand's footer.
+template <class Entries, class Name>
+std::string entry_list(const std::string& title, const Entries& entries, Name name) {
+  std::string out = title + ":\n";
+  for (const auto& e : entries) out += fmt::format("  {:<16} {}\n", name(e), e.summary);
+  return out;
+}
+
+std::string train_footer() {
+  auto plain = [](const auto& e) { return e.name; };
+  std::string defaults;
+  for (const Dataset& d : registered_datasets()) {
+    const RunConfig& r = d.recipe;
+    std::string decay =
+        r.lr_decay_start < 1 ? fmt::format(" decaying from {:g}", r.lr_decay_start) : "";
+    std::string r1 = r.r1 > 0 ? fmt::format(", R1 {:g}", r.r1) : "";
+    defaults += fmt::format("  {:<16} {} ({}, lr {:g}{}, batch {}, {} steps{})\n", d.name, r.model,
+                            r.optimizer, r.lr, decay, r.batch, r.steps, r1);
+  }
+  return entry_list("Data sets (--data)", registered_datasets(),
+                    [](const Dataset& d) {
+                      return d.argument.empty() ? d.name : d.name + ":" + d.argument;
+                    }) +
+         "\n" + entry_list("Models (--model)", registered_models(), plain) + "\n" +
+         entry_list("Losses (--loss)", gan::registered_losses(), plain) + "\n" +
+         entry_list("Optimizers (--optimizer)", registered_optimizers(), plain) + "\n" +
+         "Defaults per data set (any flag overrides):\n" + defaults;
+}
+
+void add_train(CLI::App& app, TrainOptions& o) {
+  CLI::App* cmd = app.add_subcommand(
+      "train",
+      "train a GAN; writes DIR/model.ckpt, metrics.jsonl, config.json, samples/, report.html");
+  add_config_flags(cmd, o.flags);
+  cmd->add_option("--out", o.out, "run directory (default runs/<data set>)");
+  cmd->add_flag("--resume", o.resume,
+                "continue DIR/model.ckpt; only --steps, --threads and the --*-every flags may "
+                "change");
+  cmd->add_flag("--force", o.force, "start over in a DIR that holds a run");
+  cmd->add_option("--sharding", o.sharding,
+                  "under mpirun -np N: streams (each process its own random streams; the "
+                  "default) or slices (all draw the global batch alike, each keeps its rows: "
+                  "matches one process with N x --batch)");
+  cmd->footer(train_footer());
+}
+
+void add_sample(CLI::App& app, SampleOptions& o) {
+  CLI::App* cmd = app.add_subcommand("sample", "draw samples from a trained generator");
+  cmd->add_option("--checkpoint", o.checkpoint, "a model.ckpt written by train")->required();
+  cmd->add_option("--n", o.n, "number of samples");
+  cmd->add_option("--seed", o.seed, "random seed");
+  cmd->add_option("--out", o.out,
+                  "FILE.npy (float32: [N, 2] or [N, C, H, W] in [0, 1]) or FILE.png")
+      ->required();
+  cmd->add_flag("--nearest", o.nearest,
+                "PNG grid whose last column shows the training image closest to each row's last "
+                "sample (image runs)");
+}
+
+void add_interpolate(CLI::App& app, InterpolateOptions& o) {
+  CLI::App* cmd = app.add_subcommand(
+      "interpolate", "PNG grid: each row walks a straight line in z between two random z");
+  cmd->add_option("--checkpoint", o.checkpoint, "a model.ckpt written by train (an image run)")
+      ->required();
+  cmd->add_option("--rows", o.rows, "lines, one per row (1 to 100)");
+  cmd->add_option("--steps", o.steps, "images per line, both ends included (2 to 100)");
+  cmd->add_option("--seed", o.seed, "random seed for the lines' ends");
+  cmd->add_option("--out", o.out, "FILE.png")->required();
+}
+
+void add_report(CLI::App& app, ReportOptions& o) {
+  CLI::App* cmd = app.add_subcommand(
+      "report", "write DIR/report.html: configuration, training curves, samples, final metrics");
+  cmd->add_option("dir", o.dir, "a run directory written by train")->required();
+}
+
+void add_eval(CLI::App& app, EvalOptions& o) {
+  CLI::App* cmd =
+      app.add_subcommand("eval", "score a trained generator; prints a summary and a JSON line");
+  cmd->add_option("--checkpoint", o.checkpoint, "a model.ckpt written by train")->required();
+  std::string metrics;
+  for (const Dataset& d : registered_datasets())
+    metrics +=
+        fmt::format("{}{}: {}", metrics.empty() ? "" : "; ", d.name, fmt::join(d.metrics, ", "));
+  cmd->add_option("--metric", o.metric, "what applies to the run's data set (" + metrics + ")")
+      ->required();
+  optional_flag<int64_t>(cmd, "--n", o.n, "samples (default 10000 for parzen, 2500 for modes)");
+  cmd->add_option("--seed", o.seed, "random seed");
+  cmd->add_option("--json", o.json_out, "also write the JSON result to this file");
+}
+
+void add_bench(CLI::App& app, BenchOptions& o) {
+  CLI::App* cmd =
+      app.add_subcommand("bench", "time training iterations of the paper's MLP or DCGAN");
+  cmd->add_option("--model", o.model, "mlp (batch 100, SGD) or dcgan (batch 64, Adam)");
+  cmd->add_option("--threads", o.threads, "compute threads");
+  cmd->add_option("--seconds", o.seconds, "how long to time, after a warm-up");
+}
+
+void add_demo(CLI::App& app, examples::Gaussian1dOptions& o) {
+  CLI::App* cmd =
+      app.add_subcommand("demo", "the smallest GAN: two tiny MLPs learn a 1-D Gaussian");
+  cmd->add_option("--steps", o.steps, "training iterations")->check(CLI::Range(1, 1 << 30));
+  cmd->add_option("--seed", o.seed, "random seed");
+}
+
+}  // namespace
+
+CommandLine::CommandLine() : app_("minimax: generative adversarial nets on a C++ autodiff engine") {
+  app_.set_version_flag("--version", std::string("minimax ") + MINIMAX_VERSION);
+  app_.require_subcommand(1);
+  add_train(app_, train);
+  add_sample(app_, sample);
+  add_eval(app_, eval);
+  add_interpolate(app_, interpolate);
+  add_report(app_, report);
+  add_bench(app_, bench);
+  add_demo(app_, demo);
+}
+
+std::string CommandLine::command() const {
+  for (const CLI::App* sub : app_.get_subcommands()) return sub->get_name();
+  return "";
+}
+
+}  // namespace minimax::cli

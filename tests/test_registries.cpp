@@ -1,0 +1,188 @@
+// The command line's registries (data sets, models, optimizers) and its configuration table: each
+// entry is usable, names are unique, lookups refuse what is not registered, and the table's JSON
+// and --resume rules hold for every field.
+#include <doctest/doctest.h>
+
+#include <set>
+
+#include "examples/cli/config.h"
+#include "examples/cli/datasets.h"
+#include "examples/cli/models.h"
+#include "examples/cli/optimizers.h"
+#include "examples/cli/session.h"
+#include "minimax.h"
+
+using namespace minimax;
+using namespace minimax::cli;
+
+namespace {
+
+// A --data value naming the data set, with a placeholder argument where it takes one.
+std::string data_value(const Dataset& d) {
+  return d.argument.empty() ? d.name : d.name + ":/nowhere";
+}
+
+template <class Entries>
+void check_unique_names(const Entries& entries) {
+  std::set<std::string> names;
+  for (const auto& e : entries) {
+    CAPTURE(e.name);
+    CHECK(names.insert(e.name).second);
+    CHECK_FALSE(e.summary.empty());
+  }
+}
+
+}  // namespace
+
+TEST_CASE("registry: every data set's recipe resolves to a valid configuration") {
+  check_unique_names(registered_datasets());
+  for (const Dataset& d : registered_datasets()) {
+    CAPTURE(d.name);
+    RunConfig c = resolve({{"data", data_value(d)}});
+    CHECK(c.data == data_value(d));
+    CHECK(find_model(c.model).misfit(d).empty());  // its default model fits it
+    CHECK_FALSE(d.metrics.empty());
+    // Images or points: exactly one kind of loader.
+    CHECK(d.images() == static_cast<bool>(d.training));
+    CHECK(d.images() == static_cast<bool>(d.test));
+    CHECK(d.images() != static_cast<bool>(d.mixture));
+    if (d.mixture) CHECK(d.classes == static_cast<int>(d.mixture().modes().size()));
+  }
+}
+
+TEST_CASE("registry: --data values name a data set and its argument, or are refused") {
+  DataChoice idx = find_dataset("idx:/a/b:c");
+  CHECK(idx.dataset.name == "idx");
+  CHECK(idx.argument == "/a/b:c");
+  CHECK(find_dataset("ring8").argument.empty());
+  CHECK_THROWS_WITH_AS(find_dataset("idx"), doctest::Contains("needs a file name"), UsageError);
+  CHECK_THROWS_WITH_AS(find_dataset("cifar10:"), doctest::Contains("needs a directory"),
+                       UsageError);
+  CHECK_THROWS_WITH_AS(find_dataset("ring8:x"), doctest::Contains("takes nothing"), UsageError);
+  CHECK_THROWS_WITH_AS(find_dataset("mnist"), doctest::Contains("unknown dataset 'mnist'"),
+                       UsageError);
+}
+
+TEST_CASE("registry: every model fits some data set and builds a G and D for it") {
+  check_unique_names(registered_models());
+  for (const ModelChoice& m : registered_models()) {
+    CAPTURE(m.name);
+    int fits = 0;
+    for (const Dataset& d : registered_datasets()) {
+      if (!m.misfit(d).empty()) continue;
+      ++fits;
+      gan::GanModel model = m.build(d);
+      NoGradGuard no_grad;
+      Generator gen(1);
+      Tensor x = model.generator->forward(model.prior.sample(2, gen));
+      if (d.images()) {
+        // G's output converts to images of the data set's shape, and back.
+        Tensor images = m.to_images(x, *d.image);
+        CHECK(images.shape() == Shape{2, d.image->channels, d.image->height, d.image->width});
+        CHECK(model.discriminator->forward(m.to_model(images)).shape() == Shape{2, 1});
+      } else {
+        CHECK(model.discriminator->forward(x).shape() == Shape{2, 1});
+      }
+    }
+    CHECK(fits > 0);
+  }
+  CHECK_THROWS_WITH_AS(find_model("resnet"), doctest::Contains("unknown model 'resnet'"),
+                       UsageError);
+}
+
+TEST_CASE("registry: every optimizer builds and follows its schedule") {
+  check_unique_names(registered_optimizers());
+  RunConfig c = resolve({{"data", "ring8"}, {"steps", 100}, {"lr_decay_start", 0.5}});
+  for (const OptimizerChoice& o : registered_optimizers()) {
+    CAPTURE(o.name);
+    c.optimizer = o.name;
+    if (o.own_schedule) c.lr_decay_start = 1;
+    Tensor w = Tensor::zeros({3}).requires_grad_();
+    ScheduledOptimizer s = o.build({w}, c, 10);
+    s.schedule(0);
+    CHECK(s.optimizer->lr() == doctest::Approx(c.lr));
+    CHECK_FALSE(o.describe_schedule(c).empty());
+  }
+  // Adam's decay: the rate at the last iteration is 1% of lr.
+  c.optimizer = "adam";
+  c.lr_decay_start = 0.5;
+  Tensor w = Tensor::zeros({3}).requires_grad_();
+  ScheduledOptimizer adam = find_optimizer("adam").build({w}, c, 10);
+  adam.schedule(c.steps - 1);
+  CHECK(adam.optimizer->lr() == doctest::Approx(0.01 * c.lr));
+  CHECK_THROWS_WITH_AS(find_optimizer("lbfgs"), doctest::Contains("adam or sgd"), UsageError);
+}
+
+TEST_CASE("config: every field round-trips through JSON, and a missing one is named") {
+  RunConfig c = resolve({{"data", "grid25"}, {"seed", 99}, {"k", 3}, {"lr", 5e-4}});
+  nlohmann::json j = to_json(c);
+  CHECK(j.size() == config_fields().size());
+  CHECK(to_json(from_json(j)) == j);
+  for (const ConfigField& field : config_fields()) {
+    CAPTURE(field.key);
+    nlohmann::json without = j;
+    without.erase(field.key);
+    if (field.added_later) {
+      CHECK(from_json(without).r1 >= 0);  // reads the default
+    } else {
+      CHECK_THROWS_WITH_AS(from_json(without), doctest::Contains(field.key.c_str()), UsageError);
+    }
+  }
+  CHECK_THROWS_AS(from_json(nlohmann::json::array()), UsageError);
+  nlohmann::json wrong_type = j;
+  wrong_type["batch"] = "many";
+  CHECK_THROWS_AS(from_json(wrong_type), UsageError);
+}
+
+TEST_CASE("config: flags override the recipe, and bad values are refused naming the flag") {
+  RunConfig c = resolve({{"data", "ring8"}, {"batch", 64}, {"optimizer", "sgd"}});
+  CHECK(c.batch == 64);
+  CHECK(c.lr_decay_start == 1);  // the paper's SGD brings its own schedule
+  CHECK(c.steps == find_dataset("ring8").dataset.recipe.steps);
+  for (auto [key, value, flag] : std::vector<std::tuple<std::string, nlohmann::json, std::string>>{
+           {"steps", 0, "--steps"},
+           {"batch", -1, "--batch"},
+           {"k", 0, "--k"},
+           {"threads", 0, "--threads"},
+           {"log_every", 0, "--log-every"},
+           {"lr", -1.0, "--lr"},
+           {"lr_decay_start", 1.5, "--lr-decay-start"},
+           {"r1", -1.0, "--r1"},
+           {"loss", "wasserstein", "--loss"},
+           {"model", "dcgan", "--model"},
+           {"optimizer", "rmsprop", "--optimizer"}}) {
+    CAPTURE(key);
+    CHECK_THROWS_WITH_AS(resolve({{"data", "ring8"}, {key, value}}),
+                         doctest::Contains(flag.c_str()), UsageError);
+  }
+  CHECK_THROWS_WITH_AS(resolve({{"optimizer", "sgd"}, {"lr_decay_start", 0.5}}),
+                       doctest::Contains("--lr-decay-start"), UsageError);
+}
+
+TEST_CASE("config: --resume applies the flags that may change and refuses the others") {
+  RunConfig saved = resolve({{"data", "ring8"}, {"steps", 100}});
+  std::vector<std::string> changes;
+  RunConfig c = resume(saved, {{"steps", 200}, {"threads", 2}, {"data", "ring8"}}, &changes);
+  CHECK(c.steps == 200);
+  CHECK(c.threads == 2);
+  REQUIRE(changes.size() == 2);
+  CHECK(changes[0] == "--steps 100 -> 200");
+  CHECK(changes[1] == "--threads 1 -> 2");
+  for (const ConfigField& field : config_fields()) {
+    if (field.may_change_on_resume) continue;
+    CAPTURE(field.key);
+    nlohmann::json other = field.get(saved).is_string()
+                               ? nlohmann::json("other")
+                               : nlohmann::json(field.get(saved).get<double>() + 1);
+    if (field.key == "data") other = "grid25";
+    try {
+      resume(saved, {{field.key, other}}, nullptr);
+      FAIL("accepted a changed ", field.flag());
+    } catch (const UsageError& e) {
+      // Names the flag and both values.
+      CHECK(std::string(e.what()).find(field.flag()) != std::string::npos);
+      CHECK(std::string(e.what()).find(other.dump()) != std::string::npos);
+      CHECK(std::string(e.what()).find(field.get(saved).dump()) != std::string::npos);
+    }
+  }
+}
