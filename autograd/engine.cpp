@@ -105,6 +105,143 @@ void accumulate_into_leaf(TensorImpl& leaf, const Tensor& g) {
   leaf.grad = sum.impl_ptr();
 }
 
+// One reverse pass: seeded with the outputs' gradients, it pops nodes newest first and routes each
+// input gradient along its edge, into the next node's pending sum or into a leaf (its .grad, or the
+// result for a requested input of grad()).
+class BackwardPass {
+ public:
+  BackwardPass(const TensorList& inputs, bool retain_graph)
+      : results_(inputs.size()), collect_(!inputs.empty()), retain_graph_(retain_graph) {
+    for (size_t j = 0; j < inputs.size(); ++j) {
+      const Tensor& x = inputs[j];
+      if (!x.requires_grad())
+        throw std::invalid_argument(
+            fmt::format("grad: input {} (shape {}) does not require grad", j, x.shape().str()));
+      if (x.is_leaf())
+        targets_.leaves[x.impl_ptr().get()] = j;
+      else
+        targets_.nodes[x.grad_fn().get()] = j;
+    }
+  }
+
+  // Gives each output its gradient (ones for a one-element output when none is given).
+  void seed(const TensorList& outputs, const TensorList& grad_outputs) {
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      const Tensor& y = outputs[i];
+      Tensor g = seed_gradient(y, grad_outputs.empty() ? Tensor() : grad_outputs[i], i);
+      if (y.is_leaf()) {  // d y / d y
+        if (collect_) {
+          auto it = targets_.leaves.find(y.impl_ptr().get());
+          if (it != targets_.leaves.end()) add_result(it->second, g);
+        } else {
+          accumulate_into_leaf(*y.impl_ptr(), g);
+        }
+        continue;
+      }
+      Node* n = y.grad_fn().get();
+      if (!pending_.count(n)) roots_.push_back(y.grad_fn());
+      pending_[n] = accumulate(pending_[n], g);
+    }
+  }
+
+  void run() {
+    mark_active_edges(reachable_nodes(roots_), targets_);
+    for (auto& r : roots_) {
+      ready_.push(r);
+      queued_.insert(r.get());
+    }
+    while (!ready_.empty()) {
+      std::shared_ptr<Node> node = ready_.top();
+      ready_.pop();
+      Tensor g = std::move(pending_[node.get()]);
+      pending_.erase(node.get());
+      if (auto it = targets_.nodes.find(node.get()); it != targets_.nodes.end())
+        add_result(it->second, g);
+      run_node(*node, g);
+    }
+  }
+
+  // The gradients of grad()'s inputs; throws for one no output reaches, unless allow_unused.
+  TensorList results(const TensorList& inputs, bool allow_unused) const {
+    for (size_t j = 0; j < results_.size(); ++j)
+      if (!results_[j].defined() && !allow_unused)
+        throw std::invalid_argument(fmt::format(
+            "grad: input {} (shape {}) is not reachable from the outputs; pass allow_unused=true "
+            "if that is expected",
+            j, inputs[j].shape().str()));
+    return results_;
+  }
+
+ private:
+  static Tensor seed_gradient(const Tensor& y, Tensor g, size_t i) {
+    if (!y.requires_grad())
+      throw std::invalid_argument(fmt::format(
+          "backward: output {} (shape {}) does not require grad: nothing it was computed from "
+          "requires grad",
+          i, y.shape().str()));
+    if (g.defined()) {
+      if (!(g.shape() == y.shape()))
+        throw std::invalid_argument(
+            fmt::format("backward: grad_output {} has shape {} but its output has shape {}", i,
+                        g.shape().str(), y.shape().str()));
+      return g;
+    }
+    if (y.numel() != 1)
+      throw std::invalid_argument(fmt::format(
+          "backward: output {} has shape {}; a gradient can be implied only for a one-element "
+          "output, so pass grad_outputs",
+          i, y.shape().str()));
+    return Tensor::ones(y.shape());
+  }
+
+  void add_result(size_t j, const Tensor& g) { results_[j] = accumulate(results_[j], g); }
+
+  // Calls the node's backward with its summed output gradient and routes what it returns.
+  void run_node(Node& node, const Tensor& g) {
+    if (std::none_of(node.active.begin(), node.active.end(), [](char a) { return a; })) return;
+    if (node.released())
+      throw std::runtime_error(fmt::format(
+          "backward: the graph through '{}' was already freed by an earlier backward; pass "
+          "retain_graph=true to the first call to go through it twice",
+          node.name));
+    TensorList grads = node.backward(g, node);
+    if (grads.size() != node.edges.size())
+      throw std::logic_error(fmt::format("backward of '{}' returned {} gradients for {} inputs",
+                                         node.name, grads.size(), node.edges.size()));
+    for (size_t i = 0; i < grads.size(); ++i) {
+      if (!node.active[i] || !grads[i].defined()) continue;
+      check_grad_shape(node, i, grads[i]);
+      route(node.edges[i], grads[i]);
+    }
+    node.active.clear();
+    if (!retain_graph_) {
+      node.backward = nullptr;
+      node.saved_output_storage.reset();
+    }
+  }
+
+  void route(const Edge& e, const Tensor& g) {
+    if (e.node) {
+      Node* next = e.node.get();
+      pending_[next] = accumulate(pending_[next], g);
+      if (queued_.insert(next).second) ready_.push(e.node);
+    } else if (auto leaf = e.leaf.lock()) {
+      if (collect_)
+        add_result(targets_.leaves.at(leaf.get()), g);
+      else
+        accumulate_into_leaf(*leaf, g);
+    }
+  }
+
+  Targets targets_;
+  TensorList results_;
+  bool collect_, retain_graph_;
+  std::unordered_map<Node*, Tensor> pending_;
+  std::priority_queue<std::shared_ptr<Node>, std::vector<std::shared_ptr<Node>>, LaterFirst> ready_;
+  std::vector<std::shared_ptr<Node>> roots_;
+  std::unordered_set<Node*> queued_;
+};
+
 TensorList run_backward(const TensorList& outputs, const TensorList& grad_outputs,
                         const TensorList& inputs, bool retain_graph, bool create_graph,
                         bool allow_unused) {
@@ -113,112 +250,10 @@ TensorList run_backward(const TensorList& outputs, const TensorList& grad_output
     throw std::invalid_argument(fmt::format("backward: {} outputs but {} grad_outputs",
                                             outputs.size(), grad_outputs.size()));
   GradModeGuard mode(create_graph);
-
-  Targets targets;
-  for (size_t j = 0; j < inputs.size(); ++j) {
-    const Tensor& x = inputs[j];
-    if (!x.requires_grad())
-      throw std::invalid_argument(
-          fmt::format("grad: input {} (shape {}) does not require grad", j, x.shape().str()));
-    if (x.is_leaf())
-      targets.leaves[x.impl_ptr().get()] = j;
-    else
-      targets.nodes[x.grad_fn().get()] = j;
-  }
-  TensorList results(inputs.size());
-  bool collect = !inputs.empty();
-
-  std::unordered_map<Node*, Tensor> pending;
-  std::priority_queue<std::shared_ptr<Node>, std::vector<std::shared_ptr<Node>>, LaterFirst> ready;
-  std::vector<std::shared_ptr<Node>> roots;
-  for (size_t i = 0; i < outputs.size(); ++i) {
-    const Tensor& y = outputs[i];
-    if (!y.requires_grad())
-      throw std::invalid_argument(fmt::format(
-          "backward: output {} (shape {}) does not require grad: nothing it was computed from "
-          "requires grad",
-          i, y.shape().str()));
-    Tensor g = grad_outputs.empty() ? Tensor() : grad_outputs[i];
-    if (!g.defined()) {
-      if (y.numel() != 1)
-        throw std::invalid_argument(fmt::format(
-            "backward: output {} has shape {}; a gradient can be implied only for a one-element "
-            "output, so pass grad_outputs",
-            i, y.shape().str()));
-      g = Tensor::ones(y.shape());
-    } else if (!(g.shape() == y.shape())) {
-      throw std::invalid_argument(
-          fmt::format("backward: grad_output {} has shape {} but its output "
-                      "has shape {}",
-                      i, g.shape().str(), y.shape().str()));
-    }
-    if (y.is_leaf()) {  // d y / d y
-      if (collect) {
-        auto it = targets.leaves.find(y.impl_ptr().get());
-        if (it != targets.leaves.end()) results[it->second] = accumulate(results[it->second], g);
-      } else {
-        accumulate_into_leaf(*y.impl_ptr(), g);
-      }
-      continue;
-    }
-    Node* n = y.grad_fn().get();
-    if (!pending.count(n)) roots.push_back(y.grad_fn());
-    pending[n] = accumulate(pending[n], g);
-  }
-  mark_active_edges(reachable_nodes(roots), targets);
-  for (auto& r : roots) ready.push(r);
-
-  std::unordered_set<Node*> queued;
-  for (auto& r : roots) queued.insert(r.get());
-  while (!ready.empty()) {
-    std::shared_ptr<Node> node = ready.top();
-    ready.pop();
-    Tensor g = std::move(pending[node.get()]);
-    pending.erase(node.get());
-    if (auto it = targets.nodes.find(node.get()); it != targets.nodes.end())
-      results[it->second] = accumulate(results[it->second], g);
-    bool any_active =
-        std::any_of(node->active.begin(), node->active.end(), [](char a) { return a; });
-    if (!any_active) continue;
-    if (node->released())
-      throw std::runtime_error(fmt::format(
-          "backward: the graph through '{}' was already freed by an earlier backward; pass "
-          "retain_graph=true to the first call to go through it twice",
-          node->name));
-    TensorList grads = node->backward(g, *node);
-    if (grads.size() != node->edges.size())
-      throw std::logic_error(fmt::format("backward of '{}' returned {} gradients for {} inputs",
-                                         node->name, grads.size(), node->edges.size()));
-    for (size_t i = 0; i < grads.size(); ++i) {
-      if (!node->active[i] || !grads[i].defined()) continue;
-      check_grad_shape(*node, i, grads[i]);
-      const Edge& e = node->edges[i];
-      if (e.node) {
-        Node* next = e.node.get();
-        pending[next] = accumulate(pending[next], grads[i]);
-        if (queued.insert(next).second) ready.push(e.node);
-      } else if (auto leaf = e.leaf.lock()) {
-        if (collect) {
-          size_t j = targets.leaves.at(leaf.get());
-          results[j] = accumulate(results[j], grads[i]);
-        } else {
-          accumulate_into_leaf(*leaf, grads[i]);
-        }
-      }
-    }
-    node->active.clear();
-    if (!retain_graph) {
-      node->backward = nullptr;
-      node->saved_output_storage.reset();
-    }
-  }
-  for (size_t j = 0; j < results.size(); ++j)
-    if (!results[j].defined() && !allow_unused)
-      throw std::invalid_argument(fmt::format(
-          "grad: input {} (shape {}) is not reachable from the outputs; pass allow_unused=true if "
-          "that is expected",
-          j, inputs[j].shape().str()));
-  return results;
+  BackwardPass pass(inputs, retain_graph);
+  pass.seed(outputs, grad_outputs);
+  pass.run();
+  return pass.results(inputs, allow_unused);
 }
 
 }  // namespace
