@@ -16,10 +16,11 @@ using dnnl::algorithm;
 // dst[i] = f(src[i]) for a oneDNN eltwise algorithm with its alpha, beta.
 void eltwise_forward(algorithm alg, float alpha, float beta, const float* src, float* dst,
                      int64_t n);
-// diff_src[i] = diff_dst[i] * f'(.) where `data` is the forward's src, or its dst for the
-// *_use_dst_for_bwd algorithms.
+// diff_src[i] = diff_dst[i] * f'(.) where `data` is the forward's src, or its dst when
+// `data_is_output` (the *_use_dst_for_bwd algorithms; the caller's UnarySpec::saves_output says
+// which, so there is one source of truth).
 void eltwise_backward(algorithm alg, float alpha, float beta, const float* diff_dst,
-                      const float* data, float* diff_src, int64_t n);
+                      const float* data, bool data_is_output, float* diff_src, int64_t n);
 
 // out = a (op) b, where b broadcasts to out's shape and a has out's shape (same rank for all
 // three).

@@ -151,6 +151,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Bat
   Saved saved{x, weight, bias.defined() ? bias.detach() : Tensor(), mu, var, training, state.eps};
   return record("batch_norm", std::move(y), {x, weight, bias},
                 [saved](const Tensor& g, Node& n) -> TensorList {
+                  // Two paths to one gradient: oneDNN's fused pass is one kernel instead of a dozen
+                  // ops, but records nothing, so a backward that is itself recorded (create_graph:
+                  // a gradient penalty through a batch-norm critic) takes the differentiable one.
+                  // "nn: batch_norm recorded backward equals the fused one" ties them together.
                   if (!GradMode::is_enabled()) return fused_backward(g, saved, n);
                   return saved.training ? batch_stats_backward(g, saved, n)
                                         : running_stats_backward(g, saved, n);

@@ -41,7 +41,8 @@ int64_t primitives_created();
 void count_primitive_created();
 
 // Returns the cached entry for key, building it with make() the first time. Entry is typically a
-// struct holding primitive descriptors and primitives; one cache per Entry type, per thread.
+// struct holding primitive descriptors and primitives; one cache per Entry type, per thread, so a
+// key holds only what tells entries of one type apart (no tag for the type).
 template <class Entry>
 Entry& cached(CacheKey key, const std::function<Entry()>& make) {
   thread_local std::unordered_map<CacheKey, Entry, CacheKeyHash> cache;

@@ -130,7 +130,7 @@ ConvEntry make_entry(const Shape& x, const Shape& w, const Shape& y, const ConvG
 
 // The entry for x, w and y's shapes. y is determined by the other two, so it is not in the key.
 ConvEntry& conv_entry(const Shape& x, const Shape& w, const Shape& y, const ConvGeometry& g) {
-  CacheKey key{20, g.stride, g.padding, g.dilation};
+  CacheKey key{g.stride, g.padding, g.dilation};
   for (int64_t d : x) key.push_back(d);
   for (int64_t d : w) key.push_back(d);
   return cached<ConvEntry>(std::move(key), [&] { return make_entry(x, w, y, g); });

@@ -44,7 +44,7 @@ PoolEntry make_entry(PoolKind kind, const Shape& x, const Shape& y, const PoolGe
 
 // The entry for x's shape; y's is determined by it and the geometry.
 PoolEntry& pool_entry(PoolKind kind, const Shape& x, const Shape& y, const PoolGeometry& g) {
-  CacheKey key{30, static_cast<int64_t>(kind), g.kernel, g.stride, g.padding};
+  CacheKey key{static_cast<int64_t>(kind), g.kernel, g.stride, g.padding};
   for (int64_t d : x) key.push_back(d);
   return cached<PoolEntry>(std::move(key), [&] { return make_entry(kind, x, y, g); });
 }

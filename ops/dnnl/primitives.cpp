@@ -24,7 +24,7 @@ struct EltwiseEntry {
 
 // Eltwise is layout-blind, so every tensor is viewed as one flat row of n floats.
 EltwiseEntry& eltwise_entry(algorithm alg, float alpha, float beta, int64_t n) {
-  return cached<EltwiseEntry>({1, static_cast<int64_t>(alg), key_of(alpha), key_of(beta), n}, [&] {
+  return cached<EltwiseEntry>({static_cast<int64_t>(alg), key_of(alpha), key_of(beta), n}, [&] {
     memory::desc md = plain_desc(memory::dims{n});
     dnnl::eltwise_forward::desc d(prop_kind::forward_training, alg, md, alpha, beta);
     EltwiseEntry e{dnnl::eltwise_forward::primitive_desc(d, engine()), {}, {}};
@@ -44,7 +44,7 @@ void eltwise_forward(algorithm alg, float alpha, float beta, const float* src, f
 }
 
 void eltwise_backward(algorithm alg, float alpha, float beta, const float* diff_dst,
-                      const float* data, float* diff_src, int64_t n) {
+                      const float* data, bool data_is_output, float* diff_src, int64_t n) {
   if (n == 0) return;
   EltwiseEntry& e = eltwise_entry(alg, alpha, beta, n);
   memory::desc md = e.forward_pd.src_desc();
@@ -53,29 +53,22 @@ void eltwise_backward(algorithm alg, float alpha, float beta, const float* diff_
     e.backward =
         dnnl::eltwise_backward(dnnl::eltwise_backward::primitive_desc(d, engine(), e.forward_pd));
   }
-  bool uses_dst = alg == algorithm::eltwise_relu_use_dst_for_bwd ||
-                  alg == algorithm::eltwise_tanh_use_dst_for_bwd ||
-                  alg == algorithm::eltwise_elu_use_dst_for_bwd ||
-                  alg == algorithm::eltwise_sqrt_use_dst_for_bwd ||
-                  alg == algorithm::eltwise_logistic_use_dst_for_bwd ||
-                  alg == algorithm::eltwise_exp_use_dst_for_bwd ||
-                  alg == algorithm::eltwise_clip_v2_use_dst_for_bwd;
-  execute(e.backward, {{uses_dst ? DNNL_ARG_DST : DNNL_ARG_SRC, wrap(md, data)},
+  execute(e.backward, {{data_is_output ? DNNL_ARG_DST : DNNL_ARG_SRC, wrap(md, data)},
                        {DNNL_ARG_DIFF_DST, wrap(md, diff_dst)},
                        {DNNL_ARG_DIFF_SRC, wrap(md, diff_src)}});
 }
 
 void binary(algorithm alg, const Tensor& a, const Tensor& b, const Tensor& out) {
   if (out.numel() == 0) return;
-  struct Entry {
+  struct BinaryEntry {
     dnnl::primitive p;
     memory::desc a, b, out;
   };
-  CacheKey key{2, static_cast<int64_t>(alg), a.dim()};
+  CacheKey key{static_cast<int64_t>(alg), a.dim()};
   for (int64_t d : a.shape()) key.push_back(d);
   for (int64_t d : b.shape()) key.push_back(d);
-  Entry& e = cached<Entry>(std::move(key), [&] {
-    Entry n{{}, plain_desc(a.shape()), plain_desc(b.shape()), plain_desc(out.shape())};
+  BinaryEntry& e = cached<BinaryEntry>(std::move(key), [&] {
+    BinaryEntry n{{}, plain_desc(a.shape()), plain_desc(b.shape()), plain_desc(out.shape())};
     dnnl::binary::desc d(alg, n.a, n.b, n.out);
     n.p = dnnl::binary(dnnl::binary::primitive_desc(d, engine()));
     return n;
@@ -122,15 +115,15 @@ void reduce(algorithm alg, const Tensor& src, const Tensor& dst) {
     column_sum(src, dst, rows, alg == algorithm::reduction_mean ? 1.0f / rows : 1.0f);
     return;
   }
-  struct Entry {
+  struct ReductionEntry {
     dnnl::primitive p;
     memory::desc src, dst;
   };
-  CacheKey key{3, static_cast<int64_t>(alg), src.dim()};
+  CacheKey key{static_cast<int64_t>(alg), src.dim()};
   for (int64_t d : src.shape()) key.push_back(d);
   for (int64_t d : dst.shape()) key.push_back(d);
-  Entry& e = cached<Entry>(std::move(key), [&] {
-    Entry n{{}, plain_desc(src.shape()), plain_desc(dst.shape())};
+  ReductionEntry& e = cached<ReductionEntry>(std::move(key), [&] {
+    ReductionEntry n{{}, plain_desc(src.shape()), plain_desc(dst.shape())};
     dnnl::reduction::desc d(alg, n.src, n.dst, 0.0f, 0.0f);
     n.p = dnnl::reduction(dnnl::reduction::primitive_desc(d, engine()));
     return n;
@@ -149,7 +142,7 @@ struct StridedReorder {
 
 const StridedReorder& strided_reorder(const Shape& shape, const std::vector<int64_t>& strides,
                                       bool strided_source) {
-  CacheKey key{strided_source ? 4 : 5, shape.size()};
+  CacheKey key{strided_source, static_cast<int64_t>(shape.size())};
   for (int64_t d : shape) key.push_back(d);
   for (int64_t s : strides) key.push_back(s);
   return cached<StridedReorder>(std::move(key), [&] {
