@@ -13,7 +13,10 @@
 
 #include "cli_helpers.h"
 #include "examples/cli/config.h"
+#include "examples/cli/datasets.h"
+#include "examples/cli/models.h"
 #include "minimax.h"
+#include "models/gan/losses.h"
 #include "models/io/npy.h"
 #include "temp_dir.h"
 
@@ -52,6 +55,24 @@ TEST_CASE("cli: --help and --version exit 0, and a bad flag exits 2 with one lin
   r = run_cli("train --data ring8 --steps 0 --out " + (s.path / "zero").string(), s);
   CHECK(r.status == 2);
   CHECK(count_lines(r.err) == 1);
+}
+
+TEST_CASE("cli: the README's copy of train --help is the program's, which lists every registry") {
+  TempDir s;
+  CliResult r = run_cli("train --help", s);
+  REQUIRE(r.status == 0);
+  for (const auto& d : minimax::cli::registered_datasets()) CHECK(contains(r.out, d.summary));
+  for (const auto& m : minimax::cli::registered_models()) CHECK(contains(r.out, m.summary));
+  for (const auto& l : minimax::gan::registered_losses()) CHECK(contains(r.out, l.summary));
+  for (const auto& f : minimax::cli::config_fields()) CHECK(contains(r.out, f.flag() + " "));
+  std::string readme = slurp(fs::path(MINIMAX_SOURCE_DIR) / "README.md");
+  const std::string open = "<!-- train-help -->\n```\n", close = "```\n<!-- /train-help -->";
+  size_t begin = readme.find(open), end = readme.find(close);
+  REQUIRE(begin != std::string::npos);
+  REQUIRE(end != std::string::npos);
+  std::string copy = readme.substr(begin + open.size(), end - begin - open.size());
+  // Paste the program's output between the README's train-help markers to mend this.
+  CHECK_MESSAGE(copy == r.out, "README.md's train --help differs from the program's:\n", r.out);
 }
 
 TEST_CASE(
@@ -118,9 +139,8 @@ TEST_CASE("cli: --resume refuses a flag that would change the run and lists thos
   CHECK(r.status == 2);
   CHECK(contains(r.err, "--lr 0.01"));
   // The same value as the run's is no change; --steps, --threads and the cadences may change.
-  r = run_cli("train --data ring8 --steps 100 --batch 32 --log-every 10 --resume --out " +
-                  dir.string(),
-              s);
+  r = run_cli(
+      "train --data ring8 --steps 100 --batch 32 --log-every 10 --resume --out " + dir.string(), s);
   INFO(r.err);
   REQUIRE(r.status == 0);
   CHECK(contains(r.out, "resumed with --steps 50 -> 100"));

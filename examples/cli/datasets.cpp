@@ -29,8 +29,8 @@ DataChoice find_dataset(const std::string& data) {
     if (d.argument.empty() && colon != std::string::npos)
       throw UsageError(fmt::format("--data {}: {} takes nothing after the name", data, name));
     if (!d.argument.empty() && (colon == std::string::npos || colon + 1 == data.size()))
-      throw UsageError(fmt::format("--data {0}:{1} needs a {2} after '{0}:'", name, d.argument,
-                                   d.argument == "DIR" ? "directory" : "file name"));
+      throw UsageError(fmt::format("--data {0}:{1} needs {2} after '{0}:'", name, d.argument,
+                                   d.argument_meaning));
     return {d, colon == std::string::npos ? "" : data.substr(colon + 1)};
   }
   throw UsageError(fmt::format("--data: unknown dataset '{}' ({})", data, dataset_names()));

@@ -29,9 +29,10 @@ struct ImageSet {
 };
 
 struct Dataset {
-  std::string name;      // --data NAME, or NAME:ARGUMENT when `argument` is set
-  std::string argument;  // what must follow "NAME:" ("FILE", "DIR"); empty: nothing
-  std::string summary;   // one line of --help
+  std::string name;              // --data NAME, or NAME:ARGUMENT when `argument` is set
+  std::string argument;          // what must follow "NAME:" ("FILE", "DIR"); empty: nothing
+  std::string argument_meaning;  // the argument in words, for messages: "a directory"
+  std::string summary;           // one line of --help
   // The defaults of every field a run on this data set does not set (its `data` is ignored): the
   // recipe that trains well with no other flag.
   RunConfig recipe;

@@ -70,13 +70,10 @@ void add_train(CLI::App& app, TrainOptions& o) {
   add_config_flags(cmd, o.flags);
   cmd->add_option("--out", o.out, "run directory (default runs/<data set>)");
   cmd->add_flag("--resume", o.resume,
-                "continue DIR/model.ckpt; only --steps, --threads and the --*-every flags may "
-                "change");
+                "continue DIR/model.ckpt (--steps, --threads, --*-every may change)");
   cmd->add_flag("--force", o.force, "start over in a DIR that holds a run");
   cmd->add_option("--sharding", o.sharding,
-                  "under mpirun -np N: streams (each process its own random streams; the "
-                  "default) or slices (all draw the global batch alike, each keeps its rows: "
-                  "matches one process with N x --batch)");
+                  "under mpirun: streams (own random streams per process; the default) or slices");
   cmd->footer(train_footer());
 }
 
@@ -142,7 +139,9 @@ void add_demo(CLI::App& app, examples::Gaussian1dOptions& o) {
 
 }  // namespace
 
-CommandLine::CommandLine() : app_("minimax: generative adversarial nets on a C++ autodiff engine") {
+// Named explicitly, so that help shows "minimax train" however the binary was started.
+CommandLine::CommandLine()
+    : app_("minimax: generative adversarial nets on a C++ autodiff engine", "minimax") {
   app_.set_version_flag("--version", std::string("minimax ") + MINIMAX_VERSION);
   app_.require_subcommand(1);
   add_train(app_, train);

@@ -39,8 +39,10 @@ const std::vector<Loss>& registered_losses() {
 }
 
 std::string loss_names() {
+  const std::vector<Loss>& losses = registered_losses();
   std::string names;
-  for (const Loss& loss : registered_losses()) names += (names.empty() ? "" : ", ") + loss.name;
+  for (size_t i = 0; i < losses.size(); ++i)
+    names += (i == 0 ? "" : i + 1 == losses.size() ? " or " : ", ") + losses[i].name;
   return names;
 }
 

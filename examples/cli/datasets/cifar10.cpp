@@ -17,6 +17,7 @@ Dataset cifar10_dataset() {
   Dataset d;
   d.name = "cifar10";
   d.argument = "DIR";
+  d.argument_meaning = "a directory";
   d.summary = "CIFAR-10's binary files (data_batch_1.bin ... test_batch.bin), 32x32 RGB";
   d.recipe = {.model = "dcgan",  // the paper's MLP is for 784 gray pixels
               .optimizer = "adam",

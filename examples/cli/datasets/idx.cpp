@@ -17,6 +17,7 @@ Dataset idx_dataset() {
   Dataset d;
   d.name = "idx";
   d.argument = "FILE";
+  d.argument_meaning = "a file name";
   d.summary = "any MNIST-format IDX file of 28x28 gray images, gzipped or not";
   d.recipe = fashion_mnist_dataset().recipe;  // the same kind of images
   d.metrics = {"parzen"};
