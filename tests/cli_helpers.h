@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 #include <png.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -41,6 +42,42 @@ inline CliResult run_shell(const std::string& command, const TempDir& scratch) {
 // Runs `minimax ARGS`, as run_shell.
 inline CliResult run_cli(const std::string& args, const TempDir& scratch) {
   return run_shell(std::string(MINIMAX_CLI) + " " + args, scratch);
+}
+
+// Starts a shell command in the background (exec'd, so the pid is the command's own), its output
+// in files of `scratch`.
+inline pid_t start_shell(const std::string& command, const TempDir& scratch) {
+  std::string cmd = "exec " + command + " > " + (scratch.path / "stdout").string() + " 2> " +
+                    (scratch.path / "stderr").string();
+  pid_t child = ::fork();
+  if (child == 0) {
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
+    ::_exit(127);
+  }
+  return child;
+}
+
+// Starts `minimax ARGS` in the background, as start_shell.
+inline pid_t start_cli(const std::string& args, const TempDir& scratch) {
+  return start_shell(std::string(MINIMAX_CLI) + " " + args, scratch);
+}
+
+// Waits until a run has logged a metrics line at or past `step`.
+inline void wait_for_step(const std::filesystem::path& metrics, int step) {
+  for (int i = 0; i < 4800; ++i) {  // 2 minutes, for a loaded machine
+    std::string text = slurp(metrics);
+    size_t at = text.rfind("\"step\":");
+    if (at != std::string::npos && std::atoi(text.c_str() + at + 7) >= step) return;
+    ::usleep(25000);
+  }
+  FAIL("the run never reached step ", step, "; it wrote: ", slurp(metrics));
+}
+
+// The child's exit status, or minus the signal that ended it.
+inline int exit_status(pid_t child) {
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
 }
 
 inline int count_lines(const std::string& s) {

@@ -17,6 +17,7 @@
 #include "examples/cli/models.h"
 #include "minimax.h"
 #include "models/gan/losses.h"
+#include "models/io/checkpoint.h"
 #include "models/io/npy.h"
 #include "temp_dir.h"
 
@@ -238,6 +239,66 @@ TEST_CASE("cli: a run killed with SIGKILL resumes from its last checkpoint") {
   CHECK(r.status == 0);
   auto metrics = slurp(run_dir / "metrics.jsonl");
   CHECK(metrics.find("\"step\":150") != std::string::npos);
+}
+
+TEST_CASE(
+    "cli: SIGINT and SIGTERM stop training with a checkpoint, and the run resumes bit for bit") {
+  TempDir s;
+  // Constant lr (the decay is laid over --steps), a metrics line every step, no periodic
+  // checkpoint.
+  auto run = [](const fs::path& dir) {
+    return "train --data ring8 --steps 400 --lr-decay-start 1 --log-every 1 --checkpoint-every "
+           "100000 --threads 1 --out " +
+           dir.string();
+  };
+  REQUIRE(run_cli(run(s.path / "straight"), s).status == 0);
+  for (int signal : {SIGINT, SIGTERM}) {
+    CAPTURE(signal);
+    fs::path dir = s.path / ("stopped" + std::to_string(signal));
+    pid_t child = start_cli(run(dir), s);
+    wait_for_step(dir / "metrics.jsonl", 20);
+    ::kill(child, signal);
+    CHECK(exit_status(child) == 128 + signal);
+    std::string out = slurp(s.path / "stdout");
+    INFO(out, slurp(s.path / "stderr"));
+    CHECK(contains(out, signal == SIGINT ? "stopped by SIGINT at step " : "stopped by SIGTERM"));
+    CHECK(contains(out, (dir / "model.ckpt").string()));
+    // The checkpoint is the step the run stopped at, not the last periodic one (there was none).
+    auto step = minimax::load_checkpoint(dir / "model.ckpt").word("step");
+    CHECK(step >= 20);
+    CHECK(step < 400);
+    CliResult r = run_cli(run(dir) + " --resume", s);
+    REQUIRE(r.status == 0);
+    for (const fs::path& run : {s.path / "straight", dir})
+      REQUIRE(run_cli("sample --checkpoint " + (run / "model.ckpt").string() + " --n 50 --out " +
+                          (run / "x.npy").string(),
+                      s)
+                  .status == 0);
+    CHECK(slurp(dir / "x.npy") == slurp(s.path / "straight" / "x.npy"));
+  }
+}
+
+TEST_CASE("cli: a second SIGINT stops training at once, leaving the last checkpoint") {
+  TempDir s;
+  fs::path images = s.path / "images.idx", dir = s.path / "slow";
+  write_idx_images(images, 200);
+  // DCGAN on 128-image batches: a step long enough for a second signal to land inside it.
+  pid_t child = start_cli("train --data idx:" + images.string() +
+                              " --model dcgan --batch 128 --steps 1000 --log-every 1 "
+                              "--checkpoint-every 2 --threads 1 --out " +
+                              dir.string(),
+                          s);
+  // Step 3 writes no checkpoint: the signals land in step 4, with the checkpoint of step 2 in
+  // place.
+  wait_for_step(dir / "metrics.jsonl", 3);
+  ::kill(child, SIGINT);
+  // As soon as the first is handled (its note is out), the second: a step takes a second or more,
+  // so the run cannot have reached its stop in the few milliseconds between.
+  for (int i = 0; i < 5000 && !contains(slurp(s.path / "stderr"), "again to stop at once"); ++i)
+    ::usleep(2000);
+  ::kill(child, SIGINT);
+  CHECK(exit_status(child) == -SIGINT);  // ended by the signal itself
+  CHECK(minimax::load_checkpoint(dir / "model.ckpt").word("step") >= 2);
 }
 
 TEST_CASE("cli: sample writes .npy and .png, and eval reports mode coverage as JSON") {

@@ -3,6 +3,8 @@
 // fails the test (status 124) instead of stalling the suite.
 #include <doctest/doctest.h>
 
+#include <signal.h>
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -144,6 +146,34 @@ TEST_CASE("mpi: a resumed two-rank run ends where an uninterrupted one does") {
   r = run_cli(ring_run(s.path / "halves", 150, 64, "--resume"), s);
   CHECK(r.status == 2);
   CHECK(r.err.find("written by a run on 2 process(es)") != std::string::npos);
+}
+
+TEST_CASE("mpi: Ctrl-C on mpirun stops every rank at the same step, with a checkpoint") {
+  TempDir s;
+  fs::path dir = s.path / "stopped";
+  // Not under timeout(1): the signal goes to mpirun itself, which passes SIGTERM to the ranks.
+  pid_t mpirun =
+      start_shell(std::string(MINIMAX_MPIRUN) +
+                      " --allow-run-as-root --oversubscribe -x OMP_NUM_THREADS=1 -np 2 " +
+                      MINIMAX_CLI + " " + ring_run(dir, 100000, 64),
+                  s);
+  wait_for_step(dir / "metrics.jsonl", 25);
+  ::kill(mpirun, SIGINT);
+  CHECK(exit_status(mpirun) != 0);
+  std::string out = slurp(s.path / "stdout");
+  INFO(out, slurp(s.path / "stderr"));
+  // Rank 0 gathered both ranks' state at one step: a checkpoint is written only when their G and
+  // D hashes agree, which they do only at the same step.
+  Checkpoint c = minimax::load_checkpoint(dir / "model.ckpt");
+  uint64_t step = c.word("step");
+  CHECK(step >= 25);
+  CHECK(contains(out, "stopped by SIGTERM at step " + std::to_string(step)));
+  auto hashes = c.word_list("dist/state_hashes");
+  REQUIRE(hashes.size() == 2);
+  CHECK(hashes[0] == hashes[1]);
+  CliResult r = launch(2, ring_run(dir, static_cast<int>(step) + 10, 64, "--resume"), s);
+  INFO(r.err);
+  CHECK(r.status == 0);
 }
 
 TEST_CASE("mpi: a rank that cannot read its data ends the whole job with its error") {

@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
 #include <exception>
+#include <vector>
 
 #include "examples/cli/config.h"
 #include "models/dist/data_parallel.h"
@@ -87,6 +90,18 @@ gan::StepStats Replicas::averaged(gan::StepStats stats) {
   stats.d_real = values[2];
   stats.d_fake = values[3];
   return stats;
+}
+
+int Replicas::agreed_signal(int signal) {
+  if (alone()) return signal;
+  // Slot r holds rank r's signal and 0 elsewhere, so the mean of slot r times the number of ranks
+  // is rank r's signal, on every rank.
+  std::vector<float> mine(static_cast<size_t>(world_.size()), 0.0f);
+  mine[static_cast<size_t>(world_.rank())] = static_cast<float>(signal);
+  world_.allreduce_mean(mine);
+  int agreed = 0;
+  for (float v : mine) agreed = std::max(agreed, static_cast<int>(std::lround(v * world_.size())));
+  return agreed;
 }
 
 void Replicas::sync_buffers() {

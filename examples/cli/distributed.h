@@ -44,6 +44,9 @@ class Replicas {
   // Losses and mean outputs averaged over the ranks (what one process with the global batch would
   // report), for the metrics.
   gan::StepStats averaged(gan::StepStats stats);
+  // The largest of the ranks' `signal` values (0: none): one rank's stop request stops them all at
+  // the same step. With one process, no collective call.
+  int agreed_signal(int signal);
   // Before rank 0 samples or checkpoints: batch-norm running statistics averaged over the ranks.
   void sync_buffers();
   // Adds the entries above to rank 0's checkpoint. Throws std::runtime_error when the ranks' G and

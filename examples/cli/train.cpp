@@ -2,6 +2,8 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <csignal>
+
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +12,7 @@
 #include "examples/cli/distributed.h"
 #include "examples/cli/report.h"
 #include "examples/cli/session.h"
+#include "examples/cli/stop_signal.h"
 #include "models/gan/trainer.h"
 #include "models/io/atomic_file.h"
 #include "ops/runtime.h"
@@ -194,12 +197,17 @@ class TrainingRun {
     // Under mpirun, rank 0's output reaches the terminal through the launcher (often a pseudo-tty
     // even when mpirun's own output is a file): plain lines then.
     Progress progress(config_.steps, step_, ::isatty(1) && replicas_.alone());
+    StopSignals stop;
     while (trainer.steps_done() < config_.steps) {
       session_.apply_schedules(trainer.steps_done());
       gan::StepStats s = trainer.step();
       bool last = s.step == config_.steps;
       if (s.step % config_.log_every == 0 || last) log(replicas_.averaged(s), progress);
-      write_outputs(s.step, last);
+      bool checkpointed = write_outputs(s.step, last);
+      if (int signal = replicas_.agreed_signal(stop.received())) {
+        progress.finish();
+        return stop_here(s.step, checkpointed, signal);
+      }
     }
     if (!root_) return 0;
     progress.finish();
@@ -251,18 +259,36 @@ class TrainingRun {
     progress.show(s, its);
   }
 
-  // Sample grids and checkpoints due after `step`.
-  void write_outputs(int64_t step, bool last) {
+  // Sample grids and checkpoints due after `step`; whether it wrote a checkpoint.
+  bool write_outputs(int64_t step, bool last) {
     bool sample = step % config_.sample_every == 0 || last;
     bool checkpoint = step % config_.checkpoint_every == 0 || last;
     if (sample || checkpoint) replicas_.sync_buffers();
     if (sample && root_) write_samples(session_, paths_.samples, step);
-    if (checkpoint) {
-      Checkpoint c;
-      if (root_) c = session_.to_checkpoint(step);
-      replicas_.add_to_checkpoint(c);
-      if (root_) save_checkpoint(c, paths_.checkpoint);
+    if (checkpoint) write_checkpoint(step);
+    return checkpoint;
+  }
+
+  void write_checkpoint(int64_t step) {
+    Checkpoint c;
+    if (root_) c = session_.to_checkpoint(step);
+    replicas_.add_to_checkpoint(c);
+    if (root_) save_checkpoint(c, paths_.checkpoint);
+  }
+
+  // A stop signal arrived: every rank is at `step`, which the checkpoint keeps. Returns the exit
+  // status a shell gives a process that signal ended, 128 + its number.
+  int stop_here(int64_t step, bool checkpointed, int signal) {
+    if (!checkpointed) {
+      replicas_.sync_buffers();
+      write_checkpoint(step);
     }
+    if (root_)
+      fmt::print(
+          "stopped by {} at step {} of {}; checkpoint {} (continue with --resume --out {})\n",
+          signal == SIGTERM ? "SIGTERM" : "SIGINT", step, config_.steps, paths_.checkpoint.string(),
+          paths_.dir.string());
+    return 128 + signal;
   }
 
   const TrainOptions& options_;
