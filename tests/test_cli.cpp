@@ -252,6 +252,24 @@ TEST_CASE("cli: missing, garbage and corrupted inputs give one-line errors, neve
   CHECK(r.err.find("no checkpoint") != std::string::npos);
 }
 
+TEST_CASE("cli: sample refuses a checkpoint whose header promises 2^64 - 4 bytes in one line") {
+  TempDir s;
+  // Found by fuzzing: header + length + checksum wrapped around to the file's 20 bytes, and the
+  // checksum then ran past the end of the file (a segmentation fault).
+  const unsigned char bytes[] = {0x4d, 0x4d, 0x58, 0x43, 0x4b, 0x50, 0x54, 0x31, 0x01, 0x00,
+                                 0x00, 0x00, 0xfc, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  fs::path file = s.path / "wrapped.ckpt";
+  std::ofstream(file, std::ios::binary).write(reinterpret_cast<const char*>(bytes), sizeof(bytes));
+  CliResult r =
+      run_cli("sample --checkpoint " + file.string() + " --out " + (s.path / "x.npy").string(), s);
+  CHECK(r.status == 1);
+  CHECK(count_lines(r.err) == 1);
+  CHECK(contains(r.err, "minimax: error: checkpoint " + file.string() +
+                            ": 20 bytes, but the header promises a payload of "
+                            "18446744073709551612 bytes"));
+  CHECK(!fs::exists(s.path / "x.npy"));
+}
+
 TEST_CASE("cli: trains on Fashion-MNIST and scores it with the Parzen protocol") {
   if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")) {
     MESSAGE("dataset-fashion-mnist is not installed; .ci/install-deps installs it");
