@@ -303,10 +303,11 @@ Rows labelled(const nlohmann::json& line) {
   Rows rows;
   for (const auto& [key, label] : kLabels)
     if (line.contains(key)) rows.emplace_back(label, line[key]);
-  for (const auto& [key, value] : line.items())
+  // Not a structured binding: a lambda may capture one only from clang 16 on.
+  for (const auto& item : line.items())
     if (std::none_of(std::begin(kLabels), std::end(kLabels),
-                     [&](const auto& l) { return key == l.first; }))
-      rows.emplace_back(key, value);
+                     [&](const auto& l) { return item.key() == l.first; }))
+      rows.emplace_back(item.key(), item.value());
   return rows;
 }
 
