@@ -270,6 +270,58 @@ TEST_CASE("cli: sample refuses a checkpoint whose header promises 2^64 - 4 bytes
   CHECK(!fs::exists(s.path / "x.npy"));
 }
 
+TEST_CASE("cli: a stored configuration is read back only with every field of its type and range") {
+  using minimax::cli::from_json;
+  minimax::cli::RunFlags flags;
+  flags.data = "ring8";
+  const nlohmann::json good = minimax::cli::to_json(minimax::cli::resolve(flags));
+  CHECK(minimax::cli::to_json(from_json(good)) == good);
+  nlohmann::json old = good;  // a run from before --r1 and --lr-decay-start
+  old.erase("r1");
+  old.erase("lr_decay_start");
+  CHECK(from_json(old).r1 == 0);
+  CHECK(from_json(old).lr_decay_start == 1);
+
+  auto error = [](const nlohmann::json& j) {
+    try {
+      from_json(j);
+    } catch (const minimax::cli::UsageError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no UsageError)");
+  };
+  struct Bad {
+    const char* key;
+    nlohmann::json value;
+    const char* error;
+  };
+  for (const Bad& bad : std::initializer_list<Bad>{
+           // Found by fuzzing: nlohmann converted 1e300 to int by an undefined cast, and wrapped
+           // 5000000000 to 705032704.
+           {"k", 1e300, "'k' is 1e+300, not an integer from 1 to 2147483647"},
+           {"k", 5000000000u, "'k' is 5000000000, not an integer from 1 to 2147483647"},
+           {"seed", -5, "'seed' is -5, not an integer from 0 to 18446744073709551615"},
+           {"batch", 0, "'batch' is 0, not an integer from 1 to 9223372036854775807"},
+           {"threads", "2", "'threads' is a string, not an integer"},
+           {"lr", nullptr, "'lr' is null, not a finite number"},
+           {"model", 3, "'model' is 3, not a string"},
+           {"model", "gpt", "--model: unknown model 'gpt'"},
+           {"lr_decay_start", 2.0, "--lr-decay-start 2 must be a fraction of the run in [0, 1]"},
+       }) {
+    nlohmann::json j = good;
+    j[bad.key] = bad.value;
+    CAPTURE(j.dump());
+    std::string e = error(j);
+    CHECK(contains(e, "the run's configuration"));
+    CHECK(contains(e, bad.error));
+  }
+  nlohmann::json incomplete = good;
+  incomplete.erase("steps");
+  CHECK(contains(error(incomplete), "incomplete or malformed"));
+  CHECK(contains(error(incomplete), "'steps'"));
+  CHECK(contains(error(nlohmann::json::array()), "is a JSON array, not an object"));
+}
+
 TEST_CASE("cli: trains on Fashion-MNIST and scores it with the Parzen protocol") {
   if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")) {
     MESSAGE("dataset-fashion-mnist is not installed; .ci/install-deps installs it");

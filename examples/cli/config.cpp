@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <limits>
+#include <utility>
 
 #include "models/gan/losses.h"
 
@@ -57,46 +59,16 @@ void apply(const std::optional<T>& flag, T& field) {
   if (flag) field = *flag;
 }
 
-}  // namespace
-
-bool is_image_data(const std::string& data) {
-  return data == "fashion-mnist" || data.starts_with("idx:") || is_cifar10(data);
-}
-
-bool is_cifar10(const std::string& data) {
-  return data.starts_with("cifar10:");
-}
-
-ImageShape image_shape(const std::string& data) {
-  if (is_cifar10(data)) return {3, 32, 32};
-  return {1, 28, 28};
-}
-
-RunConfig resolve(const RunFlags& f) {
-  if (!is_image_data(f.data) && !is_mixture(f.data))
+// The dataset, model, loss and optimizer, and the fractions and weights, of a configuration made
+// from flags or read back from a run: throws UsageError naming the flag.
+void check(const RunConfig& c) {
+  if (!is_image_data(c.data) && !is_mixture(c.data))
     throw UsageError(fmt::format(
         "--data: unknown dataset '{}' (fashion-mnist, idx:FILE, cifar10:DIR, ring8 or grid25)",
-        f.data));
-  if (f.data == "idx:") throw UsageError("--data idx:FILE needs a file name after 'idx:'");
-  if (f.data == "cifar10:")
+        c.data));
+  if (c.data == "idx:") throw UsageError("--data idx:FILE needs a file name after 'idx:'");
+  if (c.data == "cifar10:")
     throw UsageError("--data cifar10:DIR needs a directory after 'cifar10:'");
-  RunConfig c = defaults_for(f.data);
-  apply(f.model, c.model);
-  apply(f.loss, c.loss);
-  apply(f.optimizer, c.optimizer);
-  apply(f.lr, c.lr);
-  if (c.optimizer == "sgd") c.lr_decay_start = 1;  // the paper's SGD brings its own schedule
-  apply(f.lr_decay_start, c.lr_decay_start);
-  apply(f.steps, c.steps);
-  apply(f.batch, c.batch);
-  apply(f.k, c.k);
-  apply(f.r1, c.r1);
-  apply(f.seed, c.seed);
-  apply(f.threads, c.threads);
-  apply(f.checkpoint_every, c.checkpoint_every);
-  apply(f.sample_every, c.sample_every);
-  apply(f.log_every, c.log_every);
-
   bool image_model = c.model == "mlp" || c.model == "dcgan";
   if (!image_model && c.model != "mixture-mlp")
     throw UsageError(
@@ -126,6 +98,78 @@ RunConfig resolve(const RunFlags& f) {
   if (c.optimizer == "sgd" && c.lr_decay_start < 1)
     throw UsageError(
         "--lr-decay-start applies to adam; --optimizer sgd follows the paper's schedule");
+}
+
+// ---- reading a stored configuration: each field's JSON type and range is checked before it is
+// converted (nlohmann converts a float to an integer by a cast that is undefined out of range, and
+// wraps an integer that does not fit) ----
+
+[[noreturn]] void bad_field(const char* key, const nlohmann::json& value, const std::string& want) {
+  std::string shown = value.is_number() || value.is_boolean() || value.is_null()
+                          ? value.dump()
+                          : fmt::format("a {}", value.type_name());
+  throw UsageError(fmt::format("the run's configuration: '{}' is {}, not {}", key, shown, want));
+}
+
+template <class Int>
+Int integer_field(const nlohmann::json& j, const char* key, Int min) {
+  const nlohmann::json& v = j.at(key);
+  Int max = std::numeric_limits<Int>::max();
+  bool fits = v.is_number_unsigned()  ? std::in_range<Int>(v.get<uint64_t>())
+              : v.is_number_integer() ? std::in_range<Int>(v.get<int64_t>())
+                                      : false;
+  if (!fits || v.get<Int>() < min)
+    bad_field(key, v, fmt::format("an integer from {} to {}", min, max));
+  return v.get<Int>();
+}
+
+// A finite number; `fallback` when the field is absent (runs from before it existed).
+double number_field(const nlohmann::json& j, const char* key, std::optional<double> fallback = {}) {
+  if (fallback && !j.contains(key)) return *fallback;
+  const nlohmann::json& v = j.at(key);
+  if (!v.is_number() || !std::isfinite(v.get<double>())) bad_field(key, v, "a finite number");
+  return v.get<double>();
+}
+
+std::string string_field(const nlohmann::json& j, const char* key) {
+  const nlohmann::json& v = j.at(key);
+  if (!v.is_string()) bad_field(key, v, "a string");
+  return v.get<std::string>();
+}
+
+}  // namespace
+
+bool is_image_data(const std::string& data) {
+  return data == "fashion-mnist" || data.starts_with("idx:") || is_cifar10(data);
+}
+
+bool is_cifar10(const std::string& data) {
+  return data.starts_with("cifar10:");
+}
+
+ImageShape image_shape(const std::string& data) {
+  if (is_cifar10(data)) return {3, 32, 32};
+  return {1, 28, 28};
+}
+
+RunConfig resolve(const RunFlags& f) {
+  RunConfig c = defaults_for(f.data);
+  apply(f.model, c.model);
+  apply(f.loss, c.loss);
+  apply(f.optimizer, c.optimizer);
+  apply(f.lr, c.lr);
+  if (c.optimizer == "sgd") c.lr_decay_start = 1;  // the paper's SGD brings its own schedule
+  apply(f.lr_decay_start, c.lr_decay_start);
+  apply(f.steps, c.steps);
+  apply(f.batch, c.batch);
+  apply(f.k, c.k);
+  apply(f.r1, c.r1);
+  apply(f.seed, c.seed);
+  apply(f.threads, c.threads);
+  apply(f.checkpoint_every, c.checkpoint_every);
+  apply(f.sample_every, c.sample_every);
+  apply(f.log_every, c.log_every);
+  check(c);
   return c;
 }
 
@@ -148,26 +192,34 @@ nlohmann::json to_json(const RunConfig& c) {
 }
 
 RunConfig from_json(const nlohmann::json& j) {
+  if (!j.is_object())
+    throw UsageError(
+        fmt::format("the run's configuration is a JSON {}, not an object", j.type_name()));
   RunConfig c;
   try {
-    c.data = j.at("data");
-    c.model = j.at("model");
-    c.loss = j.at("loss");
-    c.optimizer = j.at("optimizer");
-    c.lr = j.at("lr");
-    c.lr_decay_start = j.value("lr_decay_start", 1.0);  // absent in runs from before the decay
-    c.steps = j.at("steps");
-    c.batch = j.at("batch");
-    c.k = j.at("k");
-    c.r1 = j.value("r1", 0.0);  // absent in runs from before the flag
-    c.seed = j.at("seed");
-    c.threads = j.at("threads");
-    c.checkpoint_every = j.at("checkpoint_every");
-    c.sample_every = j.at("sample_every");
-    c.log_every = j.at("log_every");
+    c.data = string_field(j, "data");
+    c.model = string_field(j, "model");
+    c.loss = string_field(j, "loss");
+    c.optimizer = string_field(j, "optimizer");
+    c.lr = number_field(j, "lr");
+    c.lr_decay_start = number_field(j, "lr_decay_start", 1.0);  // absent before the decay
+    c.steps = integer_field<int64_t>(j, "steps", 1);
+    c.batch = integer_field<int64_t>(j, "batch", 1);
+    c.k = integer_field<int>(j, "k", 1);
+    c.r1 = number_field(j, "r1", 0.0);  // absent in runs from before the flag
+    c.seed = integer_field<uint64_t>(j, "seed", 0);
+    c.threads = integer_field<int>(j, "threads", 1);
+    c.checkpoint_every = integer_field<int64_t>(j, "checkpoint_every", 1);
+    c.sample_every = integer_field<int64_t>(j, "sample_every", 1);
+    c.log_every = integer_field<int64_t>(j, "log_every", 1);
   } catch (const nlohmann::json::exception& e) {
     throw UsageError(
         fmt::format("the run's configuration is incomplete or malformed: {}", e.what()));
+  }
+  try {
+    check(c);
+  } catch (const UsageError& e) {
+    throw UsageError(fmt::format("the run's configuration: {}", e.what()));
   }
   return c;
 }
