@@ -294,6 +294,8 @@ TEST_CASE("a word list's, a string's or a section's count is checked against the
   CHECK(contains(raw_error(dir, bytes),
                  "word list '' claims 6000000000000000000 words, but only 0 bytes remain"));
   CHECK(contains(raw_error(dir, word_list(uint64_t{1} << 28)), "claims 268435456 words"));
+  // 2^61 words are 2^64 bytes, which wraps to 0: a check of the byte count alone would pass it.
+  CHECK(contains(raw_error(dir, word_list(uint64_t{1} << 61)), "claims 2305843009213693952 words"));
 
   bytes = RawFile()
               .put(kNoTensors)
