@@ -26,6 +26,7 @@ Tensor one_hot(const Tensor& labels, int64_t classes) {
 // G(z, y) = MLP([z, E y]).
 class ConditionalGenerator : public Module {
  public:
+  using Module::forward;  // the one-input forward stays visible beside the two-input one
   ConditionalGenerator() : Module("ConditionalGenerator") {
     embed = register_module("embed", std::make_shared<Linear>(kModes, kEmbed, false));
     body = register_module(
@@ -43,6 +44,7 @@ class ConditionalGenerator : public Module {
 // D(x, y): features of x, concatenated with the label's embedding, then a logit.
 class ConditionalDiscriminator : public Module {
  public:
+  using Module::forward;  // the one-input forward stays visible beside the two-input one
   ConditionalDiscriminator() : Module("ConditionalDiscriminator") {
     embed = register_module("embed", std::make_shared<Linear>(kModes, kEmbed, false));
     features = register_module("features", std::make_shared<Linear>(2, kHidden));

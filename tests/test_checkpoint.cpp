@@ -4,9 +4,11 @@
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "minimax.h"
 #include "models/io/checkpoint.h"
@@ -185,4 +187,159 @@ TEST_CASE(
   for (const auto& entry : fs::directory_iterator(dir.path)) leftovers += entry.path() != file;
   CAPTURE(unnamed);
   CHECK(leftovers <= (unnamed ? 1 : 8));
+}
+
+// ---- hand-made files: every length, count and extent is checked before it is used ----
+
+namespace {
+
+// A checkpoint file's bytes assembled by hand, so that a test can write what save_checkpoint never
+// would.
+struct RawFile {
+  std::vector<char> payload;
+
+  template <class T>
+  RawFile& put(T v) {
+    const auto* p = reinterpret_cast<const char*>(&v);
+    payload.insert(payload.end(), p, p + sizeof(T));
+    return *this;
+  }
+  RawFile& name(const std::string& s) {
+    put(static_cast<uint32_t>(s.size()));
+    payload.insert(payload.end(), s.begin(), s.end());
+    return *this;
+  }
+  RawFile& zeros(size_t n) {
+    payload.insert(payload.end(), n, '\0');
+    return *this;
+  }
+  // Magic, version, the payload's true length, the payload and its true CRC-32.
+  std::vector<char> file() const {
+    RawFile f;
+    for (char c : std::string("MMXCKPT1")) f.put(c);
+    f.put(uint32_t{1}).put(static_cast<uint64_t>(payload.size()));
+    f.payload.insert(f.payload.end(), payload.begin(), payload.end());
+    uLong crc = crc32(0L, reinterpret_cast<const Bytef*>(payload.data()),
+                      static_cast<uInt>(payload.size()));
+    return f.put(static_cast<uint32_t>(crc)).payload;
+  }
+};
+
+// The error loading these bytes from a file gives, and checks that parsing them in memory gives
+// the same (but for the name standing for the file).
+std::string raw_error(const TempDir& dir, const std::vector<char>& bytes) {
+  fs::path file = dir.path / "hand-made.ckpt";
+  write_bytes(file, bytes);
+  std::string from_file = load_error(file), in_memory;
+  try {
+    parse_checkpoint(bytes, file.string());
+  } catch (const CheckpointError& e) {
+    in_memory = e.what();
+  }
+  CHECK(in_memory == from_file);
+  CHECK(contains(from_file, file.string()));
+  return from_file;
+}
+
+constexpr uint64_t kNoTensors = 0, kNoWordLists = 0, kNoStrings = 0;
+
+}  // namespace
+
+TEST_CASE("a header that promises 2^64 - 4 payload bytes is refused without reading past the end") {
+  TempDir dir;
+  // Magic, version 1, payload length 2^64 - 4: header + length + checksum wraps around to 20,
+  // the file's size, which a check that adds them up would accept.
+  const unsigned char bytes[] = {0x4d, 0x4d, 0x58, 0x43, 0x4b, 0x50, 0x54, 0x31, 0x01, 0x00,
+                                 0x00, 0x00, 0xfc, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  std::string e = raw_error(dir, std::vector<char>(std::begin(bytes), std::end(bytes)));
+  CHECK(contains(e, "20 bytes, but the header promises a payload of 18446744073709551612 bytes"));
+  CHECK(contains(e, "truncated or padded"));
+}
+
+TEST_CASE("a tensor's extents are checked for overflow and against the bytes that remain") {
+  TempDir dir;
+  auto tensor = [](std::vector<int64_t> extents, size_t data_bytes) {
+    RawFile f;
+    f.put(uint64_t{1}).name("G/w").put(static_cast<uint32_t>(extents.size()));
+    for (int64_t d : extents) f.put(d);
+    return f.zeros(data_bytes).put(kNoWordLists).put(kNoStrings).file();
+  };
+  write_bytes(dir.path / "good.ckpt", tensor({2, 8}, 64));
+  REQUIRE(load_checkpoint(dir.path / "good.ckpt").tensor("G/w").shape() == Shape{2, 8});
+
+  // 2^31 x 2^31 floats are 2^64 bytes, which wraps to 0: read as 2^62 floats over 64 bytes.
+  std::string e = raw_error(dir, tensor({int64_t{1} << 31, int64_t{1} << 31}, 64));
+  CHECK(contains(e, "tensor 'G/w' has extents starting [2147483648, 2147483648]: more than 2^56"));
+  // Representable, but more than the file holds: refused before anything is allocated for it.
+  e = raw_error(dir, tensor({100000, 100000}, 64));
+  CHECK(contains(e,
+                 "truncated in the data of tensor 'G/w', [100000, 100000]: it needs "
+                 "40000000000 bytes, 80 remain"));
+  // A zero extent makes the tensor empty, but the others still may not overflow.
+  e = raw_error(dir, tensor({0, int64_t{1} << 40, int64_t{1} << 40}, 0));
+  CHECK(contains(e, "more than 2^56 elements"));
+  CHECK(contains(raw_error(dir, tensor({3, -2}, 64)), "tensor 'G/w' has a negative extent, -2"));
+  CHECK(contains(raw_error(dir, tensor({1, 1, 1, 1, 1, 1, 1, 1, 1}, 4)),
+                 "tensor 'G/w' has rank 9, more than 8"));
+}
+
+TEST_CASE("a word list's, a string's or a section's count is checked against the bytes left") {
+  TempDir dir;
+  auto word_list = [](uint64_t count) {
+    return RawFile().put(kNoTensors).put(uint64_t{1}).name("").put(count).file();
+  };
+  // 52 bytes in all that ask for 6e18 words (48 exabytes), and 2^28 words (2 GiB) in 52 bytes.
+  std::vector<char> bytes = word_list(6000000000000000000u);
+  CHECK(bytes.size() == 52);
+  CHECK(contains(raw_error(dir, bytes),
+                 "word list '' claims 6000000000000000000 words, but only 0 bytes remain"));
+  CHECK(contains(raw_error(dir, word_list(uint64_t{1} << 28)), "claims 268435456 words"));
+  // 2^61 words are 2^64 bytes, which wraps to 0: a check of the byte count alone would pass it.
+  CHECK(contains(raw_error(dir, word_list(uint64_t{1} << 61)), "claims 2305843009213693952 words"));
+
+  bytes = RawFile()
+              .put(kNoTensors)
+              .put(kNoWordLists)
+              .put(uint64_t{1})
+              .name("config")
+              .put(uint64_t{1} << 62)
+              .zeros(10)
+              .file();
+  CHECK(contains(raw_error(dir, bytes),
+                 "truncated in string 'config': it needs 4611686018427387904 bytes, 10 remain"));
+
+  bytes = RawFile().put(uint64_t{1} << 60).zeros(16).file();
+  CHECK(contains(raw_error(dir, bytes),
+                 "the payload claims 1152921504606846976 tensors, but only 16 bytes follow"));
+  // A scalar tensor (4 bytes of data), then 3 bytes where the second one's name length should be.
+  bytes = RawFile().put(uint64_t{2}).name("x").put(uint32_t{0}).zeros(4 + 3).file();
+  CHECK(contains(raw_error(dir, bytes),
+                 "truncated in the name of tensor 2 of 2: it needs 4 bytes, 3 remain"));
+}
+
+TEST_CASE("a name stored twice and bytes after the contents are refused") {
+  TempDir dir;
+  auto step = [](RawFile& f) { f.name("step").put(uint64_t{1}).put(uint64_t{42}); };
+  RawFile twice;
+  twice.put(kNoTensors).put(uint64_t{2});
+  step(twice);
+  step(twice);
+  twice.put(kNoStrings);
+  CHECK(contains(raw_error(dir, twice.file()), "two word lists named 'step'"));
+
+  RawFile trailing;
+  trailing.put(kNoTensors).put(kNoWordLists).put(kNoStrings).zeros(3);
+  CHECK(contains(raw_error(dir, trailing.file()), "3 trailing bytes after the contents"));
+}
+
+TEST_CASE("parse_checkpoint reads in memory what load_checkpoint reads from the file") {
+  TempDir dir;
+  fs::path file = dir.path / "model.ckpt";
+  save_checkpoint(sample_checkpoint(0.75f), file);
+  Checkpoint c = parse_checkpoint(read_bytes(file), "in memory");
+  CHECK(c.source == "in memory");
+  CHECK(c.tensor("G/fc1.weight").data()[99] == 0.75f);
+  CHECK(c.word_list("rng") == std::vector<uint64_t>{1, 2, 3, 4, 5});
+  CHECK(c.string("config") == R"({"model": "mlp"})");
+  CHECK(contains(load_error(dir.path), "is a directory"));
 }

@@ -357,6 +357,74 @@ TEST_CASE("cli: missing, garbage and corrupted inputs give one-line errors, neve
   CHECK(r.err.find("no checkpoint") != std::string::npos);
 }
 
+TEST_CASE("cli: sample refuses a checkpoint whose header promises 2^64 - 4 bytes in one line") {
+  TempDir s;
+  // Found by fuzzing: header + length + checksum wrapped around to the file's 20 bytes, and the
+  // checksum then ran past the end of the file (a segmentation fault).
+  const unsigned char bytes[] = {0x4d, 0x4d, 0x58, 0x43, 0x4b, 0x50, 0x54, 0x31, 0x01, 0x00,
+                                 0x00, 0x00, 0xfc, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  fs::path file = s.path / "wrapped.ckpt";
+  std::ofstream(file, std::ios::binary).write(reinterpret_cast<const char*>(bytes), sizeof(bytes));
+  CliResult r =
+      run_cli("sample --checkpoint " + file.string() + " --out " + (s.path / "x.npy").string(), s);
+  CHECK(r.status == 1);
+  CHECK(count_lines(r.err) == 1);
+  CHECK(contains(r.err, "minimax: error: checkpoint " + file.string() +
+                            ": 20 bytes, but the header promises a payload of "
+                            "18446744073709551612 bytes"));
+  CHECK(!fs::exists(s.path / "x.npy"));
+}
+
+TEST_CASE("cli: a stored configuration is read back only with every field of its type and range") {
+  using minimax::cli::from_json;
+  const nlohmann::json good = minimax::cli::to_json(minimax::cli::resolve({{"data", "ring8"}}));
+  CHECK(minimax::cli::to_json(from_json(good)) == good);
+  nlohmann::json old = good;  // a run from before --r1 and --lr-decay-start
+  old.erase("r1");
+  old.erase("lr_decay_start");
+  CHECK(from_json(old).r1 == 0);
+  CHECK(from_json(old).lr_decay_start == 1);
+
+  auto error = [](const nlohmann::json& j) {
+    try {
+      from_json(j);
+    } catch (const minimax::cli::UsageError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no UsageError)");
+  };
+  struct Bad {
+    const char* key;
+    nlohmann::json value;
+    const char* error;
+  };
+  for (const Bad& bad : std::initializer_list<Bad>{
+           // Found by fuzzing: nlohmann converted 1e300 to int by an undefined cast, and wrapped
+           // 5000000000 to 705032704.
+           {"k", 1e300, "'k' is 1e+300, not an integer from 1 to 2147483647"},
+           {"k", 5000000000u, "'k' is 5000000000, not an integer from 1 to 2147483647"},
+           {"seed", -5, "'seed' is -5, not an integer from 0 to 18446744073709551615"},
+           {"batch", 0, "'batch' is 0, not an integer from 1 to 9223372036854775807"},
+           {"threads", "2", "'threads' is a string, not an integer from 1"},
+           {"lr", nullptr, "'lr' is null, not a finite number"},
+           {"model", 3, "'model' is 3, not a string"},
+           {"model", "gpt", "--model: unknown model 'gpt'"},
+           {"lr_decay_start", 2.0, "--lr-decay-start 2 must be a fraction of the run in [0, 1]"},
+       }) {
+    nlohmann::json j = good;
+    j[bad.key] = bad.value;
+    CAPTURE(j.dump());
+    std::string e = error(j);
+    CHECK(contains(e, "the run's configuration"));
+    CHECK(contains(e, bad.error));
+  }
+  nlohmann::json incomplete = good;
+  incomplete.erase("steps");
+  CHECK(contains(error(incomplete), "incomplete or malformed"));
+  CHECK(contains(error(incomplete), "no 'steps'"));
+  CHECK(contains(error(nlohmann::json::array()), "is a JSON array, not an object"));
+}
+
 TEST_CASE("cli: trains on Fashion-MNIST and scores it with the Parzen protocol") {
   if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")) {
     MESSAGE("dataset-fashion-mnist is not installed; .ci/install-deps installs it");

@@ -363,6 +363,10 @@ TEST_CASE("load_npy names the file and the problem for every kind of bad file") 
   CHECK(contains(error("huge", npy_with("{'descr': '<f4', 'fortran_order': False, 'shape': "
                                         "(1048576, 1048576, 2), }")),
                  "more than 2^40 elements"));
+  // An empty array, but 2^40 x 2^40 would overflow its strides.
+  CHECK(contains(error("huge_empty", npy_with("{'descr': '<f4', 'fortran_order': False, 'shape': "
+                                              "(0, 1099511627776, 1099511627776), }")),
+                 "more than 2^40 elements"));
   e = error("syntax", npy_with("{'descr': '<f4', 'fortran_order': False 'shape': (2,), }"));
   CHECK(contains(e, "cannot parse the header \"{'descr': '<f4', 'fortran_order': False 'shape'"));
   CHECK(contains(e, "expected ','"));

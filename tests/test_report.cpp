@@ -173,6 +173,25 @@ TEST_CASE(
   CHECK(count_lines(r.err) == 1);
 }
 
+TEST_CASE("report: JSON nested 200,000 deep is shown as written or skipped, not a stack overflow") {
+  TempDir s;
+  fs::path dir = s.path / "deep";
+  fs::create_directories(dir);
+  const int depth = 200000;
+  std::string deep = std::string(depth, '[') + std::string(depth, ']');
+  std::ofstream(dir / "config.json") << "{\"data\": " << deep << "}";
+  std::ofstream(dir / "metrics.jsonl") << "{\"step\":1,\"d_loss\":1.5}\n"
+                                       << "{\"step\":2,\"d_loss\":" << deep << "}\n";
+  std::ofstream(dir / "eval.json") << "{\"parzen\": " << deep << "}";
+  auto r = run_cli("report " + dir.string(), s);
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  std::string html = slurp(dir / "report.html");
+  CHECK(contains(html, "config.json is not a JSON object (or nests too deeply to show)"));
+  CHECK(contains(html, "1 unreadable line(s) of metrics.jsonl skipped"));
+  CHECK(contains(html, "not a JSON object"));
+}
+
 TEST_CASE("report: headless Chromium renders the page, its curves and its sample plots") {
   fs::path chromium = find_on_path("chromium");
   if (chromium.empty()) {

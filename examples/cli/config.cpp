@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <limits>
+#include <type_traits>
+#include <utility>
 
 #include "examples/cli/datasets.h"
 #include "examples/cli/models.h"
@@ -19,11 +22,45 @@ decltype(auto) visit_member(const ConfigField& field, Visitor&& visitor) {
   return std::visit(std::forward<Visitor>(visitor), field.member);
 }
 
-// Sets the field from a JSON value of its type; nlohmann's type_error when it has another.
+// ---- each field's JSON type and range is checked before it is converted: nlohmann converts a
+// float to an integer by a cast that is undefined out of range, and wraps an integer that does
+// not fit ----
+
+[[noreturn]] void bad_value(const std::string& key, const nlohmann::json& value,
+                            const std::string& want) {
+  std::string shown = value.is_number() || value.is_boolean() || value.is_null()
+                          ? value.dump()
+                          : fmt::format("a {}", value.type_name());
+  throw UsageError(fmt::format("'{}' is {}, not {}", key, shown, want));
+}
+
+// Signed fields are counts (from 1), the unsigned one a seed (from 0).
+template <class Int>
+Int integer_value(const std::string& key, const nlohmann::json& v) {
+  const Int min = std::is_signed_v<Int> ? 1 : 0, max = std::numeric_limits<Int>::max();
+  bool fits = v.is_number_unsigned()  ? std::in_range<Int>(v.get<uint64_t>())
+              : v.is_number_integer() ? std::in_range<Int>(v.get<int64_t>())
+                                      : false;
+  if (!fits || v.get<Int>() < min)
+    bad_value(key, v, fmt::format("an integer from {} to {}", min, max));
+  return v.get<Int>();
+}
+
+// Sets the field from a JSON value; UsageError naming the key for one of another type or out of
+// its range.
 void set_from_json(const ConfigField& field, RunConfig& config, const nlohmann::json& value) {
   visit_member(field, [&](auto member) {
     using T = std::remove_reference_t<decltype(config.*member)>;
-    config.*member = value.get<T>();
+    if constexpr (std::is_same_v<T, std::string>) {
+      if (!value.is_string()) bad_value(field.key, value, "a string");
+      config.*member = value.get<std::string>();
+    } else if constexpr (std::is_floating_point_v<T>) {
+      if (!value.is_number() || !std::isfinite(value.get<double>()))
+        bad_value(field.key, value, "a finite number");
+      config.*member = value.get<double>();
+    } else {
+      config.*member = integer_value<T>(field.key, value);
+    }
   });
 }
 
@@ -69,8 +106,8 @@ void apply(const ConfigOverrides& overrides, RunConfig& config) {
     if (!field) throw UsageError(fmt::format("unknown setting '{}'", key));
     try {
       set_from_json(*field, config, value);
-    } catch (const nlohmann::json::exception&) {
-      throw UsageError(fmt::format("{} {}: not a value of its type", field->flag(), value.dump()));
+    } catch (const UsageError& e) {
+      throw UsageError(fmt::format("{}: {}", field->flag(), e.what()));
     }
   }
 }
@@ -176,15 +213,26 @@ nlohmann::json to_json(const RunConfig& c) {
 }
 
 RunConfig from_json(const nlohmann::json& j) {
-  RunConfig c;
-  try {
-    for (const ConfigField& field : config_fields()) {
-      if (field.added_later && !j.contains(field.key)) continue;  // RunConfig's default
-      set_from_json(field, c, j.at(field.key));
-    }
-  } catch (const nlohmann::json::exception& e) {
+  if (!j.is_object())
     throw UsageError(
-        fmt::format("the run's configuration is incomplete or malformed: {}", e.what()));
+        fmt::format("the run's configuration is a JSON {}, not an object", j.type_name()));
+  RunConfig c;
+  for (const ConfigField& field : config_fields()) {
+    if (!j.contains(field.key)) {
+      if (field.added_later) continue;  // RunConfig's default
+      throw UsageError(
+          fmt::format("the run's configuration is incomplete or malformed: no '{}'", field.key));
+    }
+    try {
+      set_from_json(field, c, j.at(field.key));
+    } catch (const UsageError& e) {
+      throw UsageError(fmt::format("the run's configuration: {}", e.what()));
+    }
+  }
+  try {
+    validate(c);  // what resolve() would refuse
+  } catch (const UsageError& e) {
+    throw UsageError(fmt::format("the run's configuration: {}", e.what()));
   }
   return c;
 }

@@ -81,6 +81,8 @@ RunConfig resume(const RunConfig& saved, const ConfigOverrides& overrides,
 void validate(const RunConfig& config);
 
 nlohmann::json to_json(const RunConfig& config);
-RunConfig from_json(const nlohmann::json& j);  // throws UsageError naming a missing/bad field
+// Reads a stored configuration back. Throws UsageError naming a missing field, one of another
+// JSON type or out of its range, or a choice resolve() would refuse.
+RunConfig from_json(const nlohmann::json& j);
 
 }  // namespace minimax::cli

@@ -71,6 +71,23 @@ std::string base64(const std::string& bytes) {
   return out;
 }
 
+// A run's JSON file or line parsed for display: discarded when it is not JSON or nests deeper than
+// kMaxJsonDepth. show() and nlohmann's dump() recurse once per level, so a config.json of 200,000
+// nested brackets (400 KB) overflowed the stack; nothing minimax writes nests more than twice.
+constexpr int kMaxJsonDepth = 32;
+
+nlohmann::json parse_for_display(const std::string& text) {
+  bool too_deep = false;
+  auto j = nlohmann::json::parse(
+      text,
+      [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+        too_deep = too_deep || depth > kMaxJsonDepth;
+        return true;
+      },
+      false);
+  return too_deep ? nlohmann::json(nlohmann::json::value_t::discarded) : j;
+}
+
 // A JSON value as a short human-readable string: numbers with 6 significant digits, also inside
 // arrays (Parzen's per-sigma log-likelihoods).
 std::string show(const nlohmann::json& v) {
@@ -110,7 +127,7 @@ Metrics read_metrics(const fs::path& path) {
   std::string line;
   while (std::getline(in, line)) {
     if (line.empty()) continue;
-    auto j = nlohmann::json::parse(line, nullptr, false);
+    auto j = parse_for_display(line);
     // A run killed while writing can leave a torn last line: it is skipped, and counted.
     if (j.is_discarded() || !j.is_object() || !j.contains("step") || !j["step"].is_number())
       ++m.skipped;
@@ -251,10 +268,12 @@ void add_configuration(std::string& html, const fs::path& config_path) {
     html += "<p class=\"missing\">No config.json in this directory.</p>\n";
     return;
   }
-  auto config = nlohmann::json::parse(read_bytes(config_path), nullptr, false);
+  auto config = parse_for_display(read_bytes(config_path));
   if (config.is_discarded() || !config.is_object()) {
-    html += "<p class=\"missing\">config.json is not a JSON object; as written:</p>\n<pre>" +
-            escape_html(read_bytes(config_path)) + "</pre>\n";
+    html +=
+        "<p class=\"missing\">config.json is not a JSON object (or nests too deeply to show); as "
+        "written:</p>\n<pre>" +
+        escape_html(read_bytes(config_path)) + "</pre>\n";
     return;
   }
   html += "<dl class=\"config\">\n";
@@ -303,10 +322,11 @@ Rows labelled(const nlohmann::json& line) {
   Rows rows;
   for (const auto& [key, label] : kLabels)
     if (line.contains(key)) rows.emplace_back(label, line[key]);
-  for (const auto& [key, value] : line.items())
+  // Not a structured binding: a lambda may capture one only from clang 16 on.
+  for (const auto& item : line.items())
     if (std::none_of(std::begin(kLabels), std::end(kLabels),
-                     [&](const auto& l) { return key == l.first; }))
-      rows.emplace_back(key, value);
+                     [&](const auto& l) { return item.key() == l.first; }))
+      rows.emplace_back(item.key(), item.value());
   return rows;
 }
 
@@ -328,7 +348,7 @@ void add_final_metrics(std::string& html, const Metrics& m, const fs::path& dir)
   std::sort(evaluations.begin(), evaluations.end());
   for (const fs::path& p : evaluations) {
     html += fmt::format("<section><h3>{}</h3>\n", escape_html(p.filename().string()));
-    auto j = nlohmann::json::parse(read_bytes(p), nullptr, false);
+    auto j = parse_for_display(read_bytes(p));
     if (j.is_object())
       add_key_values(html, rows_of(j));
     else

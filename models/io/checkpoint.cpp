@@ -41,33 +41,39 @@ class Writer {
   std::vector<char> bytes_;
 };
 
+// A cursor over a checkpoint's bytes that refuses, before copying or allocating anything, to read
+// past their end. Every error names the file and what was being read.
 class Reader {
  public:
-  Reader(const char* data, size_t size, const std::string& file)
-      : p_(data), end_(data + size), file_(file) {}
+  Reader(std::span<const char> bytes, const std::string& file)
+      : p_(bytes.data()), end_(bytes.data() + bytes.size()), file_(file) {}
+
+  uint64_t remaining() const { return static_cast<uint64_t>(end_ - p_); }
+  bool at_end() const { return p_ == end_; }
+
+  [[noreturn]] void fail(const std::string& problem) const {
+    throw CheckpointError(fmt::format("checkpoint {}: {}", file_, problem));
+  }
+
+  // The next n bytes, or a truncation error naming `what` they were to hold.
+  std::span<const char> take(uint64_t n, std::string_view what) {
+    if (n > remaining())
+      fail(fmt::format("truncated in {}: it needs {} bytes, {} remain", what, n, remaining()));
+    std::span<const char> bytes(p_, static_cast<size_t>(n));
+    p_ += n;
+    return bytes;
+  }
   template <class T>
-  T get(const char* what) {
+  T get(std::string_view what) {
     T v;
-    get_bytes(&v, sizeof(T), what);
+    std::memcpy(&v, take(sizeof(T), what).data(), sizeof(T));
     return v;
   }
-  void get_bytes(void* out, size_t n, const char* what) {
-    if (static_cast<size_t>(end_ - p_) < n)
-      throw CheckpointError(fmt::format("checkpoint {}: truncated while reading {}", file_, what));
-    // An empty entry (word list, tensor) may have a null destination; memcpy forbids null even
-    // for zero bytes.
-    if (n > 0) std::memcpy(out, p_, n);
-    p_ += n;
+  std::string get_string(uint64_t n, std::string_view what) {
+    std::span<const char> bytes = take(n, what);
+    return {bytes.begin(), bytes.end()};
   }
-  std::string get_string(uint64_t n, const char* what) {
-    if (static_cast<uint64_t>(end_ - p_) < n)
-      throw CheckpointError(fmt::format("checkpoint {}: truncated while reading {}", file_, what));
-    std::string s(p_, n);
-    p_ += n;
-    return s;
-  }
-  std::string get_name() { return get_string(get<uint32_t>("a name length"), "a name"); }
-  bool at_end() const { return p_ == end_; }
+  std::string get_name(std::string_view what) { return get_string(get<uint32_t>(what), what); }
 
  private:
   const char* p_;
@@ -99,38 +105,97 @@ std::vector<char> serialize_payload(const Checkpoint& c) {
   return std::move(w.bytes());
 }
 
-void parse_payload(Reader& r, Checkpoint& c, const std::string& file) {
-  uint64_t n = r.get<uint64_t>("the tensor count");
-  for (uint64_t i = 0; i < n; ++i) {
-    std::string name = r.get_name();
-    uint32_t rank = r.get<uint32_t>("a tensor rank");
-    if (rank > static_cast<uint32_t>(Shape::kMaxDims))
-      throw CheckpointError(fmt::format("checkpoint {}: tensor {} has rank {}", file, name, rank));
-    Shape shape;
-    for (uint32_t k = 0; k < rank; ++k) shape.push_back(r.get<int64_t>("a tensor extent"));
-    Tensor t = Tensor::empty(shape);
-    r.get_bytes(t.data(), t.numel() * sizeof(float), "tensor data");
-    c.tensors[name] = t;
-  }
-  n = r.get<uint64_t>("the word-list count");
-  for (uint64_t i = 0; i < n; ++i) {
-    std::string name = r.get_name();
-    std::vector<uint64_t> values(r.get<uint64_t>("a word count"));
-    r.get_bytes(values.data(), values.size() * sizeof(uint64_t), "words");
-    c.words[name] = std::move(values);
-  }
-  n = r.get<uint64_t>("the string count");
-  for (uint64_t i = 0; i < n; ++i) {
-    std::string name = r.get_name();
-    c.strings[name] = r.get_string(r.get<uint64_t>("a string length"), "a string");
-  }
-  if (!r.at_end())
-    throw CheckpointError(fmt::format("checkpoint {}: trailing bytes after the contents", file));
+// The fewest bytes an entry takes after the section's count: a u32 name length and a u32 rank
+// (tensors) or a u64 count (word lists, strings). A count of more entries than could fit in what
+// remains is refused at once.
+constexpr uint64_t kMinTensorEntry = 4 + 4;
+constexpr uint64_t kMinListEntry = 4 + 8;
+// The largest number of elements a stored shape may describe, zero extents left out: numel * 4
+// bytes, and every stride, stay far from overflowing int64.
+constexpr uint64_t kMaxElements = uint64_t{1} << 56;
+
+uint64_t read_count(Reader& r, const char* entries, uint64_t min_entry_bytes) {
+  uint64_t n = r.get<uint64_t>(fmt::format("the number of {}", entries));
+  if (n > r.remaining() / min_entry_bytes)
+    r.fail(fmt::format("the payload claims {} {}, but only {} bytes follow (corrupt file)", n,
+                       entries, r.remaining()));
+  return n;
 }
 
-uint32_t crc32_of(const std::vector<char>& bytes, size_t offset, size_t length) {
+template <class Value>
+void insert_new(std::map<std::string, Value>& map, std::string name, Value value, Reader& r,
+                const char* kind) {
+  std::string shown = name;
+  if (!map.emplace(std::move(name), std::move(value)).second)
+    r.fail(fmt::format("two {} named '{}' (corrupt file)", kind, shown));
+}
+
+// A stored tensor's shape, checked as it is read: rank, no negative extent, and an element count
+// bounded before it is multiplied out.
+Shape read_shape(Reader& r, const std::string& entry) {
+  uint32_t rank = r.get<uint32_t>(entry + "'s rank");
+  if (rank > static_cast<uint32_t>(Shape::kMaxDims))
+    r.fail(fmt::format("{} has rank {}, more than {}", entry, rank, Shape::kMaxDims));
+  Shape shape;
+  uint64_t elements = 1;  // of the non-zero extents
+  for (uint32_t k = 0; k < rank; ++k) {
+    int64_t d = r.get<int64_t>(entry + "'s extents");
+    if (d < 0) r.fail(fmt::format("{} has a negative extent, {}", entry, d));
+    shape.push_back(d);
+    if (d == 0) continue;
+    if (static_cast<uint64_t>(d) > kMaxElements / elements)
+      r.fail(fmt::format("{} has extents starting {}: more than 2^56 elements (corrupt file)",
+                         entry, shape.str()));
+    elements *= static_cast<uint64_t>(d);
+  }
+  return shape;
+}
+
+void read_tensor(Reader& r, uint64_t index, uint64_t count, Checkpoint& c) {
+  std::string name = r.get_name(fmt::format("the name of tensor {} of {}", index + 1, count));
+  std::string entry = fmt::format("tensor '{}'", name);
+  Shape shape = read_shape(r, entry);
+  uint64_t bytes = static_cast<uint64_t>(shape.numel()) * sizeof(float);
+  std::span<const char> data = r.take(bytes, fmt::format("the data of {}, {}", entry, shape.str()));
+  Tensor t = Tensor::empty(shape);
+  if (bytes > 0) std::memcpy(t.data(), data.data(), bytes);
+  insert_new(c.tensors, std::move(name), std::move(t), r, "tensors");
+}
+
+void read_word_list(Reader& r, uint64_t index, uint64_t count, Checkpoint& c) {
+  std::string name = r.get_name(fmt::format("the name of word list {} of {}", index + 1, count));
+  std::string entry = fmt::format("word list '{}'", name);
+  uint64_t n = r.get<uint64_t>(entry + "'s length");
+  if (n > r.remaining() / sizeof(uint64_t))
+    r.fail(fmt::format("{} claims {} words, but only {} bytes remain (truncated or corrupt file)",
+                       entry, n, r.remaining()));
+  std::span<const char> data = r.take(n * sizeof(uint64_t), entry + "'s words");
+  std::vector<uint64_t> values(n);
+  if (n > 0) std::memcpy(values.data(), data.data(), data.size());
+  insert_new(c.words, std::move(name), std::move(values), r, "word lists");
+}
+
+void read_string(Reader& r, uint64_t index, uint64_t count, Checkpoint& c) {
+  std::string name = r.get_name(fmt::format("the name of string {} of {}", index + 1, count));
+  std::string entry = fmt::format("string '{}'", name);
+  std::string value = r.get_string(r.get<uint64_t>(entry + "'s length"), entry);
+  insert_new(c.strings, std::move(name), std::move(value), r, "strings");
+}
+
+void parse_payload(Reader& r, Checkpoint& c) {
+  uint64_t n = read_count(r, "tensors", kMinTensorEntry);
+  for (uint64_t i = 0; i < n; ++i) read_tensor(r, i, n, c);
+  n = read_count(r, "word lists", kMinListEntry);
+  for (uint64_t i = 0; i < n; ++i) read_word_list(r, i, n, c);
+  n = read_count(r, "strings", kMinListEntry);
+  for (uint64_t i = 0; i < n; ++i) read_string(r, i, n, c);
+  if (!r.at_end()) r.fail(fmt::format("{} trailing bytes after the contents", r.remaining()));
+}
+
+uint32_t crc32_of(std::span<const char> bytes) {
   uLong crc = crc32(0L, Z_NULL, 0);
-  const auto* p = reinterpret_cast<const Bytef*>(bytes.data() + offset);
+  const auto* p = reinterpret_cast<const Bytef*>(bytes.data());
+  size_t length = bytes.size();
   // zlib takes the length as uInt: feed large payloads in pieces.
   while (length > 0) {
     uInt chunk = static_cast<uInt>(std::min<size_t>(length, 1u << 30));
@@ -139,6 +204,42 @@ uint32_t crc32_of(const std::vector<char>& bytes, size_t offset, size_t length) 
     length -= chunk;
   }
   return static_cast<uint32_t>(crc);
+}
+
+// Checks the header (the first kHeaderBytes of a file of file_size bytes, or all of a shorter
+// one) and returns the payload length it promises, which the file's size must match exactly.
+uint64_t check_header(std::span<const char> head, uint64_t file_size, const std::string& file) {
+  Reader r(head, file);
+  if (std::memcmp(r.take(sizeof(kMagic), "the header").data(), kMagic, sizeof(kMagic)) != 0)
+    r.fail("not a minimax checkpoint (bad magic number)");
+  uint32_t version = r.get<uint32_t>("the header");
+  if (version != Checkpoint::kFormatVersion)
+    r.fail(fmt::format("format version {}, but this build reads version {}", version,
+                       Checkpoint::kFormatVersion));
+  uint64_t length = r.get<uint64_t>("the header");
+  // Compared without adding to the length, which comes from the file and may be near 2^64.
+  uint64_t after_header = file_size - kHeaderBytes;
+  if (after_header < sizeof(uint32_t) || length != after_header - sizeof(uint32_t))
+    r.fail(
+        fmt::format("{} bytes, but the header promises a payload of {} bytes between its {} "
+                    "bytes and a 4-byte checksum (truncated or padded file)",
+                    file_size, length, kHeaderBytes));
+  return length;
+}
+
+// What follows the header, the payload and its checksum, verified and parsed.
+Checkpoint parse_body(std::span<const char> body, const std::string& file) {
+  std::span<const char> payload = body.first(body.size() - sizeof(uint32_t));
+  uint32_t stored_crc;
+  std::memcpy(&stored_crc, body.data() + payload.size(), sizeof(stored_crc));
+  if (crc32_of(payload) != stored_crc)
+    throw CheckpointError(
+        fmt::format("checkpoint {}: checksum mismatch (the file is corrupted)", file));
+  Checkpoint c;
+  c.source = file;
+  Reader r(payload, file);
+  parse_payload(r, c);
+  return c;
 }
 
 }  // namespace
@@ -202,7 +303,7 @@ void save_checkpoint(const Checkpoint& checkpoint, const std::filesystem::path& 
   header.put_bytes(kMagic, sizeof(kMagic));
   header.put(Checkpoint::kFormatVersion);
   header.put(static_cast<uint64_t>(payload.size()));
-  uint32_t crc = crc32_of(payload, 0, payload.size());
+  uint32_t crc = crc32_of(payload);
 
   auto bytes = [](const void* data, size_t n) {
     return std::span<const unsigned char>(static_cast<const unsigned char*>(data), n);
@@ -214,42 +315,36 @@ void save_checkpoint(const Checkpoint& checkpoint, const std::filesystem::path& 
     throw CheckpointError(fmt::format("checkpoint {}: {}", path.string(), problem));
 }
 
+Checkpoint parse_checkpoint(std::span<const char> bytes, const std::string& source) {
+  uint64_t length =
+      check_header(bytes.first(std::min(bytes.size(), kHeaderBytes)), bytes.size(), source);
+  return parse_body(bytes.subspan(kHeaderBytes, length + sizeof(uint32_t)), source);
+}
+
 Checkpoint load_checkpoint(const std::filesystem::path& path) {
   std::string file = path.string();
+  auto fail = [&](const std::string& problem) {
+    throw CheckpointError(fmt::format("checkpoint {}: {}", file, problem));
+  };
   std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw CheckpointError(
-        fmt::format("checkpoint {}: cannot open: {}", file, std::strerror(errno)));
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-
-  Reader header(bytes.data(), bytes.size(), file);
-  char magic[sizeof(kMagic)];
-  header.get_bytes(magic, sizeof(magic), "the header");
-  if (std::memcmp(magic, kMagic, sizeof(kMagic)) != 0)
-    throw CheckpointError(
-        fmt::format("checkpoint {}: not a minimax checkpoint (bad magic number)", file));
-  uint32_t version = header.get<uint32_t>("the format version");
-  if (version != Checkpoint::kFormatVersion)
-    throw CheckpointError(
-        fmt::format("checkpoint {}: format version {}, but this build reads version {}", file,
-                    version, Checkpoint::kFormatVersion));
-  uint64_t length = header.get<uint64_t>("the payload length");
-  if (bytes.size() != kHeaderBytes + length + sizeof(uint32_t))
-    throw CheckpointError(
-        fmt::format("checkpoint {}: {} bytes, but the header promises {} (truncated or "
-                    "padded file)",
-                    file, bytes.size(), kHeaderBytes + length + sizeof(uint32_t)));
-  uint32_t stored_crc;
-  std::memcpy(&stored_crc, bytes.data() + kHeaderBytes + length, sizeof(stored_crc));
-  if (crc32_of(bytes, kHeaderBytes, length) != stored_crc)
-    throw CheckpointError(
-        fmt::format("checkpoint {}: checksum mismatch (the file is corrupted)", file));
-
-  Checkpoint c;
-  c.source = file;
-  Reader payload(bytes.data() + kHeaderBytes, length, file);
-  parse_payload(payload, c, file);
-  return c;
+  if (!in) fail(fmt::format("cannot open: {}", std::strerror(errno)));
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) fail("is a directory, not a file");
+  uint64_t size = std::filesystem::file_size(path, ec);
+  if (ec) fail(fmt::format("cannot read its size: {}", ec.message()));
+  auto read = [&](std::vector<char>& bytes) {
+    in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (static_cast<size_t>(in.gcount()) != bytes.size())
+      fail(fmt::format("read error (the file shrank while being read?): {}", std::strerror(errno)));
+  };
+  // The header alone first: a file that is no checkpoint, or not as long as its header says, is
+  // refused before the rest is read.
+  std::vector<char> head(std::min<uint64_t>(size, kHeaderBytes));
+  read(head);
+  uint64_t length = check_header(head, size, file);
+  std::vector<char> body(length + sizeof(uint32_t));  // = size - kHeaderBytes: no overflow
+  read(body);
+  return parse_body(body, file);
 }
 
 }  // namespace minimax

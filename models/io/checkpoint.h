@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -57,6 +58,12 @@ void load_generator(const Checkpoint& checkpoint, const std::string& name, Gener
 void save_checkpoint(const Checkpoint& checkpoint, const std::filesystem::path& path);
 
 // Reads and verifies (magic, version, length, checksum) a checkpoint; throws CheckpointError.
+// Every length, count and shape read from the file is checked against the bytes that remain
+// before anything is allocated for it, so no file, however corrupt, allocates more than its size.
 Checkpoint load_checkpoint(const std::filesystem::path& path);
+
+// The same for the bytes of a whole checkpoint file held in memory; `source` stands for the file
+// in messages and becomes the checkpoint's `source`.
+Checkpoint parse_checkpoint(std::span<const char> bytes, const std::string& source);
 
 }  // namespace minimax

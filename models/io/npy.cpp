@@ -194,15 +194,22 @@ Header read_header(std::ifstream& in, uint64_t file_size, const std::filesystem:
   return h;
 }
 
-// The element count, or an error for a product beyond kMaxElements (corrupt header).
+// The element count, or an error for a corrupt header: the product of the non-zero extents may
+// not exceed kMaxElements, so that even an empty array's strides cannot overflow (a zero extent
+// first would otherwise let (0, 2^40, 2^40) through).
 uint64_t element_count(const Shape& shape, const std::filesystem::path& path) {
-  uint64_t n = 1;
+  uint64_t nonzero = 1;
+  bool empty = false;
   for (int64_t d : shape) {
-    if (d != 0 && n > kMaxElements / static_cast<uint64_t>(d))
+    if (d == 0) {
+      empty = true;
+      continue;
+    }
+    if (nonzero > kMaxElements / static_cast<uint64_t>(d))
       fail(path, fmt::format("shape {} has more than 2^40 elements", shape_repr(shape)));
-    n *= static_cast<uint64_t>(d);
+    nonzero *= static_cast<uint64_t>(d);
   }
-  return n;
+  return empty ? 0 : nonzero;
 }
 
 }  // namespace
