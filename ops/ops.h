@@ -99,11 +99,14 @@ Tensor dropout(const Tensor& x, float p, bool training, Generator& gen);
 struct Conv2dOptions {
   int64_t stride = 1, padding = 0, dilation = 1;
   int64_t output_padding = 0;  // conv_transpose2d only: extra rows/cols on the bottom/right
+  // Channels split into `groups` independent convolutions (groups = C: depthwise); input and
+  // output channels must both divide by it.
+  int64_t groups = 1;
 };
-// x [N,C,H,W], weight [O,C,kh,kw], bias [O] (optional) -> [N,O,H',W'].
+// x [N,C,H,W], weight [O,C/groups,kh,kw], bias [O] (optional) -> [N,O,H',W'].
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
               const Conv2dOptions& options = {});
-// x [N,C,H,W], weight [C,O,kh,kw] (PyTorch's layout), bias [O] -> [N,O,H',W'].
+// x [N,C,H,W], weight [C,O/groups,kh,kw] (PyTorch's layout), bias [O] -> [N,O,H',W'].
 Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
                         const Conv2dOptions& options = {});
 

@@ -48,36 +48,41 @@ Tensor random(const Shape& s, uint64_t seed) {
 
 namespace {
 
+// Output channel oc of group oc / (O / groups) sees that group's input channels only.
 std::vector<float> direct_conv2d(const Tensor& x, const Tensor& w, const Tensor& b,
                                  const Conv2dOptions& o, const Shape& out) {
   std::vector<float> y(out.numel());
+  const int64_t in_per_group = w.size(1), out_per_group = out[1] / o.groups;
   for (int64_t n = 0; n < out[0]; ++n)
     for (int64_t oc = 0; oc < out[1]; ++oc)
       for (int64_t i = 0; i < out[2]; ++i)
         for (int64_t j = 0; j < out[3]; ++j) {
           float s = b.defined() ? b.data()[oc] : 0.0f;
-          for (int64_t c = 0; c < x.size(1); ++c)
+          for (int64_t c = 0; c < in_per_group; ++c)
             for (int64_t p = 0; p < w.size(2); ++p)
               for (int64_t q = 0; q < w.size(3); ++q) {
                 int64_t h = i * o.stride - o.padding + p * o.dilation;
                 int64_t v = j * o.stride - o.padding + q * o.dilation;
+                int64_t ic = oc / out_per_group * in_per_group + c;
                 if (h >= 0 && h < x.size(2) && v >= 0 && v < x.size(3))
-                  s += at(x, n, c, h, v) * at(w, oc, c, p, q);
+                  s += at(x, n, ic, h, v) * at(w, oc, c, p, q);
               }
           y[((n * out[1] + oc) * out[2] + i) * out[3] + j] = s;
         }
   return y;
 }
 
-// Every input element scatters its products with the kernel into the output.
+// Every input element scatters its products with the kernel into the output channels of its group.
 std::vector<float> direct_conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b,
                                            const Conv2dOptions& o, const Shape& out) {
   std::vector<float> y(out.numel(), 0.0f);
+  const int64_t in_per_group = x.size(1) / o.groups, out_per_group = w.size(1);
   for (int64_t n = 0; n < out[0]; ++n)
     for (int64_t oc = 0; oc < out[1]; ++oc) {
       for (int64_t k = 0; k < out[2] * out[3]; ++k)
         y[(n * out[1] + oc) * out[2] * out[3] + k] = b.defined() ? b.data()[oc] : 0.0f;
-      for (int64_t c = 0; c < x.size(1); ++c)
+      const int64_t group = oc / out_per_group;
+      for (int64_t c = group * in_per_group; c < (group + 1) * in_per_group; ++c)
         for (int64_t i = 0; i < x.size(2); ++i)
           for (int64_t j = 0; j < x.size(3); ++j)
             for (int64_t p = 0; p < w.size(2); ++p)
@@ -86,7 +91,7 @@ std::vector<float> direct_conv_transpose2d(const Tensor& x, const Tensor& w, con
                 int64_t v = j * o.stride - o.padding + q * o.dilation;
                 if (h >= 0 && h < out[2] && v >= 0 && v < out[3])
                   y[((n * out[1] + oc) * out[2] + h) * out[3] + v] +=
-                      at(x, n, c, i, j) * at(w, c, oc, p, q);
+                      at(x, n, c, i, j) * at(w, c, oc % out_per_group, p, q);
               }
     }
   return y;
@@ -135,6 +140,26 @@ TEST_CASE("grad: conv2d") {
         {{{1, 2, 5, 5}}, {{2, 2, 3, 3}}, {{2}}},
         squared({.stride = 2, .padding = 1, .dilation = 2}),
         k2nd,
+        kWideStep},
+       // Grouped: weight [O, C/groups, kh, kw].
+       {"groups 2", {{{2, 4, 5, 4}}, {{6, 2, 3, 3}}, {{6}}}, conv({.groups = 2}, true), k2nd},
+       {"depthwise stride 2 padding 1",
+        {{{1, 3, 5, 5}}, {{3, 1, 3, 3}}, {{3}}},
+        conv({.stride = 2, .padding = 1, .groups = 3}, true),
+        k2nd},
+       {"depthwise multiplier 2 no bias",
+        {{{1, 2, 4, 4}}, {{4, 1, 2, 2}}},
+        conv({.dilation = 2, .groups = 2}, false),
+        k2nd},
+       // Spans the input, but grouped: the oneDNN path, not the GEMM.
+       {"groups 2, kernel spans the input",
+        {{{2, 4, 3, 3}}, {{2, 2, 3, 3}}, {{2}}},
+        conv({.groups = 2}, true),
+        k2nd},
+       {"groups 2 squared",
+        {{{1, 4, 4, 4}}, {{4, 2, 3, 3}}, {{4}}},
+        squared({.padding = 1, .groups = 2}),
+        k2nd,
         kWideStep}});
 }
 
@@ -169,7 +194,22 @@ TEST_CASE("grad: conv_transpose2d") {
         k2nd},
        // A 1x1 input (a DCGAN generator's first layer) runs as a GEMM.
        {"1x1 input", {{{2, 3, 1, 1}}, {{3, 2, 3, 3}}, {{2}}}, deconv({}, true), k2nd},
-       {"1x1 input, squared", {{{2, 2, 1, 1}}, {{2, 2, 2, 3}}, {{2}}}, squared({}), k2nd}});
+       {"1x1 input, squared", {{{2, 2, 1, 1}}, {{2, 2, 2, 3}}, {{2}}}, squared({}), k2nd},
+       // Grouped: weight [C, O/groups, kh, kw], output channels O = weight.size(1) * groups.
+       {"groups 2", {{{2, 4, 3, 3}}, {{4, 3, 3, 3}}, {{6}}}, deconv({.groups = 2}, true), k2nd},
+       {"depthwise stride 2 padding 1 output_padding 1",
+        {{{1, 3, 3, 3}}, {{3, 1, 4, 4}}, {{3}}},
+        deconv({.stride = 2, .padding = 1, .output_padding = 1, .groups = 3}, true),
+        k2nd},
+       {"groups 2, 1x1 input",
+        {{{2, 4, 1, 1}}, {{4, 1, 3, 3}}},
+        deconv({.groups = 2}, false),
+        k2nd},
+       {"groups 2 squared",
+        {{{1, 4, 3, 3}}, {{4, 2, 3, 3}}, {{4}}},
+        squared({.stride = 2, .padding = 1, .groups = 2}),
+        k2nd,
+        kWideStep}});
 }
 
 TEST_CASE("nn: conv2d forward matches a direct loop") {
@@ -185,7 +225,14 @@ TEST_CASE("nn: conv2d forward matches a direct loop") {
         Row{{1, 2, 7, 6}, {2, 2, 2, 3}, {.stride = 2, .dilation = 2}, false, {1, 2, 3, 1}},
         Row{{1, 1, 4, 4}, {2, 1, 3, 3}, {.padding = 2, .dilation = 2}, true, {1, 2, 4, 4}},
         Row{{3, 3, 4, 4}, {5, 3, 4, 4}, {}, true, {3, 5, 1, 1}},
-        Row{{2, 2, 3, 3}, {2, 2, 3, 3}, {.stride = 3}, false, {2, 2, 1, 1}}}) {
+        Row{{2, 2, 3, 3}, {2, 2, 3, 3}, {.stride = 3}, false, {2, 2, 1, 1}},
+        Row{{2, 4, 5, 5}, {6, 2, 3, 3}, {.groups = 2}, true, {2, 6, 3, 3}},
+        Row{{1, 4, 6, 6},
+            {4, 1, 3, 3},
+            {.stride = 2, .padding = 1, .groups = 4},
+            true,
+            {1, 4, 3, 3}},
+        Row{{2, 6, 3, 3}, {3, 2, 3, 3}, {.groups = 3}, false, {2, 3, 1, 1}}}) {
     CAPTURE(r.x.str());
     Tensor x = random(r.x, 1), w = random(r.w, 2), b = r.bias ? random({r.w[0]}, 3) : Tensor();
     Tensor y = conv2d(x, w, b, r.o);
@@ -213,9 +260,16 @@ TEST_CASE("nn: conv_transpose2d forward matches a direct loop") {
                            false,
                            {1, 2, 6, 8}},
                        Row{{1, 2, 3, 4}, {2, 2, 2, 2}, {.dilation = 2}, true, {1, 2, 5, 6}},
-                       Row{{3, 4, 1, 1}, {4, 3, 4, 4}, {}, true, {3, 3, 4, 4}}}) {
+                       Row{{3, 4, 1, 1}, {4, 3, 4, 4}, {}, true, {3, 3, 4, 4}},
+                       Row{{2, 4, 3, 3}, {4, 3, 3, 3}, {.groups = 2}, true, {2, 6, 5, 5}},
+                       Row{{1, 3, 3, 3},
+                           {3, 2, 4, 4},
+                           {.stride = 2, .padding = 1, .groups = 3},
+                           true,
+                           {1, 6, 6, 6}},
+                       Row{{2, 4, 1, 1}, {4, 1, 3, 3}, {.groups = 2}, false, {2, 2, 3, 3}}}) {
     CAPTURE(r.x.str());
-    Tensor x = random(r.x, 1), w = random(r.w, 2), b = r.bias ? random({r.w[1]}, 3) : Tensor();
+    Tensor x = random(r.x, 1), w = random(r.w, 2), b = r.bias ? random({r.out[1]}, 3) : Tensor();
     Tensor y = conv_transpose2d(x, w, b, r.o);
     CHECK(y.shape() == r.out);
     check_close(y.to_vector(), direct_conv_transpose2d(x, w, b, r.o, r.out));
@@ -236,6 +290,19 @@ TEST_CASE("nn: conv2d rejects bad shapes") {
   CHECK_THROWS_AS(conv2d(x, w, Tensor(), {.output_padding = 1}), std::invalid_argument);
   CHECK_THROWS_AS(conv2d(Tensor(), w), std::invalid_argument);
   CHECK_THROWS_AS(conv2d(Tensor::zeros({1, 3, 0, 5}), w), std::invalid_argument);  // empty
+  // Groups: both channel counts divide by it, and the weight holds C/groups input channels.
+  Tensor x4 = Tensor::zeros({1, 4, 5, 5});
+  CHECK_NOTHROW(conv2d(x4, Tensor::zeros({6, 2, 3, 3}), Tensor(), {.groups = 2}));
+  CHECK_THROWS_AS(conv2d(x4, Tensor::zeros({6, 4, 3, 3}), Tensor(), {.groups = 2}),
+                  std::invalid_argument);
+  CHECK_THROWS_WITH_AS(conv2d(x4, Tensor::zeros({5, 2, 3, 3}), Tensor(), {.groups = 2}),
+                       "conv2d: 4 input and 5 output channels (input [1, 4, 5, 5], weight [5, 2, "
+                       "3, 3]) must both divide by groups 2",
+                       std::invalid_argument);
+  CHECK_THROWS_AS(conv2d(x, Tensor::zeros({4, 1, 3, 3}), Tensor(), {.groups = 3}),
+                  std::invalid_argument);  // 3 of 4 outputs
+  CHECK_THROWS_AS(conv2d(x4, Tensor::zeros({6, 2, 3, 3}), Tensor(), {.groups = 0}),
+                  std::invalid_argument);
 }
 
 TEST_CASE("nn: conv_transpose2d rejects bad shapes") {
@@ -247,6 +314,13 @@ TEST_CASE("nn: conv_transpose2d rejects bad shapes") {
                   std::invalid_argument);
   CHECK_THROWS_AS(conv_transpose2d(x, w, Tensor(), {.padding = 4}), std::invalid_argument);
   CHECK_THROWS_AS(conv_transpose2d(x, w, Tensor(), {.dilation = 0}), std::invalid_argument);
+  // Groups: weight [C, O/groups, kh, kw]; C divides by groups; the bias has O entries.
+  Tensor x4 = Tensor::zeros({1, 4, 3, 3}), w4 = Tensor::zeros({4, 3, 3, 3});
+  CHECK(conv_transpose2d(x4, w4, Tensor::zeros({6}), {.groups = 2}).shape() == Shape{1, 6, 5, 5});
+  CHECK_THROWS_AS(conv_transpose2d(x4, w4, Tensor::zeros({3}), {.groups = 2}),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(conv_transpose2d(x4, w4, Tensor(), {.groups = 3}), std::invalid_argument);
+  CHECK_THROWS_AS(conv_transpose2d(x4, w4, Tensor(), {.groups = -1}), std::invalid_argument);
 }
 
 // ---- pooling ----

@@ -15,6 +15,7 @@ Conv2dOptions conv_options(const json& c) {
   r.padding = o.at("padding").get<int64_t>();
   r.dilation = o.at("dilation").get<int64_t>();
   r.output_padding = o.at("output_padding").get<int64_t>();
+  r.groups = o.at("groups").get<int64_t>();
   return r;
 }
 

@@ -107,13 +107,14 @@ def _mat(x, transposed):
 def _conv2d(xs, o):
     bias = xs[2] if len(xs) > 2 else None
     return F.conv2d(xs[0], xs[1], bias, stride=o["stride"], padding=o["padding"],
-                    dilation=o["dilation"])
+                    dilation=o["dilation"], groups=o["groups"])
 
 
 def _conv_transpose2d(xs, o):
     bias = xs[2] if len(xs) > 2 else None
     return F.conv_transpose2d(xs[0], xs[1], bias, stride=o["stride"], padding=o["padding"],
-                              output_padding=o["output_padding"], dilation=o["dilation"])
+                              output_padding=o["output_padding"], dilation=o["dilation"],
+                              groups=o["groups"])
 
 
 def _pool_stride(o):
@@ -379,9 +380,9 @@ case(CO, "linear-relu-linear-tanh", "mlp_generator",
 C2 = "conv2d"
 
 
-def conv_opts(stride=1, padding=0, dilation=1, output_padding=0):
+def conv_opts(stride=1, padding=0, dilation=1, output_padding=0, groups=1):
     return {"stride": stride, "padding": padding, "dilation": dilation,
-            "output_padding": output_padding}
+            "output_padding": output_padding, "groups": groups}
 
 
 case(C2, "3x3 with bias", "conv2d",
@@ -413,6 +414,17 @@ case(C2, "kernel spans the input, stride 2", "conv2d",
 case(C2, "constant input", "conv2d",
      [inp("x", [1, 2, 4, 4], rg=False), inp("weight", [2, 2, 3, 3]), inp("bias", [2])],
      conv_opts(padding=1), SO)
+case(C2, "groups 2", "conv2d",
+     [inp("x", [2, 4, 5, 5]), inp("weight", [6, 2, 3, 3]), inp("bias", [6])],
+     conv_opts(groups=2), SO)
+case(C2, "depthwise stride 2 padding 1", "conv2d",
+     [inp("x", [2, 3, 6, 6]), inp("weight", [3, 1, 3, 3]), inp("bias", [3])],
+     conv_opts(stride=2, padding=1, groups=3), SO)
+case(C2, "groups 2 dilation 2 no bias", "conv2d",
+     [inp("x", [1, 4, 6, 6]), inp("weight", [4, 2, 2, 2])], conv_opts(dilation=2, groups=2), SO)
+case(C2, "groups 2, kernel spans the input", "conv2d",
+     [inp("x", [2, 4, 3, 3]), inp("weight", [2, 2, 3, 3]), inp("bias", [2])],
+     conv_opts(groups=2), SO)
 
 # ---- conv_transpose2d: x [N,C,H,W], weight [C,O,kh,kw], bias [O] ----
 CT = "conv_transpose2d"
@@ -442,6 +454,13 @@ case(CT, "non-square kernel and image", CT,
      [inp("x", [1, 2, 3, 4]), inp("weight", [2, 3, 2, 3]), inp("bias", [3])], conv_opts(), SO)
 case(CT, "generator input 1x1", CT, [inp("x", [2, 4, 1, 1]), inp("weight", [4, 2, 4, 4])],
      conv_opts(), SO)
+case(CT, "groups 2", CT, [inp("x", [2, 4, 3, 3]), inp("weight", [4, 3, 3, 3]), inp("bias", [6])],
+     conv_opts(groups=2), SO)
+case(CT, "depthwise stride 2 padding 1 output_padding 1", CT,
+     [inp("x", [1, 3, 3, 3]), inp("weight", [3, 2, 4, 4]), inp("bias", [6])],
+     conv_opts(stride=2, padding=1, output_padding=1, groups=3), SO)
+case(CT, "groups 2, input 1x1", CT, [inp("x", [2, 4, 1, 1]), inp("weight", [4, 1, 4, 4])],
+     conv_opts(groups=2), SO)
 
 # ---- conv compositions: a tiny DCGAN discriminator and generator ----
 CC = "conv_composition"
