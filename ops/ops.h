@@ -58,6 +58,10 @@ Tensor tanh(const Tensor& x);
 Tensor softplus(const Tensor& x);     // log(1 + e^x), stable for large |x|
 Tensor log_sigmoid(const Tensor& x);  // log(sigmoid(x)) = -softplus(-x), never log(0)
 Tensor elu(const Tensor& x, float alpha = 1.0f);
+// exp(x) / sum(exp(x)) along dim, and its logarithm (x - logsumexp(x, dim)) computed without
+// forming either exp or log of a probability.
+Tensor softmax(const Tensor& x, int dim);
+Tensor log_softmax(const Tensor& x, int dim);
 
 // ---- matrix products (ops/matmul.cpp) ----
 // [M,K] x [K,N] -> [M,N]; a transpose flag uses the operand as if transposed.
@@ -124,9 +128,20 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Bat
 Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride = 0, int64_t padding = 0);
 Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride = 0, int64_t padding = 0);
 
+// Integer indices held in float tensors (the framework is float32 only): each must be a whole
+// number in [0, bound), or the op throws naming it.
+// weight [V,D], indices [...] holding rows of weight -> [..., D]. The gradient reaches weight only
+// (rows picked several times accumulate); indices are constant.
+Tensor embedding(const Tensor& weight, const Tensor& indices);
+// labels [...] holding classes in [0, n) -> [..., n] of 0s and a 1 at each label; a constant.
+Tensor one_hot(const Tensor& labels, int64_t n);
+
 // ---- losses (ops/loss.cpp) ----
 // mean(softplus(l) - l * t): binary cross-entropy on logits, never log(0).
 Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targets);
 Tensor mse_loss(const Tensor& input, const Tensor& target);
+// logits [N,C], labels [N] holding classes in [0, C) -> the mean over N of
+// -log_softmax(logits)[n, label n], as torch.nn.functional.cross_entropy. Labels get no gradient.
+Tensor cross_entropy(const Tensor& logits, const Tensor& labels);
 
 }  // namespace minimax

@@ -37,6 +37,8 @@ Semantics assumed where ops.h leaves a choice open (PyTorch's defaults):
   max_pool2d pads with -inf, floor mode.
   batch_norm's running_var is updated with the unbiased batch variance (N/(N-1)), as PyTorch does;
   normalization uses the biased one.
+  Class labels and embedding indices are float inputs holding whole numbers (minimax is float32
+  only); PyTorch gets them as int64. They never require grad.
 """
 
 import json
@@ -117,6 +119,12 @@ def _conv_transpose2d(xs, o):
                               groups=o["groups"])
 
 
+def _conditional_discriminator(xs, o):
+    """x [N,F] and labels [N] through an embedding, concatenated, tanh MLP."""
+    h = torch.cat([xs[0], F.embedding(xs[1].long(), xs[2])], 1)
+    return F.linear(torch.tanh(F.linear(h, xs[3], xs[4])), xs[5])
+
+
 def _pool_stride(o):
     return o["stride"] if o["stride"] != 0 else o["kernel"]
 
@@ -150,6 +158,8 @@ TORCH_OPS = {
     "softplus": lambda xs, o: F.softplus(xs[0]),
     "log_sigmoid": lambda xs, o: F.logsigmoid(xs[0]),
     "elu": lambda xs, o: F.elu(xs[0], o.get("alpha", 1.0)),
+    "softmax": lambda xs, o: F.softmax(xs[0], o["dim"]),
+    "log_softmax": lambda xs, o: F.log_softmax(xs[0], o["dim"]),
     # matrix products
     "matmul": lambda xs, o: _mat(xs[0], o["transpose_a"]) @ _mat(xs[1], o["transpose_b"]),
     "linear": lambda xs, o: F.linear(xs[0], xs[1], xs[2] if len(xs) > 2 else None),
@@ -170,6 +180,8 @@ TORCH_OPS = {
     "slice": lambda xs, o: xs[0].narrow(o["dim"], o["start"], o["end"] - o["start"]),
     # neural-network ops
     "maxout": lambda xs, o: xs[0].view(xs[0].shape[0], -1, o["pieces"]).amax(2),
+    "embedding": lambda xs, o: F.embedding(xs[1].long(), xs[0]),
+    "one_hot": lambda xs, o: F.one_hot(xs[0].long(), o["n"]).double(),
     "conv2d": _conv2d,
     "conv_transpose2d": _conv_transpose2d,
     "max_pool2d": lambda xs, o: F.max_pool2d(xs[0], o["kernel"], _pool_stride(o), o["padding"]),
@@ -178,6 +190,7 @@ TORCH_OPS = {
     "binary_cross_entropy_with_logits": lambda xs, o: F.binary_cross_entropy_with_logits(
         xs[0], xs[1]),
     "mse_loss": lambda xs, o: F.mse_loss(xs[0], xs[1]),
+    "cross_entropy": lambda xs, o: F.cross_entropy(xs[0], xs[1].long()),
     # batch_norm is special-cased in make_case (running statistics).
     # compositions: small GAN networks, where second order exercises chained double backwards
     "mlp_discriminator": lambda xs, o: F.linear(
@@ -191,6 +204,7 @@ TORCH_OPS = {
         xs[2], None, stride=2, padding=1), 1), xs[3]),
     "dcgan_generator": lambda xs, o: torch.tanh(F.conv_transpose2d(
         F.relu(F.conv_transpose2d(xs[0], xs[1])), xs[2], stride=2, padding=1)),
+    "conditional_discriminator": _conditional_discriminator,
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -274,6 +288,13 @@ for op in ("sigmoid", "tanh", "softplus", "log_sigmoid"):
     case(A, "saturated", op, [signed("x", [2, 5], 8.0, 30.0)], second_order=SO)
 case(A, "default alpha", "elu", [signed("x", [4, 5], 0.1, 2.0)], {}, SO)
 case(A, "alpha 0.7", "elu", [signed("x", [4, 5], 0.1, 3.0)], {"alpha": 0.7}, SO)
+for op in ("softmax", "log_softmax"):
+    case(A, "last dim", op, [inp("x", [3, 5], -3.0, 3.0)], {"dim": -1}, SO)
+    case(A, "dim 0 of 3-d", op, [inp("x", [3, 2, 4], -3.0, 3.0)], {"dim": 0}, SO)
+    case(A, "middle dim", op, [inp("x", [2, 3, 4], -3.0, 3.0)], {"dim": 1}, SO)
+    case(A, "1-d", op, [inp("x", [6], -3.0, 3.0)], {"dim": 0}, SO)
+    case(A, "large logits", op, [inp("x", [2, 4], 20.0, 60.0)], {"dim": 1}, SO)
+    case(A, "one element along dim", op, [inp("x", [3, 1])], {"dim": 1}, SO)
 
 # ---- matrix products ----
 M = "matmul"
@@ -347,6 +368,18 @@ case(N, "2 pieces", "maxout", [inp("x", [2, 6])], {"pieces": 2}, SO)
 case(N, "3 pieces", "maxout", [inp("x", [4, 9])], {"pieces": 3}, SO)
 case(N, "1 piece", "maxout", [inp("x", [2, 3])], {"pieces": 1}, SO)
 
+
+def indices(name, shape, bound):
+    return inp(name, shape, rg=False, choices=[float(i) for i in range(bound)])
+
+
+case(N, "1-d indices", "embedding", [inp("weight", [5, 3]), indices("indices", [7], 5)],
+     second_order=SO)
+case(N, "2-d indices", "embedding", [inp("weight", [4, 2]), indices("indices", [2, 5], 4)],
+     second_order=SO)
+case(N, "labels", "one_hot", [indices("labels", [6], 4)], {"n": 4})
+case(N, "2-d labels", "one_hot", [indices("labels", [2, 3], 3)], {"n": 5})
+
 # ---- losses ----
 L = "losses"
 BCE = "binary_cross_entropy_with_logits"
@@ -363,6 +396,12 @@ case(L, "both require grad", "mse_loss", [inp("input", [4, 3]), inp("target", [4
      second_order=SO)
 case(L, "constant target", "mse_loss", [inp("input", [2, 3, 2]), inp("target", [2, 3, 2], rg=False)],
      second_order=SO)
+case(L, "5 rows 4 classes", "cross_entropy",
+     [inp("logits", [5, 4], -3.0, 3.0), indices("labels", [5], 4)], second_order=SO)
+case(L, "large logits", "cross_entropy",
+     [signed("logits", [3, 6], 10.0, 40.0), indices("labels", [3], 6)], second_order=SO)
+case(L, "one row", "cross_entropy", [inp("logits", [1, 3], -3.0, 3.0), indices("labels", [1], 3)],
+     second_order=SO)
 
 # ---- compositions ----
 CO = "composition"
@@ -375,6 +414,9 @@ case(CO, "linear-maxout-linear-sigmoid", "maxout_discriminator",
 case(CO, "linear-relu-linear-tanh", "mlp_generator",
      [inp("z", [3, 2]), inp("w1", [5, 2]), inp("b1", [5]), inp("w2", [4, 5]), inp("b2", [4])],
      second_order=SO)
+case(CO, "concat(x, embedding)-linear-tanh-linear", "conditional_discriminator",
+     [inp("x", [4, 3]), indices("labels", [4], 3), inp("embed", [3, 2]), inp("w1", [5, 5]),
+      inp("b1", [5]), inp("w2", [1, 5])], second_order=SO)
 
 # ---- conv2d: x [N,C,H,W], weight [O,C,kh,kw], bias [O] ----
 C2 = "conv2d"
