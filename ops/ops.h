@@ -124,9 +124,30 @@ struct BatchNormState {
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, BatchNormState& state,
                   bool training);
 
+// As torch.nn.functional.layer_norm: x normalized over its trailing dimensions
+// `normalized_shape` (biased variance, eps inside the square root), then times weight plus bias,
+// both of shape normalized_shape and each optional.
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
+                  const Tensor& bias = Tensor(), float eps = 1e-5f);
+// As torch.nn.functional.group_norm: x [N,C,...] with its C channels in `groups` consecutive
+// groups, each sample's group normalized over its channels and positions; weight, bias [C]
+// (optional) per channel. groups = C is instance normalization, groups = 1 layer normalization
+// over [C,...] with per-channel affine.
+Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight = Tensor(),
+                  const Tensor& bias = Tensor(), float eps = 1e-5f);
+
 // x [N,C,H,W]; kernel, stride (0 = kernel), padding.
 Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride = 0, int64_t padding = 0);
 Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride = 0, int64_t padding = 0);
+
+// Resampling (ops/resample.cpp). x [N,C,H,W] -> [N,C,H*scale,W*scale] for an integer scale >= 1:
+// each pixel repeated, or interpolated bilinearly between pixel centres (align_corners=false,
+// PyTorch's default for F.interpolate(mode='bilinear'); edges clamp to the border pixels).
+Tensor upsample_nearest2d(const Tensor& x, int64_t scale);
+Tensor upsample_bilinear2d(const Tensor& x, int64_t scale);
+// x [N,C*r*r,H,W] -> [N,C,H*r,W*r]: channel c*r*r + i*r + j goes to rows i, columns j of each r x r
+// block, as torch.nn.functional.pixel_shuffle.
+Tensor pixel_shuffle(const Tensor& x, int64_t r);
 
 // Integer indices held in float tensors (the framework is float32 only): each must be a whole
 // number in [0, bound), or the op throws naming it.

@@ -376,6 +376,32 @@ TEST_CASE("one_hot: a 1 at each label, any label shape, no gradient") {
   CHECK_FALSE(y.requires_grad());
 }
 
+TEST_CASE("grad: pixel_shuffle") {
+  auto shuffle = [](int64_t r, bool squared) {
+    return [=](const TensorList& x) {
+      Tensor y = pixel_shuffle(x[0], r);
+      return squared ? square(y) : y;
+    };
+  };
+  check_table({{"r 2", {{{2, 8, 2, 3}}}, shuffle(2, false), k2nd},
+               {"r 3", {{{1, 9, 2, 1}}}, shuffle(3, false), k2nd},
+               {"r 1", {{{1, 2, 2, 2}}}, shuffle(1, false), k2nd},
+               {"squared r 2", {{{1, 4, 2, 2}}}, shuffle(2, true), k2nd}});
+}
+
+TEST_CASE("pixel_shuffle: channel c*r*r + i*r + j lands at row i, column j of each block") {
+  std::vector<float> v(8);
+  for (int i = 0; i < 8; ++i) v[i] = static_cast<float>(i);
+  // Channels 0..3 of one pixel each, then channels 4..7: two output channels of 2x2.
+  Tensor y = pixel_shuffle(Tensor::from_vector(v, {1, 8, 1, 1}), 2);
+  CHECK(y.shape() == Shape{1, 2, 2, 2});
+  CHECK(y.to_vector() == v);
+  Tensor x = Tensor::from_vector({0, 1, 10, 11, 20, 21, 30, 31}, {1, 4, 1, 2});
+  CHECK(pixel_shuffle(x, 2).to_vector() == std::vector<float>{0, 10, 1, 11, 20, 30, 21, 31});
+  CHECK_THROWS_AS(pixel_shuffle(Tensor::zeros({1, 6, 2, 2}), 2), std::invalid_argument);
+  CHECK_THROWS_AS(pixel_shuffle(Tensor::zeros({1, 4, 2, 2}), 0), std::invalid_argument);
+  CHECK_THROWS_AS(pixel_shuffle(Tensor::zeros({4, 2, 2}), 2), std::invalid_argument);
+}
 TEST_CASE("grad: dropout") {
   // The same seed each call, so every finite-difference evaluation sees the same mask.
   check_table({{"dropout",

@@ -1,7 +1,7 @@
-// Kernels behind the convolution, batch-normalization and pooling ops (ops/conv.cpp, norm.cpp,
-// pool.cpp): oneDNN primitives on plain row-major tensors (nchw data, oihw weights), each cached by
-// every shape and option that shapes it. Like ops/kernels.h, nothing here records on the tape and
-// nothing validates: the ops check shapes before calling in.
+// Kernels behind the convolution, normalization, pooling and resampling ops (ops/conv.cpp,
+// norm.cpp, pool.cpp, resample.cpp): oneDNN primitives on plain row-major tensors (nchw data, oihw
+// weights), each cached by every shape and option that shapes it. Like ops/kernels.h, nothing here
+// records on the tape and nothing validates: the ops check shapes before calling in.
 #pragma once
 
 #include <cstdint>
@@ -72,5 +72,27 @@ void batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& scale,
                          const Tensor& shift, const Tensor& mean, const Tensor& var,
                          const Tensor& gx, const Tensor& gscale, const Tensor& gshift, float eps,
                          bool batch_stats);
+
+// ---- layer normalization (ops/dnnl/norm.cpp) ----
+
+// y = (x - mean) / sqrt(var + eps) * scale + shift along each row of x [M,K], with the row's mean
+// and biased variance, which are written to mean and var [M]; scale and shift [K] are each
+// optional (undefined).
+void layer_norm_forward(const Tensor& x, const Tensor& scale, const Tensor& shift,
+                        const Tensor& mean, const Tensor& var, const Tensor& y, float eps);
+// The fused gradients of layer_norm_forward (mean, var its outputs): gx, and gscale / gshift,
+// given exactly when scale / shift are.
+void layer_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& scale,
+                         const Tensor& shift, const Tensor& mean, const Tensor& var,
+                         const Tensor& gx, const Tensor& gscale, const Tensor& gshift, float eps);
+
+// ---- resampling (ops/dnnl/resample.cpp) ----
+
+enum class ResampleKind { kNearest, kBilinear };  // bilinear: align_corners=false, edges clamped
+
+// y [N,C,OH,OW] = x [N,C,H,W] resampled by the factors OH/H and OW/W.
+void resample_forward(ResampleKind kind, const Tensor& x, const Tensor& y);
+// gx [N,C,H,W] = the adjoint of resample_forward applied to gy [N,C,OH,OW].
+void resample_backward(ResampleKind kind, const Tensor& gy, const Tensor& gx);
 
 }  // namespace minimax::kernels

@@ -39,6 +39,8 @@ Semantics assumed where ops.h leaves a choice open (PyTorch's defaults):
   normalization uses the biased one.
   Class labels and embedding indices are float inputs holding whole numbers (minimax is float32
   only); PyTorch gets them as int64. They never require grad.
+  upsample_bilinear2d is F.interpolate(mode="bilinear", align_corners=False) with an integer
+  scale_factor; upsample_nearest2d is mode="nearest".
 """
 
 import json
@@ -119,10 +121,29 @@ def _conv_transpose2d(xs, o):
                               groups=o["groups"])
 
 
+def _affine(xs, o):
+    """layer_norm and group_norm: (weight, bias) from the inputs after x, or None."""
+    return (xs[1], xs[2]) if o["affine"] else (None, None)
+
+
+def _interpolate(mode):
+    def run(xs, o):
+        extra = {"align_corners": False} if mode == "bilinear" else {}
+        return F.interpolate(xs[0], scale_factor=o["scale"], mode=mode, **extra)
+
+    return run
+
+
 def _conditional_discriminator(xs, o):
     """x [N,F] and labels [N] through an embedding, concatenated, tanh MLP."""
     h = torch.cat([xs[0], F.embedding(xs[1].long(), xs[2])], 1)
     return F.linear(torch.tanh(F.linear(h, xs[3], xs[4])), xs[5])
+
+
+def _resize_conv_generator(xs, o):
+    """Nearest upsampling, a 3x3 convolution, group norm, tanh: a resize-convolution block."""
+    h = F.conv2d(F.interpolate(xs[0], scale_factor=2, mode="nearest"), xs[1], padding=1)
+    return torch.tanh(F.group_norm(h, o["groups"], xs[2], xs[3]))
 
 
 def _pool_stride(o):
@@ -182,6 +203,12 @@ TORCH_OPS = {
     "maxout": lambda xs, o: xs[0].view(xs[0].shape[0], -1, o["pieces"]).amax(2),
     "embedding": lambda xs, o: F.embedding(xs[1].long(), xs[0]),
     "one_hot": lambda xs, o: F.one_hot(xs[0].long(), o["n"]).double(),
+    "layer_norm": lambda xs, o: F.layer_norm(xs[0], o["normalized_shape"], *_affine(xs, o),
+                                             eps=o["eps"]),
+    "group_norm": lambda xs, o: F.group_norm(xs[0], o["groups"], *_affine(xs, o), eps=o["eps"]),
+    "upsample_nearest2d": _interpolate("nearest"),
+    "upsample_bilinear2d": _interpolate("bilinear"),
+    "pixel_shuffle": lambda xs, o: F.pixel_shuffle(xs[0], o["r"]),
     "conv2d": _conv2d,
     "conv_transpose2d": _conv_transpose2d,
     "max_pool2d": lambda xs, o: F.max_pool2d(xs[0], o["kernel"], _pool_stride(o), o["padding"]),
@@ -205,6 +232,7 @@ TORCH_OPS = {
     "dcgan_generator": lambda xs, o: torch.tanh(F.conv_transpose2d(
         F.relu(F.conv_transpose2d(xs[0], xs[1])), xs[2], stride=2, padding=1)),
     "conditional_discriminator": _conditional_discriminator,
+    "resize_conv_generator": _resize_conv_generator,
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -511,6 +539,9 @@ case(CC, "conv-leaky_relu-conv-linear", "dcgan_discriminator",
       inp("w3", [1, 12])], {"negative_slope": 0.2}, SO)
 case(CC, "convT-relu-convT-tanh", "dcgan_generator",
      [inp("z", [2, 3, 1, 1]), inp("w1", [3, 2, 4, 4]), inp("w2", [2, 1, 4, 4])], {}, SO)
+case(CC, "upsample-conv-group_norm-tanh", "resize_conv_generator",
+     [inp("x", [2, 2, 3, 3]), inp("w", [4, 2, 3, 3]), inp("gamma", [4], 0.5, 1.5),
+      inp("beta", [4])], {"groups": 2}, SO)
 
 # ---- batch_norm: x [N,C] or [N,C,H,W]; weight, bias [C]; running stats [C] ----
 BN = "batch_norm"
@@ -557,6 +588,47 @@ for op in ("max_pool2d", "avg_pool2d"):
          SO)
     case(P, "2x2 stride 1 padding 1", op, [inp("x", [1, 2, 3, 3])],
          {"kernel": 2, "stride": 1, "padding": 1}, SO)
+
+# ---- normalization: layer_norm x [..., *normalized_shape], group_norm x [N,C,...] ----
+NO = "normalization"
+
+
+def norm_opts(affine=True, eps=1e-5, **extra):
+    return {"affine": affine, "eps": eps, **extra}
+
+
+def norm_inputs(x_shape, param_shape, affine=True):
+    xs = [inp("x", x_shape, -2.0, 2.0)]
+    if affine:
+        xs += [inp("weight", param_shape, 0.5, 1.5), inp("bias", param_shape)]
+    return xs
+
+
+LN, GN = "layer_norm", "group_norm"
+case(NO, "last dim", LN, norm_inputs([3, 5], [5]), norm_opts(normalized_shape=[5]), SO)
+case(NO, "two trailing dims", LN, norm_inputs([2, 3, 4], [3, 4]),
+     norm_opts(normalized_shape=[3, 4]), SO)
+case(NO, "whole image", LN, norm_inputs([2, 2, 3, 3], [2, 3, 3]),
+     norm_opts(normalized_shape=[2, 3, 3]), SO)
+case(NO, "no affine, eps 1e-3", LN, norm_inputs([4, 6], [6], affine=False),
+     norm_opts(False, 1e-3, normalized_shape=[6]), SO)
+case(NO, "offset input", LN, [inp("x", [3, 4], 1.0, 4.0), inp("weight", [4], 0.5, 1.5),
+                              inp("bias", [4])], norm_opts(normalized_shape=[4]), SO)
+case(NO, "2 groups", GN, norm_inputs([2, 4, 3, 3], [4]), norm_opts(groups=2), SO)
+case(NO, "instance norm (groups = C)", GN, norm_inputs([2, 3, 3, 2], [3]), norm_opts(groups=3), SO)
+case(NO, "one group", GN, norm_inputs([2, 3, 2, 2], [3]), norm_opts(groups=1), SO)
+case(NO, "[N,C,L] no affine", GN, norm_inputs([2, 6, 4], [6], affine=False),
+     norm_opts(False, groups=3), SO)
+case(NO, "[N,C] eps 1e-3", GN, norm_inputs([3, 4], [4]), norm_opts(eps=1e-3, groups=2), SO)
+
+# ---- resampling: x [N,C,H,W]; integer scale ----
+RS = "resampling"
+for op in ("upsample_nearest2d", "upsample_bilinear2d"):
+    case(RS, "scale 2", op, [inp("x", [2, 2, 3, 4])], {"scale": 2}, SO)
+    case(RS, "scale 3", op, [inp("x", [1, 2, 2, 3])], {"scale": 3}, SO)
+    case(RS, "one pixel", op, [inp("x", [1, 2, 1, 1])], {"scale": 2}, SO)
+case(RS, "r 2", "pixel_shuffle", [inp("x", [2, 8, 2, 3])], {"r": 2}, SO)
+case(RS, "r 3", "pixel_shuffle", [inp("x", [1, 9, 2, 2])], {"r": 3}, SO)
 
 # ---------------------------------------------------------------------------------------------
 # Evaluation
