@@ -75,7 +75,8 @@ TEST_CASE("Adam's first step moves each element by lr against the gradient's sig
   CHECK(p.to_vector()[2] == doctest::Approx(2.99));
 }
 
-TEST_CASE("AdamW shrinks the weights by lr * weight_decay, and Adam adds the decay to the gradient") {
+TEST_CASE(
+    "AdamW shrinks the weights by lr * weight_decay, and Adam adds the decay to the gradient") {
   Tensor p = parameter({2.0f}), q = parameter({2.0f});
   AdamW adamw({p}, AdamWOptions(0.1).weight_decay(0.5));
   Adam adam({q}, AdamOptions(0.1).weight_decay(0.5));

@@ -75,7 +75,7 @@ void Trainer::generator_step(StepStats& stats) {
   Tensor loss = options_.loss.generator(d_(g_(draw_noise(options_.batch))));
   check_finite(loss, "generator", steps_done_ + 1);
   const TensorList& params = g_opt_.parameters();
-  TensorList grads = grad({loss}, params, {}, false, false, /*allow_unused=*/true);
+  TensorList grads = grad({loss}, params, {.allow_unused = true});
   for (size_t i = 0; i < params.size(); ++i) Tensor(params[i]).set_grad(grads[i]);
   update(g_opt_);
   stats.g_loss = loss.item();
