@@ -338,15 +338,15 @@ Tensor record(const char* name, Tensor output, std::initializer_list<Tensor> inp
   return record(name, std::move(output), TensorList(inputs), std::move(fn), save);
 }
 
-void backward(const TensorList& outputs, const TensorList& grad_outputs, bool retain_graph) {
-  run_backward(outputs, grad_outputs, {}, retain_graph, /*create_graph=*/false, false);
+void backward(const TensorList& outputs, const BackwardOptions& o) {
+  run_backward(outputs, o.grad_outputs, {}, o.retain_graph.value_or(o.create_graph), o.create_graph,
+               false);
 }
 
-TensorList grad(const TensorList& outputs, const TensorList& inputs, const TensorList& grad_outputs,
-                bool create_graph, std::optional<bool> retain_graph, bool allow_unused) {
+TensorList grad(const TensorList& outputs, const TensorList& inputs, const GradOptions& o) {
   if (inputs.empty()) throw std::invalid_argument("grad: no inputs given");
-  return run_backward(outputs, grad_outputs, inputs, retain_graph.value_or(create_graph),
-                      create_graph, allow_unused);
+  return run_backward(outputs, o.grad_outputs, inputs, o.retain_graph.value_or(o.create_graph),
+                      o.create_graph, o.allow_unused);
 }
 
 }  // namespace minimax

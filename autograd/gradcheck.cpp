@@ -46,7 +46,7 @@ GradcheckResult gradcheck(const DifferentiableFn& f, const TensorList& inputs,
   }
   Tensor loss = weighted_sum(f, inputs, o);
   // A loss that does not depend on the inputs through any recorded op has zero gradients.
-  TensorList analytic = loss.requires_grad() ? grad({loss}, checked, {}, false, false, true)
+  TensorList analytic = loss.requires_grad() ? grad({loss}, checked, {.allow_unused = true})
                                              : TensorList(checked.size());
   for (size_t k = 0; k < checked.size(); ++k) {
     float* x = checked[k].data();
@@ -81,7 +81,7 @@ GradcheckResult gradgradcheck(const DifferentiableFn& f, const TensorList& input
       if (x.requires_grad()) checked.push_back(x);
     Tensor loss = weighted_sum(f, xs, o);
     if (!loss.requires_grad()) return Tensor::scalar(0.0f);
-    TensorList gs = grad({loss}, checked, {}, true, true, true);
+    TensorList gs = grad({loss}, checked, {.create_graph = true, .allow_unused = true});
     Generator gen(o.seed + 1);
     Tensor total = Tensor::scalar(0.0f);
     for (const Tensor& g : gs)

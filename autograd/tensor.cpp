@@ -127,8 +127,11 @@ Tensor Tensor::detach() const {
   return Tensor(std::move(impl));
 }
 
-void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
-  minimax::backward({*this}, {gradient}, retain_graph);
+void Tensor::backward(const Tensor& gradient, std::optional<bool> retain_graph,
+                      bool create_graph) const {
+  minimax::backward(
+      {*this},
+      {.grad_outputs = {gradient}, .retain_graph = retain_graph, .create_graph = create_graph});
 }
 
 void Tensor::copy_(const Tensor& src) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -80,8 +81,11 @@ class Tensor {
   Tensor detach() const;
   // A deep copy of the data, recorded on the tape (the gradient flows through to *this).
   Tensor clone() const;
-  // Backpropagates from this one-element tensor (or with an explicit gradient of the same shape).
-  void backward(const Tensor& gradient = Tensor(), bool retain_graph = false) const;
+  // Backpropagates from this one-element tensor (or with an explicit gradient of the same shape),
+  // as libtorch's Tensor::backward: retain_graph defaults to create_graph, and with create_graph
+  // the gradients accumulated into the leaves carry history.
+  void backward(const Tensor& gradient = Tensor(), std::optional<bool> retain_graph = std::nullopt,
+                bool create_graph = false) const;
 
   // In-place data updates for optimizers and initializers: never recorded, and refused on a tensor
   // that carries history (that would corrupt what its backward saved).

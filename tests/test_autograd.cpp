@@ -158,7 +158,7 @@ TEST_CASE("create_graph: a gradient penalty backpropagates into the parameters")
   Tensor w = Tensor::uniform({3, 2}, -1, 1, gen).requires_grad_();
   auto penalty = [&](const Tensor& x) {
     Tensor d = sum(tanh(matmul(x, w, false, true)));
-    Tensor gx = grad({d}, {x}, {}, /*create_graph=*/true)[0];
+    Tensor gx = grad({d}, {x}, {.create_graph = true})[0];
     return sum(square(gx));
   };
   Tensor x = Tensor::uniform({4, 2}, -1, 1, gen).requires_grad_();
@@ -182,7 +182,7 @@ TEST_CASE("the README's first program runs") {
   Tensor w = Tensor::uniform({1, 2}, -1, 1, gen).requires_grad_();
   Tensor x = Tensor::uniform({8, 2}, -1, 1, gen).requires_grad_();
   Tensor d = sum(tanh(linear(x, w)));
-  Tensor gx = grad({d}, {x}, {}, /*create_graph=*/true)[0];
+  Tensor gx = grad({d}, {x}, {.create_graph = true})[0];
   Tensor penalty = mean(square(sqrt(sum(square(gx), {1})) - 1.0f));
   penalty.backward();
   REQUIRE(w.grad().defined());
@@ -286,8 +286,11 @@ TEST_CASE("backward of a non-scalar needs an explicit gradient of the right shap
 TEST_CASE("grad of an input the outputs do not depend on is an error unless allowed") {
   Tensor x = Tensor::ones({1}).requires_grad_(), unused = Tensor::ones({1}).requires_grad_();
   Tensor y = sum(mul(x, 2.0f));
-  CHECK(contains(error_of([&] { grad({y}, {x, unused}, {}, false, true); }), "not reachable"));
-  TensorList g = grad({y}, {x, unused}, {}, false, false, /*allow_unused=*/true);
+  CHECK(contains(error_of([&] {
+                   grad({y}, {x, unused}, {.retain_graph = true});
+                 }),
+                 "not reachable"));
+  TensorList g = grad({y}, {x, unused}, {.allow_unused = true});
   CHECK(g[0].item() == 2.0f);
   CHECK_FALSE(g[1].defined());
 }
@@ -314,4 +317,32 @@ TEST_CASE("storage is 64-byte aligned and recycled by the caching allocator") {
     CHECK(reinterpret_cast<uintptr_t>(t.data()) % 64 == 0);
   }
   CHECK(allocator.stats().system_allocations == before);
+}
+
+TEST_CASE("autograd: backward with create_graph leaves gradients that differentiate again") {
+  Tensor x = Tensor::from_vector({1.0f, -2.0f, 0.5f}, {3}).requires_grad_();
+  sum(mul(mul(x, x), x)).backward(Tensor(), std::nullopt, /*create_graph=*/true);
+  Tensor g = x.grad();  // 3 x^2, recorded
+  REQUIRE(g.requires_grad());
+  CHECK(g.to_vector() == std::vector<float>{3.0f, 12.0f, 0.75f});
+  Tensor gg = grad({sum(g)}, {x})[0];  // 6 x
+  CHECK(gg.to_vector() == std::vector<float>{6.0f, -12.0f, 3.0f});
+  // Without create_graph the accumulated gradient is a plain value.
+  Tensor z = Tensor::from_vector({2.0f}, {1}).requires_grad_();
+  sum(mul(z, z)).backward();
+  CHECK_FALSE(z.grad().requires_grad());
+}
+
+TEST_CASE("autograd: named options keep retain_graph and create_graph apart") {
+  Tensor x = Tensor::from_vector({3.0f}, {1}).requires_grad_();
+  Tensor y = sum(mul(x, x));
+  // retain_graph alone: the graph survives for a second pass, but nothing was recorded.
+  Tensor first = grad({y}, {x}, {.retain_graph = true})[0];
+  CHECK_FALSE(first.requires_grad());
+  CHECK(grad({y}, {x})[0].item() == 6.0f);  // the second pass frees it
+  CHECK_THROWS_WITH_AS(grad({y}, {x}), doctest::Contains("already freed"), std::runtime_error);
+  Tensor y2 = sum(mul(x, x));
+  Tensor recorded = grad({y2}, {x}, {.create_graph = true})[0];
+  CHECK(recorded.requires_grad());
+  CHECK(grad({y2}, {x})[0].item() == 6.0f);  // create_graph retains the graph by default
 }

@@ -1,11 +1,13 @@
 // models/gan: the paper's theory holds in code, the losses are right, the trainer trains.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 #include <set>
 
 #include "minimax.h"
+#include "models/data/batches.h"
 #include "models/data/mixture.h"
 #include "models/gan/latent.h"
 #include "models/gan/losses.h"
@@ -22,8 +24,8 @@ double normal_pdf(double x, double mean, double stddev) {
   return std::exp(-0.5 * z * z) / (stddev * std::sqrt(2 * std::numbers::pi));
 }
 
-std::shared_ptr<Sequential> mlp_1d(int64_t hidden) {
-  return sequential({std::make_shared<Linear>(1, hidden), std::make_shared<Tanh>(),
+std::shared_ptr<Sequential> mlp_1d(int64_t hidden, int64_t inputs = 1) {
+  return sequential({std::make_shared<Linear>(inputs, hidden), std::make_shared<Tanh>(),
                      std::make_shared<Linear>(hidden, hidden), std::make_shared<Tanh>(),
                      std::make_shared<Linear>(hidden, 1)});
 }
@@ -225,6 +227,105 @@ TEST_CASE("the trainer runs k discriminator steps per generator step and reports
   CHECK(s.d_real < 1);
   CHECK(s.d_fake > 0);
   CHECK(std::isfinite(s.g_loss));
+}
+
+// The label as one more input column: [N, 1] labels beside [N, d] data.
+Tensor with_label(const Tensor& x, const Tensor& labels) {
+  return concat({x, reshape(labels, {labels.numel(), 1})}, 1);
+}
+
+TEST_CASE("a conditional trainer gives D each batch with its own labels, real or drawn for G") {
+  Generator gen(8);
+  std::vector<float> g_labels, d_labels, real_labels;
+  auto record = [](std::vector<float>& to, const Tensor& labels) {
+    to.insert(to.end(), labels.data(), labels.data() + labels.numel());
+  };
+  Tensor w = Tensor::ones({1, 2}).requires_grad_(), v = Tensor::ones({1, 2}).requires_grad_();
+  optim::SGD g_opt({w}, optim::SGDOptions(0.01)), d_opt({v}, optim::SGDOptions(0.01));
+  gan::TrainerOptions options;
+  options.batch = 64;
+  options.classes = 3;
+  gan::Trainer trainer(
+      [&](const Tensor& z, const Tensor& y) {
+        record(g_labels, y);
+        return linear(with_label(z, y), w);
+      },
+      [&](const Tensor& x, const Tensor& y) {
+        record(d_labels, y);
+        return linear(with_label(x, y), v);
+      },
+      g_opt, d_opt, gan::NoisePrior::gaussian(1),
+      [&](int64_t n) {
+        Tensor labels = Tensor::full({n}, 2.0f);
+        record(real_labels, labels);
+        return gan::LabelledBatch{Tensor::normal({n, 1}, 0, 1, gen), labels};
+      },
+      gen, options);
+  trainer.step();
+  // D step: D(real, real labels), D(G(z, y), y); G step: D(G(z, y'), y').
+  REQUIRE(g_labels.size() == 128);
+  REQUIRE(d_labels.size() == 192);
+  CHECK(std::equal(real_labels.begin(), real_labels.end(), d_labels.begin()));
+  CHECK(std::equal(g_labels.begin(), g_labels.end(), d_labels.begin() + 64));
+  std::set<float> drawn(g_labels.begin(), g_labels.end());
+  CHECK(drawn == std::set<float>{0.0f, 1.0f, 2.0f});  // uniform over 3 classes: all appear
+  CHECK(g_labels != std::vector<float>(d_labels.begin(), d_labels.begin() + 128));  // not reused
+}
+
+TEST_CASE("a conditional trainer refuses to run without classes, an unconditional one with them") {
+  Generator gen(9);
+  Tensor w = Tensor::ones({1, 1}).requires_grad_(), v = Tensor::ones({1, 1}).requires_grad_();
+  optim::SGD g_opt({w}, optim::SGDOptions(0.1)), d_opt({v}, optim::SGDOptions(0.1));
+  auto net = [](const Tensor& x, const Tensor&) { return x; };
+  auto labelled = [](int64_t n) { return gan::LabelledBatch{Tensor::zeros({n, 1}), Tensor()}; };
+  CHECK_THROWS_WITH_AS(
+      gan::Trainer(net, net, g_opt, d_opt, gan::NoisePrior::gaussian(1), labelled, gen, {}),
+      doctest::Contains("conditional training needs classes > 0"), std::invalid_argument);
+  gan::TrainerOptions options;
+  options.classes = 4;
+  auto plain = [](const Tensor& x) { return x; };
+  CHECK_THROWS_WITH_AS(gan::Trainer(
+                           plain, plain, g_opt, d_opt, gan::NoisePrior::gaussian(1),
+                           [](int64_t n) {
+                             return Tensor::zeros({n, 1});
+                           },
+                           gen, options),
+                       doctest::Contains("unconditional networks with 4 classes"),
+                       std::invalid_argument);
+}
+
+TEST_CASE("a conditional GAN learns a different Gaussian for each label") {
+  manual_seed(10);
+  Generator gen(10);
+  auto g = mlp_1d(16, 2), d = mlp_1d(32, 2);
+  optim::Adam g_opt(g->parameters(), optim::AdamOptions(5e-4).betas({0.5, 0.999}));
+  optim::Adam d_opt(d->parameters(), optim::AdamOptions(1e-3).betas({0.5, 0.999}));
+  gan::TrainerOptions options;
+  options.batch = 128;
+  options.classes = 2;
+  // Label 0 is N(-2, 0.5), label 1 is N(2, 0.5).
+  gan::Trainer trainer(
+      [&](const Tensor& z, const Tensor& y) { return g->forward(with_label(z, y)); },
+      [&](const Tensor& x, const Tensor& y) { return d->forward(with_label(x, y)); }, g_opt, d_opt,
+      gan::NoisePrior::gaussian(1),
+      [&](int64_t n) {
+        Tensor y = Tensor::empty({n}), x = Tensor::normal({n, 1}, 0, 0.5f, gen);
+        for (int64_t i = 0; i < n; ++i) {
+          y.data()[i] = static_cast<float>(data::uniform_below(gen, 2));
+          x.data()[i] += y.data()[i] == 0 ? -2.0f : 2.0f;
+        }
+        return gan::LabelledBatch{x, y};
+      },
+      gen, options);
+  for (int i = 0; i < 1500; ++i) trainer.step();
+  NoGradGuard no_grad;
+  for (float label : {0.0f, 1.0f}) {
+    Tensor z = Tensor::normal({4000, 1}, 0, 1, gen);
+    auto [mean, stddev] = mean_std(g->forward(with_label(z, Tensor::full({4000}, label))));
+    CAPTURE(label);
+    CHECK(mean == doctest::Approx(label == 0 ? -2.0 : 2.0).epsilon(0.1));
+    CHECK(stddev < 1.0);
+  }
 }
 
 TEST_CASE("a NaN loss stops training before the update, with a clear message") {

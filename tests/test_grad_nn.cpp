@@ -419,13 +419,15 @@ TEST_CASE("nn: max_pool2d double backward is the transpose of its backward, ties
   x.requires_grad_();
   Tensor u = random({2, 2, 3, 3}, 2).requires_grad_();  // gradient into the pooling output
   Tensor v = random({2, 2, 6, 6}, 3);
-  Tensor gx = grad({max_pool2d(x, 2, 2, 0)}, {x}, {u}, true)[0];  // P^T u
-  Tensor pv = grad({sum(mul(gx, v))}, {u})[0];                    // P v
+  Tensor gx =
+      grad({max_pool2d(x, 2, 2, 0)}, {x}, {.grad_outputs = {u}, .create_graph = true})[0];  // P^T u
+  Tensor pv = grad({sum(mul(gx, v))}, {u})[0];                                              // P v
   float lhs = sum(mul(pv, u.detach())).item(), rhs = sum(mul(gx.detach(), v)).item();
   CHECK(lhs == doctest::Approx(rhs).epsilon(1e-5));
   // Where every element of a window is zero, the winner is the window's first element.
   Tensor zeros = Tensor::zeros({1, 1, 2, 2}).requires_grad_();
-  Tensor g = grad({max_pool2d(zeros, 2)}, {zeros}, {Tensor::ones({1, 1, 1, 1})})[0];
+  Tensor g =
+      grad({max_pool2d(zeros, 2)}, {zeros}, {.grad_outputs = {Tensor::ones({1, 1, 1, 1})}})[0];
   CHECK(g.to_vector() == std::vector<float>{1, 0, 0, 0});
 }
 
@@ -513,8 +515,8 @@ TEST_CASE("nn: batch_norm recorded backward equals the fused one") {
     Tensor gy = random({3, 2, 2, 3}, 4);
     BatchNormState st = eval_state(2);
     Tensor y = batch_norm(x, w, b, st, training);
-    TensorList fused = grad({y}, {x, w, b}, {gy}, false, true);
-    TensorList recorded = grad({y}, {x, w, b}, {gy}, true);
+    TensorList fused = grad({y}, {x, w, b}, {.grad_outputs = {gy}, .retain_graph = true});
+    TensorList recorded = grad({y}, {x, w, b}, {.grad_outputs = {gy}, .create_graph = true});
     for (int i = 0; i < 3; ++i) {
       CAPTURE(i);
       if (i < 2) CHECK(recorded[i].requires_grad());  // the bias gradient is sum(gy): constant

@@ -21,6 +21,7 @@ class ConditionalBlock : public Module {
     hidden = register_module("hidden", std::make_shared<Linear>(6, 6));
     out = register_module("out", std::make_shared<Linear>(6, 2));
   }
+  using Module::forward;  // the one-input forward stays visible beside this one
   Tensor forward(const Tensor& z, const Tensor& label) {
     Tensor h = concat({z, embed->forward(label)}, 1);  // [N, 2 + 4]
     h = add(h, relu(hidden->forward(h)));              // skip connection
@@ -200,4 +201,61 @@ TEST_CASE("a module saves to and loads from a checkpoint, buffers included") {
   CHECK(a.named_buffers()[0].second.to_vector() == b.named_buffers()[0].second.to_vector());
   Sequential other{std::make_shared<Linear>(4, 5)};
   CHECK_THROWS_WITH_AS(other.load(c, "D"), doctest::Contains("0.weight"), CheckpointError);
+}
+
+TEST_CASE("named_modules and apply walk the whole module depth first; requires_grad_ freezes") {
+  auto body = sequential({std::make_shared<Linear>(2, 3), std::make_shared<ReLU>()});
+  Sequential net({body, std::make_shared<Linear>(3, 1)});
+  std::vector<std::string> names;
+  for (auto& [name, m] : net.named_modules()) names.push_back(name + "=" + m->type_name());
+  CHECK(names == std::vector<std::string>{"=Sequential", "0=Sequential", "0.0=Linear", "0.1=ReLU",
+                                          "1=Linear"});
+  int linears = 0;
+  net.apply([&](Module& m) { linears += m.type_name() == "Linear"; });
+  CHECK(linears == 2);
+
+  // A frozen part gets no gradient; the rest still does. An optimizer built before the freeze
+  // skips the frozen parameters: they keep their values.
+  optim::SGD sgd(net.parameters(), optim::SGDOptions(0.1));
+  body->requires_grad_(false);
+  Tensor x = Tensor::ones({4, 2});
+  sum(net(x)).backward();
+  for (auto& [name, p] : net.named_parameters()) {
+    CAPTURE(name);
+    CHECK(p.requires_grad() == !name.starts_with("0."));
+    CHECK(p.grad().defined() == !name.starts_with("0."));
+  }
+  Tensor frozen = body->parameters()[0].detach().clone();
+  sgd.step();
+  CHECK(body->parameters()[0].to_vector() == frozen.to_vector());
+  body->requires_grad_(true);
+  CHECK(body->parameters()[0].requires_grad());
+}
+
+TEST_CASE("an error inside a module names the path of modules it happened in") {
+  auto d = sequential({std::make_shared<Linear>(4, 8),
+                       sequential({std::make_shared<ReLU>(), std::make_shared<Linear>(5, 1)})});
+  d->set_name("D");
+  try {
+    (*d)(Tensor::ones({2, 4}));
+    FAIL("a [2, 8] input reached a Linear(5 -> 1)");
+  } catch (const ModuleError& e) {
+    CHECK(e.path() == "D.1.1");
+    CHECK(std::string(e.what()).starts_with("D.1.1: linear: "));
+  }
+  // Still an invalid_argument, as the op's own error; unnamed top-level modules add nothing.
+  Linear lone(4, 3);
+  try {
+    lone(Tensor::ones({2, 5}));
+  } catch (const std::invalid_argument& e) {
+    CHECK(std::string(e.what()).starts_with("linear"));
+  }
+  // The bundled GANs name their networks G and D.
+  gan::GanModel m = gan::mixture_mlp();
+  try {
+    (*m.discriminator)(Tensor::ones({3, 5}));
+    FAIL("a [3, 5] input reached the mixture MLP's D");
+  } catch (const std::invalid_argument& e) {
+    CHECK(std::string(e.what()).starts_with("D.0: "));
+  }
 }

@@ -75,7 +75,8 @@ TEST_CASE("Adam's first step moves each element by lr against the gradient's sig
   CHECK(p.to_vector()[2] == doctest::Approx(2.99));
 }
 
-TEST_CASE("AdamW shrinks the weights by lr * weight_decay, and Adam adds the decay to the gradient") {
+TEST_CASE(
+    "AdamW shrinks the weights by lr * weight_decay, and Adam adds the decay to the gradient") {
   Tensor p = parameter({2.0f}), q = parameter({2.0f});
   AdamW adamw({p}, AdamWOptions(0.1).weight_decay(0.5));
   Adam adam({q}, AdamOptions(0.1).weight_decay(0.5));
@@ -455,4 +456,52 @@ TEST_CASE("a failed load leaves the optimizer as it was") {
   target.opt->save_state(c, "opt");
   c.words["opt/momentum"] = {std::bit_cast<uint64_t>(0.0)};
   check_load_error(*target.opt, c, "opt", "'opt/momentum' is not usable");
+}
+
+TEST_CASE("ema: the average moves toward the model by 1 - decay, buffers included") {
+  manual_seed(3);
+  nn::Sequential model({std::make_shared<nn::Linear>(3, 2), std::make_shared<nn::BatchNorm1d>(2)});
+  manual_seed(4);
+  nn::Sequential average(
+      {std::make_shared<nn::Linear>(3, 2), std::make_shared<nn::BatchNorm1d>(2)});
+  ExponentialMovingAverage ema(model, average, 0.9);
+  // It starts as a copy of the model.
+  for (size_t i = 0; i < model.named_parameters().size(); ++i)
+    CHECK(average.named_parameters()[i].second.to_vector() ==
+          model.named_parameters()[i].second.to_vector());
+  // Change the model (a parameter and a batch-norm running mean), then average once.
+  Tensor w = model.named_parameters()[0].second;
+  std::vector<float> before = w.to_vector();
+  w.fill_(1.0f);
+  model(Tensor::uniform({4, 3}, -1, 1, default_generator()));  // updates running statistics
+  ema.update();
+  std::vector<float> averaged = average.named_parameters()[0].second.to_vector();
+  for (size_t i = 0; i < before.size(); ++i)
+    CHECK(averaged[i] == doctest::Approx(0.9 * before[i] + 0.1 * 1.0));
+  float model_mean = model.named_buffers()[0].second.to_vector()[0];
+  CHECK(average.named_buffers()[0].second.to_vector()[0] == doctest::Approx(0.1 * model_mean));
+  CHECK(ema.updates() == 1);
+}
+
+TEST_CASE("ema: refuses another architecture or decay, and round-trips through a checkpoint") {
+  nn::Linear model(3, 2), other(3, 4), average(3, 2);
+  CHECK_THROWS_WITH_AS(ExponentialMovingAverage(model, other, 0.99), Contains("weight [2, 3]"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(ExponentialMovingAverage(model, average, 1.0), Contains("decay 1"),
+                       std::invalid_argument);
+  ExponentialMovingAverage ema(model, average, 0.99);
+  model.named_parameters()[0].second.fill_(2.0f);
+  ema.update();
+  ema.update();
+  Checkpoint c;
+  ema.save(c, "G_ema");
+  nn::Linear restored_model(3, 2), restored_average(3, 2);
+  ExponentialMovingAverage restored(restored_model, restored_average, 0.99);
+  restored.load(c, "G_ema");
+  CHECK(restored.updates() == 2);
+  CHECK(restored_average.named_parameters()[0].second.to_vector() ==
+        average.named_parameters()[0].second.to_vector());
+  nn::Linear m3(3, 2), a3(3, 2);
+  ExponentialMovingAverage other_decay(m3, a3, 0.5);
+  CHECK_THROWS_WITH_AS(other_decay.load(c, "G_ema"), Contains("decay 0.99"), CheckpointError);
 }

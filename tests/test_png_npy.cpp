@@ -134,6 +134,26 @@ TEST_CASE("an image grid has the promised layout, scaling, border and clamping")
   CHECK(d.height == 2 + 2 * 2);
 }
 
+TEST_CASE("an image grid maps its value range to black and white") {
+  TempDir dir;
+  // A tanh generator's raw output: -1 is black, 1 white, 0 mid-gray; outside the range clamps.
+  Tensor images = Tensor::from_vector({-1.0f, 0.0f, 1.0f, 3.0f}, {1, 1, 1, 4});
+  fs::path p = dir.path / "tanh.png";
+  io::write_image_grid(images, p, {.border = 0, .low = -1.0f, .high = 1.0f});
+  Decoded d = decode(p, PNG_FORMAT_GRAY);
+  CHECK(d.at(0, 0) == 0);
+  CHECK(d.at(0, 1) == 128);
+  CHECK(d.at(0, 2) == 255);
+  CHECK(d.at(0, 3) == 255);
+  for (auto [low, high] : {std::pair{1.0f, 1.0f}, std::pair{0.0f, -1.0f},
+                           std::pair{0.0f, std::numeric_limits<float>::infinity()}}) {
+    CHECK(contains(error_of<io::PngError>([&] {
+                     io::write_image_grid(images, p, {.low = low, .high = high});
+                   }),
+                   "value range"));
+  }
+}
+
 TEST_CASE("an RGB image grid keeps its channels apart") {
   TempDir dir;
   Tensor images = Tensor::zeros({2, 3, 1, 1});

@@ -166,12 +166,12 @@ inline void check_case(const json& c, const OpFn& fn, const Tolerance& tol = {})
   Tensor w = to_tensor(c.at("weight"));
 
   // Without create_graph (what an optimizer step does), keeping the graph for the next pass.
-  TensorList plain = grad({out}, wanted, {w}, false, true);
+  TensorList plain = grad({out}, wanted, {.grad_outputs = {w}, .retain_graph = true});
   for (size_t i = 0; i < wanted.size(); ++i)
     check_tensor(name + " grad of input " + std::to_string(i), plain[i], grads[i], tol);
 
   // With create_graph (what a gradient penalty does).
-  TensorList g = grad({out}, wanted, {w}, true);
+  TensorList g = grad({out}, wanted, {.grad_outputs = {w}, .create_graph = true});
   for (size_t i = 0; i < wanted.size(); ++i)
     check_tensor(name + " grad of input " + std::to_string(i) + " (create_graph)", g[i], grads[i],
                  tol);
@@ -186,7 +186,7 @@ inline void check_case(const json& c, const OpFn& fn, const Tolerance& tol = {})
   TensorList gg(wanted.size());
   // S carries no history when every dL/dx_i is independent of the inputs (a linear op): its
   // gradients are zero, and grad() would rightly refuse to differentiate a constant.
-  if (s.requires_grad()) gg = grad({s}, wanted, {}, false, std::nullopt, /*allow_unused=*/true);
+  if (s.requires_grad()) gg = grad({s}, wanted, {.allow_unused = true});
   for (size_t i = 0; i < wanted.size(); ++i)
     check_tensor(name + " second-order grad of input " + std::to_string(i),
                  zeros_if_undefined(gg[i], wanted[i]), so.at("grads").at(i), tol);

@@ -75,8 +75,8 @@ BenchIteration::BenchIteration(const std::string& model, int64_t batch, uint64_t
   gan::TrainerOptions options;
   options.batch = batch;
   trainer_ = std::make_unique<gan::Trainer>(
-      [this](const Tensor& z) { return model_.generator->forward(z); },
-      [this](const Tensor& x) { return model_.discriminator->forward(x); }, *g_opt_, *d_opt_,
+      [this](const Tensor& z) { return (*model_.generator)(z); },
+      [this](const Tensor& x) { return (*model_.discriminator)(x); }, *g_opt_, *d_opt_,
       model_.prior, [this](int64_t) { return real_; }, gen_, options);
 }
 

@@ -114,7 +114,7 @@ Tensor Session::sample(int64_t n, Generator& gen) {
 Tensor Session::generate(const Tensor& z) {
   NoGradGuard no_grad;
   model_.generator->eval();
-  Tensor x = model_.generator->forward(z);
+  Tensor x = (*model_.generator)(z);
   model_.generator->train();
   if (mixture_) return x;
   return model_choice_.to_images(x, *data_.dataset.image);

@@ -233,8 +233,8 @@ class TrainingRun {
     gan::GanModel& m = session_.model();
     gan::TrainerOptions options = session_.trainer_options();
     replicas_.install_hooks(options);
-    gan::Trainer trainer([&m](const Tensor& z) { return m.generator->forward(z); },
-                         [&m](const Tensor& x) { return m.discriminator->forward(x); },
+    gan::Trainer trainer([&m](const Tensor& z) { return (*m.generator)(z); },
+                         [&m](const Tensor& x) { return (*m.discriminator)(x); },
                          session_.g_optimizer(), session_.d_optimizer(), m.prior,
                          [this](int64_t n) { return session_.real_batch(n); },
                          session_.noise_generator(), options);

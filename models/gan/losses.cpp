@@ -16,7 +16,7 @@ Tensor squared_input_gradient_norm(const Critic& d, const Tensor& x) {
   GradModeGuard on(true);  // a penalty is a gradient: it needs the graph even under no-grad
   Tensor x_leaf = x.detach().requires_grad_();
   Tensor out = d(x_leaf);
-  Tensor gx = grad({sum(out)}, {x_leaf}, {}, /*create_graph=*/true)[0];
+  Tensor gx = grad({sum(out)}, {x_leaf}, {.create_graph = true})[0];
   return sum(square(flatten(gx)), {1});
 }
 

@@ -56,6 +56,13 @@ std::shared_ptr<Module> down(int64_t in, int64_t out, int64_t kernel, Conv2dOpti
   return std::make_shared<Conv2d>(in, out, kernel, o, false);
 }
 
+// G and D named so, so that an error from inside them says which: "D.body.2: linear: ...".
+GanModel named_pair(GanModel m) {
+  m.generator->set_name("G");
+  m.discriminator->set_name("D");
+  return m;
+}
+
 }  // namespace
 
 GanModel paper_mnist_mlp() {
@@ -65,7 +72,7 @@ GanModel paper_mnist_mlp() {
                        make<Maxout>(240, 240, 5), make<Dropout>(0.5f), make<Linear>(240, 1)});
   init_uniform(*g, 0.05f);
   init_uniform(*d, 0.005f);
-  return {"mlp", g, d, NoisePrior::uniform(100)};
+  return named_pair({"mlp", g, d, NoisePrior::uniform(100)});
 }
 
 void init_output_bias_from_data(Module& generator, const Tensor& pixel_means) {
@@ -93,7 +100,7 @@ GanModel dcgan28() {
                   make<BatchNorm2d>(256), make<LeakyReLU>(0.2f), down(256, 1, 3), make<Flatten>()});
   init_dcgan(*g);
   init_dcgan(*d);
-  return {"dcgan", g, d, NoisePrior::gaussian(100)};
+  return named_pair({"dcgan", g, d, NoisePrior::gaussian(100)});
 }
 
 GanModel dcgan32_rgb() {
@@ -108,7 +115,7 @@ GanModel dcgan32_rgb() {
                   make<BatchNorm2d>(256), make<LeakyReLU>(0.2f), down(256, 1, 4), make<Flatten>()});
   init_dcgan(*g);
   init_dcgan(*d);
-  return {"dcgan", g, d, NoisePrior::gaussian(100)};
+  return named_pair({"dcgan", g, d, NoisePrior::gaussian(100)});
 }
 
 GanModel mixture_mlp(int64_t noise_dim, int64_t hidden, int hidden_layers) {
@@ -124,7 +131,7 @@ GanModel mixture_mlp(int64_t noise_dim, int64_t hidden, int hidden_layers) {
   }
   g->push_back(make<Linear>(hidden, 2));
   d->push_back(make<Linear>(hidden, 1));
-  return {"mixture-mlp", g, d, NoisePrior::gaussian(noise_dim)};
+  return named_pair({"mixture-mlp", g, d, NoisePrior::gaussian(noise_dim)});
 }
 
 }  // namespace minimax::gan

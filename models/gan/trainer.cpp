@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "models/data/batches.h"
 #include "ops/ops.h"
 
 namespace minimax::gan {
@@ -15,6 +16,23 @@ Tensor NoisePrior::sample(int64_t n, Generator& gen) const {
 
 Trainer::Trainer(Network g, Network d, optim::Optimizer& g_optimizer, optim::Optimizer& d_optimizer,
                  NoisePrior prior, DataSource data, Generator& gen, TrainerOptions options)
+    : Trainer([g = std::move(g)](const Tensor& z, const Tensor&) { return g(z); },
+              [d = std::move(d)](const Tensor& x, const Tensor&) { return d(x); }, g_optimizer,
+              d_optimizer, prior,
+              [data = std::move(data)](int64_t n) {
+                return LabelledBatch{data(n), Tensor()};
+              },
+              gen, options, /*conditional=*/false) {}
+
+Trainer::Trainer(ConditionalNetwork g, ConditionalNetwork d, optim::Optimizer& g_optimizer,
+                 optim::Optimizer& d_optimizer, NoisePrior prior, LabelledSource data,
+                 Generator& gen, TrainerOptions options)
+    : Trainer(std::move(g), std::move(d), g_optimizer, d_optimizer, prior, std::move(data), gen,
+              options, /*conditional=*/true) {}
+
+Trainer::Trainer(ConditionalNetwork g, ConditionalNetwork d, optim::Optimizer& g_optimizer,
+                 optim::Optimizer& d_optimizer, NoisePrior prior, LabelledSource data,
+                 Generator& gen, TrainerOptions options, bool conditional)
     : g_(std::move(g)),
       d_(std::move(d)),
       g_opt_(g_optimizer),
@@ -27,6 +45,11 @@ Trainer::Trainer(Network g, Network d, optim::Optimizer& g_optimizer, optim::Opt
     throw std::invalid_argument(fmt::format("Trainer: k = {} D steps per G step", options_.k));
   if (options_.batch < 1)
     throw std::invalid_argument(fmt::format("Trainer: batch {} is empty", options_.batch));
+  if (conditional != (options_.classes > 0))
+    throw std::invalid_argument(
+        fmt::format("Trainer: {} networks with {} classes: conditional training needs classes > 0, "
+                    "unconditional none",
+                    conditional ? "conditional" : "unconditional", options_.classes));
 }
 
 namespace {
@@ -42,25 +65,34 @@ Tensor Trainer::draw_noise(int64_t n) {
   return options_.noise ? options_.noise(n) : prior_.sample(n, gen_);
 }
 
+Tensor Trainer::draw_labels(int64_t n) {
+  if (options_.classes == 0) return Tensor();
+  Tensor labels = Tensor::empty({n});
+  for (int64_t i = 0; i < n; ++i)
+    labels.data()[i] = static_cast<float>(data::uniform_below(gen_, options_.classes));
+  return labels;
+}
+
 void Trainer::update(optim::Optimizer& optimizer) {
   if (options_.sync_gradients) options_.sync_gradients(optimizer);
   optimizer.step();
 }
 
 void Trainer::discriminator_step(StepStats& stats) {
-  Tensor real = data_(options_.batch);
-  Tensor fake;
+  LabelledBatch real = data_(options_.batch);
+  Tensor fake_labels = draw_labels(options_.batch), fake;
   {
     NoGradGuard no_grad;
-    fake = g_(draw_noise(options_.batch));
+    fake = g_(draw_noise(options_.batch), fake_labels);
   }
   d_opt_.zero_grad();
-  Tensor real_logits = d_(real), fake_logits = d_(fake);
+  Tensor real_logits = d_(real.x, real.labels), fake_logits = d_(fake, fake_labels);
   const Loss& objective = options_.loss;
   Tensor loss = objective.discriminator(real_logits, fake_logits);
+  Critic critic = [&](const Tensor& x) { return d_(x, real.labels); };
   if (objective.gradient_penalty > 0)
-    loss = add(loss, mul(gradient_penalty(d_, real, fake, gen_), objective.gradient_penalty));
-  if (options_.r1_gamma > 0) loss = add(loss, r1_penalty(d_, real, options_.r1_gamma));
+    loss = add(loss, mul(gradient_penalty(critic, real.x, fake, gen_), objective.gradient_penalty));
+  if (options_.r1_gamma > 0) loss = add(loss, r1_penalty(critic, real.x, options_.r1_gamma));
   check_finite(loss, "discriminator", steps_done_ + 1);
   loss.backward();
   update(d_opt_);
@@ -72,10 +104,11 @@ void Trainer::discriminator_step(StepStats& stats) {
 
 void Trainer::generator_step(StepStats& stats) {
   g_opt_.zero_grad();
-  Tensor loss = options_.loss.generator(d_(g_(draw_noise(options_.batch))));
+  Tensor labels = draw_labels(options_.batch);
+  Tensor loss = options_.loss.generator(d_(g_(draw_noise(options_.batch), labels), labels));
   check_finite(loss, "generator", steps_done_ + 1);
   const TensorList& params = g_opt_.parameters();
-  TensorList grads = grad({loss}, params, {}, false, false, /*allow_unused=*/true);
+  TensorList grads = grad({loss}, params, {.allow_unused = true});
   for (size_t i = 0; i < params.size(); ++i) Tensor(params[i]).set_grad(grads[i]);
   update(g_opt_);
   stats.g_loss = loss.item();

@@ -6,6 +6,11 @@
 //   once:    draw m noise samples; update G by descending its loss. Only G's parameters receive
 //            gradients (D's are not computed: grad() is pruned to G).
 // G and D are any functions of tensors (modules or lambdas); the noise prior is any NoisePrior.
+//
+// Conditional GANs: G(z, y) and D(x, y) take class labels y as well (labels are floats holding
+// class indices, [N]). The data source gives each real batch with its labels; G's samples get
+// labels drawn uniformly from the options' `classes`, and D sees each batch with its own labels,
+// real or drawn. Penalties (WGAN-GP, R1) take D's gradient with the real batch's labels.
 #pragma once
 
 #include <cstdint>
@@ -43,6 +48,7 @@ struct StepStats {
 
 struct TrainerOptions {
   int k = 1;                         // D steps per G step
+  int classes = 0;                   // conditional training: the number of classes (0: none)
   int64_t batch = 64;                // m
   Loss loss = nonsaturating_loss();  // carries WGAN-GP's penalty weight when it has one
   float r1_gamma = 0;                // R1 on real data when > 0, any loss
@@ -62,14 +68,25 @@ class TrainingDiverged : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A batch of real data and its class labels ([N] floats; undefined for unconditional training).
+struct LabelledBatch {
+  Tensor x, labels;
+};
+
 class Trainer {
  public:
   using Network = std::function<Tensor(const Tensor&)>;
   using DataSource = std::function<Tensor(int64_t batch)>;
+  using ConditionalNetwork = std::function<Tensor(const Tensor& input, const Tensor& labels)>;
+  using LabelledSource = std::function<LabelledBatch(int64_t batch)>;
 
   // The optimizers, generator and functions must outlive the trainer.
   Trainer(Network g, Network d, optim::Optimizer& g_optimizer, optim::Optimizer& d_optimizer,
           NoisePrior prior, DataSource data, Generator& gen, TrainerOptions options = {});
+  // Conditional training: options.classes must be positive.
+  Trainer(ConditionalNetwork g, ConditionalNetwork d, optim::Optimizer& g_optimizer,
+          optim::Optimizer& d_optimizer, NoisePrior prior, LabelledSource data, Generator& gen,
+          TrainerOptions options);
 
   StepStats step();
   int64_t steps_done() const { return steps_done_; }
@@ -80,16 +97,22 @@ class Trainer {
   std::function<void(const StepStats&)> on_step;
 
  private:
+  Trainer(ConditionalNetwork g, ConditionalNetwork d, optim::Optimizer& g_optimizer,
+          optim::Optimizer& d_optimizer, NoisePrior prior, LabelledSource data, Generator& gen,
+          TrainerOptions options, bool conditional);
   void discriminator_step(StepStats& stats);
   void generator_step(StepStats& stats);
   Tensor draw_noise(int64_t n);
+  // Labels for n of G's samples: uniform over the classes; undefined when unconditional (no draw,
+  // so an unconditional run's random streams are as they always were).
+  Tensor draw_labels(int64_t n);
   void update(optim::Optimizer& optimizer);
 
-  Network g_, d_;
+  ConditionalNetwork g_, d_;
   optim::Optimizer& g_opt_;
   optim::Optimizer& d_opt_;
   NoisePrior prior_;
-  DataSource data_;
+  LabelledSource data_;
   Generator& gen_;
   TrainerOptions options_;
   int64_t steps_done_ = 0;

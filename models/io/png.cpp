@@ -93,6 +93,8 @@ void check_grid(const Tensor& images, const ImageGridOptions& o,
          fmt::format("grid options columns {}, border {}, scale {}, border value {}: expected "
                      "columns >= 1, border 0 to 16, scale 1 to 64, border value in [0, 1]",
                      o.columns, o.border, o.scale, o.border_value));
+  if (!(std::isfinite(o.low) && std::isfinite(o.high) && o.low < o.high))
+    fail(path, fmt::format("value range [{}, {}] is empty or not finite", o.low, o.high));
   if (o.framed_column >= 0 && (o.border < 1 || o.framed_column >= o.columns))
     fail(path, fmt::format("framed column {} with {} columns and border {}: a frame needs a "
                            "column of the grid and a border of at least 1",
@@ -101,15 +103,17 @@ void check_grid(const Tensor& images, const ImageGridOptions& o,
 
 // Copies one [C, H, W] image into the canvas at (top, left), each pixel repeated scale x scale;
 // a gray image on an RGB canvas goes into all three channels.
-void paste(Canvas& canvas, const float* image, int64_t channels, int64_t h, int64_t w, int scale,
-           int64_t top, int64_t left) {
+void paste(Canvas& canvas, const float* image, int64_t channels, int64_t h, int64_t w,
+           const ImageGridOptions& o, int64_t top, int64_t left) {
+  const int scale = o.scale;
+  const float shift = o.low, stretch = 1.0f / (o.high - o.low);
   int64_t out_channels = canvas.channels();
   for (int64_t y = 0; y < h * scale; ++y) {
     const float* row = image + (y / scale) * w;
     uint8_t* out = canvas.at(top + y, left);
     for (int64_t x = 0; x < w * scale; ++x)
       for (int64_t c = 0; c < out_channels; ++c)
-        *out++ = to_byte(row[(channels == 1 ? 0 : c) * h * w + x / scale]);
+        *out++ = to_byte((row[(channels == 1 ? 0 : c) * h * w + x / scale] - shift) * stretch);
   }
 }
 
@@ -142,7 +146,7 @@ void write_image_grid(const Tensor& images, const std::filesystem::path& path,
   for (int64_t k = 0; k < n; ++k) {
     int64_t top = border + (k / columns) * (cell_h + border);
     int64_t left = border + (k % columns) * (cell_w + border);
-    paste(canvas, images.data() + k * channels * h * w, channels, h, w, options.scale, top, left);
+    paste(canvas, images.data() + k * channels * h * w, channels, h, w, options, top, left);
     if (framed && k % columns == options.framed_column)
       frame(canvas, top, left, cell_h, cell_w, border, kFrameColor);
   }

@@ -27,14 +27,18 @@ struct ImageGridOptions {
   // GAN paper's Figure 2 frames the nearest training examples so). The image is then RGB even for
   // gray images. Needs a border of at least 1.
   int framed_column = -1;
+  // The values that become black and white: [-1, 1] for a tanh generator's raw output.
+  float low = 0.0f, high = 1.0f;
 };
 
 inline constexpr std::array<uint8_t, 3> kFrameColor = {255, 190, 0};  // amber
 
 // Writes images [N, C, H, W] (C = 1 for gray, 3 for RGB) as one PNG, row-major in a grid, 8 bits
-// per channel: a value v becomes round(255 v) after clamping to [0, 1] (NaN becomes 0). Cells
-// after the last image are filled with the border value. Throws PngError for a shape it cannot
-// draw, a grid larger than 1,000,000 pixels a side, or a path it cannot write.
+// per channel: a value v becomes round(255 (v - low) / (high - low)) clamped to 0..255 (NaN becomes
+// 0). Cells
+// after the last image are filled with the border value (itself in [0, 1]). Throws PngError for a
+// shape it cannot draw, an empty or infinite range, a grid larger than 1,000,000 pixels a side, or
+// a path it cannot write.
 void write_image_grid(const Tensor& images, const std::filesystem::path& path,
                       const ImageGridOptions& options = {});
 

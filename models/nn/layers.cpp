@@ -156,7 +156,7 @@ void Sequential::push_back(std::shared_ptr<Module> module) {
 
 Tensor Sequential::forward(const Tensor& x) {
   Tensor h = x;
-  for (const auto& [name, m] : named_children()) h = m->forward(h);
+  for (const auto& [name, m] : named_children()) h = (*m)(h);
   return h;
 }
 

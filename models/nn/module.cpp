@@ -11,6 +11,35 @@ Tensor Module::forward(const Tensor&) {
       fmt::format("{} has no one-input forward; call its own forward", type_name_));
 }
 
+void Module::rethrow_named(const std::invalid_argument& e) const {
+  if (name_.empty()) throw;  // an unnamed top-level module adds nothing to the path
+  if (auto* inner = dynamic_cast<const ModuleError*>(&e))
+    throw ModuleError(name_ + "." + inner->path(), inner->message());
+  throw ModuleError(name_, e.what());
+}
+
+void Module::collect_modules(const std::string& prefix,
+                             std::vector<std::pair<std::string, Module*>>& out) {
+  out.emplace_back(prefix, this);
+  for (const auto& [name, child] : children_)
+    child->collect_modules(prefix.empty() ? name : prefix + "." + name, out);
+}
+
+std::vector<std::pair<std::string, Module*>> Module::named_modules() {
+  std::vector<std::pair<std::string, Module*>> out;
+  collect_modules("", out);
+  return out;
+}
+
+void Module::apply(const std::function<void(Module&)>& f) {
+  for (auto& [name, module] : named_modules()) f(*module);
+}
+
+Module& Module::requires_grad_(bool on) {
+  for (Tensor t : parameters()) t.requires_grad_(on);
+  return *this;
+}
+
 void Module::check_new_name(const std::string& name) const {
   if (name.empty() || name.find('.') != std::string::npos || name.find('/') != std::string::npos)
     throw std::invalid_argument(

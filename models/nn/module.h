@@ -9,7 +9,9 @@
 // "weight", ...)` and the registry see the same tensor.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,6 +23,21 @@ namespace minimax::nn {
 
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
+// An error from inside a module, its message prefixed by the path of modules it happened in
+// ("D.body.2: linear: ..."). Still a std::invalid_argument, as the op's own error was.
+class ModuleError : public std::invalid_argument {
+ public:
+  ModuleError(std::string path, std::string message)
+      : std::invalid_argument(path + ": " + message),
+        path_(std::move(path)),
+        message_(std::move(message)) {}
+  const std::string& path() const { return path_; }
+  const std::string& message() const { return message_; }
+
+ private:
+  std::string path_, message_;
+};
+
 class Module {
  public:
   explicit Module(std::string type_name = "Module") : type_name_(std::move(type_name)) {}
@@ -29,9 +46,24 @@ class Module {
   Module& operator=(const Module&) = delete;
 
   // The one-input forward that Sequential chains. A module with another signature (several inputs,
-  // a label) defines its own forward and need not override this one.
+  // a label) defines its own forward and need not override this one (add `using
+  // Module::forward;` beside it, or -Woverloaded-virtual says it hides this one).
   virtual Tensor forward(const Tensor& x);
-  Tensor operator()(const Tensor& x) { return forward(x); }
+  // forward(x), with an error from inside it named by where it happened: "D.body.2: linear:
+  // ...". Sequential calls its children this way; so should a hand-written module.
+  Tensor operator()(const Tensor& x) {
+    return named_errors([&] { return forward(x); });
+  }
+  // Runs `f` (a module's own forward, e.g. [&] { return forward(z, label); }) naming any
+  // std::invalid_argument it throws with this module's name, as operator() does.
+  template <class F>
+  auto named_errors(F&& f) -> decltype(f()) {
+    try {
+      return f();
+    } catch (const std::invalid_argument& e) {
+      rethrow_named(e);
+    }
+  }
 
   // Recursive, in registration order, named "child.grandchild.param".
   NamedTensors named_parameters() const;
@@ -40,6 +72,17 @@ class Module {
   const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& named_children() const {
     return children_;
   }
+  // This module ("") and every module under it ("body", "body.0", ..., "head"), depth first.
+  std::vector<std::pair<std::string, Module*>> named_modules();
+  // Calls f on this module and every module under it, parents first.
+  void apply(const std::function<void(Module&)>& f);
+  // Sets requires_grad on every parameter: false freezes the module (no gradient reaches its
+  // parameters, and an optimizer built before the freeze skips them), true unfreezes it.
+  Module& requires_grad_(bool on = true);
+  // The name errors from inside this module start with: its name in the module it is registered
+  // in, or what set_name gave a top-level module ("G", "D").
+  const std::string& name() const { return name_; }
+  void set_name(std::string name) { name_ = std::move(name); }
   int64_t parameter_count() const;
 
   // Training mode (dropout active, batch norm on batch statistics), recursively.
@@ -66,16 +109,20 @@ class Module {
   template <class M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
     check_new_name(name);
+    if (module->name_.empty()) module->name_ = name;
     children_.emplace_back(name, module);
     return module;
   }
 
  private:
+  [[noreturn]] void rethrow_named(const std::invalid_argument& e) const;
   void check_new_name(const std::string& name) const;
   void collect(const std::string& prefix, bool parameters, NamedTensors& out) const;
+  void collect_modules(const std::string& prefix,
+                       std::vector<std::pair<std::string, Module*>>& out);
   void summarize(const std::string& name, int depth, std::string& out) const;
 
-  std::string type_name_;
+  std::string type_name_, name_;
   NamedTensors parameters_, buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
