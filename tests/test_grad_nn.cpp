@@ -675,8 +675,8 @@ TEST_CASE("nn: layer_norm and group_norm recorded backwards equal the fused ones
                                                    {group_norm(x, 2, gw, gb), {x, gw, gb}},
                                                    {layer_norm(x, {4, 2, 2}), {x}}};
   for (auto& [y, inputs] : cases) {
-    TensorList fused = grad({y}, inputs, {gy}, false, true);
-    TensorList recorded = grad({y}, inputs, {gy}, true);
+    TensorList fused = grad({y}, inputs, {.grad_outputs = {gy}, .retain_graph = true});
+    TensorList recorded = grad({y}, inputs, {.grad_outputs = {gy}, .create_graph = true});
     for (size_t i = 0; i < inputs.size(); ++i) {
       CAPTURE(i);
       check_close(recorded[i].to_vector(), fused[i].to_vector(), 1e-3f);

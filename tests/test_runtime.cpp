@@ -78,7 +78,7 @@ TEST_CASE("a repeated step through the newer GAN ops builds no primitive and all
     h = upsample_bilinear2d(avg_pool2d(h, 4), 2);                          // [6, 2, 4, 4]
     Tensor logits = linear(layer_norm(flatten(h), {32}), head);
     Tensor loss = add(cross_entropy(logits, labels), mean(softmax(logits, 1)));
-    Tensor gx = grad({loss}, {x}, {}, true)[0];
+    Tensor gx = grad({loss}, {x}, {.create_graph = true})[0];
     add(loss, mean(square(gx))).backward();
     for (Tensor p : {embed, conv_w, gn_w, gn_b, head}) p.zero_grad();
   };
