@@ -41,7 +41,8 @@ inline const std::set<std::string>& known_families() {
   static const std::set<std::string> families = {
       "elementwise", "activations", "matmul",           "reductions",    "shape",
       "nn",          "losses",      "composition",      "conv2d",        "conv_transpose2d",
-      "batch_norm",  "pooling",     "conv_composition", "normalization", "resampling"};
+      "batch_norm",  "pooling",     "conv_composition", "normalization", "resampling",
+      "modules"};
   return families;
 }
 
@@ -119,8 +120,9 @@ inline std::string mismatch(const Tensor& got, const json& expected, const Toler
 }
 
 // A minimax call for one op: inputs (the case's inputs, in order) and the whole case (options,
-// state) -> output.
-using OpFn = std::function<Tensor(const TensorList& inputs, const json& c)>;
+// state) -> output. It may replace an input by a tensor of the same value that it used instead (a
+// module's own parameter, loaded from the input): gradients are then taken with respect to that.
+using OpFn = std::function<Tensor(TensorList& inputs, const json& c)>;
 using OpTable = std::map<std::string, OpFn>;
 
 inline const json& options(const json& c) {
@@ -144,13 +146,12 @@ inline void check_case(const json& c, const OpFn& fn, const Tolerance& tol = {})
   TensorList inputs, wanted;  // wanted: the inputs that require grad
   for (const json& in : c.at("inputs")) {
     Tensor x = to_tensor(in);
-    if (in.at("requires_grad").get<bool>()) {
-      x.requires_grad_();
-      wanted.push_back(x);
-    }
+    if (in.at("requires_grad").get<bool>()) x.requires_grad_();
     inputs.push_back(x);
   }
   Tensor out = fn(inputs, c);
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (c.at("inputs").at(i).at("requires_grad").get<bool>()) wanted.push_back(inputs[i]);
   check_tensor(name + " output", out, c.at("output"), tol);
   const json& grads = c.at("grads");
   if (grads.size() != wanted.size()) {

@@ -24,8 +24,28 @@ void default_init(Tensor& weight, Tensor& bias, int64_t fan_in) {
 }
 
 std::string conv_options(const Conv2dOptions& o) {
-  return fmt::format("stride {}, padding {}, dilation {}{}", o.stride, o.padding, o.dilation,
-                     o.output_padding ? fmt::format(", output_padding {}", o.output_padding) : "");
+  return fmt::format("stride {}, padding {}, dilation {}{}{}", o.stride, o.padding, o.dilation,
+                     o.output_padding ? fmt::format(", output_padding {}", o.output_padding) : "",
+                     o.groups != 1 ? fmt::format(", groups {}", o.groups) : "");
+}
+
+// The checks every convolution layer makes of its sizes: positive, and channels in whole groups.
+void check_conv_sizes(int64_t in, int64_t out, int64_t k, const Conv2dOptions& o,
+                      const char* layer) {
+  check_positive(in, layer, "in_channels");
+  check_positive(out, layer, "out_channels");
+  check_positive(k, layer, "kernel_size");
+  check_positive(o.groups, layer, "groups");
+  if (in % o.groups != 0 || out % o.groups != 0)
+    throw std::invalid_argument(
+        fmt::format("{}: in_channels {} and out_channels {} must both divide by groups {}", layer,
+                    in, out, o.groups));
+}
+
+void check_eps(float eps, const char* layer) {
+  if (!(eps >= 0.0f && std::isfinite(eps)))
+    throw std::invalid_argument(
+        fmt::format("{}: eps {} must be finite and non-negative", layer, eps));
 }
 
 }  // namespace
@@ -49,12 +69,10 @@ std::string Linear::describe() const {
 
 Conv2d::Conv2d(int64_t in, int64_t out, int64_t k, Conv2dOptions o, bool with_bias)
     : Module("Conv2d"), options(o) {
-  check_positive(in, "Conv2d", "in_channels");
-  check_positive(out, "Conv2d", "out_channels");
-  check_positive(k, "Conv2d", "kernel_size");
-  weight = register_parameter("weight", Tensor::empty({out, in, k, k}));
+  check_conv_sizes(in, out, k, o, "Conv2d");
+  weight = register_parameter("weight", Tensor::empty({out, in / o.groups, k, k}));
   if (with_bias) bias = register_parameter("bias", Tensor::empty({out}));
-  default_init(weight, bias, in * k * k);
+  default_init(weight, bias, in / o.groups * k * k);
 }
 
 Tensor Conv2d::forward(const Tensor& x) {
@@ -62,19 +80,17 @@ Tensor Conv2d::forward(const Tensor& x) {
 }
 
 std::string Conv2d::describe() const {
-  return fmt::format("Conv2d({} -> {}, kernel {}, {})", weight.size(1), weight.size(0),
-                     weight.size(2), conv_options(options));
+  return fmt::format("Conv2d({} -> {}, kernel {}, {})", weight.size(1) * options.groups,
+                     weight.size(0), weight.size(2), conv_options(options));
 }
 
 ConvTranspose2d::ConvTranspose2d(int64_t in, int64_t out, int64_t k, Conv2dOptions o,
                                  bool with_bias)
     : Module("ConvTranspose2d"), options(o) {
-  check_positive(in, "ConvTranspose2d", "in_channels");
-  check_positive(out, "ConvTranspose2d", "out_channels");
-  check_positive(k, "ConvTranspose2d", "kernel_size");
-  weight = register_parameter("weight", Tensor::empty({in, out, k, k}));
+  check_conv_sizes(in, out, k, o, "ConvTranspose2d");
+  weight = register_parameter("weight", Tensor::empty({in, out / o.groups, k, k}));
   if (with_bias) bias = register_parameter("bias", Tensor::empty({out}));
-  default_init(weight, bias, out * k * k);
+  default_init(weight, bias, out / o.groups * k * k);  // PyTorch's fan_in: weight.size(1) * k * k
 }
 
 Tensor ConvTranspose2d::forward(const Tensor& x) {
@@ -82,8 +98,8 @@ Tensor ConvTranspose2d::forward(const Tensor& x) {
 }
 
 std::string ConvTranspose2d::describe() const {
-  return fmt::format("ConvTranspose2d({} -> {}, kernel {}, {})", weight.size(0), weight.size(1),
-                     weight.size(2), conv_options(options));
+  return fmt::format("ConvTranspose2d({} -> {}, kernel {}, {})", weight.size(0),
+                     weight.size(1) * options.groups, weight.size(2), conv_options(options));
 }
 
 BatchNorm::BatchNorm(int64_t features, int rank, BatchNormOptions o)
@@ -108,6 +124,113 @@ Tensor BatchNorm::forward(const Tensor& x) {
 std::string BatchNorm::describe() const {
   return fmt::format("{}({}, eps {}, momentum {})", type_name(), running_mean.size(0), state_.eps,
                      state_.momentum);
+}
+
+LayerNorm::LayerNorm(Shape normalized_shape, LayerNormOptions o)
+    : Module("LayerNorm"), normalized_shape_(normalized_shape), eps_(o.eps) {
+  if (normalized_shape.size() == 0 || normalized_shape.numel() <= 0)
+    throw std::invalid_argument(fmt::format(
+        "LayerNorm: normalized_shape {} must have positive extents", normalized_shape.str()));
+  check_eps(o.eps, "LayerNorm");
+  if (o.elementwise_affine) {
+    weight = register_parameter("weight", Tensor::ones(normalized_shape));
+    bias = register_parameter("bias", Tensor::zeros(normalized_shape));
+  }
+}
+
+Tensor LayerNorm::forward(const Tensor& x) {
+  return layer_norm(x, normalized_shape_, weight, bias, eps_);
+}
+
+std::string LayerNorm::describe() const {
+  return fmt::format("LayerNorm({}, eps {}{})", normalized_shape_.str(), eps_,
+                     weight.defined() ? "" : ", no affine");
+}
+
+GroupNorm::GroupNorm(int64_t num_groups, int64_t num_channels, GroupNormOptions o)
+    : Module("GroupNorm"), groups_(num_groups), channels_(num_channels), eps_(o.eps) {
+  check_positive(num_groups, "GroupNorm", "num_groups");
+  check_positive(num_channels, "GroupNorm", "num_channels");
+  if (num_channels % num_groups != 0)
+    throw std::invalid_argument(fmt::format("GroupNorm: {} channels do not split into {} groups",
+                                            num_channels, num_groups));
+  check_eps(o.eps, "GroupNorm");
+  if (o.affine) {
+    weight = register_parameter("weight", Tensor::ones({num_channels}));
+    bias = register_parameter("bias", Tensor::zeros({num_channels}));
+  }
+}
+
+Tensor GroupNorm::forward(const Tensor& x) {
+  if (x.defined() && (x.dim() < 2 || x.size(1) != channels_))
+    throw std::invalid_argument(
+        fmt::format("GroupNorm: expects [N, {}, ...], got {}", channels_, x.shape().str()));
+  return group_norm(x, groups_, weight, bias, eps_);
+}
+
+std::string GroupNorm::describe() const {
+  return fmt::format("GroupNorm({} groups of {} channels, eps {})", groups_, channels_, eps_);
+}
+
+InstanceNorm2d::InstanceNorm2d(int64_t num_features, InstanceNormOptions o)
+    : Module("InstanceNorm2d"), features_(num_features), eps_(o.eps) {
+  check_positive(num_features, "InstanceNorm2d", "num_features");
+  check_eps(o.eps, "InstanceNorm2d");
+  if (o.affine) {
+    weight = register_parameter("weight", Tensor::ones({num_features}));
+    bias = register_parameter("bias", Tensor::zeros({num_features}));
+  }
+}
+
+// Group normalization with one channel per group.
+Tensor InstanceNorm2d::forward(const Tensor& x) {
+  if (x.defined() && (x.dim() != 4 || x.size(1) != features_))
+    throw std::invalid_argument(
+        fmt::format("InstanceNorm2d: expects [N, {}, H, W], got {}", features_, x.shape().str()));
+  return group_norm(x, features_, weight, bias, eps_);
+}
+
+std::string InstanceNorm2d::describe() const {
+  return fmt::format("InstanceNorm2d({}, eps {}{})", features_, eps_,
+                     weight.defined() ? ", affine" : "");
+}
+
+Embedding::Embedding(int64_t num_embeddings, int64_t embedding_dim) : Module("Embedding") {
+  check_positive(num_embeddings, "Embedding", "num_embeddings");
+  check_positive(embedding_dim, "Embedding", "embedding_dim");
+  weight = register_parameter("weight", Tensor::empty({num_embeddings, embedding_dim}));
+  init::normal_(weight, 0.0f, 1.0f);
+}
+
+Tensor Embedding::forward(const Tensor& indices) {
+  return embedding(weight, indices);
+}
+
+std::string Embedding::describe() const {
+  return fmt::format("Embedding({}, {})", weight.size(0), weight.size(1));
+}
+
+Upsample::Upsample(int64_t scale_factor, UpsampleMode mode)
+    : Module("Upsample"), scale_(scale_factor), mode_(mode) {
+  check_positive(scale_factor, "Upsample", "scale_factor");
+}
+
+Tensor Upsample::forward(const Tensor& x) {
+  return mode_ == UpsampleMode::kNearest ? upsample_nearest2d(x, scale_)
+                                         : upsample_bilinear2d(x, scale_);
+}
+
+std::string Upsample::describe() const {
+  return fmt::format("Upsample(x{}, {})", scale_,
+                     mode_ == UpsampleMode::kNearest ? "nearest" : "bilinear");
+}
+
+PixelShuffle::PixelShuffle(int64_t upscale_factor) : Module("PixelShuffle"), r_(upscale_factor) {
+  check_positive(upscale_factor, "PixelShuffle", "upscale_factor");
+}
+
+std::string PixelShuffle::describe() const {
+  return fmt::format("PixelShuffle({})", r_);
 }
 
 Dropout::Dropout(float p, Generator* gen) : Module("Dropout"), p_(p), gen_(gen) {

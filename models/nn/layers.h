@@ -2,7 +2,10 @@
 // - Linear, Conv2d: weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in * kh * kw.
 // - ConvTranspose2d: the same with PyTorch's fan_in for its [in, out, kh, kw] weight (out * kh *
 // kw).
-// - BatchNorm: weight 1, bias 0, running mean 0, running variance 1.
+// - Grouped convolutions: the same with fan_in over one group's channels.
+// - BatchNorm, LayerNorm, GroupNorm, InstanceNorm2d (affine): weight 1, bias 0; batch norm's
+//   running mean 0, running variance 1.
+// - Embedding: N(0, 1).
 // - Maxout: its Linear's default.
 // Reinitialize with models/nn/init.h (e.g. the GAN paper's U(-0.05, 0.05)).
 #pragma once
@@ -29,7 +32,7 @@ class Conv2d : public Module {
          bool bias = true);
   Tensor forward(const Tensor& x) override;
   std::string describe() const override;
-  Tensor weight, bias;  // [out, in, k, k], [out]
+  Tensor weight, bias;  // [out, in/groups, k, k], [out]
   Conv2dOptions options;
 };
 
@@ -39,7 +42,7 @@ class ConvTranspose2d : public Module {
                   Conv2dOptions options = {}, bool bias = true);
   Tensor forward(const Tensor& x) override;
   std::string describe() const override;
-  Tensor weight, bias;  // [in, out, k, k], [out]
+  Tensor weight, bias;  // [in, out/groups, k, k], [out]
   Conv2dOptions options;
 };
 
@@ -72,6 +75,98 @@ class BatchNorm2d : public BatchNorm {
  public:
   explicit BatchNorm2d(int64_t features, BatchNormOptions options = {})
       : BatchNorm(features, 4, options) {}
+};
+
+// As torch::nn::LayerNorm: normalizes over the trailing dimensions `normalized_shape`, with a
+// weight and bias of that shape when elementwise_affine.
+struct LayerNormOptions {
+  float eps = 1e-5f;
+  bool elementwise_affine = true;
+};
+
+class LayerNorm : public Module {
+ public:
+  explicit LayerNorm(Shape normalized_shape, LayerNormOptions options = {});
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+  Tensor weight, bias;  // normalized_shape (undefined without elementwise_affine)
+
+ private:
+  Shape normalized_shape_;
+  float eps_;
+};
+
+struct GroupNormOptions {
+  float eps = 1e-5f;
+  bool affine = true;
+};
+
+// As torch::nn::GroupNorm: an [N, C, ...] input's C channels in num_groups groups, each normalized
+// over its channels and positions per sample, then a per-channel weight and bias.
+class GroupNorm : public Module {
+ public:
+  GroupNorm(int64_t num_groups, int64_t num_channels, GroupNormOptions options = {});
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+  Tensor weight, bias;  // [C] (undefined without affine)
+
+ private:
+  int64_t groups_, channels_;
+  float eps_;
+};
+
+struct InstanceNormOptions {
+  float eps = 1e-5f;
+  bool affine = false;  // PyTorch's default
+};
+
+// As torch::nn::InstanceNorm2d with its default track_running_stats = false: every channel of every
+// sample of an [N, C, H, W] input normalized over its own positions, in training and eval alike.
+class InstanceNorm2d : public Module {
+ public:
+  explicit InstanceNorm2d(int64_t num_features, InstanceNormOptions options = {});
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+  Tensor weight, bias;  // [C] when affine
+
+ private:
+  int64_t features_;
+  float eps_;
+};
+
+// A lookup table of num_embeddings rows of embedding_dim: indices [...] (whole numbers held in
+// floats, as class labels are) -> [..., embedding_dim].
+class Embedding : public Module {
+ public:
+  Embedding(int64_t num_embeddings, int64_t embedding_dim);
+  Tensor forward(const Tensor& indices) override;
+  std::string describe() const override;
+  Tensor weight;  // [num_embeddings, embedding_dim]
+};
+
+enum class UpsampleMode { kNearest, kBilinear };  // bilinear: align_corners = false
+
+// [N, C, H, W] -> [N, C, H * scale_factor, W * scale_factor].
+class Upsample : public Module {
+ public:
+  explicit Upsample(int64_t scale_factor, UpsampleMode mode = UpsampleMode::kNearest);
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+
+ private:
+  int64_t scale_;
+  UpsampleMode mode_;
+};
+
+// [N, C * r * r, H, W] -> [N, C, H * r, W * r] (sub-pixel convolution's rearrangement).
+class PixelShuffle : public Module {
+ public:
+  explicit PixelShuffle(int64_t upscale_factor);
+  Tensor forward(const Tensor& x) override { return pixel_shuffle(x, r_); }
+  std::string describe() const override;
+
+ private:
+  int64_t r_;
 };
 
 // Zeroes inputs with probability p in training mode (identity in eval), drawing from `gen` (the

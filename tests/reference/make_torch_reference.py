@@ -17,7 +17,13 @@ Each case holds
   second_order       -- for ops a gradient penalty passes through: v (one per input that requires
                         grad) and grads, d/dx_j of S = sum_i <dL/dx_i, v_i> (create_graph=True);
                         zeros where S does not depend on x_j (e.g. every linear op)
-  state, state_after -- batch_norm's running statistics before and after the forward
+  state, state_after -- batch_norm's running statistics, or a module's buffers, before and after
+                        the forward
+
+Family "modules" holds minimax's nn modules against PyTorch's (torch.nn.LayerNorm, ...; SAGAN's
+self-attention, which PyTorch lacks, is written out below): the first input is the module's input,
+the others its parameters under minimax's names (PyTorch's module uses them as its own), and the
+state its buffers (spectral norm's u and v, unit vectors).
 
 Inputs are exact float32 values; PyTorch evaluates in float64 on them and the results are rounded
 to float32, so the stored numbers carry no float32 error of PyTorch's own and a test's tolerance
@@ -234,6 +240,76 @@ TORCH_OPS = {
     "conditional_discriminator": _conditional_discriminator,
     "resize_conv_generator": _resize_conv_generator,
 }
+
+# ---------------------------------------------------------------------------------------------
+# Modules: each builder returns PyTorch's module and the PyTorch names of the minimax parameters
+# and buffers whose names differ.
+
+
+class SelfAttention2d(torch.nn.Module):
+    """SAGAN's self-attention as minimax's nn::SelfAttention2d: 1x1 convolutions to queries and
+    keys of C / reduction channels and values of C; each position attends over all positions;
+    gamma * attended + x."""
+
+    def __init__(self, channels, reduction):
+        super().__init__()
+        self.query = torch.nn.Conv2d(channels, channels // reduction, 1)
+        self.key = torch.nn.Conv2d(channels, channels // reduction, 1)
+        self.value = torch.nn.Conv2d(channels, channels, 1)
+        self.gamma = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        q, k, v = (f(x).flatten(2) for f in (self.query, self.key, self.value))  # [N, C', H*W]
+        attention = torch.softmax(q.transpose(1, 2) @ k, dim=-1)  # [N, query i, key j]
+        return self.gamma * (v @ attention.transpose(1, 2)).view(n, c, h, w) + x
+
+
+def _spectral_norm(inner):
+    return torch.nn.utils.spectral_norm(inner), {"module.weight": "weight_orig",
+                                                 "module.bias": "bias"}
+
+
+def _upsample(o):
+    corners = {"align_corners": False} if o["mode"] == "bilinear" else {}
+    return torch.nn.Upsample(scale_factor=o["scale"], mode=o["mode"], **corners), {}
+
+
+MODULES = {
+    "Embedding": lambda o: (torch.nn.Embedding(o["num"], o["dim"]), {}),
+    "LayerNorm": lambda o: (torch.nn.LayerNorm(o["normalized_shape"],
+                                               elementwise_affine=o["affine"]), {}),
+    "GroupNorm": lambda o: (torch.nn.GroupNorm(o["groups"], o["channels"], affine=o["affine"]), {}),
+    "InstanceNorm2d": lambda o: (torch.nn.InstanceNorm2d(o["features"], affine=o["affine"]), {}),
+    "Upsample": _upsample,
+    "PixelShuffle": lambda o: (torch.nn.PixelShuffle(o["r"]), {}),
+    "SelfAttention2d": lambda o: (SelfAttention2d(o["channels"], o["reduction"]), {}),
+    "SpectralNorm(Linear)": lambda o: _spectral_norm(torch.nn.Linear(o["in"], o["out"])),
+    "SpectralNorm(Conv2d)": lambda o: _spectral_norm(
+        torch.nn.Conv2d(o["in"], o["out"], o["kernel"], padding=o["padding"])),
+}
+
+
+def run_module(c, xs, state):
+    """PyTorch's module on xs[0], with xs[1:] as its parameters (so gradients reach them) and
+    `state` as its buffers; returns the output and the buffers after the forward."""
+    o = c["options"]
+    module, renamed = MODULES[c["op"]](o)
+    module = module.double().train(o["training"])
+    for spec, x in zip(c["inputs"][1:], xs[1:]):
+        owner_path, _, leaf = renamed.get(spec["name"], spec["name"]).rpartition(".")
+        owner = module.get_submodule(owner_path)
+        del owner._parameters[leaf]
+        setattr(owner, leaf, x)
+    left = [name for name, _ in module.named_parameters()]
+    assert not left, f"{c['name']}: parameters not given as inputs: {left}"
+    buffers = dict(module.named_buffers())
+    with torch.no_grad():
+        for name, value in state.items():
+            buffers[renamed.get(name, name)].copy_(value)
+    out = module(xs[0].long() if c["op"] == "Embedding" else xs[0])
+    return out, {name: buffers[renamed.get(name, name)].clone() for name in state}
+
 
 # ---------------------------------------------------------------------------------------------
 # Cases
@@ -630,6 +706,50 @@ for op in ("upsample_nearest2d", "upsample_bilinear2d"):
 case(RS, "r 2", "pixel_shuffle", [inp("x", [2, 8, 2, 3])], {"r": 2}, SO)
 case(RS, "r 3", "pixel_shuffle", [inp("x", [1, 9, 2, 2])], {"r": 3}, SO)
 
+# ---- modules: the input, then the parameters by minimax's names; state: the buffers ----
+MO = "modules"
+
+
+def module(name, op, inputs, training=True, state=None, second_order=SO, **options):
+    case(MO, name, op, inputs, {"training": training, **options}, second_order, state)
+
+
+def unit(shape):
+    """A buffer drawn in [-1, 1) and scaled to length 1 (spectral norm's u and v)."""
+    return {"shape": shape, "intervals": [(-1.0, 1.0)], "unit": True}
+
+
+module("3 of 4 rows", "Embedding", [indices("indices", [2, 3], 4), inp("weight", [4, 3])],
+       num=4, dim=3)
+module("affine", "LayerNorm", [inp("x", [2, 3, 4], -2.0, 2.0), inp("weight", [3, 4], 0.5, 1.5),
+                               inp("bias", [3, 4])], normalized_shape=[3, 4], affine=True)
+module("no affine", "LayerNorm", [inp("x", [3, 5], -2.0, 2.0)], normalized_shape=[5],
+       affine=False)
+module("2 groups", "GroupNorm", [inp("x", [2, 4, 2, 3], -2.0, 2.0), inp("weight", [4], 0.5, 1.5),
+                                 inp("bias", [4])], groups=2, channels=4, affine=True)
+module("default (no affine)", "InstanceNorm2d", [inp("x", [2, 3, 3, 2], -2.0, 2.0)], features=3,
+       affine=False)
+module("affine, eval", "InstanceNorm2d", [inp("x", [2, 2, 2, 3], -2.0, 2.0),
+                                          inp("weight", [2], 0.5, 1.5), inp("bias", [2])],
+       training=False, features=2, affine=True)
+module("nearest x2", "Upsample", [inp("x", [1, 2, 2, 3])], scale=2, mode="nearest")
+module("bilinear x2", "Upsample", [inp("x", [1, 2, 3, 2])], scale=2, mode="bilinear")
+module("r 2", "PixelShuffle", [inp("x", [1, 8, 2, 2])], r=2)
+module("8 channels, reduction 4", "SelfAttention2d",
+       [inp("x", [2, 8, 2, 3]), inp("query.weight", [2, 8, 1, 1]), inp("query.bias", [2]),
+        inp("key.weight", [2, 8, 1, 1]), inp("key.bias", [2]), inp("value.weight", [8, 8, 1, 1]),
+        inp("value.bias", [8]), inp("gamma", [1], 0.5, 1.5)], channels=8, reduction=4)
+SN_LINEAR = [inp("x", [4, 5]), inp("module.weight", [3, 5]), inp("module.bias", [3])]
+SN_LINEAR_STATE = {"weight_u": unit([3]), "weight_v": unit([5])}
+module("training: one power iteration", "SpectralNorm(Linear)", SN_LINEAR,
+       state=SN_LINEAR_STATE, **{"in": 5, "out": 3})
+module("eval: u and v as stored", "SpectralNorm(Linear)", SN_LINEAR, training=False,
+       state=SN_LINEAR_STATE, **{"in": 5, "out": 3})
+module("3x3 padding 1, training", "SpectralNorm(Conv2d)",
+       [inp("x", [2, 2, 4, 4]), inp("module.weight", [3, 2, 3, 3]), inp("module.bias", [3])],
+       state={"weight_u": unit([3]), "weight_v": unit([18])},
+       **{"in": 2, "out": 3, "kernel": 3, "padding": 1})
+
 # ---------------------------------------------------------------------------------------------
 # Evaluation
 
@@ -652,6 +772,13 @@ def tensor_json(t):
     return {"shape": list(t.shape), "values": f32_list(t)}
 
 
+def draw_state(spec, gen):
+    """A state tensor in float32, exactly as stored; a unit one is scaled to length 1 in float64
+    and rounded."""
+    t = draw(spec["shape"], spec["intervals"], None, gen)
+    return (t.double() / t.double().norm()).float() if spec.get("unit") else t
+
+
 def make_case(c):
     gen = torch.Generator().manual_seed(zlib.crc32(c["name"].encode()))
     specs = c["inputs"]
@@ -661,10 +788,11 @@ def make_case(c):
     o = c["options"]
 
     state = state_after = None
-    if c["op"] == "batch_norm":
-        st = c["state"]
-        if st is not None:
-            state = {k: draw(v["shape"], v["intervals"], None, gen) for k, v in st.items()}
+    if c["state"] is not None:
+        state = {k: draw_state(v, gen) for k, v in c["state"].items()}
+    if c["family"] == "modules":
+        out, state_after = run_module(c, xs, state or {})
+    elif c["op"] == "batch_norm":
         rm = state["running_mean"].double().clone() if state else None
         rv = state["running_var"].double().clone() if state else None
         w, b = (xs[1], xs[2]) if o["affine"] else (None, None)
