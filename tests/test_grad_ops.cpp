@@ -376,6 +376,15 @@ TEST_CASE("one_hot: a 1 at each label, any label shape, no gradient") {
   CHECK_FALSE(y.requires_grad());
 }
 
+// one_hot itself is a constant: its row checks a product with it (a projection discriminator's
+// pick of a class's logit) differentiates in x alone, to second order.
+TEST_CASE("grad: one_hot") {
+  auto pick = [](const TensorList& x) {
+    return sum(mul(square(x[0]), one_hot(indices({3, 0, 3}, {3}), 4)), {1});
+  };
+  check_table({{"class logits of 3 rows", {{{3, 4}}}, pick, k2nd}});
+}
+
 TEST_CASE("grad: pixel_shuffle") {
   auto shuffle = [](int64_t r, bool squared) {
     return [=](const TensorList& x) {
