@@ -16,13 +16,6 @@ using namespace minimax::nn;
 
 constexpr int64_t kNoise = 8, kModes = 8, kEmbed = 8, kHidden = 128;
 
-Tensor one_hot(const Tensor& labels, int64_t classes) {
-  Tensor out = Tensor::zeros({labels.numel(), classes});
-  for (int64_t i = 0; i < labels.numel(); ++i)
-    out.data()[i * classes + static_cast<int64_t>(labels.data()[i])] = 1;
-  return out;
-}
-
 // G(z, y) = MLP([z, E y]).
 class ConditionalGenerator : public Module {
  public:

@@ -1,4 +1,9 @@
-// Activation functions: unary elementwise ops (see detail::unary), each with its f''.
+// Activation functions: unary elementwise ops (see detail::unary), each with its f''; and softmax
+// and log_softmax, which normalize along a dimension.
+#include <fmt/format.h>
+
+#include <stdexcept>
+
 #include "ops/internal.h"
 
 namespace minimax {
@@ -76,6 +81,68 @@ Tensor log_sigmoid(const Tensor& x) {
 }
 Tensor elu(const Tensor& x, float alpha) {
   return unary(kElu, x, alpha);
+}
+
+// ---- softmax and log_softmax ----
+//
+// Each forward and its backward are oneDNN softmax primitives; the backward is an op of its own in
+// terms of the output y (as sigmoid's), whose backward is written with ops, so it differentiates
+// again.
+
+namespace {
+
+// gx = y * (g - sum(g * y)) for softmax, g - exp(y) * sum(g) for log_softmax (y the output).
+Tensor softmax_grad(bool log, const Tensor& g, const Tensor& y, int dim) {
+  Tensor gx = Tensor::empty(y.shape());
+  kernels::softmax_backward(log, g, y, gx, dim);
+  const char* name = log ? "log_softmax_backward" : "softmax_backward";
+  return record(name, std::move(gx), {g, y}, [log, g, y, dim](const Tensor& gg, Node& n) {
+    TensorList r(2);
+    const Dims axis{dim};
+    if (log) {
+      // In g the transposed map gg - sum(p * gg); in y only p = exp(y) varies.
+      Tensor p = exp(y);
+      if (n.needs_input_grad(0)) r[0] = sub(gg, sum(mul(p, gg), axis, true));
+      if (n.needs_input_grad(1)) r[1] = neg(mul(mul(gg, p), sum(g, axis, true)));
+      return r;
+    }
+    // The map g -> y * (g - sum(g * y)) is symmetric, so in g it is its own transpose; in y the
+    // product rule gives gg * (g - sum(g * y)) - g * sum(gg * y).
+    if (n.needs_input_grad(0)) r[0] = softmax_grad(false, gg, y, dim);
+    if (n.needs_input_grad(1)) {
+      Tensor centred = sub(g, sum(mul(g, y), axis, true));
+      r[1] = sub(mul(gg, centred), mul(g, sum(mul(gg, y), axis, true)));
+    }
+    return r;
+  });
+}
+
+Tensor softmax_op(bool log, const Tensor& x, int dim) {
+  const char* name = log ? "log_softmax" : "softmax";
+  detail::check_defined(x, name, "input");
+  if (x.dim() == 0)
+    throw std::invalid_argument(
+        fmt::format("{}: input must have a dimension to normalize along, "
+                    "got shape {}",
+                    name, x.shape().str()));
+  const int d = normalize_dim(dim, x.dim(), name);
+  Tensor y = Tensor::empty(x.shape());
+  kernels::softmax_forward(log, x, y, d);
+  return record(
+      name, std::move(y), {x},
+      [log, d](const Tensor& g, Node& n) -> TensorList {
+        return {softmax_grad(log, g, n.saved_output(), d)};
+      },
+      SaveOutput::kYes);
+}
+
+}  // namespace
+
+Tensor softmax(const Tensor& x, int dim) {
+  return softmax_op(false, x, dim);
+}
+Tensor log_softmax(const Tensor& x, int dim) {
+  return softmax_op(true, x, dim);
 }
 
 }  // namespace minimax

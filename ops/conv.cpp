@@ -72,12 +72,22 @@ Tensor weight_grad(const Tensor& x, const Tensor& gy, const Shape& w_shape, cons
 // ---- validation ----
 
 ConvGeometry check_options(const Conv2dOptions& o, const char* op) {
-  if (o.stride < 1 || o.dilation < 1 || o.padding < 0 || o.output_padding < 0)
-    throw std::invalid_argument(fmt::format(
-        "{}: stride {} and dilation {} must be positive, padding {} and output_padding {} "
-        "non-negative",
-        op, o.stride, o.dilation, o.padding, o.output_padding));
-  return {o.stride, o.padding, o.dilation};
+  if (o.stride < 1 || o.dilation < 1 || o.groups < 1 || o.padding < 0 || o.output_padding < 0)
+    throw std::invalid_argument(
+        fmt::format("{}: stride {}, dilation {} and groups {} must be positive, padding {} and "
+                    "output_padding {} non-negative",
+                    op, o.stride, o.dilation, o.groups, o.padding, o.output_padding));
+  return {o.stride, o.padding, o.dilation, o.groups};
+}
+
+// Both channel counts of a grouped convolution must split evenly into its groups.
+void check_groups(const Tensor& x, const Tensor& w, int64_t in, int64_t out, int64_t groups,
+                  const char* op) {
+  if (in % groups != 0 || out % groups != 0)
+    throw std::invalid_argument(
+        fmt::format("{}: {} input and {} output channels (input {}, weight {}) must both divide "
+                    "by groups {}",
+                    op, in, out, x.shape().str(), w.shape().str(), groups));
 }
 
 void check_operands(const Tensor& x, const Tensor& w, const char* op) {
@@ -123,10 +133,12 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
     throw std::invalid_argument(fmt::format(
         "conv2d: output_padding {} applies only to conv_transpose2d", options.output_padding));
   check_operands(x, weight, op);
-  if (x.size(1) != weight.size(1))
-    throw std::invalid_argument(
-        fmt::format("conv2d: input {} has {} channels but weight {} (out, in, kh, kw) expects {}",
-                    x.shape().str(), x.size(1), weight.shape().str(), weight.size(1)));
+  check_groups(x, weight, x.size(1), weight.size(0), g.groups, op);
+  if (x.size(1) != weight.size(1) * g.groups)
+    throw std::invalid_argument(fmt::format(
+        "conv2d: input {} has {} channels but weight {} (out, in/groups, kh, kw) with groups {} "
+        "expects {}",
+        x.shape().str(), x.size(1), weight.shape().str(), g.groups, weight.size(1) * g.groups));
   check_bias(bias, weight.size(0), weight, op);
   check_kernel_fits(x, weight, g, op);
   return forward(x, weight, bias, g);
@@ -145,20 +157,23 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
   check_operands(x, weight, op);
   if (x.size(1) != weight.size(0))
     throw std::invalid_argument(fmt::format(
-        "conv_transpose2d: input {} has {} channels but weight {} (in, out, kh, kw) expects {}",
+        "conv_transpose2d: input {} has {} channels but weight {} (in, out/groups, kh, kw) "
+        "expects {}",
         x.shape().str(), x.size(1), weight.shape().str(), weight.size(0)));
-  check_bias(bias, weight.size(1), weight, op);
-  Shape out{x.size(0), weight.size(1), transposed_extent(x.size(2), weight.size(2), options),
+  const int64_t channels = weight.size(1) * g.groups;
+  check_groups(x, weight, x.size(1), channels, g.groups, op);
+  check_bias(bias, channels, weight, op);
+  Shape out{x.size(0), channels, transposed_extent(x.size(2), weight.size(2), options),
             transposed_extent(x.size(3), weight.size(3), options)};
   if (out[2] < 1 || out[3] < 1)
     throw std::invalid_argument(
         fmt::format("conv_transpose2d: padding {} leaves an empty output {} for input {} and "
                     "weight {}",
                     options.padding, out.str(), x.shape().str(), weight.shape().str()));
-  // The weight [in, out, kh, kw] is the weight of the convolution this op transposes.
+  // The weight [in, out/groups, kh, kw] is the weight of the convolution this op transposes.
   Tensor y = input_grad(x, weight, out, g, "conv_transpose2d");
   if (!bias.defined()) return y;
-  return add(y, reshape(bias, {1, weight.size(1), 1, 1}));
+  return add(y, reshape(bias, {1, channels, 1, 1}));
 }
 
 }  // namespace minimax

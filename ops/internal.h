@@ -19,6 +19,10 @@ void check_rank(const Tensor& x, int rank, const char* op, const char* what);
 // Throws std::invalid_argument naming the op unless x is defined.
 void check_defined(const Tensor& x, const char* op, const char* what);
 
+// Throws std::invalid_argument naming op, what and the offending value unless every element of t
+// is a whole number in [0, bound): class labels and embedding indices, stored as floats.
+void check_indices(const Tensor& t, int64_t bound, const char* op, const char* what);
+
 // A unary elementwise op: a oneDNN eltwise forward; its backward is a differentiable op that runs
 // oneDNN's fused eltwise backward (g * f'(s)) and whose own backward needs only f'' (`curvature`).
 struct UnarySpec {

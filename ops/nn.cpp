@@ -1,6 +1,8 @@
-// Neural-network ops built from other ops: maxout and dropout.
+// Neural-network ops on plain loops or built from other ops: maxout, dropout, embedding, one_hot.
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
 #include "ops/internal.h"
@@ -86,6 +88,101 @@ Tensor dropout(const Tensor& x, float p, bool training, Generator& gen) {
   float* m = mask.data();
   for (int64_t i = 0, n = mask.numel(); i < n; ++i) m[i] = gen.uniform() >= p ? keep_scale : 0.0f;
   return mul(x, mask);
+}
+
+// ---- indices held in floats: embedding and one_hot ----
+
+void detail::check_indices(const Tensor& t, int64_t bound, const char* op, const char* what) {
+  check_defined(t, op, what);
+  const float* v = t.data();
+  for (int64_t i = 0, n = t.numel(); i < n; ++i)
+    if (!(v[i] >= 0.0f && v[i] < static_cast<float>(bound) && v[i] == std::floor(v[i])))
+      throw std::invalid_argument(
+          fmt::format("{}: {} {} holds {} at flat index {}, which is not a whole number in [0, {})",
+                      op, what, t.shape().str(), v[i], i, bound));
+}
+
+namespace {
+
+// indices' shape with one more trailing extent, or an error naming op when that exceeds the rank
+// a Shape holds.
+Shape append_extent(const Tensor& indices, int64_t extent, const char* op, const char* what) {
+  if (indices.dim() >= Shape::kMaxDims)
+    throw std::invalid_argument(
+        fmt::format("{}: {} {} leave no room for the output's extra dimension (at most {})", op,
+                    what, indices.shape().str(), Shape::kMaxDims));
+  Shape s = indices.shape();
+  s.push_back(extent);
+  return s;
+}
+
+// Embedding is a row gather and its backward a row scatter-add: each is the other's adjoint, so
+// they differentiate into each other (as maxout's scatter and gather). Plain loops: oneDNN 2.6 has
+// no gather. `indices` are validated and hold whole numbers in [0, rows).
+
+Tensor embedding_scatter(const Tensor& g, const Tensor& indices, int64_t rows);
+
+// out [..., D] = weight [rows, D] at each index.
+Tensor embedding_gather(const Tensor& weight, const Tensor& indices, const char* name) {
+  const int64_t d = weight.size(1), count = indices.numel();
+  Tensor out = Tensor::empty(append_extent(indices, d, name, "indices"));
+  const float* idx = indices.data();
+  const float* w = weight.data();
+  float* o = out.data();
+#pragma omp parallel for if (count * d >= (1 << 16))
+  for (int64_t i = 0; i < count; ++i)
+    std::copy_n(w + static_cast<int64_t>(idx[i]) * d, d, o + i * d);
+  return record(name, std::move(out), {weight},
+                [indices, rows = weight.size(0)](const Tensor& g, Node&) -> TensorList {
+                  return {embedding_scatter(g, indices, rows)};
+                });
+}
+
+// gw [rows, D] = the sum of g's rows [..., D] landing on each index; repeated indices accumulate.
+// Sequential over the indices, so the sums are deterministic.
+Tensor embedding_scatter(const Tensor& g, const Tensor& indices, int64_t rows) {
+  const int64_t d = g.size(g.dim() - 1), count = indices.numel();
+  Tensor gw = Tensor::zeros({rows, d});
+  const float* idx = indices.data();
+  const float* src = g.data();
+  float* dst = gw.data();
+  for (int64_t i = 0; i < count; ++i) {
+    float* row = dst + static_cast<int64_t>(idx[i]) * d;
+    const float* add = src + i * d;
+#pragma omp simd
+    for (int64_t k = 0; k < d; ++k) row[k] += add[k];
+  }
+  return record("embedding_backward", std::move(gw), {g},
+                [indices](const Tensor& gg, Node&) -> TensorList {
+                  return {embedding_gather(gg, indices, "embedding_gather")};
+                });
+}
+
+}  // namespace
+
+Tensor embedding(const Tensor& weight, const Tensor& indices) {
+  detail::check_rank(weight, 2, "embedding", "weight");
+  detail::check_indices(indices, weight.size(0), "embedding", "indices");
+  // A backward reads the indices later: it gets its own copy, because a caller may refill the
+  // tensor it passed (a batch sampler's label buffer) before backpropagating.
+  bool recording = GradMode::is_enabled() && weight.requires_grad();
+  Tensor idx = indices;
+  if (recording) {
+    idx = Tensor::empty(indices.shape());
+    std::copy_n(indices.data(), indices.numel(), idx.data());
+  }
+  return embedding_gather(weight, idx, "embedding");
+}
+
+Tensor one_hot(const Tensor& labels, int64_t n) {
+  if (n < 1) throw std::invalid_argument(fmt::format("one_hot: {} classes; need at least one", n));
+  detail::check_indices(labels, n, "one_hot", "labels");
+  Tensor out = Tensor::zeros(append_extent(labels, n, "one_hot", "labels"));
+  const float* l = labels.data();
+  float* o = out.data();
+  for (int64_t i = 0, count = labels.numel(); i < count; ++i)
+    o[i * n + static_cast<int64_t>(l[i])] = 1.0f;
+  return out;
 }
 
 }  // namespace minimax

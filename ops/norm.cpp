@@ -1,4 +1,6 @@
-// Batch normalization on oneDNN. The forward is one oneDNN pass (batch statistics in training, the
+// Normalizations on oneDNN: batch normalization, layer normalization, and group normalization
+// (oneDNN has none: it is a layer normalization of each sample's group, then a per-channel affine
+// map in ops). Each forward is one oneDNN pass (batch norm: batch statistics in training, the
 // running ones in eval). The backward runs oneDNN's fused pass when it is not itself being recorded
 // (backward without create_graph, the usual case); when it is, the same gradient is written with
 // differentiable ops (mean, sub, mul, ...) so that it can be differentiated again.
@@ -80,6 +82,36 @@ void update_running(BatchNormState& s, const Tensor& mu, const Tensor& var, int6
   s.running_var.copy_(add(mul(s.running_var, 1.0f - m), mul(var, m * unbias)));
 }
 
+// Where a normalization standardizes, for the backward written with ops: x and its gradient viewed
+// as `view`, statistics over `stats`, the weight reshaped to `weight_view` to broadcast over the
+// view, the parameter gradients summed over `params` and given the parameters' `param_shape`.
+struct Layout {
+  Shape view;
+  Dims stats, params;
+  Shape weight_view, param_shape;
+};
+
+// The gradients of y = xhat * weight + bias (weight undefined: 1), xhat = (x - mean) / sqrt(var +
+// eps), with ops. The statistics are recomputed from x so that their dependence on x is part of
+// the graph.
+TensorList standardized_backward(const Tensor& g, const Tensor& x, const Tensor& weight, float eps,
+                                 const Layout& l, Node& n) {
+  Tensor xv = reshape(x, l.view), gv = reshape(g, l.view);
+  Tensor xc = sub(xv, mean(xv, l.stats, true));
+  Tensor rstd = pow(add(mean(square(xc), l.stats, true), eps), -0.5f);
+  Tensor xhat = mul(xc, rstd);
+  Tensor gxhat = weight.defined() ? mul(gv, reshape(weight, l.weight_view)) : gv;
+  // Through the standardization: drop gxhat's components along 1 and along xhat, then rescale.
+  Tensor along_one = mean(gxhat, l.stats, true);
+  Tensor along_xhat = mul(xhat, mean(mul(gxhat, xhat), l.stats, true));
+  TensorList r(3);
+  if (n.needs_input_grad(0))
+    r[0] = reshape(mul(rstd, sub(sub(gxhat, along_one), along_xhat)), x.shape());
+  if (n.needs_input_grad(1)) r[1] = reshape(sum(mul(gv, xhat), l.params), l.param_shape);
+  if (n.needs_input_grad(2)) r[2] = reshape(sum(gv, l.params), l.param_shape);
+  return r;
+}
+
 struct Saved {
   Tensor x, weight;  // with their history, for the recorded backward
   Tensor bias;       // without: only the fused kernel reads it
@@ -99,24 +131,9 @@ TensorList fused_backward(const Tensor& g, const Saved& s, Node& n) {
   return {gx, n.needs_input_grad(1) ? gw : Tensor(), n.needs_input_grad(2) ? gb : Tensor()};
 }
 
-// The training gradient with ops: the statistics are recomputed from x so that their dependence on
-// x is part of the graph.
-TensorList batch_stats_backward(const Tensor& g, const Saved& s, Node& n) {
-  Shape s4 = as_nchw(s.x.shape());
-  Tensor x4 = reshape(s.x, s4), g4 = reshape(g, s4);
-  Tensor xc = sub(x4, mean(x4, kPerChannel, true));
-  Tensor rstd = pow(add(mean(square(xc), kPerChannel, true), s.eps), -0.5f);
-  Tensor xhat = mul(xc, rstd);
-  Tensor gxhat = s.weight.defined() ? mul(g4, per_channel(s.weight)) : g4;
-  // Through the normalization: drop gxhat's components along 1 and along xhat, then rescale.
-  Tensor along_one = mean(gxhat, kPerChannel, true);
-  Tensor along_xhat = mul(xhat, mean(mul(gxhat, xhat), kPerChannel, true));
-  TensorList r(3);
-  if (n.needs_input_grad(0))
-    r[0] = reshape(mul(rstd, sub(sub(gxhat, along_one), along_xhat)), s.x.shape());
-  if (n.needs_input_grad(1)) r[1] = sum(mul(g4, xhat), kPerChannel);
-  if (n.needs_input_grad(2)) r[2] = sum(g4, kPerChannel);
-  return r;
+// Batch norm in training standardizes each channel over the batch and the positions.
+Layout batch_layout(const Shape& x) {
+  return {as_nchw(x), kPerChannel, kPerChannel, {1, x[1], 1, 1}, {x[1]}};
 }
 
 // The eval gradient with ops: the statistics are constants, so it is affine in x.
@@ -156,9 +173,125 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Bat
                   // a gradient penalty through a batch-norm critic) takes the differentiable one.
                   // "nn: batch_norm recorded backward equals the fused one" ties them together.
                   if (!GradMode::is_enabled()) return fused_backward(g, saved, n);
-                  return saved.training ? batch_stats_backward(g, saved, n)
-                                        : running_stats_backward(g, saved, n);
+                  if (!saved.training) return running_stats_backward(g, saved, n);
+                  return standardized_backward(g, saved.x, saved.weight, saved.eps,
+                                               batch_layout(saved.x.shape()), n);
                 });
+}
+
+// ---- layer and group normalization: oneDNN's layer normalization of the rows of a matrix ----
+
+namespace {
+
+struct RowsSaved {
+  Tensor x, weight;  // with their history, for the recorded backward
+  Tensor bias;       // without: only the fused kernel reads it
+  Tensor mu, var;    // [rows]
+  Shape rows;        // [M,K]: x's view
+  Shape param_shape;
+  float eps;
+};
+
+TensorList fused_rows_backward(const Tensor& g, const RowsSaved& s, Node& n) {
+  Tensor gx = Tensor::empty(s.x.shape());
+  Tensor gw = s.weight.defined() ? Tensor::empty(s.param_shape) : Tensor();
+  Tensor gb = s.bias.defined() ? Tensor::empty(s.param_shape) : Tensor();
+  kernels::layer_norm_backward(detail::view(s.x, s.rows), detail::view(g, s.rows), s.weight, s.bias,
+                               s.mu, s.var, detail::view(gx, s.rows), gw, gb, s.eps);
+  return {gx, n.needs_input_grad(1) ? gw : Tensor(), n.needs_input_grad(2) ? gb : Tensor()};
+}
+
+// x viewed as `rows` [M,K], each row standardized, then times weight plus bias (each of
+// param_shape, K elements, or undefined). Recorded as `name`.
+Tensor normalize_rows(const char* name, const Tensor& x, const Shape& rows, const Tensor& weight,
+                      const Tensor& bias, const Shape& param_shape, float eps) {
+  Tensor mu = Tensor::empty({rows[0]}), var = Tensor::empty({rows[0]});
+  Tensor y = Tensor::empty(x.shape());
+  kernels::layer_norm_forward(detail::view(x, rows), weight, bias, mu, var, detail::view(y, rows),
+                              eps);
+  RowsSaved saved{x,           weight, bias.defined() ? bias.detach() : Tensor(), mu, var, rows,
+                  param_shape, eps};
+  return record(name, std::move(y), {x, weight, bias},
+                [saved](const Tensor& g, Node& n) -> TensorList {
+                  // As batch_norm's: oneDNN's fused pass unless the backward is being recorded.
+                  if (!GradMode::is_enabled()) return fused_rows_backward(g, saved, n);
+                  Layout l{saved.rows, {1}, {0}, {saved.rows[1]}, saved.param_shape};
+                  return standardized_backward(g, saved.x, saved.weight, saved.eps, l, n);
+                });
+}
+
+void check_eps(float eps, const char* op) {
+  if (!(eps >= 0.0f && std::isfinite(eps)))
+    throw std::invalid_argument(fmt::format("{}: eps {} must be finite and non-negative", op, eps));
+}
+
+void check_layer_norm(const Tensor& x, const Shape& normalized, const Tensor& weight,
+                      const Tensor& bias, float eps) {
+  detail::check_defined(x, "layer_norm", "input");
+  bool trailing = normalized.size() >= 1 && normalized.size() <= x.dim() && normalized.numel() > 0;
+  for (int i = 0; trailing && i < normalized.size(); ++i)
+    trailing = x.size(x.dim() - normalized.size() + i) == normalized[i];
+  if (!trailing)
+    throw std::invalid_argument(
+        fmt::format("layer_norm: normalized_shape {} must be the non-empty trailing dimensions "
+                    "of input {}",
+                    normalized.str(), x.shape().str()));
+  for (const Tensor* t : {&weight, &bias})
+    if (t->defined() && !(t->shape() == normalized))
+      throw std::invalid_argument(fmt::format("layer_norm: {} {} must have normalized_shape {}",
+                                              t == &weight ? "weight" : "bias", t->shape().str(),
+                                              normalized.str()));
+  check_eps(eps, "layer_norm");
+}
+
+// The elements of one sample of x [N,...].
+int64_t per_sample(const Tensor& x) {
+  int64_t count = 1;
+  for (int i = 1; i < x.dim(); ++i) count *= x.size(i);
+  return count;
+}
+
+void check_group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias,
+                      float eps) {
+  detail::check_defined(x, "group_norm", "input");
+  if (x.dim() < 2 || per_sample(x) == 0)
+    throw std::invalid_argument(
+        fmt::format("group_norm: input must be [N,C,...] with channels and positions, got shape {}",
+                    x.shape().str()));
+  const int64_t c = x.size(1);
+  if (groups < 1 || c % groups != 0)
+    throw std::invalid_argument(
+        fmt::format("group_norm: {} channels of input {} do not split into {} groups", c,
+                    x.shape().str(), groups));
+  for (const Tensor* t : {&weight, &bias})
+    if (t->defined() && !(t->shape() == Shape{c}))
+      throw std::invalid_argument(
+          fmt::format("group_norm: {} {} must be [{}], one per channel of "
+                      "input {}",
+                      t == &weight ? "weight" : "bias", t->shape().str(), c, x.shape().str()));
+  check_eps(eps, "group_norm");
+}
+
+}  // namespace
+
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
+                  const Tensor& bias, float eps) {
+  check_layer_norm(x, normalized_shape, weight, bias, eps);
+  const int64_t k = normalized_shape.numel();
+  return normalize_rows("layer_norm", x, {x.numel() / k, k}, weight, bias, normalized_shape, eps);
+}
+
+Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias,
+                  float eps) {
+  check_group_norm(x, groups, weight, bias, eps);
+  const Shape rows{x.size(0) * groups, per_sample(x) / groups};
+  Tensor y = normalize_rows("group_norm", x, rows, Tensor(), Tensor(), {}, eps);
+  // The affine map is per channel, which is not per column of the [N*groups, K] rows: ops.
+  Shape channel = detail::pad_to_rank({}, x.dim());
+  channel[1] = x.size(1);
+  if (weight.defined()) y = mul(y, reshape(weight, channel));
+  if (bias.defined()) y = add(y, reshape(bias, channel));
+  return y;
 }
 
 }  // namespace minimax

@@ -58,6 +58,10 @@ Tensor tanh(const Tensor& x);
 Tensor softplus(const Tensor& x);     // log(1 + e^x), stable for large |x|
 Tensor log_sigmoid(const Tensor& x);  // log(sigmoid(x)) = -softplus(-x), never log(0)
 Tensor elu(const Tensor& x, float alpha = 1.0f);
+// exp(x) / sum(exp(x)) along dim, and its logarithm (x - logsumexp(x, dim)) computed without
+// forming either exp or log of a probability.
+Tensor softmax(const Tensor& x, int dim);
+Tensor log_softmax(const Tensor& x, int dim);
 
 // ---- matrix products (ops/matmul.cpp) ----
 // [M,K] x [K,N] -> [M,N]; a transpose flag uses the operand as if transposed.
@@ -99,11 +103,14 @@ Tensor dropout(const Tensor& x, float p, bool training, Generator& gen);
 struct Conv2dOptions {
   int64_t stride = 1, padding = 0, dilation = 1;
   int64_t output_padding = 0;  // conv_transpose2d only: extra rows/cols on the bottom/right
+  // Channels split into `groups` independent convolutions (groups = C: depthwise); input and
+  // output channels must both divide by it.
+  int64_t groups = 1;
 };
-// x [N,C,H,W], weight [O,C,kh,kw], bias [O] (optional) -> [N,O,H',W'].
+// x [N,C,H,W], weight [O,C/groups,kh,kw], bias [O] (optional) -> [N,O,H',W'].
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
               const Conv2dOptions& options = {});
-// x [N,C,H,W], weight [C,O,kh,kw] (PyTorch's layout), bias [O] -> [N,O,H',W'].
+// x [N,C,H,W], weight [C,O/groups,kh,kw] (PyTorch's layout), bias [O] -> [N,O,H',W'].
 Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
                         const Conv2dOptions& options = {});
 
@@ -117,13 +124,45 @@ struct BatchNormState {
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, BatchNormState& state,
                   bool training);
 
+// As torch.nn.functional.layer_norm: x normalized over its trailing dimensions
+// `normalized_shape` (biased variance, eps inside the square root), then times weight plus bias,
+// both of shape normalized_shape and each optional.
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
+                  const Tensor& bias = Tensor(), float eps = 1e-5f);
+// As torch.nn.functional.group_norm: x [N,C,...] with its C channels in `groups` consecutive
+// groups, each sample's group normalized over its channels and positions; weight, bias [C]
+// (optional) per channel. groups = C is instance normalization, groups = 1 layer normalization
+// over [C,...] with per-channel affine.
+Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight = Tensor(),
+                  const Tensor& bias = Tensor(), float eps = 1e-5f);
+
 // x [N,C,H,W]; kernel, stride (0 = kernel), padding.
 Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride = 0, int64_t padding = 0);
 Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride = 0, int64_t padding = 0);
+
+// Resampling (ops/resample.cpp). x [N,C,H,W] -> [N,C,H*scale,W*scale] for an integer scale >= 1:
+// each pixel repeated, or interpolated bilinearly between pixel centres (align_corners=false,
+// PyTorch's default for F.interpolate(mode='bilinear'); edges clamp to the border pixels).
+Tensor upsample_nearest2d(const Tensor& x, int64_t scale);
+Tensor upsample_bilinear2d(const Tensor& x, int64_t scale);
+// x [N,C*r*r,H,W] -> [N,C,H*r,W*r]: channel c*r*r + i*r + j goes to rows i, columns j of each r x r
+// block, as torch.nn.functional.pixel_shuffle.
+Tensor pixel_shuffle(const Tensor& x, int64_t r);
+
+// Integer indices held in float tensors (the framework is float32 only): each must be a whole
+// number in [0, bound), or the op throws naming it.
+// weight [V,D], indices [...] holding rows of weight -> [..., D]. The gradient reaches weight only
+// (rows picked several times accumulate); indices are constant.
+Tensor embedding(const Tensor& weight, const Tensor& indices);
+// labels [...] holding classes in [0, n) -> [..., n] of 0s and a 1 at each label; a constant.
+Tensor one_hot(const Tensor& labels, int64_t n);
 
 // ---- losses (ops/loss.cpp) ----
 // mean(softplus(l) - l * t): binary cross-entropy on logits, never log(0).
 Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targets);
 Tensor mse_loss(const Tensor& input, const Tensor& target);
+// logits [N,C], labels [N] holding classes in [0, C) -> the mean over N of
+// -log_softmax(logits)[n, label n], as torch.nn.functional.cross_entropy. Labels get no gradient.
+Tensor cross_entropy(const Tensor& logits, const Tensor& labels);
 
 }  // namespace minimax

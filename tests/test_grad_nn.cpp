@@ -1,6 +1,6 @@
-// Convolution, pooling and batch normalization: gradient checks (first and second order) in the
-// table style of test_grad_ops.cpp, forwards against direct loops, PyTorch's running statistics,
-// and the shape errors.
+// Convolution, pooling, normalization and upsampling: gradient checks (first and second order) in
+// the table style of test_grad_ops.cpp, forwards against direct loops, PyTorch's running
+// statistics, and the shape errors.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -19,8 +19,10 @@ constexpr bool k2nd = true;  // second order too
 // Their first derivatives are float32 sums of ~1e2, whose rounding alone puts ~5e-3 of noise on the
 // difference quotient at the default step and ten times less at 1e-2, while the step's own error
 // (eps^2 / 6 times a third derivative) stays near 1e-4. Measured worst mismatch at steps 1e-3,
-// 3e-3, 1e-2: conv2d 1.3e-2, 5.1e-3, 1.3e-3; batch_norm 6.4e-3, 2.6e-3, 3.9e-4. It shrinks as
-// 1/step, the signature of rounding, not of a wrong formula. The tolerances are unchanged.
+// 3e-3, 1e-2: conv2d 1.3e-2, 5.1e-3, 1.3e-3; batch_norm 6.4e-3, 2.6e-3, 3.9e-4; grouped
+// conv_transpose2d squared 5.7e-3, 2.9e-3, 7.6e-4; group_norm with affine (not squared: its
+// normalization alone is as steep) 2.6e-3, 1.0e-3, 2.8e-4. It shrinks as 1/step, the signature of
+// rounding, not of a wrong formula. The tolerances are unchanged.
 const GradcheckOptions kWideStep{.eps = 1e-2};
 
 // An element of a row-major 4-d tensor, for the direct loops that check the forwards.
@@ -48,36 +50,41 @@ Tensor random(const Shape& s, uint64_t seed) {
 
 namespace {
 
+// Output channel oc of group oc / (O / groups) sees that group's input channels only.
 std::vector<float> direct_conv2d(const Tensor& x, const Tensor& w, const Tensor& b,
                                  const Conv2dOptions& o, const Shape& out) {
   std::vector<float> y(out.numel());
+  const int64_t in_per_group = w.size(1), out_per_group = out[1] / o.groups;
   for (int64_t n = 0; n < out[0]; ++n)
     for (int64_t oc = 0; oc < out[1]; ++oc)
       for (int64_t i = 0; i < out[2]; ++i)
         for (int64_t j = 0; j < out[3]; ++j) {
           float s = b.defined() ? b.data()[oc] : 0.0f;
-          for (int64_t c = 0; c < x.size(1); ++c)
+          for (int64_t c = 0; c < in_per_group; ++c)
             for (int64_t p = 0; p < w.size(2); ++p)
               for (int64_t q = 0; q < w.size(3); ++q) {
                 int64_t h = i * o.stride - o.padding + p * o.dilation;
                 int64_t v = j * o.stride - o.padding + q * o.dilation;
+                int64_t ic = oc / out_per_group * in_per_group + c;
                 if (h >= 0 && h < x.size(2) && v >= 0 && v < x.size(3))
-                  s += at(x, n, c, h, v) * at(w, oc, c, p, q);
+                  s += at(x, n, ic, h, v) * at(w, oc, c, p, q);
               }
           y[((n * out[1] + oc) * out[2] + i) * out[3] + j] = s;
         }
   return y;
 }
 
-// Every input element scatters its products with the kernel into the output.
+// Every input element scatters its products with the kernel into the output channels of its group.
 std::vector<float> direct_conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b,
                                            const Conv2dOptions& o, const Shape& out) {
   std::vector<float> y(out.numel(), 0.0f);
+  const int64_t in_per_group = x.size(1) / o.groups, out_per_group = w.size(1);
   for (int64_t n = 0; n < out[0]; ++n)
     for (int64_t oc = 0; oc < out[1]; ++oc) {
       for (int64_t k = 0; k < out[2] * out[3]; ++k)
         y[(n * out[1] + oc) * out[2] * out[3] + k] = b.defined() ? b.data()[oc] : 0.0f;
-      for (int64_t c = 0; c < x.size(1); ++c)
+      const int64_t group = oc / out_per_group;
+      for (int64_t c = group * in_per_group; c < (group + 1) * in_per_group; ++c)
         for (int64_t i = 0; i < x.size(2); ++i)
           for (int64_t j = 0; j < x.size(3); ++j)
             for (int64_t p = 0; p < w.size(2); ++p)
@@ -86,7 +93,7 @@ std::vector<float> direct_conv_transpose2d(const Tensor& x, const Tensor& w, con
                 int64_t v = j * o.stride - o.padding + q * o.dilation;
                 if (h >= 0 && h < out[2] && v >= 0 && v < out[3])
                   y[((n * out[1] + oc) * out[2] + h) * out[3] + v] +=
-                      at(x, n, c, i, j) * at(w, c, oc, p, q);
+                      at(x, n, c, i, j) * at(w, c, oc % out_per_group, p, q);
               }
     }
   return y;
@@ -135,6 +142,26 @@ TEST_CASE("grad: conv2d") {
         {{{1, 2, 5, 5}}, {{2, 2, 3, 3}}, {{2}}},
         squared({.stride = 2, .padding = 1, .dilation = 2}),
         k2nd,
+        kWideStep},
+       // Grouped: weight [O, C/groups, kh, kw].
+       {"groups 2", {{{2, 4, 5, 4}}, {{6, 2, 3, 3}}, {{6}}}, conv({.groups = 2}, true), k2nd},
+       {"depthwise stride 2 padding 1",
+        {{{1, 3, 5, 5}}, {{3, 1, 3, 3}}, {{3}}},
+        conv({.stride = 2, .padding = 1, .groups = 3}, true),
+        k2nd},
+       {"depthwise multiplier 2 no bias",
+        {{{1, 2, 4, 4}}, {{4, 1, 2, 2}}},
+        conv({.dilation = 2, .groups = 2}, false),
+        k2nd},
+       // Spans the input, but grouped: the oneDNN path, not the GEMM.
+       {"groups 2, kernel spans the input",
+        {{{2, 4, 3, 3}}, {{2, 2, 3, 3}}, {{2}}},
+        conv({.groups = 2}, true),
+        k2nd},
+       {"groups 2 squared",
+        {{{1, 4, 4, 4}}, {{4, 2, 3, 3}}, {{4}}},
+        squared({.padding = 1, .groups = 2}),
+        k2nd,
         kWideStep}});
 }
 
@@ -169,7 +196,22 @@ TEST_CASE("grad: conv_transpose2d") {
         k2nd},
        // A 1x1 input (a DCGAN generator's first layer) runs as a GEMM.
        {"1x1 input", {{{2, 3, 1, 1}}, {{3, 2, 3, 3}}, {{2}}}, deconv({}, true), k2nd},
-       {"1x1 input, squared", {{{2, 2, 1, 1}}, {{2, 2, 2, 3}}, {{2}}}, squared({}), k2nd}});
+       {"1x1 input, squared", {{{2, 2, 1, 1}}, {{2, 2, 2, 3}}, {{2}}}, squared({}), k2nd},
+       // Grouped: weight [C, O/groups, kh, kw], output channels O = weight.size(1) * groups.
+       {"groups 2", {{{2, 4, 3, 3}}, {{4, 3, 3, 3}}, {{6}}}, deconv({.groups = 2}, true), k2nd},
+       {"depthwise stride 2 padding 1 output_padding 1",
+        {{{1, 3, 3, 3}}, {{3, 1, 4, 4}}, {{3}}},
+        deconv({.stride = 2, .padding = 1, .output_padding = 1, .groups = 3}, true),
+        k2nd},
+       {"groups 2, 1x1 input",
+        {{{2, 4, 1, 1}}, {{4, 1, 3, 3}}},
+        deconv({.groups = 2}, false),
+        k2nd},
+       {"groups 2 squared",
+        {{{1, 4, 3, 3}}, {{4, 2, 3, 3}}, {{4}}},
+        squared({.stride = 2, .padding = 1, .groups = 2}),
+        k2nd,
+        kWideStep}});
 }
 
 TEST_CASE("nn: conv2d forward matches a direct loop") {
@@ -185,7 +227,14 @@ TEST_CASE("nn: conv2d forward matches a direct loop") {
         Row{{1, 2, 7, 6}, {2, 2, 2, 3}, {.stride = 2, .dilation = 2}, false, {1, 2, 3, 1}},
         Row{{1, 1, 4, 4}, {2, 1, 3, 3}, {.padding = 2, .dilation = 2}, true, {1, 2, 4, 4}},
         Row{{3, 3, 4, 4}, {5, 3, 4, 4}, {}, true, {3, 5, 1, 1}},
-        Row{{2, 2, 3, 3}, {2, 2, 3, 3}, {.stride = 3}, false, {2, 2, 1, 1}}}) {
+        Row{{2, 2, 3, 3}, {2, 2, 3, 3}, {.stride = 3}, false, {2, 2, 1, 1}},
+        Row{{2, 4, 5, 5}, {6, 2, 3, 3}, {.groups = 2}, true, {2, 6, 3, 3}},
+        Row{{1, 4, 6, 6},
+            {4, 1, 3, 3},
+            {.stride = 2, .padding = 1, .groups = 4},
+            true,
+            {1, 4, 3, 3}},
+        Row{{2, 6, 3, 3}, {3, 2, 3, 3}, {.groups = 3}, false, {2, 3, 1, 1}}}) {
     CAPTURE(r.x.str());
     Tensor x = random(r.x, 1), w = random(r.w, 2), b = r.bias ? random({r.w[0]}, 3) : Tensor();
     Tensor y = conv2d(x, w, b, r.o);
@@ -213,9 +262,16 @@ TEST_CASE("nn: conv_transpose2d forward matches a direct loop") {
                            false,
                            {1, 2, 6, 8}},
                        Row{{1, 2, 3, 4}, {2, 2, 2, 2}, {.dilation = 2}, true, {1, 2, 5, 6}},
-                       Row{{3, 4, 1, 1}, {4, 3, 4, 4}, {}, true, {3, 3, 4, 4}}}) {
+                       Row{{3, 4, 1, 1}, {4, 3, 4, 4}, {}, true, {3, 3, 4, 4}},
+                       Row{{2, 4, 3, 3}, {4, 3, 3, 3}, {.groups = 2}, true, {2, 6, 5, 5}},
+                       Row{{1, 3, 3, 3},
+                           {3, 2, 4, 4},
+                           {.stride = 2, .padding = 1, .groups = 3},
+                           true,
+                           {1, 6, 6, 6}},
+                       Row{{2, 4, 1, 1}, {4, 1, 3, 3}, {.groups = 2}, false, {2, 2, 3, 3}}}) {
     CAPTURE(r.x.str());
-    Tensor x = random(r.x, 1), w = random(r.w, 2), b = r.bias ? random({r.w[1]}, 3) : Tensor();
+    Tensor x = random(r.x, 1), w = random(r.w, 2), b = r.bias ? random({r.out[1]}, 3) : Tensor();
     Tensor y = conv_transpose2d(x, w, b, r.o);
     CHECK(y.shape() == r.out);
     check_close(y.to_vector(), direct_conv_transpose2d(x, w, b, r.o, r.out));
@@ -236,6 +292,19 @@ TEST_CASE("nn: conv2d rejects bad shapes") {
   CHECK_THROWS_AS(conv2d(x, w, Tensor(), {.output_padding = 1}), std::invalid_argument);
   CHECK_THROWS_AS(conv2d(Tensor(), w), std::invalid_argument);
   CHECK_THROWS_AS(conv2d(Tensor::zeros({1, 3, 0, 5}), w), std::invalid_argument);  // empty
+  // Groups: both channel counts divide by it, and the weight holds C/groups input channels.
+  Tensor x4 = Tensor::zeros({1, 4, 5, 5});
+  CHECK_NOTHROW(conv2d(x4, Tensor::zeros({6, 2, 3, 3}), Tensor(), {.groups = 2}));
+  CHECK_THROWS_AS(conv2d(x4, Tensor::zeros({6, 4, 3, 3}), Tensor(), {.groups = 2}),
+                  std::invalid_argument);
+  CHECK_THROWS_WITH_AS(conv2d(x4, Tensor::zeros({5, 2, 3, 3}), Tensor(), {.groups = 2}),
+                       "conv2d: 4 input and 5 output channels (input [1, 4, 5, 5], weight [5, 2, "
+                       "3, 3]) must both divide by groups 2",
+                       std::invalid_argument);
+  CHECK_THROWS_AS(conv2d(x, Tensor::zeros({4, 1, 3, 3}), Tensor(), {.groups = 3}),
+                  std::invalid_argument);  // 3 of 4 outputs
+  CHECK_THROWS_AS(conv2d(x4, Tensor::zeros({6, 2, 3, 3}), Tensor(), {.groups = 0}),
+                  std::invalid_argument);
 }
 
 TEST_CASE("nn: conv_transpose2d rejects bad shapes") {
@@ -247,6 +316,13 @@ TEST_CASE("nn: conv_transpose2d rejects bad shapes") {
                   std::invalid_argument);
   CHECK_THROWS_AS(conv_transpose2d(x, w, Tensor(), {.padding = 4}), std::invalid_argument);
   CHECK_THROWS_AS(conv_transpose2d(x, w, Tensor(), {.dilation = 0}), std::invalid_argument);
+  // Groups: weight [C, O/groups, kh, kw]; C divides by groups; the bias has O entries.
+  Tensor x4 = Tensor::zeros({1, 4, 3, 3}), w4 = Tensor::zeros({4, 3, 3, 3});
+  CHECK(conv_transpose2d(x4, w4, Tensor::zeros({6}), {.groups = 2}).shape() == Shape{1, 6, 5, 5});
+  CHECK_THROWS_AS(conv_transpose2d(x4, w4, Tensor::zeros({3}), {.groups = 2}),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(conv_transpose2d(x4, w4, Tensor(), {.groups = 3}), std::invalid_argument);
+  CHECK_THROWS_AS(conv_transpose2d(x4, w4, Tensor(), {.groups = -1}), std::invalid_argument);
 }
 
 // ---- pooling ----
@@ -503,4 +579,178 @@ TEST_CASE("nn: batch_norm rejects bad shapes") {
   BatchNormState fast;
   fast.momentum = 1.5f;
   CHECK_THROWS_AS(batch_norm(x, c3, c3, fast, true), std::invalid_argument);
+}
+
+// ---- layer and group normalization ----
+
+namespace {
+
+Tensor optional(const TensorList& x, size_t i) {
+  return i < x.size() ? x[i] : Tensor();
+}
+
+}  // namespace
+
+TEST_CASE("grad: layer_norm") {
+  auto ln = [](Shape normalized, bool squared) {
+    return [=](const TensorList& x) {
+      Tensor y = layer_norm(x[0], normalized, optional(x, 1), optional(x, 2));
+      return squared ? square(y) : y;
+    };
+  };
+  check_table(
+      {{"last dim affine", {{{3, 5}}, {{5}}, {{5}}}, ln({5}, false), k2nd},
+       {"two trailing dims affine", {{{2, 3, 4}}, {{3, 4}}, {{3, 4}}}, ln({3, 4}, false), k2nd},
+       {"whole sample of 4-d", {{{2, 2, 2, 2}}, {{2, 2, 2}}}, ln({2, 2, 2}, false), k2nd},
+       {"no affine", {{{4, 6}}}, ln({6}, false), k2nd},
+       {"1-d", {{{5}}, {{5}}, {{5}}}, ln({5}, false), k2nd},
+       {"squared output", {{{3, 4}}, {{4}}, {{4}}}, ln({4}, true), k2nd, kWideStep}});
+}
+
+TEST_CASE("grad: group_norm") {
+  auto gn = [](int64_t groups, bool squared) {
+    return [=](const TensorList& x) {
+      Tensor y = group_norm(x[0], groups, optional(x, 1), optional(x, 2));
+      return squared ? square(y) : y;
+    };
+  };
+  check_table(
+      {{"2 groups of 2 channels", {{{2, 4, 2, 3}}, {{4}}, {{4}}}, gn(2, false), k2nd, kWideStep},
+       // groups = C: instance normalization, each channel of each sample on its own.
+       {"instance norm", {{{2, 3, 2, 2}}, {{3}}, {{3}}}, gn(3, false), k2nd},
+       {"one group", {{{2, 3, 2, 2}}, {{3}}, {{3}}}, gn(1, false), k2nd},
+       {"[N,C] no affine", {{{3, 6}}}, gn(3, false), k2nd},
+       {"[N,C,L] weight only", {{{2, 4, 5}}, {{4}}}, gn(2, false), k2nd},
+       {"instance norm squared", {{{2, 2, 3, 2}}, {{2}}, {{2}}}, gn(2, true), k2nd, kWideStep},
+       {"squared", {{{2, 4, 2, 2}}, {{4}}, {{4}}}, gn(2, true), k2nd, kWideStep}});
+}
+
+namespace {
+
+// Group normalization written out: mean and biased variance of each sample's group.
+std::vector<float> direct_group_norm(const Tensor& x, int64_t groups, const Tensor& w,
+                                     const Tensor& b, float eps) {
+  const int64_t n = x.size(0), c = x.size(1), per_channel = x.numel() / (n * c);
+  const int64_t per_group = c / groups * per_channel;
+  const float* v = x.data();
+  std::vector<float> y(x.numel());
+  for (int64_t r = 0; r < n * groups; ++r) {
+    double mean = 0, var = 0;
+    for (int64_t k = 0; k < per_group; ++k) mean += v[r * per_group + k];
+    mean /= per_group;
+    for (int64_t k = 0; k < per_group; ++k) var += std::pow(v[r * per_group + k] - mean, 2);
+    var /= per_group;
+    for (int64_t k = 0; k < per_group; ++k) {
+      int64_t i = r * per_group + k, ch = i / per_channel % c;
+      y[i] = static_cast<float>((v[i] - mean) / std::sqrt(var + eps)) * w.data()[ch] + b.data()[ch];
+    }
+  }
+  return y;
+}
+
+}  // namespace
+
+TEST_CASE("nn: group_norm and layer_norm forwards match a direct loop") {
+  Tensor x = random({2, 6, 3, 2}, 1), w = random({6}, 2), b = random({6}, 3);
+  for (int64_t groups : {1, 2, 3, 6}) {
+    CAPTURE(groups);
+    check_close(group_norm(x, groups, w, b, 1e-3f).to_vector(),
+                direct_group_norm(x, groups, w, b, 1e-3f));
+  }
+  // layer_norm over [C,H,W] with a constant per-channel affine is group_norm with one group.
+  Tensor wide_w = expand(reshape(w, {6, 1, 1}), {6, 3, 2});
+  Tensor wide_b = expand(reshape(b, {6, 1, 1}), {6, 3, 2});
+  check_close(layer_norm(x, {6, 3, 2}, wide_w, wide_b, 1e-3f).to_vector(),
+              direct_group_norm(x, 1, w, b, 1e-3f));
+}
+
+// As batch norm's: the recorded backward (differentiated by the second-order rows) against
+// oneDNN's fused one (checked by the first-order rows).
+TEST_CASE("nn: layer_norm and group_norm recorded backwards equal the fused ones") {
+  Tensor x = random({3, 4, 2, 2}, 1).requires_grad_();
+  Tensor gy = random({3, 4, 2, 2}, 4);
+  Tensor lw = random({2, 2}, 2).requires_grad_(), lb = random({2, 2}, 3).requires_grad_();
+  Tensor gw = random({4}, 5).requires_grad_(), gb = random({4}, 6).requires_grad_();
+  std::vector<std::pair<Tensor, TensorList>> cases{{layer_norm(x, {2, 2}, lw, lb), {x, lw, lb}},
+                                                   {group_norm(x, 2, gw, gb), {x, gw, gb}},
+                                                   {layer_norm(x, {4, 2, 2}), {x}}};
+  for (auto& [y, inputs] : cases) {
+    TensorList fused = grad({y}, inputs, {.grad_outputs = {gy}, .retain_graph = true});
+    TensorList recorded = grad({y}, inputs, {.grad_outputs = {gy}, .create_graph = true});
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      CAPTURE(i);
+      check_close(recorded[i].to_vector(), fused[i].to_vector(), 1e-3f);
+    }
+  }
+}
+
+TEST_CASE("nn: layer_norm and group_norm reject bad shapes") {
+  Tensor x = Tensor::zeros({2, 4, 3});
+  CHECK_NOTHROW(layer_norm(x, {4, 3}));
+  CHECK_THROWS_WITH_AS(layer_norm(x, {4}),
+                       "layer_norm: normalized_shape [4] must be the non-empty trailing "
+                       "dimensions of input [2, 4, 3]",
+                       std::invalid_argument);
+  CHECK_THROWS_AS(layer_norm(x, {}), std::invalid_argument);
+  CHECK_THROWS_AS(layer_norm(x, {1, 2, 4, 3}), std::invalid_argument);
+  CHECK_THROWS_AS(layer_norm(Tensor::zeros({2, 0}), {0}), std::invalid_argument);
+  CHECK_THROWS_AS(layer_norm(x, {3}, Tensor::zeros({4})), std::invalid_argument);
+  CHECK_THROWS_AS(layer_norm(x, {3}, Tensor(), Tensor::zeros({1, 3})), std::invalid_argument);
+  CHECK_THROWS_AS(layer_norm(x, {3}, Tensor(), Tensor(), -1.0f), std::invalid_argument);
+  CHECK_THROWS_AS(layer_norm(Tensor(), {3}), std::invalid_argument);
+
+  CHECK_NOTHROW(group_norm(x, 4));
+  CHECK_THROWS_WITH_AS(group_norm(x, 3),
+                       "group_norm: 4 channels of input [2, 4, 3] do not split into 3 groups",
+                       std::invalid_argument);
+  CHECK_THROWS_AS(group_norm(x, 0), std::invalid_argument);
+  CHECK_THROWS_AS(group_norm(Tensor::zeros({4}), 1), std::invalid_argument);
+  CHECK_THROWS_AS(group_norm(Tensor::zeros({2, 4, 0}), 2), std::invalid_argument);
+  CHECK_THROWS_AS(group_norm(x, 2, Tensor::zeros({2})), std::invalid_argument);
+  CHECK_THROWS_AS(group_norm(x, 2, Tensor(), Tensor::zeros({4, 1})), std::invalid_argument);
+  CHECK_THROWS_AS(group_norm(x, 2, Tensor(), Tensor(), NAN), std::invalid_argument);
+  // An empty batch normalizes to an empty output.
+  CHECK(group_norm(Tensor::zeros({0, 4, 3}), 2).shape() == Shape{0, 4, 3});
+}
+
+// ---- upsampling ----
+
+TEST_CASE("grad: upsample_nearest2d") {
+  auto up = [](int64_t scale, bool squared) {
+    return [=](const TensorList& x) {
+      Tensor y = upsample_nearest2d(x[0], scale);
+      return squared ? square(y) : y;
+    };
+  };
+  check_table({{"scale 2", {{{2, 2, 3, 2}}}, up(2, false), k2nd},
+               {"scale 3", {{{1, 2, 2, 3}}}, up(3, false), k2nd},
+               {"squared scale 2", {{{1, 2, 2, 2}}}, up(2, true), k2nd}});
+}
+
+TEST_CASE("grad: upsample_bilinear2d") {
+  auto up = [](int64_t scale, bool squared) {
+    return [=](const TensorList& x) {
+      Tensor y = upsample_bilinear2d(x[0], scale);
+      return squared ? square(y) : y;
+    };
+  };
+  check_table({{"scale 2", {{{2, 2, 3, 2}}}, up(2, false), k2nd},
+               {"scale 3", {{{1, 2, 2, 3}}}, up(3, false), k2nd},
+               {"one pixel", {{{1, 1, 1, 1}}}, up(2, false), k2nd},
+               {"squared scale 2", {{{1, 2, 2, 2}}}, up(2, true), k2nd}});
+}
+
+TEST_CASE("nn: upsampling values, and bad shapes") {
+  Tensor x = Tensor::from_vector({1, 2, 3, 4}, {1, 1, 2, 2});
+  CHECK(upsample_nearest2d(x, 2).to_vector() ==
+        std::vector<float>{1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4});
+  // Centres: output pixel o samples input coordinate (o + 0.5) / 2 - 0.5, clamped to [0, 1].
+  check_close(upsample_bilinear2d(x, 2).to_vector(),
+              {1, 1.25, 1.75, 2, 1.5, 1.75, 2.25, 2.5, 2.5, 2.75, 3.25, 3.5, 3, 3.25, 3.75, 4});
+  CHECK(upsample_nearest2d(x, 1).to_vector() == x.to_vector());
+  for (auto up : {&upsample_nearest2d, &upsample_bilinear2d}) {
+    CHECK_THROWS_AS(up(x, 0), std::invalid_argument);
+    CHECK_THROWS_AS(up(Tensor::zeros({1, 2, 2}), 2), std::invalid_argument);
+    CHECK_THROWS_AS(up(Tensor(), 2), std::invalid_argument);
+  }
 }

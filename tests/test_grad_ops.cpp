@@ -1,5 +1,7 @@
 // Gradient checks for every op (first order), and second order for the ops a gradient penalty
 // passes through. Rows: {name, {inputs: shape, low, high, requires_grad}, fn, second_order}.
+#include <cmath>
+
 #include "op_table.h"
 
 using namespace minimax;
@@ -118,6 +120,46 @@ TEST_CASE("grad: elu") {
   auto f = [](const TensorList& x) { return elu(x[0], 0.7f); };
   check_table({{"positive", {{{4, 5}, 0.1f, 1.0f}}, f, k2nd},
                {"negative", {{{4, 5}, -2.0f, -0.1f}}, f, k2nd}});
+}
+
+TEST_CASE("grad: softmax") {
+  auto along = [](int dim) { return [dim](const TensorList& x) { return softmax(x[0], dim); }; };
+  check_table({{"last dim", {{{3, 5}, -2.0f, 2.0f}}, along(-1), k2nd},
+               {"dim 0 of 3-d", {{{3, 2, 4}, -2.0f, 2.0f}}, along(0), k2nd},
+               {"middle dim", {{{2, 3, 4}, -2.0f, 2.0f}}, along(1), k2nd},
+               {"1-d", {{{6}, -2.0f, 2.0f}}, along(0), k2nd},
+               {"one element along dim", {{{4, 1}}}, along(1), k2nd},
+               // The incoming gradient depends on x: second order through softmax_backward's y.
+               {"squared",
+                {{{3, 4}, -2.0f, 2.0f}},
+                [](const TensorList& x) { return square(softmax(x[0], 1)); },
+                k2nd}});
+}
+TEST_CASE("grad: log_softmax") {
+  auto along = [](int dim) {
+    return [dim](const TensorList& x) { return log_softmax(x[0], dim); };
+  };
+  check_table({{"last dim", {{{3, 5}, -2.0f, 2.0f}}, along(-1), k2nd},
+               {"dim 0 of 3-d", {{{3, 2, 4}, -2.0f, 2.0f}}, along(0), k2nd},
+               {"middle dim", {{{2, 3, 4}, -2.0f, 2.0f}}, along(-2), k2nd},
+               {"one element along dim", {{{4, 1}}}, along(1), k2nd},
+               {"squared",
+                {{{3, 4}, -2.0f, 2.0f}},
+                [](const TensorList& x) { return square(log_softmax(x[0], 1)); },
+                k2nd}});
+}
+TEST_CASE("softmax: rows sum to one, large logits stay finite, bad dims are refused") {
+  Tensor x = Tensor::from_vector({1000, 0, -1000, 1, 2, 3}, {2, 3});
+  std::vector<float> p = softmax(x, 1).to_vector(), lp = log_softmax(x, -1).to_vector();
+  CHECK(p[0] == doctest::Approx(1.0f));
+  CHECK(p[1] == 0.0f);
+  CHECK(lp[2] == doctest::Approx(-2000.0f));  // exact where exp underflows
+  CHECK(p[3] + p[4] + p[5] == doctest::Approx(1.0f));
+  CHECK(lp[5] == doctest::Approx(-std::log(1 + std::exp(-1.0f) + std::exp(-2.0f))));
+  CHECK_THROWS_AS(softmax(x, 2), std::invalid_argument);
+  CHECK_THROWS_AS(log_softmax(x, -3), std::invalid_argument);
+  CHECK_THROWS_AS(softmax(Tensor::scalar(1.0f), 0), std::invalid_argument);
+  CHECK_THROWS_AS(softmax(Tensor(), 0), std::invalid_argument);
 }
 
 // ---- matrix products ----
@@ -272,6 +314,94 @@ TEST_CASE("maxout: a tie sends the gradient to the first winning piece") {
   sum(y).backward();
   CHECK(x.grad().to_vector() == std::vector<float>{0, 1, 0, 1, 0, 0});
 }
+namespace {
+// Integer indices for the rows below, as the float tensors the ops take.
+Tensor indices(const std::vector<float>& v, const Shape& shape) {
+  return Tensor::from_vector(v, shape);
+}
+}  // namespace
+
+TEST_CASE("grad: embedding") {
+  // Index 1 three times: the backward's scatter must accumulate.
+  auto lookup = [](std::vector<float> v, Shape shape, bool squared) {
+    return [=](const TensorList& x) {
+      Tensor y = embedding(x[0], indices(v, shape));
+      return squared ? square(y) : y;
+    };
+  };
+  check_table(
+      {{"2-d indices, repeated", {{{5, 3}}}, lookup({1, 4, 1, 0, 1, 3}, {2, 3}, false), k2nd},
+       {"1-d indices", {{{4, 2}}}, lookup({3, 0, 2}, {3}, false), k2nd},
+       {"0-d index", {{{4, 3}}}, lookup({2}, {}, false), k2nd},
+       // Second order through the scatter's own backward, the gather.
+       {"squared, repeated", {{{4, 3}}}, lookup({2, 2, 0, 3, 2}, {5}, true), k2nd}});
+}
+
+TEST_CASE("embedding: picks rows, accumulates repeats, and keeps its own copy of the indices") {
+  Tensor w = Tensor::from_vector({0, 1, 10, 11, 20, 21}, {3, 2}).requires_grad_();
+  Tensor idx = indices({2, 0, 2}, {3});
+  Tensor y = embedding(w, idx);
+  CHECK(y.shape() == Shape{3, 2});
+  CHECK(y.to_vector() == std::vector<float>{20, 21, 0, 1, 20, 21});
+  // A caller refilling its index buffer before backpropagating (a batch sampler's labels) must
+  // not move the gradient.
+  idx.fill_(1.0f);
+  sum(mul(y, Tensor::from_vector({1, 2, 3, 4, 5, 6}, {3, 2}))).backward();
+  CHECK(w.grad().to_vector() == std::vector<float>{3, 4, 0, 0, 6, 8});
+}
+
+TEST_CASE("embedding and one_hot refuse indices that are not whole numbers in range") {
+  Tensor w = Tensor::zeros({4, 2});
+  CHECK_NOTHROW(embedding(w, indices({0, 3}, {2})));
+  CHECK_THROWS_WITH_AS(embedding(w, indices({0, 4}, {2})),
+                       "embedding: indices [2] holds 4 at flat index 1, which is not a whole "
+                       "number in [0, 4)",
+                       std::invalid_argument);
+  CHECK_THROWS_AS(embedding(w, indices({-1}, {1})), std::invalid_argument);
+  CHECK_THROWS_AS(embedding(w, indices({1.5f}, {1})), std::invalid_argument);
+  CHECK_THROWS_AS(embedding(w, indices({NAN}, {1})), std::invalid_argument);
+  CHECK_THROWS_AS(embedding(Tensor::zeros({4}), indices({0}, {1})), std::invalid_argument);
+  CHECK_THROWS_AS(embedding(w, Tensor()), std::invalid_argument);
+  CHECK_THROWS_AS(embedding(w, Tensor::zeros({1, 1, 1, 1, 1, 1, 1, 1})), std::invalid_argument);
+  CHECK_THROWS_AS(one_hot(indices({0, 3}, {2}), 3), std::invalid_argument);
+  CHECK_THROWS_AS(one_hot(indices({0.5f}, {1}), 3), std::invalid_argument);
+  CHECK_THROWS_AS(one_hot(indices({0}, {1}), 0), std::invalid_argument);
+}
+
+TEST_CASE("one_hot: a 1 at each label, any label shape, no gradient") {
+  Tensor labels = indices({2, 0, 1, 2}, {2, 2}).requires_grad_();
+  Tensor y = one_hot(labels, 3);
+  CHECK(y.shape() == Shape{2, 2, 3});
+  CHECK(y.to_vector() == std::vector<float>{0, 0, 1, 1, 0, 0, 0, 1, 0, 0, 0, 1});
+  CHECK_FALSE(y.requires_grad());
+}
+
+TEST_CASE("grad: pixel_shuffle") {
+  auto shuffle = [](int64_t r, bool squared) {
+    return [=](const TensorList& x) {
+      Tensor y = pixel_shuffle(x[0], r);
+      return squared ? square(y) : y;
+    };
+  };
+  check_table({{"r 2", {{{2, 8, 2, 3}}}, shuffle(2, false), k2nd},
+               {"r 3", {{{1, 9, 2, 1}}}, shuffle(3, false), k2nd},
+               {"r 1", {{{1, 2, 2, 2}}}, shuffle(1, false), k2nd},
+               {"squared r 2", {{{1, 4, 2, 2}}}, shuffle(2, true), k2nd}});
+}
+
+TEST_CASE("pixel_shuffle: channel c*r*r + i*r + j lands at row i, column j of each block") {
+  std::vector<float> v(8);
+  for (int i = 0; i < 8; ++i) v[i] = static_cast<float>(i);
+  // Channels 0..3 of one pixel each, then channels 4..7: two output channels of 2x2.
+  Tensor y = pixel_shuffle(Tensor::from_vector(v, {1, 8, 1, 1}), 2);
+  CHECK(y.shape() == Shape{1, 2, 2, 2});
+  CHECK(y.to_vector() == v);
+  Tensor x = Tensor::from_vector({0, 1, 10, 11, 20, 21, 30, 31}, {1, 4, 1, 2});
+  CHECK(pixel_shuffle(x, 2).to_vector() == std::vector<float>{0, 10, 1, 11, 20, 30, 21, 31});
+  CHECK_THROWS_AS(pixel_shuffle(Tensor::zeros({1, 6, 2, 2}), 2), std::invalid_argument);
+  CHECK_THROWS_AS(pixel_shuffle(Tensor::zeros({1, 4, 2, 2}), 0), std::invalid_argument);
+  CHECK_THROWS_AS(pixel_shuffle(Tensor::zeros({4, 2, 2}), 2), std::invalid_argument);
+}
 TEST_CASE("grad: dropout") {
   // The same seed each call, so every finite-difference evaluation sees the same mask.
   check_table({{"dropout",
@@ -295,6 +425,39 @@ TEST_CASE("grad: mse_loss") {
                 {{{4, 3}}, {{4, 3}}},
                 [](const TensorList& x) { return mse_loss(x[0], x[1]); },
                 k2nd}});
+}
+
+TEST_CASE("grad: cross_entropy") {
+  auto loss = [](std::vector<float> labels) {
+    return [labels](const TensorList& x) {
+      return cross_entropy(x[0], indices(labels, {static_cast<int64_t>(labels.size())}));
+    };
+  };
+  check_table({{"4 rows 5 classes", {{{4, 5}, -3.0f, 3.0f}}, loss({0, 4, 2, 4}), k2nd},
+               {"one row", {{{1, 3}, -3.0f, 3.0f}}, loss({1}), k2nd},
+               {"one class", {{{3, 1}}}, loss({0, 0, 0}), k2nd}});
+}
+
+TEST_CASE("cross_entropy: the mean of -log p(label), labels checked, no gradient to labels") {
+  Tensor logits = Tensor::from_vector({0, 0, std::log(3.0f), 0}, {2, 2}).requires_grad_();
+  Tensor labels = indices({1, 0}, {2}).requires_grad_();
+  Tensor loss = cross_entropy(logits, labels);
+  // Row 0: p = (1/2, 1/2), label 1; row 1: p = (3/4, 1/4), label 0.
+  CHECK(loss.item() == doctest::Approx((std::log(2.0f) + std::log(4.0f / 3.0f)) / 2));
+  loss.backward();
+  std::vector<float> g = logits.grad().to_vector(), want{0.25f, -0.25f, -0.125f, 0.125f};
+  for (int i = 0; i < 4; ++i) CHECK(g[i] == doctest::Approx(want[i]));  // (p - one_hot) / N
+  CHECK_FALSE(labels.grad().defined());
+  CHECK_THROWS_WITH_AS(cross_entropy(logits, indices({1, 2}, {2})),
+                       "cross_entropy: labels [2] holds 2 at flat index 1, which is not a whole "
+                       "number in [0, 2)",
+                       std::invalid_argument);
+  CHECK_THROWS_AS(cross_entropy(logits, indices({1, 0.5f}, {2})), std::invalid_argument);
+  CHECK_THROWS_AS(cross_entropy(logits, indices({1, 0, 1}, {3})), std::invalid_argument);
+  CHECK_THROWS_AS(cross_entropy(logits, indices({1, 0}, {2, 1})), std::invalid_argument);
+  CHECK_THROWS_AS(cross_entropy(Tensor::zeros({2}), indices({1, 0}, {2})), std::invalid_argument);
+  CHECK_THROWS_AS(cross_entropy(Tensor::zeros({0, 3}), Tensor::zeros({0})), std::invalid_argument);
+  CHECK_THROWS_AS(cross_entropy(logits, Tensor()), std::invalid_argument);
 }
 
 // ---- composition: a small MLP discriminator, and the gradient-penalty pattern ----

@@ -87,6 +87,12 @@ TEST_CASE("torch: activations") {
            [](const TensorList& x, const json& c) {
              return options(c).contains("alpha") ? elu(x[0], f(c, "alpha")) : elu(x[0]);
            }},
+          {"softmax", [](const TensorList& x,
+                         const json& c) { return softmax(x[0], options(c).at("dim").get<int>()); }},
+          {"log_softmax",
+           [](const TensorList& x, const json& c) {
+             return log_softmax(x[0], options(c).at("dim").get<int>());
+           }},
       });
 }
 
@@ -163,6 +169,12 @@ TEST_CASE("torch: nn") {
                           [](const TensorList& x, const json& c) {
                             return maxout(x[0], options(c).at("pieces").get<int64_t>());
                           }},
+                         {"embedding",
+                          [](const TensorList& x, const json&) { return embedding(x[0], x[1]); }},
+                         {"one_hot",
+                          [](const TensorList& x, const json& c) {
+                            return one_hot(x[0], options(c).at("n").get<int64_t>());
+                          }},
                      });
 }
 
@@ -175,6 +187,8 @@ TEST_CASE("torch: losses") {
              return binary_cross_entropy_with_logits(x[0], x[1]);
            }},
           {"mse_loss", [](const TensorList& x, const json&) { return mse_loss(x[0], x[1]); }},
+          {"cross_entropy",
+           [](const TensorList& x, const json&) { return cross_entropy(x[0], x[1]); }},
       });
 }
 
@@ -197,6 +211,12 @@ TEST_CASE("torch: composition") {
                    {"mlp_generator",
                     [](const TensorList& x, const json&) {
                       return tanh(linear(relu(linear(x[0], x[1], x[2])), x[3], x[4]));
+                    }},
+                   // A conditional D: the label's embedding concatenated to x.
+                   {"conditional_discriminator",
+                    [](const TensorList& x, const json&) {
+                      Tensor h = concat({x[0], embedding(x[2], x[1])}, 1);
+                      return linear(tanh(linear(h, x[3], x[4])), x[5]);
                     }},
                });
 }

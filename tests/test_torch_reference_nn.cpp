@@ -1,4 +1,4 @@
-// minimax against PyTorch for the convolution, normalization and pooling ops (see
+// minimax against PyTorch for the convolution, normalization, pooling and resampling ops (see
 // tests/torch_reference.h): values, gradients, second-order gradients, and batch_norm's update of
 // its running statistics.
 #include "torch_reference.h"
@@ -15,11 +15,28 @@ Conv2dOptions conv_options(const json& c) {
   r.padding = o.at("padding").get<int64_t>();
   r.dilation = o.at("dilation").get<int64_t>();
   r.output_padding = o.at("output_padding").get<int64_t>();
+  r.groups = o.at("groups").get<int64_t>();
   return r;
 }
 
 Tensor optional_input(const TensorList& x, size_t i) {
   return i < x.size() ? x[i] : Tensor();
+}
+
+// layer_norm and group_norm: weight and bias are the inputs after x when the case is affine.
+Tensor norm_case(const TensorList& x, const json& c) {
+  const json& o = options(c);
+  bool affine = o.at("affine").get<bool>();
+  Tensor w = affine ? x[1] : Tensor(), b = affine ? x[2] : Tensor();
+  float eps = o.at("eps").get<float>();
+  if (c.at("op") == "layer_norm")
+    return layer_norm(x[0], shape_option(o, "normalized_shape"), w, b, eps);
+  return group_norm(x[0], o.at("groups").get<int64_t>(), w, b, eps);
+}
+
+template <Tensor (*Up)(const Tensor&, int64_t)>
+Tensor upsample(const TensorList& x, const json& c) {
+  return Up(x[0], options(c).at("scale").get<int64_t>());
 }
 
 template <Tensor (*Pool)(const Tensor&, int64_t, int64_t, int64_t)>
@@ -76,23 +93,43 @@ TEST_CASE("torch: pooling") {
   check_family("pooling", {{"max_pool2d", pool<max_pool2d>}, {"avg_pool2d", pool<avg_pool2d>}});
 }
 
+TEST_CASE("torch: normalization") {
+  check_family("normalization", {{"layer_norm", norm_case}, {"group_norm", norm_case}});
+}
+
+TEST_CASE("torch: resampling") {
+  check_family("resampling", {{"upsample_nearest2d", upsample<upsample_nearest2d>},
+                              {"upsample_bilinear2d", upsample<upsample_bilinear2d>},
+                              {"pixel_shuffle", [](const TensorList& x, const json& c) {
+                                 return pixel_shuffle(x[0], options(c).at("r").get<int64_t>());
+                               }}});
+}
+
 // A tiny DCGAN discriminator and generator: chained double backwards through the convolutions.
 TEST_CASE("torch: conv_composition") {
   Conv2dOptions s2p1;
   s2p1.stride = 2;
   s2p1.padding = 1;
-  check_family("conv_composition",
-               {
-                   {"dcgan_discriminator",
-                    [s2p1](const TensorList& x, const json& c) {
-                      float slope = options(c).at("negative_slope").get<float>();
-                      Tensor h = leaky_relu(conv2d(x[0], x[1], Tensor(), s2p1), slope);
-                      return linear(flatten(conv2d(h, x[2], Tensor(), s2p1)), x[3]);
-                    }},
-                   {"dcgan_generator",
-                    [s2p1](const TensorList& x, const json&) {
-                      return tanh(conv_transpose2d(relu(conv_transpose2d(x[0], x[1])), x[2],
-                                                   Tensor(), s2p1));
-                    }},
-               });
+  check_family(
+      "conv_composition",
+      {
+          {"dcgan_discriminator",
+           [s2p1](const TensorList& x, const json& c) {
+             float slope = options(c).at("negative_slope").get<float>();
+             Tensor h = leaky_relu(conv2d(x[0], x[1], Tensor(), s2p1), slope);
+             return linear(flatten(conv2d(h, x[2], Tensor(), s2p1)), x[3]);
+           }},
+          {"dcgan_generator",
+           [s2p1](const TensorList& x, const json&) {
+             return tanh(
+                 conv_transpose2d(relu(conv_transpose2d(x[0], x[1])), x[2], Tensor(), s2p1));
+           }},
+          {"resize_conv_generator",
+           [](const TensorList& x, const json& c) {
+             Conv2dOptions p1;
+             p1.padding = 1;
+             Tensor h = conv2d(upsample_nearest2d(x[0], 2), x[1], Tensor(), p1);
+             return tanh(group_norm(h, options(c).at("groups").get<int64_t>(), x[2], x[3]));
+           }},
+      });
 }

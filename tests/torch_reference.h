@@ -39,9 +39,9 @@ inline constexpr const char* kRegenerate =
 // Every family the fixture may hold, each checked by one TEST_CASE "torch: <family>".
 inline const std::set<std::string>& known_families() {
   static const std::set<std::string> families = {
-      "elementwise", "activations", "matmul",          "reductions", "shape",
-      "nn",          "losses",      "composition",     "conv2d",     "conv_transpose2d",
-      "batch_norm",  "pooling",     "conv_composition"};
+      "elementwise", "activations", "matmul",           "reductions",    "shape",
+      "nn",          "losses",      "composition",      "conv2d",        "conv_transpose2d",
+      "batch_norm",  "pooling",     "conv_composition", "normalization", "resampling"};
   return families;
 }
 

@@ -2,11 +2,12 @@
 //
 // Two routes. A kernel that covers the whole unpadded input (a 1x1 output: the first layer of a
 // DCGAN generator, the last of its discriminator) is a fully connected layer, so it is one sgemm
-// per pass. Everything else runs on oneDNN convolutions created with format `any`: oneDNN then
-// picks its blocked layouts (nChw16c and friends), whose direct JIT kernels are several times
-// faster than the im2col + gemm it falls back to on plain layouts. Our tensors stay plain; each
-// pass reorders its operands into the chosen layouts and its result back, in scratch memory from
-// the caching allocator, which costs far less than the convolution it enables.
+// per pass (ungrouped only: groups make the matrix block-diagonal). Everything else runs on oneDNN
+// convolutions created with format `any`: oneDNN then picks its blocked layouts (nChw16c and
+// friends), whose direct JIT kernels are several times faster than the im2col + gemm it falls back
+// to on plain layouts. Our tensors stay plain; each pass reorders its operands into the chosen
+// layouts and its result back, in scratch memory from the caching allocator, which costs far less
+// than the convolution it enables.
 #include <dnnl.hpp>
 
 #include <algorithm>
@@ -30,7 +31,7 @@ namespace {
 // True when the kernel spans the whole input with no padding: y is [N, O, 1, 1] and
 // y[n, o] = <x[n], w[o]> over C*kh*kw, whatever the stride.
 bool is_fully_connected(const Shape& x, const Shape& w, const ConvGeometry& g) {
-  return g.padding == 0 && g.dilation == 1 && x[2] == w[2] && x[3] == w[3];
+  return g.groups == 1 && g.padding == 0 && g.dilation == 1 && x[2] == w[2] && x[3] == w[3];
 }
 
 int64_t inner_size(const Shape& w) {
@@ -94,43 +95,52 @@ memory::desc any_desc(const Shape& shape) {
   return memory::desc(dims_of(shape), memory::data_type::f32, memory::format_tag::any);
 }
 
+// oneDNN's shape of the weight [O,C/g,kh,kw]: [g,O/g,C/g,kh,kw] when grouped. Both are the same
+// row-major memory, so PyTorch's grouped weights need no reordering of their own.
+Shape onednn_weight_shape(const Shape& w, int64_t groups) {
+  if (groups == 1) return w;
+  return {groups, w[0] / groups, w[1], w[2], w[3]};
+}
+
 // Everything for one problem (x shape, w shape, geometry). The bias-free forward's primitive
 // descriptor is the hint both backward passes require; each pass is built on first use.
 struct ConvEntry {
+  Shape xs, ws, ys;            // ws: oneDNN's weight shape
   memory::desc x, w, y, bias;  // plain
   memory::dims strides, dilates, pad_l, pad_r;
   dnnl::convolution_forward::primitive_desc hint;
   Pass forward, forward_bias, backward_data, backward_weights;
 };
 
-dnnl::convolution_forward::desc forward_desc(const ConvEntry& e, const Shape& x, const Shape& w,
-                                             const Shape& y, bool bias) {
+dnnl::convolution_forward::desc forward_desc(const ConvEntry& e, bool bias) {
   const auto prop = prop_kind::forward_training;
   const auto alg = algorithm::convolution_direct;
-  if (bias)
-    return {prop,        alg,       any_desc(x), any_desc(w), e.bias,
-            any_desc(y), e.strides, e.dilates,   e.pad_l,     e.pad_r};
-  return {prop, alg, any_desc(x), any_desc(w), any_desc(y), e.strides, e.dilates, e.pad_l, e.pad_r};
+  memory::desc x = any_desc(e.xs), w = any_desc(e.ws), y = any_desc(e.ys);
+  if (bias) return {prop, alg, x, w, e.bias, y, e.strides, e.dilates, e.pad_l, e.pad_r};
+  return {prop, alg, x, w, y, e.strides, e.dilates, e.pad_l, e.pad_r};
 }
 
 ConvEntry make_entry(const Shape& x, const Shape& w, const Shape& y, const ConvGeometry& g) {
   ConvEntry e;
+  e.xs = x;
+  e.ws = onednn_weight_shape(w, g.groups);
+  e.ys = y;
   e.x = plain_desc(x);
-  e.w = plain_desc(w);
+  e.w = plain_desc(e.ws);
   e.y = plain_desc(y);
-  e.bias = plain_desc(Shape{w[0]});
+  e.bias = plain_desc(Shape{y[1]});
   e.strides = {g.stride, g.stride};
   e.dilates = {g.dilation - 1, g.dilation - 1};  // oneDNN counts the gaps: 0 is dense
   // The same padding on the far side: oneDNN, like PyTorch, floors the output size, so the rows a
   // stride does not reach are simply never read.
   e.pad_l = e.pad_r = {g.padding, g.padding};
-  e.hint = dnnl::convolution_forward::primitive_desc(forward_desc(e, x, w, y, false), engine());
+  e.hint = dnnl::convolution_forward::primitive_desc(forward_desc(e, false), engine());
   return e;
 }
 
 // The entry for x, w and y's shapes. y is determined by the other two, so it is not in the key.
 ConvEntry& conv_entry(const Shape& x, const Shape& w, const Shape& y, const ConvGeometry& g) {
-  CacheKey key{g.stride, g.padding, g.dilation};
+  CacheKey key{g.stride, g.padding, g.dilation, g.groups};
   for (int64_t d : x) key.push_back(d);
   for (int64_t d : w) key.push_back(d);
   return cached<ConvEntry>(std::move(key), [&] { return make_entry(x, w, y, g); });
@@ -146,9 +156,10 @@ Pass make_forward(const ConvEntry& e, const dnnl::convolution_forward::primitive
   return p;
 }
 
-Pass make_backward_data(const ConvEntry& e, const Shape& x, const Shape& w, const Shape& y) {
-  dnnl::convolution_backward_data::desc d(algorithm::convolution_direct, any_desc(x), any_desc(w),
-                                          any_desc(y), e.strides, e.dilates, e.pad_l, e.pad_r);
+Pass make_backward_data(const ConvEntry& e) {
+  dnnl::convolution_backward_data::desc d(algorithm::convolution_direct, any_desc(e.xs),
+                                          any_desc(e.ws), any_desc(e.ys), e.strides, e.dilates,
+                                          e.pad_l, e.pad_r);
   dnnl::convolution_backward_data::primitive_desc pd(d, engine(), e.hint);
   Pass p{dnnl::convolution_backward_data(pd), {}};
   p.operands.push_back(make_operand(DNNL_ARG_DIFF_DST, e.y, pd.diff_dst_desc(), false));
@@ -157,9 +168,9 @@ Pass make_backward_data(const ConvEntry& e, const Shape& x, const Shape& w, cons
   return p;
 }
 
-Pass make_backward_weights(const ConvEntry& e, const Shape& x, const Shape& w, const Shape& y) {
-  dnnl::convolution_backward_weights::desc d(algorithm::convolution_direct, any_desc(x),
-                                             any_desc(w), any_desc(y), e.strides, e.dilates,
+Pass make_backward_weights(const ConvEntry& e) {
+  dnnl::convolution_backward_weights::desc d(algorithm::convolution_direct, any_desc(e.xs),
+                                             any_desc(e.ws), any_desc(e.ys), e.strides, e.dilates,
                                              e.pad_l, e.pad_r);
   dnnl::convolution_backward_weights::primitive_desc pd(d, engine(), e.hint);
   Pass p{dnnl::convolution_backward_weights(pd), {}};
@@ -188,8 +199,7 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const 
   ConvEntry& e = conv_entry(x.shape(), w.shape(), y.shape(), g);
   if (bias.defined()) {
     if (!e.forward_bias.primitive) {
-      dnnl::convolution_forward::primitive_desc pd(
-          forward_desc(e, x.shape(), w.shape(), y.shape(), true), engine());
+      dnnl::convolution_forward::primitive_desc pd(forward_desc(e, true), engine());
       e.forward_bias = make_forward(e, pd, true);
     }
     run(e.forward_bias, {x.data(), w.data(), bias.data(), y.data()});
@@ -209,8 +219,7 @@ void conv2d_backward_data(const Tensor& gy, const Tensor& w, const Tensor& gx,
   }
   count_flops(2 * gy.numel() * w.size(1) * w.size(2) * w.size(3));
   ConvEntry& e = conv_entry(gx.shape(), w.shape(), gy.shape(), g);
-  if (!e.backward_data.primitive)
-    e.backward_data = make_backward_data(e, gx.shape(), w.shape(), gy.shape());
+  if (!e.backward_data.primitive) e.backward_data = make_backward_data(e);
   run(e.backward_data, {gy.data(), w.data(), gx.data()});
 }
 
@@ -228,8 +237,7 @@ void conv2d_backward_weights(const Tensor& x, const Tensor& gy, const Tensor& gw
   }
   count_flops(2 * gy.numel() * gw.size(1) * gw.size(2) * gw.size(3));
   ConvEntry& e = conv_entry(x.shape(), gw.shape(), gy.shape(), g);
-  if (!e.backward_weights.primitive)
-    e.backward_weights = make_backward_weights(e, x.shape(), gw.shape(), gy.shape());
+  if (!e.backward_weights.primitive) e.backward_weights = make_backward_weights(e);
   run(e.backward_weights, {x.data(), gy.data(), gw.data()});
 }
 

@@ -1,7 +1,7 @@
-// Kernels behind the convolution, batch-normalization and pooling ops (ops/conv.cpp, norm.cpp,
-// pool.cpp): oneDNN primitives on plain row-major tensors (nchw data, oihw weights), each cached by
-// every shape and option that shapes it. Like ops/kernels.h, nothing here records on the tape and
-// nothing validates: the ops check shapes before calling in.
+// Kernels behind the convolution, normalization, pooling and resampling ops (ops/conv.cpp,
+// norm.cpp, pool.cpp, resample.cpp): oneDNN primitives on plain row-major tensors (nchw data, oihw
+// weights), each cached by every shape and option that shapes it. Like ops/kernels.h, nothing here
+// records on the tape and nothing validates: the ops check shapes before calling in.
 #pragma once
 
 #include <cstdint>
@@ -14,18 +14,20 @@ namespace minimax::kernels {
 
 // ---- convolution (ops/dnnl/conv.cpp) ----
 
-// PyTorch's meaning: dilation 1 is a dense kernel; padding is added on every side.
+// PyTorch's meaning: dilation 1 is a dense kernel; padding is added on every side; groups split
+// the channels into independent convolutions.
 struct ConvGeometry {
-  int64_t stride = 1, padding = 0, dilation = 1;
+  int64_t stride = 1, padding = 0, dilation = 1, groups = 1;
 };
 
-// y [N,O,OH,OW] = x [N,C,H,W] correlated with w [O,C,kh,kw], plus bias [O] when it is defined.
+// y [N,O,OH,OW] = x [N,C,H,W] correlated with w [O,C/groups,kh,kw] (output channels
+// o*O/groups.. of group o see input channels o*C/groups..), plus bias [O] when it is defined.
 void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
                     const ConvGeometry& g);
 // gx [N,C,H,W] = the adjoint in x of conv2d_forward (without bias) applied to gy [N,O,OH,OW].
 void conv2d_backward_data(const Tensor& gy, const Tensor& w, const Tensor& gx,
                           const ConvGeometry& g);
-// gw [O,C,kh,kw] = the adjoint in w of conv2d_forward (without bias) applied to gy.
+// gw [O,C/groups,kh,kw] = the adjoint in w of conv2d_forward (without bias) applied to gy.
 void conv2d_backward_weights(const Tensor& x, const Tensor& gy, const Tensor& gw,
                              const ConvGeometry& g);
 
@@ -70,5 +72,27 @@ void batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& scale,
                          const Tensor& shift, const Tensor& mean, const Tensor& var,
                          const Tensor& gx, const Tensor& gscale, const Tensor& gshift, float eps,
                          bool batch_stats);
+
+// ---- layer normalization (ops/dnnl/norm.cpp) ----
+
+// y = (x - mean) / sqrt(var + eps) * scale + shift along each row of x [M,K], with the row's mean
+// and biased variance, which are written to mean and var [M]; scale and shift [K] are each
+// optional (undefined).
+void layer_norm_forward(const Tensor& x, const Tensor& scale, const Tensor& shift,
+                        const Tensor& mean, const Tensor& var, const Tensor& y, float eps);
+// The fused gradients of layer_norm_forward (mean, var its outputs): gx, and gscale / gshift,
+// given exactly when scale / shift are.
+void layer_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& scale,
+                         const Tensor& shift, const Tensor& mean, const Tensor& var,
+                         const Tensor& gx, const Tensor& gscale, const Tensor& gshift, float eps);
+
+// ---- resampling (ops/dnnl/resample.cpp) ----
+
+enum class ResampleKind { kNearest, kBilinear };  // bilinear: align_corners=false, edges clamped
+
+// y [N,C,OH,OW] = x [N,C,H,W] resampled by the factors OH/H and OW/W.
+void resample_forward(ResampleKind kind, const Tensor& x, const Tensor& y);
+// gx [N,C,H,W] = the adjoint of resample_forward applied to gy [N,C,OH,OW].
+void resample_backward(ResampleKind kind, const Tensor& gy, const Tensor& gx);
 
 }  // namespace minimax::kernels

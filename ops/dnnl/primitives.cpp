@@ -1,4 +1,4 @@
-// oneDNN eltwise, binary, reduction and reorder primitives on our plain row-major tensors.
+// oneDNN eltwise, softmax, binary, reduction and reorder primitives on our plain row-major tensors.
 #include <fmt/format.h>
 
 #include <cstring>
@@ -56,6 +56,52 @@ void eltwise_backward(algorithm alg, float alpha, float beta, const float* diff_
   execute(e.backward, {{data_is_output ? DNNL_ARG_DST : DNNL_ARG_SRC, wrap(md, data)},
                        {DNNL_ARG_DIFF_DST, wrap(md, diff_dst)},
                        {DNNL_ARG_DIFF_SRC, wrap(md, diff_src)}});
+}
+
+namespace {
+
+// One shape and axis: softmax_v2 with algorithm softmax_accurate or softmax_log. The backward
+// needs the forward's primitive descriptor as its hint.
+struct SoftmaxEntry {
+  memory::desc md;
+  dnnl::softmax_v2_forward::primitive_desc forward_pd;
+  dnnl::primitive forward;
+  dnnl::primitive backward;  // built on first use
+};
+
+SoftmaxEntry& softmax_entry(bool log, const Shape& shape, int axis) {
+  CacheKey key{log, axis};
+  for (int64_t d : shape) key.push_back(d);
+  return cached<SoftmaxEntry>(std::move(key), [&] {
+    const auto alg = log ? algorithm::softmax_log : algorithm::softmax_accurate;
+    memory::desc md = plain_desc(shape);
+    dnnl::softmax_v2_forward::desc d(prop_kind::forward_training, alg, md, md, axis);
+    SoftmaxEntry e{md, dnnl::softmax_v2_forward::primitive_desc(d, engine()), {}, {}};
+    e.forward = dnnl::softmax_v2_forward(e.forward_pd);
+    return e;
+  });
+}
+
+}  // namespace
+
+void softmax_forward(bool log, const Tensor& x, const Tensor& y, int axis) {
+  if (x.numel() == 0) return;
+  SoftmaxEntry& e = softmax_entry(log, x.shape(), axis);
+  execute(e.forward, {{DNNL_ARG_SRC, wrap(e.md, x.data())}, {DNNL_ARG_DST, wrap(e.md, y.data())}});
+}
+
+void softmax_backward(bool log, const Tensor& gy, const Tensor& y, const Tensor& gx, int axis) {
+  if (y.numel() == 0) return;
+  SoftmaxEntry& e = softmax_entry(log, y.shape(), axis);
+  if (!e.backward) {
+    const auto alg = log ? algorithm::softmax_log : algorithm::softmax_accurate;
+    dnnl::softmax_v2_backward::desc d(alg, e.md, e.md, e.md, axis);
+    e.backward = dnnl::softmax_v2_backward(
+        dnnl::softmax_v2_backward::primitive_desc(d, engine(), e.forward_pd));
+  }
+  execute(e.backward, {{DNNL_ARG_DST, wrap(e.md, y.data())},
+                       {DNNL_ARG_DIFF_DST, wrap(e.md, gy.data())},
+                       {DNNL_ARG_DIFF_SRC, wrap(e.md, gx.data())}});
 }
 
 void binary(algorithm alg, const Tensor& a, const Tensor& b, const Tensor& out) {

@@ -37,6 +37,10 @@ Semantics assumed where ops.h leaves a choice open (PyTorch's defaults):
   max_pool2d pads with -inf, floor mode.
   batch_norm's running_var is updated with the unbiased batch variance (N/(N-1)), as PyTorch does;
   normalization uses the biased one.
+  Class labels and embedding indices are float inputs holding whole numbers (minimax is float32
+  only); PyTorch gets them as int64. They never require grad.
+  upsample_bilinear2d is F.interpolate(mode="bilinear", align_corners=False) with an integer
+  scale_factor; upsample_nearest2d is mode="nearest".
 """
 
 import json
@@ -107,13 +111,39 @@ def _mat(x, transposed):
 def _conv2d(xs, o):
     bias = xs[2] if len(xs) > 2 else None
     return F.conv2d(xs[0], xs[1], bias, stride=o["stride"], padding=o["padding"],
-                    dilation=o["dilation"])
+                    dilation=o["dilation"], groups=o["groups"])
 
 
 def _conv_transpose2d(xs, o):
     bias = xs[2] if len(xs) > 2 else None
     return F.conv_transpose2d(xs[0], xs[1], bias, stride=o["stride"], padding=o["padding"],
-                              output_padding=o["output_padding"], dilation=o["dilation"])
+                              output_padding=o["output_padding"], dilation=o["dilation"],
+                              groups=o["groups"])
+
+
+def _affine(xs, o):
+    """layer_norm and group_norm: (weight, bias) from the inputs after x, or None."""
+    return (xs[1], xs[2]) if o["affine"] else (None, None)
+
+
+def _interpolate(mode):
+    def run(xs, o):
+        extra = {"align_corners": False} if mode == "bilinear" else {}
+        return F.interpolate(xs[0], scale_factor=o["scale"], mode=mode, **extra)
+
+    return run
+
+
+def _conditional_discriminator(xs, o):
+    """x [N,F] and labels [N] through an embedding, concatenated, tanh MLP."""
+    h = torch.cat([xs[0], F.embedding(xs[1].long(), xs[2])], 1)
+    return F.linear(torch.tanh(F.linear(h, xs[3], xs[4])), xs[5])
+
+
+def _resize_conv_generator(xs, o):
+    """Nearest upsampling, a 3x3 convolution, group norm, tanh: a resize-convolution block."""
+    h = F.conv2d(F.interpolate(xs[0], scale_factor=2, mode="nearest"), xs[1], padding=1)
+    return torch.tanh(F.group_norm(h, o["groups"], xs[2], xs[3]))
 
 
 def _pool_stride(o):
@@ -149,6 +179,8 @@ TORCH_OPS = {
     "softplus": lambda xs, o: F.softplus(xs[0]),
     "log_sigmoid": lambda xs, o: F.logsigmoid(xs[0]),
     "elu": lambda xs, o: F.elu(xs[0], o.get("alpha", 1.0)),
+    "softmax": lambda xs, o: F.softmax(xs[0], o["dim"]),
+    "log_softmax": lambda xs, o: F.log_softmax(xs[0], o["dim"]),
     # matrix products
     "matmul": lambda xs, o: _mat(xs[0], o["transpose_a"]) @ _mat(xs[1], o["transpose_b"]),
     "linear": lambda xs, o: F.linear(xs[0], xs[1], xs[2] if len(xs) > 2 else None),
@@ -169,6 +201,14 @@ TORCH_OPS = {
     "slice": lambda xs, o: xs[0].narrow(o["dim"], o["start"], o["end"] - o["start"]),
     # neural-network ops
     "maxout": lambda xs, o: xs[0].view(xs[0].shape[0], -1, o["pieces"]).amax(2),
+    "embedding": lambda xs, o: F.embedding(xs[1].long(), xs[0]),
+    "one_hot": lambda xs, o: F.one_hot(xs[0].long(), o["n"]).double(),
+    "layer_norm": lambda xs, o: F.layer_norm(xs[0], o["normalized_shape"], *_affine(xs, o),
+                                             eps=o["eps"]),
+    "group_norm": lambda xs, o: F.group_norm(xs[0], o["groups"], *_affine(xs, o), eps=o["eps"]),
+    "upsample_nearest2d": _interpolate("nearest"),
+    "upsample_bilinear2d": _interpolate("bilinear"),
+    "pixel_shuffle": lambda xs, o: F.pixel_shuffle(xs[0], o["r"]),
     "conv2d": _conv2d,
     "conv_transpose2d": _conv_transpose2d,
     "max_pool2d": lambda xs, o: F.max_pool2d(xs[0], o["kernel"], _pool_stride(o), o["padding"]),
@@ -177,6 +217,7 @@ TORCH_OPS = {
     "binary_cross_entropy_with_logits": lambda xs, o: F.binary_cross_entropy_with_logits(
         xs[0], xs[1]),
     "mse_loss": lambda xs, o: F.mse_loss(xs[0], xs[1]),
+    "cross_entropy": lambda xs, o: F.cross_entropy(xs[0], xs[1].long()),
     # batch_norm is special-cased in make_case (running statistics).
     # compositions: small GAN networks, where second order exercises chained double backwards
     "mlp_discriminator": lambda xs, o: F.linear(
@@ -190,6 +231,8 @@ TORCH_OPS = {
         xs[2], None, stride=2, padding=1), 1), xs[3]),
     "dcgan_generator": lambda xs, o: torch.tanh(F.conv_transpose2d(
         F.relu(F.conv_transpose2d(xs[0], xs[1])), xs[2], stride=2, padding=1)),
+    "conditional_discriminator": _conditional_discriminator,
+    "resize_conv_generator": _resize_conv_generator,
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -273,6 +316,13 @@ for op in ("sigmoid", "tanh", "softplus", "log_sigmoid"):
     case(A, "saturated", op, [signed("x", [2, 5], 8.0, 30.0)], second_order=SO)
 case(A, "default alpha", "elu", [signed("x", [4, 5], 0.1, 2.0)], {}, SO)
 case(A, "alpha 0.7", "elu", [signed("x", [4, 5], 0.1, 3.0)], {"alpha": 0.7}, SO)
+for op in ("softmax", "log_softmax"):
+    case(A, "last dim", op, [inp("x", [3, 5], -3.0, 3.0)], {"dim": -1}, SO)
+    case(A, "dim 0 of 3-d", op, [inp("x", [3, 2, 4], -3.0, 3.0)], {"dim": 0}, SO)
+    case(A, "middle dim", op, [inp("x", [2, 3, 4], -3.0, 3.0)], {"dim": 1}, SO)
+    case(A, "1-d", op, [inp("x", [6], -3.0, 3.0)], {"dim": 0}, SO)
+    case(A, "large logits", op, [inp("x", [2, 4], 20.0, 60.0)], {"dim": 1}, SO)
+    case(A, "one element along dim", op, [inp("x", [3, 1])], {"dim": 1}, SO)
 
 # ---- matrix products ----
 M = "matmul"
@@ -346,6 +396,18 @@ case(N, "2 pieces", "maxout", [inp("x", [2, 6])], {"pieces": 2}, SO)
 case(N, "3 pieces", "maxout", [inp("x", [4, 9])], {"pieces": 3}, SO)
 case(N, "1 piece", "maxout", [inp("x", [2, 3])], {"pieces": 1}, SO)
 
+
+def indices(name, shape, bound):
+    return inp(name, shape, rg=False, choices=[float(i) for i in range(bound)])
+
+
+case(N, "1-d indices", "embedding", [inp("weight", [5, 3]), indices("indices", [7], 5)],
+     second_order=SO)
+case(N, "2-d indices", "embedding", [inp("weight", [4, 2]), indices("indices", [2, 5], 4)],
+     second_order=SO)
+case(N, "labels", "one_hot", [indices("labels", [6], 4)], {"n": 4})
+case(N, "2-d labels", "one_hot", [indices("labels", [2, 3], 3)], {"n": 5})
+
 # ---- losses ----
 L = "losses"
 BCE = "binary_cross_entropy_with_logits"
@@ -362,6 +424,12 @@ case(L, "both require grad", "mse_loss", [inp("input", [4, 3]), inp("target", [4
      second_order=SO)
 case(L, "constant target", "mse_loss", [inp("input", [2, 3, 2]), inp("target", [2, 3, 2], rg=False)],
      second_order=SO)
+case(L, "5 rows 4 classes", "cross_entropy",
+     [inp("logits", [5, 4], -3.0, 3.0), indices("labels", [5], 4)], second_order=SO)
+case(L, "large logits", "cross_entropy",
+     [signed("logits", [3, 6], 10.0, 40.0), indices("labels", [3], 6)], second_order=SO)
+case(L, "one row", "cross_entropy", [inp("logits", [1, 3], -3.0, 3.0), indices("labels", [1], 3)],
+     second_order=SO)
 
 # ---- compositions ----
 CO = "composition"
@@ -374,14 +442,17 @@ case(CO, "linear-maxout-linear-sigmoid", "maxout_discriminator",
 case(CO, "linear-relu-linear-tanh", "mlp_generator",
      [inp("z", [3, 2]), inp("w1", [5, 2]), inp("b1", [5]), inp("w2", [4, 5]), inp("b2", [4])],
      second_order=SO)
+case(CO, "concat(x, embedding)-linear-tanh-linear", "conditional_discriminator",
+     [inp("x", [4, 3]), indices("labels", [4], 3), inp("embed", [3, 2]), inp("w1", [5, 5]),
+      inp("b1", [5]), inp("w2", [1, 5])], second_order=SO)
 
 # ---- conv2d: x [N,C,H,W], weight [O,C,kh,kw], bias [O] ----
 C2 = "conv2d"
 
 
-def conv_opts(stride=1, padding=0, dilation=1, output_padding=0):
+def conv_opts(stride=1, padding=0, dilation=1, output_padding=0, groups=1):
     return {"stride": stride, "padding": padding, "dilation": dilation,
-            "output_padding": output_padding}
+            "output_padding": output_padding, "groups": groups}
 
 
 case(C2, "3x3 with bias", "conv2d",
@@ -413,6 +484,17 @@ case(C2, "kernel spans the input, stride 2", "conv2d",
 case(C2, "constant input", "conv2d",
      [inp("x", [1, 2, 4, 4], rg=False), inp("weight", [2, 2, 3, 3]), inp("bias", [2])],
      conv_opts(padding=1), SO)
+case(C2, "groups 2", "conv2d",
+     [inp("x", [2, 4, 5, 5]), inp("weight", [6, 2, 3, 3]), inp("bias", [6])],
+     conv_opts(groups=2), SO)
+case(C2, "depthwise stride 2 padding 1", "conv2d",
+     [inp("x", [2, 3, 6, 6]), inp("weight", [3, 1, 3, 3]), inp("bias", [3])],
+     conv_opts(stride=2, padding=1, groups=3), SO)
+case(C2, "groups 2 dilation 2 no bias", "conv2d",
+     [inp("x", [1, 4, 6, 6]), inp("weight", [4, 2, 2, 2])], conv_opts(dilation=2, groups=2), SO)
+case(C2, "groups 2, kernel spans the input", "conv2d",
+     [inp("x", [2, 4, 3, 3]), inp("weight", [2, 2, 3, 3]), inp("bias", [2])],
+     conv_opts(groups=2), SO)
 
 # ---- conv_transpose2d: x [N,C,H,W], weight [C,O,kh,kw], bias [O] ----
 CT = "conv_transpose2d"
@@ -442,6 +524,13 @@ case(CT, "non-square kernel and image", CT,
      [inp("x", [1, 2, 3, 4]), inp("weight", [2, 3, 2, 3]), inp("bias", [3])], conv_opts(), SO)
 case(CT, "generator input 1x1", CT, [inp("x", [2, 4, 1, 1]), inp("weight", [4, 2, 4, 4])],
      conv_opts(), SO)
+case(CT, "groups 2", CT, [inp("x", [2, 4, 3, 3]), inp("weight", [4, 3, 3, 3]), inp("bias", [6])],
+     conv_opts(groups=2), SO)
+case(CT, "depthwise stride 2 padding 1 output_padding 1", CT,
+     [inp("x", [1, 3, 3, 3]), inp("weight", [3, 2, 4, 4]), inp("bias", [6])],
+     conv_opts(stride=2, padding=1, output_padding=1, groups=3), SO)
+case(CT, "groups 2, input 1x1", CT, [inp("x", [2, 4, 1, 1]), inp("weight", [4, 1, 4, 4])],
+     conv_opts(groups=2), SO)
 
 # ---- conv compositions: a tiny DCGAN discriminator and generator ----
 CC = "conv_composition"
@@ -450,6 +539,9 @@ case(CC, "conv-leaky_relu-conv-linear", "dcgan_discriminator",
       inp("w3", [1, 12])], {"negative_slope": 0.2}, SO)
 case(CC, "convT-relu-convT-tanh", "dcgan_generator",
      [inp("z", [2, 3, 1, 1]), inp("w1", [3, 2, 4, 4]), inp("w2", [2, 1, 4, 4])], {}, SO)
+case(CC, "upsample-conv-group_norm-tanh", "resize_conv_generator",
+     [inp("x", [2, 2, 3, 3]), inp("w", [4, 2, 3, 3]), inp("gamma", [4], 0.5, 1.5),
+      inp("beta", [4])], {"groups": 2}, SO)
 
 # ---- batch_norm: x [N,C] or [N,C,H,W]; weight, bias [C]; running stats [C] ----
 BN = "batch_norm"
@@ -496,6 +588,47 @@ for op in ("max_pool2d", "avg_pool2d"):
          SO)
     case(P, "2x2 stride 1 padding 1", op, [inp("x", [1, 2, 3, 3])],
          {"kernel": 2, "stride": 1, "padding": 1}, SO)
+
+# ---- normalization: layer_norm x [..., *normalized_shape], group_norm x [N,C,...] ----
+NO = "normalization"
+
+
+def norm_opts(affine=True, eps=1e-5, **extra):
+    return {"affine": affine, "eps": eps, **extra}
+
+
+def norm_inputs(x_shape, param_shape, affine=True):
+    xs = [inp("x", x_shape, -2.0, 2.0)]
+    if affine:
+        xs += [inp("weight", param_shape, 0.5, 1.5), inp("bias", param_shape)]
+    return xs
+
+
+LN, GN = "layer_norm", "group_norm"
+case(NO, "last dim", LN, norm_inputs([3, 5], [5]), norm_opts(normalized_shape=[5]), SO)
+case(NO, "two trailing dims", LN, norm_inputs([2, 3, 4], [3, 4]),
+     norm_opts(normalized_shape=[3, 4]), SO)
+case(NO, "whole image", LN, norm_inputs([2, 2, 3, 3], [2, 3, 3]),
+     norm_opts(normalized_shape=[2, 3, 3]), SO)
+case(NO, "no affine, eps 1e-3", LN, norm_inputs([4, 6], [6], affine=False),
+     norm_opts(False, 1e-3, normalized_shape=[6]), SO)
+case(NO, "offset input", LN, [inp("x", [3, 4], 1.0, 4.0), inp("weight", [4], 0.5, 1.5),
+                              inp("bias", [4])], norm_opts(normalized_shape=[4]), SO)
+case(NO, "2 groups", GN, norm_inputs([2, 4, 3, 3], [4]), norm_opts(groups=2), SO)
+case(NO, "instance norm (groups = C)", GN, norm_inputs([2, 3, 3, 2], [3]), norm_opts(groups=3), SO)
+case(NO, "one group", GN, norm_inputs([2, 3, 2, 2], [3]), norm_opts(groups=1), SO)
+case(NO, "[N,C,L] no affine", GN, norm_inputs([2, 6, 4], [6], affine=False),
+     norm_opts(False, groups=3), SO)
+case(NO, "[N,C] eps 1e-3", GN, norm_inputs([3, 4], [4]), norm_opts(eps=1e-3, groups=2), SO)
+
+# ---- resampling: x [N,C,H,W]; integer scale ----
+RS = "resampling"
+for op in ("upsample_nearest2d", "upsample_bilinear2d"):
+    case(RS, "scale 2", op, [inp("x", [2, 2, 3, 4])], {"scale": 2}, SO)
+    case(RS, "scale 3", op, [inp("x", [1, 2, 2, 3])], {"scale": 3}, SO)
+    case(RS, "one pixel", op, [inp("x", [1, 2, 1, 1])], {"scale": 2}, SO)
+case(RS, "r 2", "pixel_shuffle", [inp("x", [2, 8, 2, 3])], {"r": 2}, SO)
+case(RS, "r 3", "pixel_shuffle", [inp("x", [1, 9, 2, 2])], {"r": 3}, SO)
 
 # ---------------------------------------------------------------------------------------------
 # Evaluation
