@@ -407,11 +407,13 @@ TEST_CASE("conditional modules refuse bad labels and a G without room for them, 
   gan::GanModel mlp = gan::paper_mnist_mlp(10);
   auto& d = gan::conditional_discriminator(mlp);
   Tensor x = Tensor::zeros({2, 784});
-  CHECK_THROWS_WITH_AS(d(x, Tensor::from_vector({0, 10}, {2})),
-                       "D: label 10 of row 1 is not a class index in [0, 10)",
-                       std::invalid_argument);
-  CHECK_THROWS_WITH_AS(d(x, Tensor::from_vector({0.5f, 1}, {2})),
-                       doctest::Contains("label 0.5 of row 0"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(
+      d(x, Tensor::from_vector({0, 10}, {2})),
+      "D: embedding: indices [2] holds 10 at flat index 1, which is not a whole number in [0, 10)",
+      std::invalid_argument);
+  CHECK_THROWS_WITH_AS(
+      gan::conditional_generator(mlp)(Tensor::zeros({2, 100}), Tensor::from_vector({0.5f, 1}, {2})),
+      doctest::Contains("G: one_hot: labels [2] holds 0.5"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(d(x, Tensor::zeros({3})), doctest::Contains("labels must be [2]"),
                        std::invalid_argument);
   CHECK_THROWS_WITH_AS((*mlp.discriminator)(x), doctest::Contains("call it with labels"),

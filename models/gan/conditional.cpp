@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <cmath>
 #include <stdexcept>
 
 #include "ops/ops.h"
@@ -24,20 +23,11 @@ Tensor ConditionalModule::forward(const Tensor&) {
       fmt::format("{} is conditional: call it with labels, forward(x, labels)", type_name()));
 }
 
-Tensor ConditionalModule::one_hot_labels(const Tensor& labels, int64_t rows) const {
+void ConditionalModule::check_labels(const Tensor& labels, int64_t rows) const {
   if (!labels.defined() || labels.dim() != 1 || labels.size(0) != rows)
     throw std::invalid_argument(
         fmt::format("labels must be [{}] (one per row), not {}", rows,
                     labels.defined() ? labels.shape().str() : std::string("undefined")));
-  Tensor one_hot = Tensor::zeros({rows, classes_});
-  for (int64_t i = 0; i < rows; ++i) {
-    float y = labels.data()[i];
-    if (!(y >= 0 && y < static_cast<float>(classes_) && y == std::floor(y)))
-      throw std::invalid_argument(
-          fmt::format("label {} of row {} is not a class index in [0, {})", y, i, classes_));
-    one_hot.data()[i * classes_ + static_cast<int64_t>(y)] = 1;
-  }
-  return one_hot;
 }
 
 ConditionalGenerator::ConditionalGenerator(std::shared_ptr<Module> g, int64_t classes)
@@ -49,7 +39,8 @@ ConditionalGenerator::ConditionalGenerator(std::shared_ptr<Module> g, int64_t cl
 Tensor ConditionalGenerator::forward(const Tensor& z, const Tensor& labels) {
   if (z.dim() != 2)
     throw std::invalid_argument(fmt::format("z must be [N, dims], not {}", z.shape().str()));
-  return (*body)(concat({z, one_hot_labels(labels, z.size(0))}, 1));
+  check_labels(labels, z.size(0));
+  return (*body)(concat({z, one_hot(labels, classes())}, 1));
 }
 
 std::string ConditionalGenerator::describe() const {
@@ -71,9 +62,8 @@ Tensor ProjectionDiscriminator::forward(const Tensor& x, const Tensor& labels) {
   if (flat.size(1) != embedding.size(1))
     throw std::invalid_argument(
         fmt::format("features of {} values per sample, not {}", flat.size(1), embedding.size(1)));
-  // one_hot(y) times the table picks each row's class embedding; the product's backward
-  // scatter-adds each row's gradient into its class's row.
-  Tensor picked = matmul(one_hot_labels(labels, h.size(0)), embedding);
+  check_labels(labels, h.size(0));
+  Tensor picked = minimax::embedding(embedding, labels);  // its backward: a scatter-add by class
   Tensor projection = sum(mul(flat, picked), {1}, true);
   return add((*head)(h), projection);
 }

@@ -31,9 +31,8 @@ class ConditionalModule : public nn::Module {
   int64_t classes() const { return classes_; }
 
  protected:
-  // The labels as one-hot rows [rows, classes]; throws for labels that are not [rows] integers in
-  // [0, classes).
-  Tensor one_hot_labels(const Tensor& labels, int64_t rows) const;
+  // Throws unless labels are [rows] (the ops check that they are class indices).
+  void check_labels(const Tensor& labels, int64_t rows) const;
 
  private:
   int64_t classes_;
