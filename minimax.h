@@ -20,6 +20,7 @@
 #include "models/data/mixture.h"
 #include "models/dist/communicator.h"
 #include "models/dist/data_parallel.h"
+#include "models/gan/conditional.h"
 #include "models/gan/latent.h"
 #include "models/gan/losses.h"
 #include "models/gan/metrics.h"

@@ -122,4 +122,12 @@ inline void write_idx_images(const std::filesystem::path& p, int n) {
     for (int i = 0; i < 28 * 28; ++i) out.put(static_cast<char>((i * (k + 3) + 17 * k) % 256));
 }
 
+// An IDX labels file of n labels, label k being k mod classes.
+inline void write_idx_labels(const std::filesystem::path& p, int n, int classes) {
+  std::ofstream out(p, std::ios::binary);
+  const unsigned char header[] = {0, 0, 8, 1, 0, 0, 0, static_cast<unsigned char>(n)};
+  out.write(reinterpret_cast<const char*>(header), sizeof(header));
+  for (int k = 0; k < n; ++k) out.put(static_cast<char>(k % classes));
+}
+
 }  // namespace minimax::testing

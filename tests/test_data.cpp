@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <numbers>
 
 #include "minimax.h"
 #include "models/data/mixture.h"
@@ -17,8 +18,17 @@ TEST_CASE("ring8 and grid25 have the modes and spreads of the literature") {
   auto grid = data::GaussianMixture::grid25();
   REQUIRE(grid.modes().size() == 25);
   CHECK(grid.sigma() == 0.05f);
-  CHECK(grid.modes()[0].x == -4.0f);
-  CHECK(grid.modes()[24].y == 4.0f);
+  // Mode 5i + j at (2j - 4, 2i - 4): labels count along x first, then up.
+  for (int i = 0; i < 5; ++i)
+    for (int j = 0; j < 5; ++j) {
+      CAPTURE(5 * i + j);
+      CHECK(grid.modes()[5 * i + j].x == 2.0f * j - 4);
+      CHECK(grid.modes()[5 * i + j].y == 2.0f * i - 4);
+    }
+  for (int k = 0; k < 8; ++k) {
+    CHECK(ring.modes()[k].x == doctest::Approx(std::cos(2 * std::numbers::pi * k / 8)));
+    CHECK(ring.modes()[k].y == doctest::Approx(std::sin(2 * std::numbers::pi * k / 8)));
+  }
 }
 
 TEST_CASE("mixture samples sit around their labelled mode with the mixture's sigma") {

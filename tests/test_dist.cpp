@@ -279,9 +279,9 @@ TEST_CASE("dist: Session gives each rank disjoint image rows that make one globa
   cli::Session rank1(config_for(data, 4), true, {1, 2});
   // Three global batches of 8 out of 20 images: the third comes from the second epoch.
   for (int step = 0; step < 3; ++step) {
-    std::vector<int> whole = image_numbers(single.real_batch(8));
-    std::vector<int> mine = image_numbers(rank0.real_batch(4));
-    std::vector<int> theirs = image_numbers(rank1.real_batch(4));
+    std::vector<int> whole = image_numbers(single.real_batch(8).x);
+    std::vector<int> mine = image_numbers(rank0.real_batch(4).x);
+    std::vector<int> theirs = image_numbers(rank1.real_batch(4).x);
     mine.insert(mine.end(), theirs.begin(), theirs.end());
     CHECK(mine == whole);
     std::sort(mine.begin(), mine.end());
@@ -295,17 +295,17 @@ TEST_CASE("dist: Session gives each rank disjoint image rows that make one globa
 TEST_CASE("dist: Session by slices gives rank r its rows of the global noise, by streams its own") {
   using Sharding = cli::Shard::Sharding;
   cli::Session single(config_for("ring8", 6), true, {0, 1});
-  Tensor noise = single.noise(6), points = single.real_batch(6);
+  Tensor noise = single.noise(6), points = single.real_batch(6).x;
   cli::Session slice1(config_for("ring8", 3), true, {1, 2, Sharding::kSlices});
   CHECK(slice1.noise(3).to_vector() == slice(noise, 0, 3, 6).to_vector());
-  CHECK(slice1.real_batch(3).to_vector() == slice(points, 0, 3, 6).to_vector());
+  CHECK(slice1.real_batch(3).x.to_vector() == slice(points, 0, 3, 6).to_vector());
 
   cli::Session stream0(config_for("ring8", 3), true, {0, 2, Sharding::kStreams});
   cli::Session stream1(config_for("ring8", 3), true, {1, 2, Sharding::kStreams});
   Tensor own0 = stream0.noise(3), own1 = stream1.noise(3);
   CHECK(own0.to_vector() == slice(noise, 0, 0, 3).to_vector());  // rank 0 draws what one process
   CHECK(own1.to_vector() != own0.to_vector());
-  CHECK(stream1.real_batch(3).to_vector() != stream0.real_batch(3).to_vector());
+  CHECK(stream1.real_batch(3).x.to_vector() != stream0.real_batch(3).x.to_vector());
 
   CHECK(cli::parse_sharding("slices") == Sharding::kSlices);
   CHECK_THROWS_AS(cli::parse_sharding("halves"), cli::UsageError);

@@ -9,6 +9,7 @@
 #include "minimax.h"
 #include "models/data/batches.h"
 #include "models/data/mixture.h"
+#include "models/gan/conditional.h"
 #include "models/gan/latent.h"
 #include "models/gan/losses.h"
 #include "models/gan/models.h"
@@ -366,6 +367,64 @@ TEST_CASE("the bundled models have the paper's and DCGAN's shapes") {
   Tensor img = dc.generator->forward(dc.prior.sample(2, gen));
   CHECK(img.shape() == Shape{2, 1, 28, 28});
   CHECK(dc.discriminator->forward(img).shape() == Shape{2, 1});
+}
+
+TEST_CASE("conditional builders: G on [z, one_hot(y)], D by projection, starting as the plain D") {
+  manual_seed(3);
+  Generator gen(3);
+  gan::GanModel dc = gan::dcgan28(10);
+  CHECK(dc.classes == 10);
+  auto& g = gan::conditional_generator(dc);
+  auto& d = gan::conditional_discriminator(dc);
+  Tensor labels = Tensor::from_vector({0, 9, 4}, {3});
+  Tensor img = g(dc.prior.sample(3, gen), labels);
+  CHECK(img.shape() == Shape{3, 1, 28, 28});
+  // G's first layer takes the 100 prior dimensions and 10 one-hot columns.
+  CHECK(dc.generator->named_parameters().front().second.shape() == Shape{110, 256, 4, 4});
+  // The projection's embedding starts at zero: every label gives the same logit ...
+  Tensor logits = d(img, labels), same = d(img, Tensor::from_vector({1, 1, 1}, {3}));
+  CHECK(logits.shape() == Shape{3, 1});
+  CHECK(logits.to_vector() == same.to_vector());
+  // ... and only the rows of the labels present receive gradient (a scatter-add).
+  auto* projection = dynamic_cast<gan::ProjectionDiscriminator*>(&d);
+  REQUIRE(projection != nullptr);
+  CHECK(projection->embedding.shape() == Shape{10, 256 * 3 * 3});
+  sum(d(img.detach(), Tensor::from_vector({4, 4, 7}, {3}))).backward();
+  Tensor eg = projection->embedding.grad();
+  for (int64_t row = 0; row < 10; ++row) {
+    double norm = 0;
+    for (int64_t j = 0; j < eg.size(1); ++j) norm += std::abs(eg.data()[row * eg.size(1) + j]);
+    CAPTURE(row);
+    CHECK((norm > 0) == (row == 4 || row == 7));
+  }
+  gan::GanModel mixture = gan::mixture_mlp(2, 16, 1, 8);
+  CHECK(gan::conditional_generator(mixture)(Tensor::zeros({5, 2}), Tensor::zeros({5})).shape() ==
+        Shape{5, 2});
+}
+
+TEST_CASE("conditional modules refuse bad labels and a G without room for them, naming where") {
+  manual_seed(4);
+  gan::GanModel mlp = gan::paper_mnist_mlp(10);
+  auto& d = gan::conditional_discriminator(mlp);
+  Tensor x = Tensor::zeros({2, 784});
+  CHECK_THROWS_WITH_AS(
+      d(x, Tensor::from_vector({0, 10}, {2})),
+      "D: embedding: indices [2] holds 10 at flat index 1, which is not a whole number in [0, 10)",
+      std::invalid_argument);
+  CHECK_THROWS_WITH_AS(
+      gan::conditional_generator(mlp)(Tensor::zeros({2, 100}), Tensor::from_vector({0.5f, 1}, {2})),
+      doctest::Contains("G: one_hot: labels [2] holds 0.5"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(d(x, Tensor::zeros({3})), doctest::Contains("labels must be [2]"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS((*mlp.discriminator)(x), doctest::Contains("call it with labels"),
+                       std::invalid_argument);
+  gan::GanModel plain = gan::mixture_mlp();
+  CHECK_THROWS_WITH_AS(gan::make_conditional(plain, 8, {2}),
+                       doctest::Contains("G must take 2 prior dimensions + 8 classes = 10 inputs"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(gan::conditional_generator(plain), doctest::Contains("not conditional"),
+                       std::invalid_argument);
+  CHECK_THROWS_AS(gan::mixture_mlp(2, 16, 1, 1), std::invalid_argument);  // one class
 }
 
 TEST_CASE("the DCGAN for 32x32 RGB images makes CIFAR-10-shaped images in [-1, 1] and trains") {

@@ -71,7 +71,7 @@ TEST_CASE("registry: every model fits some data set and builds a G and D for it"
     for (const Dataset& d : registered_datasets()) {
       if (!m.misfit(d).empty()) continue;
       ++fits;
-      gan::GanModel model = m.build(d);
+      gan::GanModel model = m.build(d, 0);
       NoGradGuard no_grad;
       Generator gen(1);
       Tensor x = model.generator->forward(model.prior.sample(2, gen));
@@ -169,11 +169,12 @@ TEST_CASE("config: --resume applies the flags that may change and refuses the ot
   CHECK(changes[0] == "--steps 100 -> 200");
   CHECK(changes[1] == "--threads 1 -> 2");
   for (const ConfigField& field : config_fields()) {
-    if (field.may_change_on_resume) continue;
+    if (field.may_change_on_resume || field.derived) continue;
     CAPTURE(field.key);
-    nlohmann::json other = field.get(saved).is_string()
-                               ? nlohmann::json("other")
-                               : nlohmann::json(field.get(saved).get<double>() + 1);
+    nlohmann::json before = field.get(saved);
+    nlohmann::json other = before.is_string()    ? nlohmann::json("other")
+                           : before.is_boolean() ? nlohmann::json(!before.get<bool>())
+                                                 : nlohmann::json(before.get<double>() + 1);
     if (field.key == "data") other = "grid25";
     try {
       resume(saved, {{field.key, other}}, nullptr);
@@ -185,4 +186,7 @@ TEST_CASE("config: --resume applies the flags that may change and refuses the ot
       CHECK(std::string(e.what()).find(field.get(saved).dump()) != std::string::npos);
     }
   }
+  // A derived field is no flag: an override of it is an unknown setting, not a change.
+  CHECK_THROWS_WITH_AS(resume(saved, {{"classes", 3}}, nullptr),
+                       doctest::Contains("unknown setting 'classes'"), UsageError);
 }

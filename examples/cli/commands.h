@@ -28,6 +28,9 @@ struct SampleOptions {
   // A PNG grid whose last column shows, for each row's last sample, the closest training image
   // (the GAN paper's Figure 2). Image runs only; reads the run's training data.
   bool nearest = false;
+  // A conditional run's class for every sample; without it, a grid shows a class per row (and
+  // sample i of a .npy file is of class i / 10 mod classes).
+  std::optional<int64_t> label;
 };
 int sample(const SampleOptions& options);
 

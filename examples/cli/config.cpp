@@ -34,10 +34,10 @@ decltype(auto) visit_member(const ConfigField& field, Visitor&& visitor) {
   throw UsageError(fmt::format("'{}' is {}, not {}", key, shown, want));
 }
 
-// Signed fields are counts (from 1), the unsigned one a seed (from 0).
 template <class Int>
-Int integer_value(const std::string& key, const nlohmann::json& v) {
-  const Int min = std::is_signed_v<Int> ? 1 : 0, max = std::numeric_limits<Int>::max();
+Int integer_value(const ConfigField& field, const nlohmann::json& v) {
+  const std::string& key = field.key;
+  const Int min = static_cast<Int>(field.minimum), max = std::numeric_limits<Int>::max();
   bool fits = v.is_number_unsigned()  ? std::in_range<Int>(v.get<uint64_t>())
               : v.is_number_integer() ? std::in_range<Int>(v.get<int64_t>())
                                       : false;
@@ -54,12 +54,15 @@ void set_from_json(const ConfigField& field, RunConfig& config, const nlohmann::
     if constexpr (std::is_same_v<T, std::string>) {
       if (!value.is_string()) bad_value(field.key, value, "a string");
       config.*member = value.get<std::string>();
+    } else if constexpr (std::is_same_v<T, bool>) {
+      if (!value.is_boolean()) bad_value(field.key, value, "true or false");
+      config.*member = value.get<bool>();
     } else if constexpr (std::is_floating_point_v<T>) {
       if (!value.is_number() || !std::isfinite(value.get<double>()))
         bad_value(field.key, value, "a finite number");
       config.*member = value.get<double>();
     } else {
-      config.*member = integer_value<T>(field.key, value);
+      config.*member = integer_value<T>(field, value);
     }
   });
 }
@@ -79,11 +82,25 @@ std::vector<ConfigField> make_fields() {
       {"k", &C::k, "discriminator steps per generator step"},
       {"r1", &C::r1, "R1 penalty weight gamma on real data, added to D's loss (0: off)", false,
        true},
-      {"seed", &C::seed, "random seed"},
+      {.key = "seed", .member = &C::seed, .help = "random seed", .minimum = 0},
       {"threads", &C::threads, "compute threads", true},
       {"checkpoint_every", &C::checkpoint_every, "steps between checkpoints", true},
       {"sample_every", &C::sample_every, "steps between sample images", true},
       {"log_every", &C::log_every, "steps between metrics lines", true},
+      {.key = "conditional",
+       .member = &C::conditional,
+       .help = "class-conditional G(z, y) and D(x, y), on the data set's labels",
+       .added_later = true},
+      {.key = "labels",
+       .member = &C::labels,
+       .help = "idx data: the IDX labels file of --conditional",
+       .added_later = true},
+      {.key = "classes",
+       .member = &C::classes,
+       .help = "the labels' classes (from the data)",
+       .added_later = true,
+       .derived = true,
+       .minimum = 0},
   };
 }
 
@@ -103,7 +120,7 @@ const ConfigField& field_named(const std::string& key) {
 void apply(const ConfigOverrides& overrides, RunConfig& config) {
   for (const auto& [key, value] : overrides.items()) {
     const ConfigField* field = find_field(key);
-    if (!field) throw UsageError(fmt::format("unknown setting '{}'", key));
+    if (!field || field->derived) throw UsageError(fmt::format("unknown setting '{}'", key));
     try {
       set_from_json(*field, config, value);
     } catch (const UsageError& e) {
@@ -116,8 +133,27 @@ void require_positive(int64_t value, const ConfigField& field) {
   if (value < 1) throw UsageError(fmt::format("{} {} must be positive", field.flag(), value));
 }
 
+// Labels and classes agree with --conditional: a conditional run has labelled data, and only a
+// conditional run has classes or a labels file.
+void validate_conditional(const RunConfig& c, const Dataset& data) {
+  if (c.conditional && c.classes < 2) {
+    if (c.classes == 0 && data.load_labels && c.labels.empty())
+      throw UsageError(
+          fmt::format("--conditional: --data {} needs its labels, --labels FILE", c.data));
+    throw UsageError(fmt::format("--conditional needs labelled data of at least 2 classes; {}",
+                                 c.classes == 0 ? "--data " + c.data + " has no labels"
+                                                : fmt::format("the labels have {}", c.classes)));
+  }
+  if (!c.conditional && c.classes != 0)
+    throw UsageError(fmt::format("{} classes for a run that is not --conditional", c.classes));
+  if (!c.labels.empty() && !c.conditional)
+    throw UsageError(
+        fmt::format("--labels {} gives the classes of --conditional training", c.labels));
+}
+
 void validate_names(const RunConfig& c) {
-  const Dataset& data = find_dataset(c.data).dataset;
+  const Dataset& data = find_dataset(c.data, c.labels).dataset;
+  validate_conditional(c, data);
   const ModelChoice& model = find_model(c.model);
   if (std::string why = model.misfit(data); !why.empty()) {
     std::vector<std::string> fitting;
@@ -181,6 +217,7 @@ RunConfig resolve(const ConfigOverrides& overrides) {
   // (which validate refuses).
   if (find_optimizer(c.optimizer).own_schedule && !overrides.contains("lr_decay_start"))
     c.lr_decay_start = 1;
+  if (c.conditional) c.classes = find_dataset(c.data, c.labels).classes();
   validate(c);
   return c;
 }
@@ -190,7 +227,7 @@ RunConfig resume(const RunConfig& saved, const ConfigOverrides& overrides,
   RunConfig c = saved;
   for (const auto& [key, value] : overrides.items()) {
     const ConfigField* field = find_field(key);
-    if (!field) continue;  // apply() names it
+    if (!field || field->derived) continue;  // apply() names it
     nlohmann::json before = field->get(saved);
     if (value == before) continue;
     if (!field->may_change_on_resume)

@@ -41,11 +41,16 @@ struct RunConfig {
   int64_t checkpoint_every = 0;
   int64_t sample_every = 0;
   int64_t log_every = 0;
+  // Class-conditional training: G(z, y) and D(x, y) on the data set's labels (models/gan/
+  // conditional.h), which for idx data come from `labels`, an IDX labels file.
+  bool conditional = false;
+  std::string labels{};
+  int classes = 0;  // set by resolve() from the data: the labels' classes (0: unconditional)
 };
 
 struct ConfigField {
   using Member = std::variant<std::string RunConfig::*, double RunConfig::*, int64_t RunConfig::*,
-                              int RunConfig::*, uint64_t RunConfig::*>;
+                              int RunConfig::*, uint64_t RunConfig::*, bool RunConfig::*>;
   std::string key;  // in config.json; the flag is --key with '-' for '_'
   Member member;
   std::string help;
@@ -54,6 +59,9 @@ struct ConfigField {
   bool may_change_on_resume = false;
   // Runs saved before the field existed lack it and read RunConfig's default.
   bool added_later = false;
+  // Set by resolve() from the other fields and the data, not by a flag of its own.
+  bool derived = false;
+  int64_t minimum = 1;  // integer fields: the least value (counts from 1, a seed from 0)
 
   std::string flag() const;  // "--lr-decay-start"
   nlohmann::json get(const RunConfig& config) const;

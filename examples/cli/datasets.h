@@ -37,7 +37,10 @@ struct Dataset {
   // recipe that trains well with no other flag.
   RunConfig recipe;
   std::vector<std::string> metrics;  // the `minimax eval --metric` values that apply
-  int classes = 0;                   // labelled classes; 0: unlabelled
+  int classes = 0;                   // labelled classes; 0: unlabelled or given by --labels
+  // Data sets whose labels are a file of their own (--labels FILE): its reader. Throws
+  // data::DataError naming the file.
+  std::function<std::vector<uint8_t>(const std::filesystem::path& file)> load_labels;
 
   // Image data sets: the image shape and the loaders, given the argument. `source` names what
   // `training` reads, for messages. Loaders throw data::DataError naming the file.
@@ -57,17 +60,24 @@ struct Dataset {
 const std::vector<Dataset>& registered_datasets();
 
 // The data set a --data value names, with its argument: "idx:/x/y" is the idx data set and
-// "/x/y".
+// "/x/y"; and the --labels file, if any.
 struct DataChoice {
   const Dataset& dataset;
   std::string argument;
+  std::string labels;
 
-  ImageSet training() const;  // checked to hold images of dataset.image's shape
-  ImageSet test() const;      // the held-out split (evaluation)
+  // Checked to hold images of dataset.image's shape, and as many labels as images when it has
+  // labels.
+  ImageSet training() const;
+  ImageSet test() const;  // the held-out split (evaluation)
   std::filesystem::path source() const { return dataset.source(argument); }
+  // The number of classes of the labels: the data set's own, or 1 + the largest label of the
+  // --labels file. 0 for unlabelled data.
+  int classes() const;
 };
-// Throws UsageError for an unknown name, a missing or unexpected argument.
-DataChoice find_dataset(const std::string& data);
+// Throws UsageError for an unknown name, a missing or unexpected argument, or a labels file for
+// a data set that has no use for one.
+DataChoice find_dataset(const std::string& data, const std::string& labels = "");
 
 // "fashion-mnist, idx:FILE, ..." for help and messages.
 std::string dataset_names();

@@ -16,8 +16,9 @@ struct ModelChoice {
   std::string summary;  // one line of --help
   // Why the model cannot train on the data set; empty when it can.
   std::function<std::string(const Dataset&)> misfit;
-  // G and D for the data set (the weights drawn from the default generator).
-  std::function<gan::GanModel(const Dataset&)> build;
+  // G and D for the data set (the weights drawn from the default generator); with classes > 0
+  // their conditional forms G(z, y), D(x, y) (models/gan/conditional.h).
+  std::function<gan::GanModel(const Dataset&, int classes)> build;
   // Image data sets: training images [N, C, H, W] in [0, 1] to G's output layout and range, and
   // G's output back to images of the given shape in [0, 1]. Empty for point data (unchanged).
   std::function<Tensor(const Tensor& images)> to_model;

@@ -23,12 +23,16 @@ void optional_flag(CLI::App* cmd, const std::string& name, Field& field, const s
 // One flag per configuration field; a given flag becomes overrides[field.key].
 void add_config_flags(CLI::App* cmd, ConfigOverrides& overrides) {
   for (const ConfigField& field : config_fields()) {
+    if (field.derived) continue;
     std::visit(
         [&](auto member) {
           using T = std::remove_reference_t<decltype(RunConfig{}.*member)>;
-          cmd->add_option_function<T>(
-              field.flag(), [&overrides, key = field.key](const T& v) { overrides[key] = v; },
-              field.help);
+          auto set = [&overrides, key = field.key](const T& v) { overrides[key] = v; };
+          if constexpr (std::is_same_v<T, bool>)
+            cmd->add_flag_function(
+                field.flag(), [set](int64_t count) { set(count > 0); }, field.help);
+          else
+            cmd->add_option_function<T>(field.flag(), set, field.help);
         },
         field.member);
   }
@@ -85,6 +89,8 @@ void add_sample(CLI::App& app, SampleOptions& o) {
   cmd->add_option("--out", o.out,
                   "FILE.npy (float32: [N, 2] or [N, C, H, W] in [0, 1]) or FILE.png")
       ->required();
+  optional_flag<int64_t>(cmd, "--class", o.label,
+                         "conditional runs: every sample of this class (default: a class per row)");
   cmd->add_flag("--nearest", o.nearest,
                 "PNG grid whose last column shows the training image closest to each row's last "
                 "sample (image runs)");

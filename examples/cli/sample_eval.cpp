@@ -59,19 +59,26 @@ void require_metric(const Session& s, const std::string& metric) {
 nlohmann::json evaluate_modes(Session& s, std::optional<int64_t> samples, Generator& gen) {
   int64_t n = samples.value_or(2500);
   if (n < 1) throw UsageError(fmt::format("--n {} must be positive", n));
-  gan::ModeCoverage c = gan::mode_coverage(*s.mixture(), s.sample(n, gen));
+  // A conditional run's samples: every class in turn, each scored on whether it lands on its mode.
+  Tensor labels = s.conditional() ? s.labels_by_row(n, 1) : Tensor();
+  gan::ModeCoverage c = gan::mode_coverage(*s.mixture(), s.sample(n, gen, labels), labels);
   fmt::print(
-      "{}: {}/{} modes captured, {:.1f}% high-quality samples, KL(modes || uniform) {:.4f} ({} "
+      "{}: {}/{} modes captured, {:.1f}% high-quality samples, KL(modes || uniform) {:.4f}{} ({} "
       "samples)\n",
       s.config().data, c.modes_captured, c.total_modes, 100 * c.high_quality_fraction,
-      c.kl_to_uniform, n);
-  return {{"samples", n},
-          {"modes_captured", c.modes_captured},
-          {"total_modes", c.total_modes},
-          {"high_quality_fraction", c.high_quality_fraction},
-          {"kl_to_uniform",
-           std::isfinite(c.kl_to_uniform) ? nlohmann::json(c.kl_to_uniform) : nlohmann::json()},
-          {"high_quality_per_mode", c.high_quality_per_mode}};
+      c.kl_to_uniform,
+      c.on_label_mode ? fmt::format(", {:.1f}% on their label's mode", 100 * *c.on_label_mode) : "",
+      n);
+  nlohmann::json result = {
+      {"samples", n},
+      {"modes_captured", c.modes_captured},
+      {"total_modes", c.total_modes},
+      {"high_quality_fraction", c.high_quality_fraction},
+      {"kl_to_uniform",
+       std::isfinite(c.kl_to_uniform) ? nlohmann::json(c.kl_to_uniform) : nlohmann::json()},
+      {"high_quality_per_mode", c.high_quality_per_mode}};
+  if (c.on_label_mode) result["on_label_mode"] = *c.on_label_mode;
+  return result;
 }
 
 nlohmann::json evaluate_parzen(Session& s, std::optional<int64_t> samples, Generator& gen) {
@@ -131,6 +138,19 @@ void write_nearest_grid(Session& s, const Tensor& samples, int64_t per_row,
                nearest.distance[r]);
 }
 
+// --class K for all n samples, or a class per row of `columns`; none for an unconditional run.
+Tensor sample_labels(const Session& s, const SampleOptions& o, int64_t columns) {
+  const int classes = s.config().classes;
+  if (!o.label) return s.conditional() ? s.labels_by_row(o.n, columns) : Tensor();
+  if (!s.conditional())
+    throw UsageError(
+        fmt::format("--class {}: {} is not a conditional run", *o.label, o.checkpoint));
+  if (*o.label < 0 || *o.label >= classes)
+    throw UsageError(
+        fmt::format("--class {}: the run's classes are 0 to {}", *o.label, classes - 1));
+  return Tensor::full({o.n}, static_cast<float>(*o.label));
+}
+
 }  // namespace
 
 int sample(const SampleOptions& o) {
@@ -143,9 +163,10 @@ int sample(const SampleOptions& o) {
   auto s = open_checkpoint(o.checkpoint);
   if (o.nearest) require_image_run(*s, o.checkpoint, "--nearest");
   Generator gen(o.seed);
-  Tensor x = s->sample(o.n, gen);
+  const int64_t columns = std::min<int64_t>(10, o.n);
+  Tensor x = s->sample(o.n, gen, sample_labels(*s, o, columns));
   if (o.nearest) {
-    write_nearest_grid(*s, x, std::min<int64_t>(10, o.n), o.out);
+    write_nearest_grid(*s, x, columns, o.out);
     fmt::print("wrote {} samples {} and their nearest training images to {}\n", o.n,
                x.shape().str(), o.out);
     return 0;
@@ -153,7 +174,7 @@ int sample(const SampleOptions& o) {
   if (npy) {
     io::save_npy(x, o.out);
   } else {
-    s->write_png(x, o.out, std::min<int>(10, static_cast<int>(o.n)));
+    s->write_png(x, o.out, static_cast<int>(columns));
   }
   fmt::print("wrote {} samples {} to {}\n", o.n, x.shape().str(), o.out);
   return 0;
@@ -173,7 +194,9 @@ int interpolate(const InterpolateOptions& o) {
   Generator gen(o.seed);
   const gan::NoisePrior& prior = s->model().prior;
   Tensor from = prior.sample(o.rows, gen), to = prior.sample(o.rows, gen);
-  Tensor images = s->generate(gan::interpolate_latents(from, to, o.steps));
+  Tensor z = gan::interpolate_latents(from, to, o.steps);
+  Tensor images =
+      s->generate(z, s->conditional() ? s->labels_by_row(z.size(0), o.steps) : Tensor());
   s->write_png(images, o.out, static_cast<int>(o.steps));
   fmt::print("wrote {} rows of {} images along straight lines in z to {}\n", o.rows, o.steps,
              o.out);

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "models/data/error.h"
+#include "models/gan/conditional.h"
 #include "models/gan/losses.h"
 #include "models/gan/trainer.h"
 #include "models/io/png.h"
@@ -29,7 +30,7 @@ Shard::Sharding parse_sharding(const std::string& name) {
 
 Session::Session(const RunConfig& config, bool load_training_data, Shard shard)
     : config_(config),
-      data_(find_dataset(config.data)),
+      data_(find_dataset(config.data, config.labels)),
       model_choice_(find_model(config.model)),
       shard_(shard),
       noise_gen_(config.seed),
@@ -38,10 +39,10 @@ Session::Session(const RunConfig& config, bool load_training_data, Shard shard)
     throw std::invalid_argument(
         fmt::format("Session: rank {} of {} processes", shard.rank, shard.ranks));
   manual_seed(config.seed);
-  model_ = model_choice_.build(data_.dataset);
+  model_ = model_choice_.build(data_.dataset, config.classes);
   if (data_.dataset.mixture) mixture_ = data_.dataset.mixture();
   if (images() && load_training_data) {
-    images_ = load_images();
+    load_images();
     sampler_ = std::make_unique<data::BatchSampler>(images_.size(0), config.batch * shard.ranks,
                                                     Generator(config.seed + 1));
   }
@@ -61,36 +62,67 @@ Session::Session(const RunConfig& config, bool load_training_data, Shard shard)
   jump(default_generator(), shard.rank);
 }
 
-Tensor Session::load_images() {
-  Tensor images = data_.training().images;
+void Session::load_images() {
+  ImageSet set = data_.training();
+  const Tensor& images = set.images;
   if (images.size(0) < config_.batch * shard_.ranks)
     throw data::DataError(fmt::format(
         "{}: {} images, fewer than one batch of {}{}", data_.source().string(), images.size(0),
         config_.batch * shard_.ranks,
         shard_.ranks > 1 ? fmt::format(" ({} processes x {})", shard_.ranks, config_.batch) : ""));
+  if (conditional()) {
+    for (uint8_t label : set.labels)
+      if (label >= config_.classes)
+        throw data::DataError(fmt::format("{}: label {} is not one of the run's {} classes",
+                                          data_.source().string(), label, config_.classes));
+    if (set.labels.empty())
+      throw data::DataError(
+          fmt::format("{}: no labels for --conditional training", data_.source().string()));
+    labels_.assign(set.labels.begin(), set.labels.end());
+  }
   if (model_choice_.prepare) model_choice_.prepare(model_, images);
-  return model_choice_.to_model(images);
+  images_ = model_choice_.to_model(images);
 }
 
-Tensor Session::real_batch(int64_t n) {
-  if (mixture_) return own_rows(n, [&](int64_t rows) { return mixture_->sample(rows, data_gen_); });
+gan::LabelledBatch Session::real_batch(int64_t n) {
+  if (!mixture_) return image_batch();
+  return own_rows(n, [&](int64_t rows) {
+    gan::LabelledBatch batch;
+    batch.x = mixture_->sample(rows, data_gen_, conditional() ? &batch.labels : nullptr);
+    return batch;
+  });
+}
+
+gan::LabelledBatch Session::image_batch() {
   std::span<const int64_t> global = sampler_->next_indices();
+  std::span<const int64_t> rows = global.subspan(shard_.rank * config_.batch, config_.batch);
   Shape shape = images_.shape();
   shape[0] = config_.batch;
-  Tensor batch = Tensor::empty(shape);
-  data::gather_rows(images_, global.subspan(shard_.rank * config_.batch, config_.batch), batch);
+  gan::LabelledBatch batch{Tensor::empty(shape), Tensor()};
+  data::gather_rows(images_, rows, batch.x);
+  if (conditional()) {
+    batch.labels = Tensor::empty({config_.batch});
+    for (int64_t i = 0; i < config_.batch; ++i) batch.labels.data()[i] = labels_[rows[i]];
+  }
   return batch;
 }
 
 Tensor Session::noise(int64_t n) {
-  return own_rows(n, [&](int64_t rows) { return model_.prior.sample(rows, noise_gen_); });
+  return own_rows(n,
+                  [&](int64_t rows) {
+                    return gan::LabelledBatch{model_.prior.sample(rows, noise_gen_), Tensor()};
+                  })
+      .x;
 }
 
-Tensor Session::own_rows(int64_t n, const std::function<Tensor(int64_t)>& draw) {
+gan::LabelledBatch Session::own_rows(int64_t n,
+                                     const std::function<gan::LabelledBatch(int64_t)>& draw) {
   if (shard_.ranks == 1 || shard_.sharding == Shard::Sharding::kStreams) return draw(n);
   NoGradGuard no_grad;
-  int64_t first = shard_.rank * n;
-  return slice(draw(shard_.ranks * n), 0, first, first + n);
+  const int64_t first = shard_.rank * n;
+  gan::LabelledBatch all = draw(shard_.ranks * n);
+  return {slice(all.x, 0, first, first + n),
+          all.labels.defined() ? slice(all.labels, 0, first, first + n) : Tensor()};
 }
 
 void Session::apply_schedules(int64_t iteration) {
@@ -104,17 +136,29 @@ gan::TrainerOptions Session::trainer_options() const {
   options.batch = config_.batch;
   options.loss = gan::find_loss(config_.loss);
   options.r1_gamma = static_cast<float>(config_.r1);
+  options.classes = config_.classes;
   return options;
 }
 
-Tensor Session::sample(int64_t n, Generator& gen) {
-  return generate(model_.prior.sample(n, gen));
+Tensor Session::sample(int64_t n, Generator& gen, const Tensor& labels) {
+  return generate(model_.prior.sample(n, gen), labels);
 }
 
-Tensor Session::generate(const Tensor& z) {
+Tensor Session::labels_by_row(int64_t n, int64_t columns) const {
+  Tensor labels = Tensor::empty({n});
+  for (int64_t i = 0; i < n; ++i)
+    labels.data()[i] = static_cast<float>(i / columns % std::max(config_.classes, 1));
+  return labels;
+}
+
+Tensor Session::generate(const Tensor& z, const Tensor& labels) {
+  if (labels.defined() && !conditional())
+    throw std::invalid_argument("Session::generate: labels for a run that is not conditional");
   NoGradGuard no_grad;
   model_.generator->eval();
-  Tensor x = (*model_.generator)(z);
+  Tensor x = conditional() ? gan::conditional_generator(model_)(
+                                 z, labels.defined() ? labels : labels_by_row(z.size(0), 1))
+                           : (*model_.generator)(z);
   model_.generator->train();
   if (mixture_) return x;
   return model_choice_.to_images(x, *data_.dataset.image);

@@ -62,8 +62,9 @@ class Session {
   bool images() const { return data_.dataset.images(); }
   const std::optional<data::GaussianMixture>& mixture() const { return mixture_; }
 
-  // The next minibatch of real data, in G's output layout and range: this rank's n rows.
-  Tensor real_batch(int64_t n);
+  // The next minibatch of real data, in G's output layout and range: this rank's n rows, with
+  // their labels in a conditional run.
+  gan::LabelledBatch real_batch(int64_t n);
   // G's input for this rank's n rows: the trainer's noise hook in a data-parallel run.
   Tensor noise(int64_t n);
   // Sets the learning rates (and SGD's momentum) for the iteration about to run, 0-based: each
@@ -73,10 +74,14 @@ class Session {
   gan::TrainerOptions trainer_options() const;
 
   // n samples of G in eval mode, in the data's range: images [n, C, H, W] in [0, 1] of the data
-  // set's shape, points [n, 2].
-  Tensor sample(int64_t n, Generator& gen);
+  // set's shape, points [n, 2]. A conditional run's samples are of the given labels ([n]), or
+  // when none are given of every class in turn (sample i of class i mod classes).
+  Tensor sample(int64_t n, Generator& gen, const Tensor& labels = Tensor());
   // The same for given latent vectors z [n, prior dim].
-  Tensor generate(const Tensor& z);
+  Tensor generate(const Tensor& z, const Tensor& labels = Tensor());
+  bool conditional() const { return config_.classes > 0; }
+  // Labels for a grid of n samples in rows of `columns`: row r of class r mod classes.
+  Tensor labels_by_row(int64_t n, int64_t columns) const;
 
   // Draws samples from sample() as a PNG: an image grid with `columns` columns (the cells of
   // `framed_column`, if any, framed), or for 2-D data a scatter plot over the mixture's modes on a
@@ -96,10 +101,11 @@ class Session {
   void set_stream_state(std::span<const uint64_t> words);
 
  private:
-  Tensor load_images();
+  void load_images();
   // This rank's n rows: `draw(n)` with sharding by streams, rows [rank n, (rank + 1) n) of
   // `draw(ranks x n)` by slices.
-  Tensor own_rows(int64_t n, const std::function<Tensor(int64_t)>& draw);
+  gan::LabelledBatch own_rows(int64_t n, const std::function<gan::LabelledBatch(int64_t)>& draw);
+  gan::LabelledBatch image_batch();
 
   RunConfig config_;
   DataChoice data_;
@@ -110,6 +116,7 @@ class Session {
   Generator noise_gen_, data_gen_;
   std::optional<data::GaussianMixture> mixture_;
   Tensor images_;                                // [N, ...] in G's layout and range
+  std::vector<float> labels_;                    // [N] for a conditional run
   std::unique_ptr<data::BatchSampler> sampler_;  // over global batches of ranks x batch
 };
 

@@ -13,6 +13,7 @@
 #include "examples/cli/report.h"
 #include "examples/cli/session.h"
 #include "examples/cli/stop_signal.h"
+#include "models/gan/conditional.h"
 #include "models/gan/trainer.h"
 #include "models/io/atomic_file.h"
 #include "ops/runtime.h"
@@ -56,11 +57,18 @@ void truncate_metrics(const fs::path& path, int64_t step) {
   io::write_text_file_atomically(path, kept);
 }
 
+// 64 images in rows of 8 (a conditional run: a row of 8 per class, up to 16 classes), or 2,500
+// points.
 void write_samples(Session& s, const fs::path& dir, int64_t step) {
   fs::create_directories(dir);
   Generator gen(s.config().seed + 7);  // the same z at every step: the grid shows G's progress
   fs::path file = dir / fmt::format("step_{:06d}.png", step);
-  s.write_png(s.sample(s.images() ? 64 : 2500, gen), file, 8);
+  constexpr int kColumns = 8;
+  const int64_t n = !s.images()       ? 2500
+                    : s.conditional() ? kColumns * std::min(s.config().classes, 16)
+                                      : 64;
+  Tensor labels = s.conditional() ? s.labels_by_row(n, kColumns) : Tensor();
+  s.write_png(s.sample(n, gen, labels), file, kColumns);
 }
 
 class Progress {
@@ -233,13 +241,25 @@ class TrainingRun {
     gan::GanModel& m = session_.model();
     gan::TrainerOptions options = session_.trainer_options();
     replicas_.install_hooks(options);
-    gan::Trainer trainer([&m](const Tensor& z) { return (*m.generator)(z); },
-                         [&m](const Tensor& x) { return (*m.discriminator)(x); },
-                         session_.g_optimizer(), session_.d_optimizer(), m.prior,
-                         [this](int64_t n) { return session_.real_batch(n); },
-                         session_.noise_generator(), options);
+    gan::Trainer trainer =
+        m.classes > 0 ? conditional_trainer(m, options)
+                      : gan::Trainer([&m](const Tensor& z) { return (*m.generator)(z); },
+                                     [&m](const Tensor& x) { return (*m.discriminator)(x); },
+                                     session_.g_optimizer(), session_.d_optimizer(), m.prior,
+                                     [this](int64_t n) { return session_.real_batch(n).x; },
+                                     session_.noise_generator(), options);
     trainer.set_steps_done(step_);
     return trainer;
+  }
+
+  gan::Trainer conditional_trainer(gan::GanModel& m, const gan::TrainerOptions& options) {
+    gan::ConditionalModule &g = gan::conditional_generator(m),
+                           &d = gan::conditional_discriminator(m);
+    return gan::Trainer([&g](const Tensor& z, const Tensor& y) { return g(z, y); },
+                        [&d](const Tensor& x, const Tensor& y) { return d(x, y); },
+                        session_.g_optimizer(), session_.d_optimizer(), m.prior,
+                        [this](int64_t n) { return session_.real_batch(n); },
+                        session_.noise_generator(), options);
   }
 
   void log(const gan::StepStats& s, Progress& progress) {

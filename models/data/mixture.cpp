@@ -26,8 +26,9 @@ GaussianMixture GaussianMixture::ring8() {
 
 GaussianMixture GaussianMixture::grid25() {
   std::vector<Mode> modes;
-  for (int i = -2; i <= 2; ++i)
-    for (int j = -2; j <= 2; ++j) modes.push_back({2.0f * i, 2.0f * j});
+  // Mode 5i + j at (x, y) = (2j - 4, 2i - 4): row by row from the bottom left.
+  for (int i = 0; i < 5; ++i)
+    for (int j = 0; j < 5; ++j) modes.push_back({2.0f * j - 4, 2.0f * i - 4});
   return GaussianMixture(std::move(modes), 0.05f, "grid25");
 }
 

@@ -1,6 +1,7 @@
 // The 2-D mixtures of Gaussians of the mode-collapse literature (no files: generated).
-//   ring8:  8 modes evenly on the unit circle (angles 2 pi k / 8), sigma 0.01
-//   grid25: modes at {-4, -2, 0, 2, 4}^2, sigma 0.05
+//   ring8:  8 modes evenly on the unit circle, mode k at angle 2 pi k / 8, sigma 0.01
+//   grid25: modes at {-4, -2, 0, 2, 4}^2, mode 5i + j at (x, y) = (2j - 4, 2i - 4), sigma 0.05
+// A point's class (its label) is its mode's index.
 #pragma once
 
 #include <string>

@@ -102,31 +102,50 @@ NearestNeighbours nearest_neighbours(const Tensor& queries, const Tensor& refere
   return out;
 }
 
-ModeCoverage mode_coverage(const data::GaussianMixture& mixture, const Tensor& samples) {
+namespace {
+
+// The index of the mode nearest to (x, y), and the squared distance to it.
+std::pair<size_t, double> nearest_mode(const data::GaussianMixture& mixture, float x, float y) {
+  const auto& modes = mixture.modes();
+  size_t nearest = 0;
+  double best = std::numeric_limits<double>::infinity();
+  for (size_t k = 0; k < modes.size(); ++k) {
+    double dx = x - modes[k].x, dy = y - modes[k].y, d2 = dx * dx + dy * dy;
+    if (d2 < best) best = d2, nearest = k;
+  }
+  return {nearest, best};
+}
+
+void check_mode_labels(const Tensor& labels, int64_t n) {
+  if (labels.defined() && (labels.dim() != 1 || labels.size(0) != n))
+    throw std::invalid_argument(
+        fmt::format("mode_coverage: labels must be [{}], got {}", n, labels.shape().str()));
+}
+
+}  // namespace
+
+ModeCoverage mode_coverage(const data::GaussianMixture& mixture, const Tensor& samples,
+                           const Tensor& labels) {
   if (samples.dim() != 2 || samples.size(1) != 2)
     throw std::invalid_argument(
         fmt::format("mode_coverage: samples must be [n, 2], got {}", samples.shape().str()));
-  const auto& modes = mixture.modes();
+  check_mode_labels(labels, samples.size(0));
   ModeCoverage c;
-  c.total_modes = static_cast<int>(modes.size());
-  c.high_quality_per_mode.assign(modes.size(), 0);
+  c.total_modes = static_cast<int>(mixture.modes().size());
+  c.high_quality_per_mode.assign(mixture.modes().size(), 0);
   const double radius = 3.0 * mixture.sigma();
-  int64_t high_quality = 0;
+  int64_t high_quality = 0, on_label = 0;
   for (int64_t i = 0; i < samples.size(0); ++i) {
-    float x = samples.data()[2 * i], y = samples.data()[2 * i + 1];
-    size_t nearest = 0;
-    double best = std::numeric_limits<double>::infinity();
-    for (size_t k = 0; k < modes.size(); ++k) {
-      double dx = x - modes[k].x, dy = y - modes[k].y, d2 = dx * dx + dy * dy;
-      if (d2 < best) best = d2, nearest = k;
-    }
-    if (std::sqrt(best) <= radius) {
+    auto [nearest, d2] = nearest_mode(mixture, samples.data()[2 * i], samples.data()[2 * i + 1]);
+    if (std::sqrt(d2) <= radius) {
       ++high_quality;
       ++c.high_quality_per_mode[nearest];
     }
+    if (labels.defined()) on_label += static_cast<float>(nearest) == labels.data()[i];
   }
-  c.high_quality_fraction =
-      samples.size(0) ? static_cast<double>(high_quality) / samples.size(0) : 0.0;
+  const double n = static_cast<double>(samples.size(0));
+  c.high_quality_fraction = samples.size(0) ? high_quality / n : 0.0;
+  if (labels.defined()) c.on_label_mode = samples.size(0) ? on_label / n : 0.0;
   c.kl_to_uniform = high_quality ? 0.0 : std::numeric_limits<double>::infinity();
   for (int count : c.high_quality_per_mode) {
     if (count == 0) continue;

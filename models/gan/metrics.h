@@ -1,6 +1,7 @@
 // How good a generator is, by the numbers the literature reports.
 #pragma once
 
+#include <optional>
 #include <vector>
 
 #include "autograd/tensor.h"
@@ -43,14 +44,18 @@ NearestNeighbours nearest_neighbours(const Tensor& queries, const Tensor& refere
 //
 // A sample is high quality within 3 sigma of its nearest mode; a mode is captured when it is the
 // nearest mode of at least one high-quality sample. kl_to_uniform is KL(p || uniform) of the
-// high-quality samples' mode histogram p (infinite when there are none).
+// high-quality samples' mode histogram p (infinite when there are none). Given the labels a
+// conditional G drew its samples for ([n], mode indices), on_label_mode is the fraction of samples
+// whose nearest mode is their label's.
 struct ModeCoverage {
   int modes_captured = 0, total_modes = 0;
   double high_quality_fraction = 0;
   double kl_to_uniform = 0;
   std::vector<int> high_quality_per_mode;
+  std::optional<double> on_label_mode;
 };
 
-ModeCoverage mode_coverage(const data::GaussianMixture& mixture, const Tensor& samples);
+ModeCoverage mode_coverage(const data::GaussianMixture& mixture, const Tensor& samples,
+                           const Tensor& labels = Tensor());
 
 }  // namespace minimax::gan

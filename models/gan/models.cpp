@@ -6,6 +6,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "models/gan/conditional.h"
 #include "models/nn/init.h"
 
 namespace minimax::gan {
@@ -56,8 +57,11 @@ std::shared_ptr<Module> down(int64_t in, int64_t out, int64_t kernel, Conv2dOpti
   return std::make_shared<Conv2d>(in, out, kernel, o, false);
 }
 
-// G and D named so, so that an error from inside them says which: "D.body.2: linear: ...".
-GanModel named_pair(GanModel m) {
+// G and D named so, so that an error from inside them says which: "D.body.2: linear: ...". With
+// classes, the conditional pair (G built for [z, one_hot(y)]); `sample_shape` is one real
+// sample's shape as D takes it.
+GanModel named_pair(GanModel m, int64_t classes, const Shape& sample_shape) {
+  if (classes > 0) m = make_conditional(std::move(m), classes, sample_shape);
   m.generator->set_name("G");
   m.discriminator->set_name("D");
   return m;
@@ -65,14 +69,14 @@ GanModel named_pair(GanModel m) {
 
 }  // namespace
 
-GanModel paper_mnist_mlp() {
-  auto g = sequential({make<Linear>(100, 1200), make<ReLU>(), make<Linear>(1200, 1200),
+GanModel paper_mnist_mlp(int64_t classes) {
+  auto g = sequential({make<Linear>(100 + classes, 1200), make<ReLU>(), make<Linear>(1200, 1200),
                        make<ReLU>(), make<Linear>(1200, 784), make<Sigmoid>()});
   auto d = sequential({make<Dropout>(0.2f), make<Maxout>(784, 240, 5), make<Dropout>(0.5f),
                        make<Maxout>(240, 240, 5), make<Dropout>(0.5f), make<Linear>(240, 1)});
   init_uniform(*g, 0.05f);
   init_uniform(*d, 0.005f);
-  return named_pair({"mlp", g, d, NoisePrior::uniform(100)});
+  return named_pair({"mlp", g, d, NoisePrior::uniform(100)}, classes, {784});
 }
 
 void init_output_bias_from_data(Module& generator, const Tensor& pixel_means) {
@@ -88,50 +92,50 @@ void init_output_bias_from_data(Module& generator, const Tensor& pixel_means) {
   }
 }
 
-GanModel dcgan28() {
+GanModel dcgan28(int64_t classes) {
   Conv2dOptions s2{.stride = 2, .padding = 1};
   auto g = std::make_shared<DcganGenerator>(
-      sequential({up(100, 256, 4), make<BatchNorm2d>(256), make<ReLU>(), up(256, 128, 3, s2),
-                  make<BatchNorm2d>(128), make<ReLU>(), up(128, 64, 4, s2), make<BatchNorm2d>(64),
-                  make<ReLU>(), up(64, 1, 4, s2), make<Tanh>()}));
+      sequential({up(100 + classes, 256, 4), make<BatchNorm2d>(256), make<ReLU>(),
+                  up(256, 128, 3, s2), make<BatchNorm2d>(128), make<ReLU>(), up(128, 64, 4, s2),
+                  make<BatchNorm2d>(64), make<ReLU>(), up(64, 1, 4, s2), make<Tanh>()}));
   auto d =
       sequential({down(1, 64, 4, s2), make<LeakyReLU>(0.2f), down(64, 128, 4, s2),
                   make<BatchNorm2d>(128), make<LeakyReLU>(0.2f), down(128, 256, 4, s2),
                   make<BatchNorm2d>(256), make<LeakyReLU>(0.2f), down(256, 1, 3), make<Flatten>()});
   init_dcgan(*g);
   init_dcgan(*d);
-  return named_pair({"dcgan", g, d, NoisePrior::gaussian(100)});
+  return named_pair({"dcgan", g, d, NoisePrior::gaussian(100)}, classes, {1, 28, 28});
 }
 
-GanModel dcgan32_rgb() {
+GanModel dcgan32_rgb(int64_t classes) {
   Conv2dOptions s2{.stride = 2, .padding = 1};
   auto g = std::make_shared<DcganGenerator>(
-      sequential({up(100, 256, 4), make<BatchNorm2d>(256), make<ReLU>(), up(256, 128, 4, s2),
-                  make<BatchNorm2d>(128), make<ReLU>(), up(128, 64, 4, s2), make<BatchNorm2d>(64),
-                  make<ReLU>(), up(64, 3, 4, s2), make<Tanh>()}));
+      sequential({up(100 + classes, 256, 4), make<BatchNorm2d>(256), make<ReLU>(),
+                  up(256, 128, 4, s2), make<BatchNorm2d>(128), make<ReLU>(), up(128, 64, 4, s2),
+                  make<BatchNorm2d>(64), make<ReLU>(), up(64, 3, 4, s2), make<Tanh>()}));
   auto d =
       sequential({down(3, 64, 4, s2), make<LeakyReLU>(0.2f), down(64, 128, 4, s2),
                   make<BatchNorm2d>(128), make<LeakyReLU>(0.2f), down(128, 256, 4, s2),
                   make<BatchNorm2d>(256), make<LeakyReLU>(0.2f), down(256, 1, 4), make<Flatten>()});
   init_dcgan(*g);
   init_dcgan(*d);
-  return named_pair({"dcgan", g, d, NoisePrior::gaussian(100)});
+  return named_pair({"dcgan", g, d, NoisePrior::gaussian(100)}, classes, {3, 32, 32});
 }
 
-GanModel mixture_mlp(int64_t noise_dim, int64_t hidden, int hidden_layers) {
+GanModel mixture_mlp(int64_t noise_dim, int64_t hidden, int hidden_layers, int64_t classes) {
   if (hidden_layers < 1)
     throw std::invalid_argument(
         fmt::format("mixture_mlp: {} hidden layers (at least 1 is needed)", hidden_layers));
   auto g = std::make_shared<Sequential>(), d = std::make_shared<Sequential>();
   for (int i = 0; i < hidden_layers; ++i) {
-    g->push_back(make<Linear>(i == 0 ? noise_dim : hidden, hidden));
+    g->push_back(make<Linear>(i == 0 ? noise_dim + classes : hidden, hidden));
     g->push_back(make<ReLU>());
     d->push_back(make<Linear>(i == 0 ? 2 : hidden, hidden));
     d->push_back(make<LeakyReLU>(0.2f));
   }
   g->push_back(make<Linear>(hidden, 2));
   d->push_back(make<Linear>(hidden, 1));
-  return named_pair({"mixture-mlp", g, d, NoisePrior::gaussian(noise_dim)});
+  return named_pair({"mixture-mlp", g, d, NoisePrior::gaussian(noise_dim)}, classes, {2});
 }
 
 }  // namespace minimax::gan

@@ -13,7 +13,7 @@ ModelChoice paper_mlp_model() {
     if (d.image == fits) return "";
     return "the paper's MLP makes 28x28 gray images";
   };
-  m.build = [](const Dataset&) { return gan::paper_mnist_mlp(); };
+  m.build = [](const Dataset&, int classes) { return gan::paper_mnist_mlp(classes); };
   m.to_model = [](const Tensor& images) {
     NoGradGuard no_grad;
     return reshape(images, {images.size(0), -1});

@@ -1,0 +1,55 @@
+// The whole programs of examples/programs: each runs for a few steps, and the README's "Write
+// your own GAN" shows each exactly as it is compiled.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "cli_helpers.h"
+#include "temp_dir.h"
+
+namespace fs = std::filesystem;
+
+using namespace minimax::testing;
+
+namespace {
+
+const fs::path kFashionMnist = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz";
+
+// The code block after "<!-- program: NAME -->" in the README.
+std::string readme_program(const std::string& name) {
+  std::string readme = slurp(fs::path(MINIMAX_SOURCE_DIR) / "README.md");
+  const std::string marker = "<!-- program: " + name + " -->\n```cpp\n";
+  size_t begin = readme.find(marker);
+  if (begin == std::string::npos) return "";
+  begin += marker.size();
+  return readme.substr(begin, readme.find("```\n", begin) - begin);
+}
+
+}  // namespace
+
+TEST_CASE("programs: the README shows each example program exactly as it is compiled") {
+  for (const char* name : {"wgan_gp"}) {
+    CAPTURE(name);
+    std::string source = slurp(fs::path(MINIMAX_SOURCE_DIR) / "examples" / "programs" /
+                               (std::string(name) + ".cpp"));
+    REQUIRE(!source.empty());
+    // Paste examples/programs/NAME.cpp after the README's "<!-- program: NAME -->" to mend this.
+    CHECK(readme_program(name) == source);
+  }
+}
+
+TEST_CASE("programs: wgan_gp trains its convolutional critic with the penalty and draws a grid") {
+  if (!fs::exists(kFashionMnist)) {
+    MESSAGE("dataset-fashion-mnist is not installed; .ci/install-deps installs it");
+    return;
+  }
+  TempDir s;
+  fs::path grid = s.path / "grid.png";
+  CliResult r = run_shell(std::string(MINIMAX_PROGRAM_DIR) + "/wgan_gp 3 " + grid.string(), s);
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK(contains(r.out, "step 3  critic loss"));
+  RgbImage image = decode_rgb(grid);
+  CHECK(image.width == 8 * 28 + 9);  // 8 columns of 28 pixels and 1-pixel borders
+}
