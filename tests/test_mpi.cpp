@@ -167,7 +167,9 @@ TEST_CASE("mpi: Ctrl-C on mpirun stops every rank at the same step, with a check
   Checkpoint c = minimax::load_checkpoint(dir / "model.ckpt");
   uint64_t step = c.word("step");
   CHECK(step >= 25);
-  CHECK(contains(out, "stopped by SIGTERM at step " + std::to_string(step)));
+  // Not checked: rank 0's closing "stopped by SIGTERM at step N" line. It reaches us only through
+  // mpirun's output forwarding, which a terminating mpirun may shut before forwarding it (seen on
+  // a loaded CI machine); the checkpoint above is the run's own record of where it stopped.
   auto hashes = c.word_list("dist/state_hashes");
   REQUIRE(hashes.size() == 2);
   CHECK(hashes[0] == hashes[1]);
