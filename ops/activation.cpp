@@ -2,9 +2,11 @@
 // and log_softmax, which normalize along a dimension.
 #include <fmt/format.h>
 
+#include <limits>
 #include <stdexcept>
 
 #include "ops/internal.h"
+#include "ops/math_kernels.h"
 
 namespace minimax {
 
@@ -20,6 +22,13 @@ Tensor sigmoid_curvature(const Tensor& y, float, float) {
 Tensor logistic_slope(const Tensor& x) {  // sigmoid(x) * (1 - sigmoid(x))
   Tensor s = sigmoid(x);
   return mul(s, rsub(1.0f, s));
+}
+
+// alpha e^x for x <= 0, else 0. e^x is taken of min(x, 0): for x >= 89 it overflows, and 0 * inf
+// would make the second derivative NaN.
+Tensor elu_curvature(const Tensor& x, float alpha, float) {
+  Tensor negative_part = clamp(x, std::numeric_limits<float>::lowest(), 0.0f);
+  return mul(mul(rsub(1.0f, positive_mask(x)), exp(negative_part)), alpha);
 }
 
 const UnarySpec kRelu{"relu", "relu_backward", algorithm::eltwise_relu, algorithm::eltwise_relu,
@@ -39,26 +48,30 @@ const UnarySpec kTanh{"tanh",
                       algorithm::eltwise_tanh_use_dst_for_bwd,
                       true,
                       [](const Tensor& y, float, float) { return mul(y, -2.0f); }};
-const UnarySpec kSoftplus{"softplus",
-                          "softplus_backward",
-                          algorithm::eltwise_soft_relu,
-                          algorithm::eltwise_soft_relu,
-                          false,
-                          [](const Tensor& x, float, float) { return logistic_slope(x); }};
-const UnarySpec kLogSigmoid{"log_sigmoid",
-                            "log_sigmoid_backward",
-                            algorithm::eltwise_logsigmoid,
-                            algorithm::eltwise_logsigmoid,
-                            false,
-                            [](const Tensor& x, float, float) { return neg(logistic_slope(x)); }};
-const UnarySpec kElu{"elu",
-                     "elu_backward",
-                     algorithm::eltwise_elu,
-                     algorithm::eltwise_elu,
-                     false,
-                     [](const Tensor& x, float alpha, float) {
-                       return mul(mul(rsub(1.0f, positive_mask(x)), exp(x)), alpha);
-                     }};
+const UnarySpec kSoftplus{
+    "softplus",
+    "softplus_backward",
+    algorithm::eltwise_soft_relu,
+    algorithm::eltwise_soft_relu,
+    false,
+    [](const Tensor& x, float, float) { return logistic_slope(x); },
+    [](const float* x, float* y, int64_t n, float) { kernels::softplus(x, y, n); }};
+const UnarySpec kLogSigmoid{
+    "log_sigmoid",
+    "log_sigmoid_backward",
+    algorithm::eltwise_logsigmoid,
+    algorithm::eltwise_logsigmoid,
+    false,
+    [](const Tensor& x, float, float) { return neg(logistic_slope(x)); },
+    [](const float* x, float* y, int64_t n, float) { kernels::log_sigmoid(x, y, n); }};
+const UnarySpec kElu{
+    "elu",
+    "elu_backward",
+    algorithm::eltwise_elu,
+    algorithm::eltwise_elu,
+    false,
+    elu_curvature,
+    [](const float* x, float* y, int64_t n, float alpha) { kernels::elu(x, y, n, alpha); }};
 }  // namespace
 
 Tensor relu(const Tensor& x) {
@@ -127,7 +140,10 @@ Tensor softmax_op(bool log, const Tensor& x, int dim) {
                     name, x.shape().str()));
   const int d = normalize_dim(dim, x.dim(), name);
   Tensor y = Tensor::empty(x.shape());
-  kernels::softmax_forward(log, x, y, d);
+  if (log)  // our own kernel: oneDNN's softmax_log uses its inexact log
+    kernels::log_softmax(x, y, d);
+  else
+    kernels::softmax_forward(false, x, y, d);
   return record(
       name, std::move(y), {x},
       [log, d](const Tensor& g, Node& n) -> TensorList {

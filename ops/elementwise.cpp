@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "ops/internal.h"
+#include "ops/math_kernels.h"
 
 namespace minimax {
 
@@ -139,7 +140,10 @@ Tensor unary_grad(const UnarySpec& spec, const Tensor& g, const Tensor& s, float
 Tensor detail::unary(const UnarySpec& spec, const Tensor& x, float alpha, float beta) {
   detail::check_defined(x, spec.name, "input");
   Tensor y = Tensor::empty(x.shape());
-  kernels::eltwise_forward(spec.forward, alpha, beta, x.data(), y.data(), x.numel());
+  if (spec.own_forward)
+    spec.own_forward(x.data(), y.data(), x.numel(), alpha);
+  else
+    kernels::eltwise_forward(spec.forward, alpha, beta, x.data(), y.data(), x.numel());
   Tensor saved_input = spec.saves_output ? Tensor() : x;
   return record(
       spec.name, std::move(y), {x},
@@ -168,7 +172,8 @@ const UnarySpec kLog{"log",
                      algorithm::eltwise_log,
                      algorithm::eltwise_log,
                      false,
-                     [](const Tensor& x, float, float) { return neg(pow(x, -2.0f)); }};
+                     [](const Tensor& x, float, float) { return neg(pow(x, -2.0f)); },
+                     [](const float* x, float* y, int64_t n, float) { kernels::log(x, y, n); }};
 const UnarySpec kSqrt{"sqrt",
                       "sqrt_backward",
                       algorithm::eltwise_sqrt,

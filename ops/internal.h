@@ -23,8 +23,9 @@ void check_defined(const Tensor& x, const char* op, const char* what);
 // is a whole number in [0, bound): class labels and embedding indices, stored as floats.
 void check_indices(const Tensor& t, int64_t bound, const char* op, const char* what);
 
-// A unary elementwise op: a oneDNN eltwise forward; its backward is a differentiable op that runs
-// oneDNN's fused eltwise backward (g * f'(s)) and whose own backward needs only f'' (`curvature`).
+// A unary elementwise op: a oneDNN eltwise forward (or our own kernel where oneDNN's is inexact);
+// its backward is a differentiable op that runs oneDNN's fused eltwise backward (g * f'(s)) and
+// whose own backward needs only f'' (`curvature`).
 struct UnarySpec {
   const char* name;
   const char* backward_name;
@@ -33,6 +34,8 @@ struct UnarySpec {
   bool saves_output;            // s, the tensor f' is written in, is the output (else the input)
   // d f'(s) / ds, or null where it is zero almost everywhere.
   Tensor (*curvature)(const Tensor& s, float alpha, float beta);
+  // Our own forward kernel (ops/math_kernels.h), where oneDNN's `forward` is inexact; else null.
+  void (*own_forward)(const float* x, float* y, int64_t n, float alpha) = nullptr;
 };
 
 Tensor unary(const UnarySpec& spec, const Tensor& x, float alpha = 0.0f, float beta = 0.0f);

@@ -1,0 +1,151 @@
+// Float kernels evaluated in double and rounded once (see math_kernels.h for the accuracy).
+#include "ops/math_kernels.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <limits>
+
+namespace minimax::kernels {
+
+namespace {
+
+constexpr double kLn2 = 0x1.62e42fefa39efp-1;
+constexpr double kShifter =
+    0x1.8p52;  // adding it rounds a double of magnitude < 2^51 to an integer
+constexpr int64_t kParallelMinElements = int64_t{1} << 15;
+
+// e^r - 1 for |r| <= 0.35: Taylor to r^11/11!, whose truncation error is below 2e-14 relative.
+inline double expm1_small(double r) {
+  double p = 1.0 / 39916800;
+  p = p * r + 1.0 / 3628800;
+  p = p * r + 1.0 / 362880;
+  p = p * r + 1.0 / 40320;
+  p = p * r + 1.0 / 5040;
+  p = p * r + 1.0 / 720;
+  p = p * r + 1.0 / 120;
+  p = p * r + 1.0 / 24;
+  p = p * r + 1.0 / 6;
+  p = p * r + 0.5;
+  p = p * r + 1.0;
+  return p * r;
+}
+
+// e^x for |x| <= 700 (callers clamp): x = k ln2 + r with |r| <= ln2 / 2, e^x = 2^k e^r. The integer
+// k lives in the low bits of t, so 2^k is built from bits without an int/double conversion.
+inline double exp_d(double x) {
+  const double t = x * (1.0 / kLn2) + kShifter;
+  const double k = t - kShifter;
+  const double r = x - k * kLn2;
+  const uint64_t ki = std::bit_cast<uint64_t>(t) - std::bit_cast<uint64_t>(kShifter);
+  const double scale = std::bit_cast<double>((ki + 1023) << 52);
+  return scale + scale * expm1_small(r);
+}
+
+// log(d) for a positive finite double of float range: d = 2^k m with m in [sqrt(1/2), sqrt(2)),
+// log m = 2 atanh(s), s = (m - 1) / (m + 1), |s| <= 0.172, as an odd series to s^17.
+inline double log_d(double d) {
+  constexpr uint64_t kSqrtHalf = 0x3fe6a09e667f3bcdULL;  // sqrt(1/2)
+  const uint64_t b = std::bit_cast<uint64_t>(d);
+  const uint64_t u = b - kSqrtHalf;
+  const uint64_t biased_k = (u + (uint64_t{1} << 63)) >> 52;  // k + 2048, in [0, 4096)
+  const double k = std::bit_cast<double>(0x4330000000000000ULL | biased_k) - (0x1p52 + 2048);
+  const double m = std::bit_cast<double>(b - (u & 0xfff0000000000000ULL));
+  const double f = m - 1.0;  // exact (Sterbenz)
+  const double s = f / (2.0 + f), z = s * s;
+  double p = 1.0 / 17;
+  p = p * z + 1.0 / 15;
+  p = p * z + 1.0 / 13;
+  p = p * z + 1.0 / 11;
+  p = p * z + 1.0 / 9;
+  p = p * z + 1.0 / 7;
+  p = p * z + 1.0 / 5;
+  p = p * z + 1.0 / 3;
+  return k * kLn2 + (2.0 * s + 2.0 * s * z * p);
+}
+
+// log(1 + t) for 0 <= t <= 1: u = 1 + t rounds; c is what it lost, and log(u + c) ~ log u + c / u.
+inline double log1p_d(double t) {
+  const double u = 1.0 + t;
+  const double c = t - (u - 1.0);
+  return log_d(u) + c / u;
+}
+
+inline float log_one(float x) {
+  const float r = static_cast<float>(log_d(static_cast<double>(x)));
+  if (x > 0.0f && x < std::numeric_limits<float>::infinity()) return r;
+  if (x == 0.0f) return -std::numeric_limits<float>::infinity();
+  return x > 0.0f ? x : std::numeric_limits<float>::quiet_NaN();  // +inf; negative or NaN
+}
+
+// max(x, 0) + log(1 + e^-|x|); |x| is clamped at 200, beyond which e^-|x| underflows float anyway.
+inline float softplus_one(float x) {
+  const double xd = x;
+  const double a = std::min(std::abs(xd), 200.0);
+  const float r = static_cast<float>(std::max(xd, 0.0) + log1p_d(exp_d(-a)));
+  return x == x ? r : x;
+}
+
+// x for x > 0, else alpha (e^x - 1): the small-|x| series keeps e^x - 1 accurate relative to
+// itself.
+inline float elu_one(float x, float alpha) {
+  const double xd = std::max(static_cast<double>(x), -200.0);
+  const double em1 = xd > -0.35 ? expm1_small(xd) : exp_d(xd) - 1.0;
+  const float r = static_cast<float>(alpha * em1);
+  return x > 0.0f || x != x ? x : r;
+}
+
+template <class F>
+void for_each(const float* x, float* y, int64_t n, F f) {
+#pragma omp parallel for simd schedule(static) if (parallel : n >= kParallelMinElements)
+  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
+}
+
+}  // namespace
+
+void log(const float* x, float* y, int64_t n) {
+  for_each(x, y, n, log_one);
+}
+void softplus(const float* x, float* y, int64_t n) {
+  for_each(x, y, n, softplus_one);
+}
+void log_sigmoid(const float* x, float* y, int64_t n) {
+  for_each(x, y, n, [](float v) { return -softplus_one(-v); });
+}
+void elu(const float* x, float* y, int64_t n, float alpha) {
+  for_each(x, y, n, [alpha](float v) { return elu_one(v, alpha); });
+}
+
+namespace {
+
+// One row of `count` elements `stride` apart. The sum of e^(x - max) is in [1, count] (or NaN), so
+// log_d applies; a row of all -inf gives NaN, as in PyTorch.
+void log_softmax_row(const float* x, float* y, int64_t count, int64_t stride) {
+  float m = -std::numeric_limits<float>::infinity();
+  for (int64_t j = 0; j < count; ++j) m = std::max(m, x[j * stride]);
+  double s = 0.0;
+  for (int64_t j = 0; j < count; ++j)
+    s += exp_d(std::max(static_cast<double>(x[j * stride]) - m, -700.0));
+  const double lse = m + (s == s ? log_d(s) : s);
+  for (int64_t j = 0; j < count; ++j) y[j * stride] = static_cast<float>(x[j * stride] - lse);
+}
+
+}  // namespace
+
+void log_softmax(const Tensor& x, const Tensor& y, int axis) {
+  const Shape& shape = x.shape();
+  int64_t outer = 1, inner = 1;
+  for (int d = 0; d < axis; ++d) outer *= shape[d];
+  for (int d = axis + 1; d < shape.size(); ++d) inner *= shape[d];
+  const int64_t count = shape[axis];
+  const float* xs = x.data();
+  float* ys = y.data();
+#pragma omp parallel for schedule(static) if (parallel \
+                                              : outer * inner * count >= kParallelMinElements)
+  for (int64_t r = 0; r < outer * inner; ++r) {
+    const int64_t offset = (r / inner) * count * inner + r % inner;
+    log_softmax_row(xs + offset, ys + offset, count, inner);
+  }
+}
+
+}  // namespace minimax::kernels

@@ -1,0 +1,29 @@
+// Our own float kernels for the functions where oneDNN 2.6's JIT is inexact: its log is about 1e-6
+// off (log(1) = -1.43e-6, log(2) 24 ulps low), and soft_relu, logsigmoid and softmax_log use it;
+// its elu computes exp(x) - 1, which loses the relative accuracy of small negative results.
+//
+// Each evaluates in double (exp and log by range reduction and a polynomial, no libm call, so the
+// loops vectorize) and rounds once to float: the double result is within about 1e-15 relative of
+// the exact value, so the float result is the correctly rounded one but for a result lying within
+// that distance of a rounding midpoint, where it is off by one ulp at most. Edge cases follow
+// IEEE 754 and PyTorch: NaN in, NaN out; log(0) = -inf, log(x < 0) = NaN, log(+inf) = +inf;
+// denormal inputs are ordinary doubles, so they need no special path; softplus and log_sigmoid are
+// exact for any |x| (softplus(-100) is the denormal e^-100 rounded, not 0).
+#pragma once
+
+#include <cstdint>
+
+#include "autograd/tensor.h"
+
+namespace minimax::kernels {
+
+// y[i] = f(x[i]) for i < n; x and y may be the same buffer.
+void log(const float* x, float* y, int64_t n);
+void softplus(const float* x, float* y, int64_t n);     // log(1 + e^x)
+void log_sigmoid(const float* x, float* y, int64_t n);  // -softplus(-x)
+void elu(const float* x, float* y, int64_t n, float alpha);
+
+// y = log_softmax of x along `axis`: x - max - log(sum(exp(x - max))), each row in double.
+void log_softmax(const Tensor& x, const Tensor& y, int axis);
+
+}  // namespace minimax::kernels

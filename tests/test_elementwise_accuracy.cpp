@@ -1,0 +1,478 @@
+// Every unary elementwise op, its first derivative and (where not zero) its second, swept over its
+// domain and compared with the same function evaluated in double with <cmath>.
+//
+// The error is counted in float ulps of the double reference: |got - ref| / ulp(max(|ref|, floor)).
+// The floor is per op and order: where the float formula computes a small value as a difference of
+// larger ones (tanh' = 1 - y^2 near |x| = 10, sigmoid'' crossing zero at x = 0, a curvature built
+// from several rounded factors), the error can only be bounded relative to those larger terms, and
+// the floor names their size. Forward values use floor 0 (pure ulps, denormals included): a float
+// function has no excuse for more than a few ulps. A reference that rounds to +-inf must give that
+// infinity; a NaN reference must give NaN; any other NaN or infinity fails. A result below FLT_MIN
+// may be flushed to zero: oneDNN's JIT kernels (exp, sigmoid, and the derivatives built on them)
+// flush denormal results, which is their only error there; our own kernels keep them (a test
+// below). oneDNN's exp, and so its sigmoid and the derivatives of softplus, log_sigmoid and elu,
+// are up to 4.4 ulps off at the ends of its range (e^73, results near FLT_MIN); 1 ulp elsewhere.
+// pow's derivative p x^p / x rounds twice after pow itself: 2.1 ulps measured.
+//
+// Points: every binade from the smallest denormal to the domain's end, 48 mantissas each, both
+// signs; 20,001 evenly spaced points over [-8, 8] (or the domain's part of it); and each point's
+// neighbours where a function is most delicate (1 for log, 0 for most, the domain's ends).
+// Kinks (relu at 0, clamp at its bounds) are left out of the derivatives.
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "minimax.h"
+
+using namespace minimax;
+
+namespace {
+
+using Fn = std::function<double(double)>;
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr float kInfF = std::numeric_limits<float>::infinity();
+constexpr float kNaNF = std::numeric_limits<float>::quiet_NaN();
+
+struct Bound {
+  double ulps;
+  double floor = 0.0;
+};
+
+struct Sweep {
+  std::string name;
+  std::function<Tensor(const Tensor&)> op;
+  Fn f, d1, d2;      // d2 null: the second derivative is zero where defined, and not checked
+  double low, high;  // the domain, closed
+  std::vector<double> kinks;  // points left out of the derivatives
+  Bound forward, first, second = {};
+  // Points with 0 < |x| < tiny are left out: oneDNN's pow backward gets x^(p-1) from x^p, so it
+  // gives 0 where x^p underflows (3 x^2 at x = 1.4e-18 is 0, not 6e-36).
+  double tiny = 0.0;
+};
+
+std::vector<float> sweep_points(const Sweep& s) {
+  std::vector<float> xs;
+  auto keep = [&](double x) {
+    if (x >= s.low && x <= s.high && !(x != 0 && std::abs(x) < s.tiny))
+      xs.push_back(static_cast<float>(x));
+  };
+  for (int e = -149; e <= 127; ++e)
+    for (int m = 0; m < 48; ++m) {
+      double v = std::ldexp(1.0 + m / 48.0, e);
+      keep(v);
+      keep(-v);
+    }
+  for (int i = 0; i <= 20000; ++i) keep(-8.0 + 16.0 * i / 20000);
+  for (double c : {0.0, 1.0, -1.0, s.low, s.high}) {
+    float x = static_cast<float>(c);
+    for (int k = 0; k < 8; ++k) {
+      keep(x);
+      x = std::nextafter(x, std::numeric_limits<float>::infinity());
+    }
+    x = static_cast<float>(c);
+    for (int k = 0; k < 8; ++k)
+      keep(x = std::nextafter(x, -std::numeric_limits<float>::infinity()));
+  }
+  return xs;
+}
+
+// The spacing of floats at |v| (the denormal spacing below FLT_MIN).
+double ulp_at(double v) {
+  v = std::abs(v);
+  if (v < std::numeric_limits<float>::min()) return std::ldexp(1.0, -149);
+  int e;
+  std::frexp(v, &e);
+  return std::ldexp(1.0, e - 24);
+}
+
+// The error of `got` against the double reference, in ulps of max(|ref|, floor).
+double ulp_error(float got, double ref, double floor) {
+  const float rounded = static_cast<float>(ref);
+  if (std::isnan(ref)) return std::isnan(got) ? 0.0 : kInf;
+  if (std::isinf(rounded)) return got == rounded ? 0.0 : kInf;
+  if (!std::isfinite(got)) return kInf;
+  if (got == 0.0f && std::abs(ref) < std::numeric_limits<float>::min()) return 0.0;  // flushed
+  return std::abs(got - ref) / ulp_at(std::max(std::abs(ref), floor));
+}
+
+struct Worst {
+  double ulps = 0.0;
+  float x = 0.0f, got = 0.0f;
+  double ref = 0.0;
+};
+
+Worst worst_error(const std::vector<float>& xs, const Tensor& got, const Fn& ref, double floor) {
+  std::vector<float> g = got.to_vector();
+  Worst w;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    double r = ref(xs[i]);
+    double e = ulp_error(g[i], r, floor);
+    if (!(e <= w.ulps)) w = {e, xs[i], g[i], r};
+  }
+  return w;
+}
+
+void check_worst(const std::string& what, const Worst& w, const Bound& b) {
+  INFO(fmt::format("{}: {:.3g} ulps at x = {:.9g}: got {:.9g}, double gives {:.17g}", what, w.ulps,
+                   w.x, w.got, w.ref));
+  CHECK(w.ulps <= b.ulps);
+}
+
+std::vector<float> away_from_kinks(const std::vector<float>& xs, const Sweep& s) {
+  std::vector<float> kept;
+  for (float x : xs) {
+    bool near = false;
+    for (double k : s.kinks) near = near || std::abs(x - k) < 1e-6;
+    if (!near) kept.push_back(x);
+  }
+  return kept;
+}
+
+void run_sweep(const Sweep& s) {
+  const std::vector<float> all = sweep_points(s);
+  Tensor y = s.op(Tensor::from_vector(all, {int64_t(all.size())}));
+  check_worst(s.name, worst_error(all, y, s.f, s.forward.floor), s.forward);
+  const std::vector<float> xs = away_from_kinks(all, s);
+  Tensor x = Tensor::from_vector(xs, {int64_t(xs.size())}).requires_grad_();
+  Tensor g = grad({sum(s.op(x))}, {x}, {.create_graph = static_cast<bool>(s.d2)})[0];
+  check_worst(s.name + "'", worst_error(xs, g, s.d1, s.first.floor), s.first);
+  if (!s.d2) return;
+  Tensor gg = grad({sum(g)}, {x})[0];
+  check_worst(s.name + "''", worst_error(xs, gg, s.d2, s.second.floor), s.second);
+}
+
+double sigmoid_d(double x) {
+  return 1.0 / (1.0 + std::exp(-x));
+}
+double softplus_d(double x) {
+  return std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x)));
+}
+
+const double kFltMax = std::numeric_limits<float>::max();
+
+std::vector<Sweep> transcendental_sweeps() {
+  auto one = [](double) { return 1.0; };
+  return {
+      {"exp",
+       [](const Tensor& x) { return exp(x); },
+       [](double x) { return std::exp(x); },
+       [](double x) { return std::exp(x); },
+       [](double x) { return std::exp(x); },
+       -104,
+       89,
+       {},
+       {5},
+       {5},
+       {5}},
+      {"log",
+       [](const Tensor& x) { return log(x); },
+       [](double x) { return std::log(x); },
+       [](double x) { return 1 / x; },
+       [](double x) { return -1 / (x * x); },
+       0,
+       kFltMax,
+       {},
+       {1},
+       {1},
+       {3}},
+      {"sqrt",
+       [](const Tensor& x) { return sqrt(x); },
+       [](double x) { return std::sqrt(x); },
+       [](double x) { return 0.5 / std::sqrt(x); },
+       [](double x) { return -0.25 / (x * std::sqrt(x)); },
+       0,
+       kFltMax,
+       {},
+       {1},
+       {2},
+       {4}},
+      {"sigmoid",
+       [](const Tensor& x) { return sigmoid(x); },
+       sigmoid_d,
+       [](double x) { return sigmoid_d(x) * sigmoid_d(-x); },
+       [](double x) { return sigmoid_d(x) * sigmoid_d(-x) * (1 - 2 * sigmoid_d(x)); },
+       -kFltMax,
+       kFltMax,
+       {},
+       {5},
+       {2, 0.25},
+       {8, 0.1}},
+      {"tanh",
+       [](const Tensor& x) { return tanh(x); },
+       [](double x) { return std::tanh(x); },
+       [](double x) { return 1 - std::tanh(x) * std::tanh(x); },
+       [](double x) { return -2 * std::tanh(x) * (1 - std::tanh(x) * std::tanh(x)); },
+       -kFltMax,
+       kFltMax,
+       {},
+       {2},
+       {2, 1},
+       {4, 1}},
+      {"softplus",
+       [](const Tensor& x) { return softplus(x); },
+       softplus_d,
+       sigmoid_d,
+       [](double x) { return sigmoid_d(x) * sigmoid_d(-x); },
+       -kFltMax,
+       kFltMax,
+       {},
+       {1},
+       {5},
+       {4, 0.25}},
+      {"log_sigmoid",
+       [](const Tensor& x) { return log_sigmoid(x); },
+       [](double x) { return -softplus_d(-x); },
+       [](double x) { return sigmoid_d(-x); },
+       [](double x) { return -sigmoid_d(x) * sigmoid_d(-x); },
+       -kFltMax,
+       kFltMax,
+       {},
+       {1},
+       {5},
+       {4, 0.25}},
+      {"elu",
+       [](const Tensor& x) { return elu(x, 1.0f); },
+       [](double x) { return x > 0 ? x : std::expm1(x); },
+       [](double x) { return x > 0 ? 1 : std::exp(x); },
+       [](double x) { return x > 0 ? 0 : std::exp(x); },
+       -kFltMax,
+       kFltMax,
+       {0},
+       {1},
+       {5},
+       {5}},
+      {"elu alpha 0.5",
+       [](const Tensor& x) { return elu(x, 0.5f); },
+       [](double x) { return x > 0 ? x : 0.5 * std::expm1(x); },
+       [](double x) { return x > 0 ? 1 : 0.5 * std::exp(x); },
+       [](double x) { return x > 0 ? 0 : 0.5 * std::exp(x); },
+       -kFltMax,
+       kFltMax,
+       {0},
+       {1},
+       {5},
+       {5}},
+      {"square",
+       [](const Tensor& x) { return square(x); },
+       [](double x) { return x * x; },
+       [](double x) { return 2 * x; },
+       [](double) { return 2.0; },
+       -1.8e19,
+       1.8e19,
+       {},
+       {1},
+       {1},
+       {1}},
+      {"pow 3",
+       [](const Tensor& x) { return pow(x, 3.0f); },
+       [](double x) { return x * x * x; },
+       [](double x) { return 3 * x * x; },
+       [](double x) { return 6 * x; },
+       -1e12,
+       1e12,
+       {},
+       {2},
+       {3},
+       {4},
+       1e-12},
+      {"pow 1.5",
+       [](const Tensor& x) { return pow(x, 1.5f); },
+       [](double x) { return std::pow(x, 1.5); },
+       [](double x) { return 1.5 * std::sqrt(x); },
+       [](double x) { return 0.75 / std::sqrt(x); },
+       0,
+       1e25,
+       {},
+       {2},
+       {3},
+       {4},
+       1e-24},
+      {"pow -0.5",
+       [](const Tensor& x) { return pow(x, -0.5f); },
+       [](double x) { return 1 / std::sqrt(x); },
+       [](double x) { return -0.5 / (x * std::sqrt(x)); },
+       [](double x) { return 0.75 / (x * x * std::sqrt(x)); },
+       1e-10,
+       kFltMax,
+       {},
+       {2},
+       {3},
+       {4}},
+      {"abs",
+       [](const Tensor& x) { return abs(x); },
+       [](double x) { return std::abs(x); },
+       [](double x) { return x > 0 ? 1.0 : -1.0; },
+       nullptr,
+       -kFltMax,
+       kFltMax,
+       {0},
+       {0},
+       {0}},
+      {"clamp",
+       [](const Tensor& x) { return clamp(x, -0.5f, 0.5f); },
+       [](double x) { return std::clamp(x, -0.5, 0.5); },
+       [](double x) { return std::abs(x) < 0.5 ? 1.0 : 0.0; },
+       nullptr,
+       -kFltMax,
+       kFltMax,
+       {-0.5, 0.5},
+       {0},
+       {0}},
+      {"leaky_relu",
+       [](const Tensor& x) { return leaky_relu(x, 0.2f); },
+       [](double x) { return x > 0 ? x : double(0.2f) * x; },
+       [](double x) { return x > 0 ? 1.0 : double(0.2f); },
+       nullptr,
+       -kFltMax,
+       kFltMax,
+       {0},
+       {0.5},
+       {0}},
+      {"rsub scalar",
+       [](const Tensor& x) { return rsub(2.0f, x); },
+       [](double x) { return 2 - x; },
+       [](double) { return -1.0; },
+       nullptr,
+       -kFltMax / 2,
+       kFltMax / 2,
+       {},
+       {0.5},
+       {0}},
+      {"relu",
+       [](const Tensor& x) { return relu(x); },
+       [](double x) { return std::max(x, 0.0); },
+       [](double x) { return x > 0 ? 1.0 : 0.0; },
+       nullptr,
+       -kFltMax,
+       kFltMax,
+       {0},
+       {0},
+       {0}},
+      {"mul scalar",
+       [](const Tensor& x) { return mul(x, 3.0f); },
+       [](double x) { return 3 * x; },
+       [](double) { return 3.0; },
+       nullptr,
+       -1e38,
+       1e38,
+       {},
+       {0.5},
+       {0}},
+      {"neg",
+       [](const Tensor& x) { return neg(x); },
+       [](double x) { return -x; },
+       [](double) { return -1.0; },
+       nullptr,
+       -kFltMax,
+       kFltMax,
+       {},
+       {0},
+       {0}},
+      {"add scalar",
+       [](const Tensor& x) { return add(x, 0.5f); },
+       [](double x) { return x + 0.5; },
+       one,
+       nullptr,
+       -kFltMax / 2,
+       kFltMax / 2,
+       {},
+       {0.5},
+       {0}},
+  };
+}
+
+}  // namespace
+
+TEST_CASE("accuracy: every elementwise op and its derivatives against double precision") {
+  for (const Sweep& s : transcendental_sweeps()) {
+    CAPTURE(s.name);
+    run_sweep(s);
+  }
+}
+
+TEST_CASE("accuracy: our own kernels keep denormal results and exact limits") {
+  // e^-100 = 3.7e-44 is a denormal float: softplus(-100) and log_sigmoid(100) must not flush it.
+  const float tiny = static_cast<float>(std::exp(-100.0));
+  REQUIRE(tiny > 0.0f);
+  CHECK(softplus(Tensor::from_vector({-100.0f}, {1})).item() == tiny);
+  CHECK(log_sigmoid(Tensor::from_vector({100.0f}, {1})).item() == -tiny);
+  CHECK(log(Tensor::from_vector({1.0f}, {1})).item() == 0.0f);  // oneDNN's: -1.43e-6
+  CHECK(log(Tensor::from_vector({2.0f}, {1})).item() == static_cast<float>(std::log(2.0)));
+  const float denormal = std::numeric_limits<float>::denorm_min();
+  CHECK(log(Tensor::from_vector({denormal}, {1})).item() ==
+        static_cast<float>(std::log(static_cast<double>(denormal))));
+  std::vector<float> special =
+      log(Tensor::from_vector({0.0f, -1.0f, kInfF, -kInfF, kNaNF}, {5})).to_vector();
+  CHECK(special[0] == -kInfF);
+  CHECK(std::isnan(special[1]));
+  CHECK(special[2] == kInfF);
+  CHECK(std::isnan(special[3]));
+  CHECK(std::isnan(special[4]));
+  std::vector<float> sp =
+      softplus(Tensor::from_vector({kInfF, -kInfF, kNaNF, 1e30f, -1e30f}, {5})).to_vector();
+  CHECK(sp[0] == kInfF);
+  CHECK(sp[1] == 0.0f);
+  CHECK(std::isnan(sp[2]));
+  CHECK(sp[3] == 1e30f);
+  CHECK(sp[4] == 0.0f);
+}
+
+// elu's curvature multiplied 0 by e^x = inf for x >= 89; PyTorch gives [0, 0, e^-1 = 0.2707].
+TEST_CASE("accuracy: elu's second derivative is finite for large inputs") {
+  Tensor x = Tensor::from_vector({100.0f, 50.0f, -1.0f}, {3}).requires_grad_();
+  Tensor g = grad({sum(elu(x))}, {x}, {.create_graph = true})[0];
+  std::vector<float> gg = grad({sum(g)}, {x})[0].to_vector();
+  CHECK(gg[0] == 0.0f);
+  CHECK(gg[1] == 0.0f);
+  CHECK(gg[2] == doctest::Approx(std::exp(-1.0)).epsilon(1e-6));
+}
+
+namespace {
+// log_softmax along dim 1 of [rows, cols] in double.
+std::vector<double> log_softmax_d(const std::vector<float>& x, int64_t rows, int64_t cols) {
+  std::vector<double> y(x.size());
+  for (int64_t r = 0; r < rows; ++r) {
+    double m = -kInf, s = 0.0;
+    for (int64_t c = 0; c < cols; ++c) m = std::max(m, double(x[r * cols + c]));
+    for (int64_t c = 0; c < cols; ++c) s += std::exp(x[r * cols + c] - m);
+    for (int64_t c = 0; c < cols; ++c) y[r * cols + c] = x[r * cols + c] - m - std::log(s);
+  }
+  return y;
+}
+}  // namespace
+
+// The error in ulps of max(|y|, 1): log_softmax is x - logsumexp(x), and the subtraction's own
+// rounding is an ulp of the larger of its operands (at least the row's logsumexp, order 1 here).
+TEST_CASE("accuracy: log_softmax and cross_entropy against double precision") {
+  Generator gen(17);
+  for (auto [rows, cols, scale, offset] : {std::tuple{64, 10, 4.0f, 0.0f},
+                                           {8, 1000, 10.0f, 0.0f},
+                                           {16, 5, 1.0f, 1e3f},
+                                           {32, 2, 1e-3f, 0.0f}}) {
+    CAPTURE(cols);
+    std::vector<float> x = Tensor::uniform({rows, cols}, -scale, scale, gen).to_vector();
+    for (float& v : x) v += offset;
+    Tensor logits = Tensor::from_vector(x, {rows, cols});
+    std::vector<double> want = log_softmax_d(x, rows, cols);
+    std::vector<float> got = log_softmax(logits, 1).to_vector();
+    double worst = 0.0;
+    for (size_t i = 0; i < got.size(); ++i)
+      worst = std::max(worst, ulp_error(got[i], want[i], std::max(1.0, std::abs(double(offset)))));
+    CHECK(worst <= 1.0);
+    std::vector<float> labels(rows);
+    double loss = 0.0;
+    for (int64_t r = 0; r < rows; ++r) {
+      labels[r] = static_cast<float>(r % cols);
+      loss -= want[r * cols + r % cols] / rows;
+    }
+    float ce = cross_entropy(logits, Tensor::from_vector(labels, {rows})).item();
+    CHECK(ulp_error(ce, loss, 0.0) <= 4.0);
+  }
+}
