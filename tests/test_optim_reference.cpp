@@ -15,6 +15,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -115,6 +116,20 @@ bool close(double got, double expected) {
   return std::abs(got - expected) <= kAbsTol + kRelTol * std::abs(expected);
 }
 
+// The index of the element furthest outside the tolerance. A NaN (or infinity) counts as
+// infinitely far: with `excess > worst`, a NaN anywhere but in the first element would never be
+// picked, and the check below would pass over it.
+size_t worst_element(const std::vector<float>& got, const std::vector<double>& want) {
+  size_t worst = 0;
+  double worst_excess = -std::numeric_limits<double>::infinity();
+  for (size_t k = 0; k < got.size(); ++k) {
+    double excess = std::abs(got[k] - want[k]) - (kAbsTol + kRelTol * std::abs(want[k]));
+    if (std::isnan(excess)) excess = std::numeric_limits<double>::infinity();
+    if (k == 0 || excess > worst_excess) worst = k, worst_excess = excess;
+  }
+  return worst;
+}
+
 // Compares every element after update `step` (0-based); reports the worst element of each
 // parameter that is off. Returns whether all matched.
 bool check_parameters(const json& c, int step, const TensorList& params, const json& names) {
@@ -124,12 +139,7 @@ bool check_parameters(const json& c, int step, const TensorList& params, const j
     std::vector<float> got = params[p].to_vector();
     std::vector<double> want = expected.at(p).get<std::vector<double>>();
     REQUIRE(want.size() == got.size());
-    size_t worst = 0;
-    double worst_excess = -1;
-    for (size_t k = 0; k < got.size(); ++k) {
-      double excess = std::abs(got[k] - want[k]) - (kAbsTol + kRelTol * std::abs(want[k]));
-      if (k == 0 || excess > worst_excess) worst = k, worst_excess = excess;
-    }
+    const size_t worst = worst_element(got, want);
     INFO(fmt::format("case {}, after update {} of {}, parameter {}[{}]: got {:.9g}, PyTorch {:.9g}",
                      c.at("name").get<std::string>(), step + 1, c.at("params").size(),
                      names.at(p).get<std::string>(), worst, got[worst], want[worst]));
@@ -185,6 +195,51 @@ void run_cases_of(const std::string& kind) {
 }
 
 }  // namespace
+
+TEST_CASE("optim reference: the comparison picks a NaN or infinity wherever it is") {
+  const std::vector<double> want = {1.0, 2.0, 3.0, 4.0, 5.0};
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  CHECK(worst_element({1.0f, 2.0f, 3.0f, 4.0f, 5.0f}, want) == 0);  // all within: the first
+  CHECK(worst_element({1.0f, 2.5f, 3.0f, 4.0f, 5.0f}, want) == 1);
+  CHECK(worst_element({1.0f, 2.5f, 3.0f, nan, 5.0f}, want) == 3);  // beyond a finite excess
+  CHECK(worst_element({1.0f, 2.0f, 3.0f, 4.0f, nan}, want) == 4);  // the last element
+  CHECK(worst_element({1.0f, 2.0f, -inf, 4.0f, 5.0f}, want) == 2);
+  CHECK_FALSE(close(nan, 1.0));
+}
+
+// An optimizer must pass a NaN or infinite gradient on to the parameter it updates (and only to
+// that element), so that a diverged run shows as NaN and the trainer's checks see it.
+TEST_CASE("optim reference: SGD, Adam and AdamW do not hide a NaN or infinite gradient") {
+  for (const char* kind : {"SGD", "SGD momentum", "Adam", "AdamW"}) {
+    for (float bad :
+         {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+      CAPTURE(kind);
+      CAPTURE(bad);
+      Tensor p = Tensor::from_vector({0.5f, -0.5f, 0.25f, 1.0f}, {4}).requires_grad_();
+      std::unique_ptr<Optimizer> opt;
+      if (std::string(kind) == "SGD") opt = std::make_unique<SGD>(TensorList{p}, SGDOptions(0.1));
+      if (std::string(kind) == "SGD momentum")
+        opt = std::make_unique<SGD>(TensorList{p}, SGDOptions(0.1).momentum(0.9));
+      if (std::string(kind) == "Adam")
+        opt = std::make_unique<Adam>(TensorList{p}, AdamOptions(0.1));
+      if (std::string(kind) == "AdamW")
+        opt = std::make_unique<AdamW>(TensorList{p}, AdamOptions(0.1).weight_decay(0.01));
+      for (int step = 0; step < 2; ++step) {
+        opt->zero_grad();
+        sum(mul(p, Tensor::from_vector({1.0f, 1.0f, step == 0 ? bad : 1.0f, 1.0f}, {4})))
+            .backward();
+        opt->step();
+      }
+      std::vector<float> v = p.to_vector();
+      CHECK(std::isfinite(v[0]));
+      CHECK(std::isfinite(v[1]));
+      CHECK_FALSE(std::isfinite(v[2]));  // NaN, or -inf from SGD's p - lr * inf
+      if (std::isnan(bad)) CHECK(std::isnan(v[2]));
+      CHECK(std::isfinite(v[3]));
+    }
+  }
+}
 
 TEST_CASE("optim reference: the fixture holds only known optimizers") {
   const Fixture& f = fixture();
