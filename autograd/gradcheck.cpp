@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "autograd/engine.h"
@@ -12,88 +13,141 @@ namespace minimax {
 
 namespace {
 
-// L = sum(f(inputs) * w) as a recorded scalar.
-Tensor weighted_sum(const DifferentiableFn& f, const TensorList& inputs,
-                    const GradcheckOptions& o) {
-  Tensor y = f(inputs);
-  Generator gen(o.seed);
-  Tensor w = Tensor::uniform(y.shape(), 0.5f, 1.5f, gen);
-  return sum(mul(y, w));
+constexpr double kRoundoff = 0x1p-24;  // float32's unit roundoff: half an ulp of 1
+
+Tensor weights(const Shape& shape, uint64_t seed, float low, float high) {
+  Generator gen(seed);
+  return Tensor::uniform(shape, low, high, gen);
 }
 
-double evaluate(const DifferentiableFn& f, const TensorList& inputs, const GradcheckOptions& o) {
+Tensor evaluate(const DifferentiableFn& f, const TensorList& inputs) {
   NoGradGuard no_grad;
-  Tensor y = f(inputs);
-  Generator gen(o.seed);
-  Tensor w = Tensor::uniform(y.shape(), 0.5f, 1.5f, gen);
-  double total = 0.0;  // accumulated in double: the difference of two such sums is the signal
-  for (int64_t i = 0; i < y.numel(); ++i) total += static_cast<double>(y.data()[i]) * w.data()[i];
-  return total;
+  return f(inputs);
 }
 
-}  // namespace
+// A central difference in one input element, with the magnitudes its error bound is made of.
+struct Difference {
+  double numeric = 0.0;
+  double noise = 0.0;  // sqrt(sum over moved outputs of w^2 (y(+)^2 + y(-)^2)) / (2 h)
+  double terms = 0.0;  // sum over outputs of |w| |y(+) - y(-)| / (2 h): the analytic sum's terms
+};
 
-GradcheckResult gradcheck(const DifferentiableFn& f, const TensorList& inputs,
-                          const GradcheckOptions& o) {
+Difference central_difference(const DifferentiableFn& f, const TensorList& inputs, float* x,
+                              const Tensor& w, double eps) {
+  const float original = *x;
+  const float plus = static_cast<float>(original + eps), minus = static_cast<float>(original - eps);
+  *x = plus;
+  Tensor yp = evaluate(f, inputs);
+  *x = minus;
+  Tensor ym = evaluate(f, inputs);
+  *x = original;
+  // The step actually taken: x +- eps rounded to float32 is off eps by up to half an ulp of x.
+  const double step = static_cast<double>(plus) - static_cast<double>(minus);
+  double lp = 0.0, lm = 0.0, variance = 0.0, terms = 0.0;  // in double: the difference is the signal
+  for (int64_t j = 0; j < yp.numel(); ++j) {
+    const double a = yp.data()[j], b = ym.data()[j], c = w.data()[j];
+    lp += c * a;
+    lm += c * b;
+    if (a == b) continue;  // computed alike, so rounded alike: no noise on the difference
+    variance += c * c * (a * a + b * b);
+    terms += std::abs(c * (a - b));
+  }
+  return {(lp - lm) / step, std::sqrt(variance) / step, terms / step};
+}
+
+double error_bound(const Difference& d, const GradcheckOptions& o) {
+  return o.ulps * kRoundoff * (o.sigmas * d.noise + d.terms);
+}
+
+// The checked inputs' analytic gradients of sum(f(inputs) * w); undefined where there is none.
+TensorList analytic_gradients(const DifferentiableFn& f, const TensorList& inputs,
+                              const TensorList& checked, uint64_t seed, Tensor& w) {
+  Tensor y = f(inputs);
+  w = weights(y.shape(), seed, 0.5f, 1.5f);
+  Tensor loss = sum(mul(y, w));
+  // A loss that does not depend on the inputs through any recorded op has zero gradients.
+  return loss.requires_grad() ? grad({loss}, checked, {.allow_unused = true})
+                              : TensorList(checked.size());
+}
+
+void compare(GradcheckResult& result, const std::string& input, int64_t element, double exact,
+             const Difference& d, const GradcheckOptions& o) {
+  const double error = std::abs(exact - d.numeric), bound = error_bound(d, o);
+  const double ratio = bound > 0.0 ? error / bound : (error > 0.0 ? INFINITY : 0.0);
+  result.max_abs_error = std::max(result.max_abs_error, error);
+  result.max_error_ratio = std::max(result.max_error_ratio, ratio);
+  if (result.ok && !(error <= bound)) {  // a NaN fails too
+    result.ok = false;
+    result.message =
+        fmt::format("{} element {}: analytic {:.7g}, numeric {:.7g}, error {:.3g} over the bound {:.3g}",
+                    input, element, exact, d.numeric, error, bound);
+  }
+}
+
+// gradcheck, naming the last input `last_name` when it is given.
+GradcheckResult check(const DifferentiableFn& f, const TensorList& inputs,
+                      const GradcheckOptions& o, const std::string& last_name = "") {
   TensorList checked;
-  for (const Tensor& x : inputs)
-    if (x.requires_grad()) checked.push_back(x);
+  std::vector<std::string> names;
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    if (!inputs[k].requires_grad()) continue;
+    checked.push_back(inputs[k]);
+    names.push_back(!last_name.empty() && k + 1 == inputs.size() ? last_name
+                                                                   : fmt::format("input {}", k));
+  }
   GradcheckResult result;
   if (checked.empty()) {
     result.ok = false;
     result.message = "gradcheck: no input requires grad";
     return result;
   }
-  Tensor loss = weighted_sum(f, inputs, o);
-  // A loss that does not depend on the inputs through any recorded op has zero gradients.
-  TensorList analytic = loss.requires_grad() ? grad({loss}, checked, {.allow_unused = true})
-                                             : TensorList(checked.size());
+  Tensor w;
+  TensorList analytic = analytic_gradients(f, inputs, checked, o.seed, w);
   for (size_t k = 0; k < checked.size(); ++k) {
     float* x = checked[k].data();
     for (int64_t i = 0; i < checked[k].numel(); ++i) {
-      float original = x[i];
-      x[i] = static_cast<float>(original + o.eps);
-      double plus = evaluate(f, inputs, o);
-      x[i] = static_cast<float>(original - o.eps);
-      double minus = evaluate(f, inputs, o);
-      x[i] = original;
-      double numeric = (plus - minus) / (2.0 * o.eps);
+      Difference d = central_difference(f, inputs, x + i, w, o.eps);
       double exact = analytic[k].defined() ? analytic[k].data()[i] : 0.0;
-      double error = std::abs(exact - numeric);
-      result.max_abs_error = std::max(result.max_abs_error, error);
-      if (result.ok && error > o.atol + o.rtol * std::abs(numeric)) {
-        result.ok = false;
-        result.message = fmt::format("input {} element {}: analytic {:.6g}, numeric {:.6g}", k, i,
-                                     exact, numeric);
-      }
+      compare(result, names[k], i, exact, d, o);
     }
   }
   return result;
 }
 
+}  // namespace
+
+GradcheckResult gradcheck(const DifferentiableFn& f, const TensorList& inputs,
+                          const GradcheckOptions& o) {
+  return check(f, inputs, o);
+}
+
 GradcheckResult gradgradcheck(const DifferentiableFn& f, const TensorList& inputs,
                               const GradcheckOptions& o) {
-  // The scalar sum_k <dL/dx_k, v_k>: differentiating it checks every second derivative of L along
-  // v.
-  DifferentiableFn first_derivatives = [&](const TensorList& xs) {
-    TensorList checked;
-    for (const Tensor& x : xs)
+  if (std::none_of(inputs.begin(), inputs.end(), [](const Tensor& x) { return x.requires_grad(); }))
+    return {.ok = false, .message = "gradgradcheck: no input requires grad"};
+  // v, the gradient flowing into f's output, signed: a backward that mishandles its sign fails.
+  Tensor v = weights(evaluate(f, inputs).shape(), o.seed + 1, -1.0f, 1.0f).requires_grad_();
+  TensorList extended = inputs;
+  extended.push_back(v);
+  // (inputs..., v) -> the flattened gradients of sum(f(inputs) * v), recorded so that they
+  // differentiate again, in the inputs and in v.
+  DifferentiableFn first_derivatives = [&f, n = inputs.size()](const TensorList& xs) {
+    GradModeGuard on(true);  // the finite differences evaluate without grad mode
+    TensorList args(xs.begin(), xs.begin() + static_cast<std::ptrdiff_t>(n)), checked;
+    for (const Tensor& x : args)
       if (x.requires_grad()) checked.push_back(x);
-    Tensor loss = weighted_sum(f, xs, o);
-    if (!loss.requires_grad()) return Tensor::scalar(0.0f);
-    TensorList gs = grad({loss}, checked, {.create_graph = true, .allow_unused = true});
-    Generator gen(o.seed + 1);
-    Tensor total = Tensor::scalar(0.0f);
-    for (const Tensor& g : gs)
-      if (g.defined()) total = add(total, sum(mul(g, Tensor::uniform(g.shape(), 0.5f, 1.5f, gen))));
-    return total;
+    Tensor y = f(args);
+    TensorList gs = y.requires_grad() ? grad({y}, checked,
+                                             {.grad_outputs = {xs[n]},
+                                              .create_graph = true,
+                                              .allow_unused = true})
+                                      : TensorList(checked.size());
+    TensorList flat;
+    for (size_t k = 0; k < gs.size(); ++k)
+      flat.push_back(reshape(gs[k].defined() ? gs[k] : Tensor::zeros(checked[k].shape()), {-1}));
+    return concat(flat, 0);
   };
-  // The finite differences run without grad mode, so the inner grad() must turn it back on.
-  DifferentiableFn with_grad = [&](const TensorList& xs) {
-    GradModeGuard on(true);
-    return first_derivatives(xs);
-  };
-  return gradcheck(with_grad, inputs, o);
+  return check(first_derivatives, extended, o, "the incoming gradient v");
 }
 
 }  // namespace minimax

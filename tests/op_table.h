@@ -6,6 +6,8 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -47,8 +49,10 @@ inline void check_table(const std::vector<OpCase>& table) {
       GradcheckResult first = gradcheck(c.fn, xs, c.options);
       INFO(c.name, " first order: ", first.message);
       CHECK(first.ok);
+      if (std::getenv("GRADCHECK_REPORT")) fprintf(stderr, "RATIO1 %s %g\n", c.name.c_str(), first.max_error_ratio);
       if (c.second_order) {
         GradcheckResult second = gradgradcheck(c.fn, xs, c.options);
+      if (std::getenv("GRADCHECK_REPORT")) fprintf(stderr, "RATIO2 %s %g\n", c.name.c_str(), second.max_error_ratio);
         INFO(c.name, " second order: ", second.message);
         CHECK(second.ok);
       }
