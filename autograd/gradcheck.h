@@ -37,7 +37,7 @@ namespace minimax {
 struct GradcheckOptions {
   double eps = 1e-3;   // float32 inputs: smaller steps drown in rounding
   double ulps = 4.0;   // rounding of each output, in units of float32 roundoff (2^-24) of itself
-  double sigmas = 6.0;  // standard deviations of the rounding model allowed
+  double sigmas = 4.0;  // standard deviations of the rounding model allowed
   uint64_t seed = 7;   // for the output weighting w (and gradgradcheck's v)
 };
 

@@ -23,7 +23,7 @@ constexpr bool k2nd = true;  // second order too
 // conv_transpose2d squared 5.7e-3, 2.9e-3, 7.6e-4; group_norm with affine (not squared: its
 // normalization alone is as steep) 2.6e-3, 1.0e-3, 2.8e-4. It shrinks as 1/step, the signature of
 // rounding, not of a wrong formula. The tolerances are unchanged.
-const GradcheckOptions kWideStep{.eps = 1e-2};
+const GradcheckOptions kWideStep{};
 
 // An element of a row-major 4-d tensor, for the direct loops that check the forwards.
 float at(const Tensor& t, int64_t a, int64_t b, int64_t c, int64_t d) {
@@ -619,7 +619,10 @@ TEST_CASE("grad: group_norm") {
        // groups = C: instance normalization, each channel of each sample on its own.
        {"instance norm", {{{2, 3, 2, 2}}, {{3}}, {{3}}}, gn(3, false), k2nd},
        {"one group", {{{2, 3, 2, 2}}, {{3}}, {{3}}}, gn(1, false), k2nd},
-       {"[N,C] no affine", {{{3, 6}}}, gn(3, false), k2nd},
+       // Groups of three: a group of two normalizes to +-1 whatever x is, so its derivatives are
+       // eps-sized residues (1e-6) of cancelling terms of order 1, below what float32 finite
+       // differences resolve (the analytic ones agree with PyTorch's float64 to 0.6%).
+       {"[N,C] no affine", {{{3, 6}}}, gn(2, false), k2nd},
        {"[N,C,L] weight only", {{{2, 4, 5}}, {{4}}}, gn(2, false), k2nd},
        {"instance norm squared", {{{2, 2, 3, 2}}, {{2}}, {{2}}}, gn(2, true), k2nd, kWideStep},
        {"squared", {{{2, 4, 2, 2}}, {{4}}, {{4}}}, gn(2, true), k2nd, kWideStep}});
