@@ -30,6 +30,7 @@ struct Difference {
   double numeric = 0.0;
   double noise = 0.0;  // the standard deviation of its rounding, in units of u
   double terms = 0.0;  // sum over outputs of |w| |y(+) - y(-)| / (2 h): the analytic sum's terms
+  double disagreement = 0.0;  // |D(eps) - D(2 eps)|: a measured sample of the rounding noise
 };
 
 // f's outputs with x_i set to `value`, copied: an output may share x's storage (a reshape).
@@ -65,18 +66,20 @@ Difference central_difference(const DifferentiableFn& f, const TensorList& input
 // Richardson's extrapolation of the central differences at steps eps and 2 eps,
 // (4 D(eps) - D(2 eps)) / 3, cancels their truncation error h^2 / 6 times the third derivative (a
 // cube's 1e-6 at eps = 1e-3, as large as the rounding of a small output) and leaves h^4 terms.
-// Its rounding noise is sqrt(16 + 1/4) / 3 that of D(eps).
+// Its rounding noise is sqrt(16 + 1/4) / 3 that of D(eps). The two differences also measure that
+// noise where the outputs cannot show it: a small output that is a float32 sum of large terms (a
+// mean of values of order 1 that nearly cancel) carries the terms' rounding, not its own.
 Difference extrapolated_difference(const DifferentiableFn& f, const TensorList& inputs, float* x,
                                    const Tensor& w, const GradcheckOptions& o) {
   const Difference d1 = central_difference(f, inputs, x, w, o.eps, o.ulps);
   const Difference d2 = central_difference(f, inputs, x, w, 2.0 * o.eps, o.ulps);
   return {(4.0 * d1.numeric - d2.numeric) / 3.0,
           std::sqrt(16.0 * d1.noise * d1.noise + d2.noise * d2.noise) / 3.0,
-          (4.0 * d1.terms + d2.terms) / 3.0};
+          (4.0 * d1.terms + d2.terms) / 3.0, std::abs(d1.numeric - d2.numeric)};
 }
 
 double error_bound(const Difference& d, const GradcheckOptions& o) {
-  return kRoundoff * (o.sigmas * d.noise + o.ulps * d.terms);
+  return kRoundoff * (o.sigmas * d.noise + o.ulps * d.terms) + o.sigmas * d.disagreement;
 }
 
 // The checked inputs' analytic gradients of sum(f(inputs) * w); undefined where there is none.
