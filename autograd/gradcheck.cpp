@@ -101,9 +101,9 @@ void compare(GradcheckResult& result, const std::string& input, int64_t element,
   result.max_error_ratio = std::max(result.max_error_ratio, ratio);
   if (result.ok && !(error <= bound)) {  // a NaN fails too
     result.ok = false;
-    result.message =
-        fmt::format("{} element {}: analytic {:.7g}, numeric {:.7g}, error {:.3g} over the bound {:.3g}",
-                    input, element, exact, d.numeric, error, bound);
+    result.message = fmt::format(
+        "{} element {}: analytic {:.7g}, numeric {:.7g}, error {:.3g} over the bound {:.3g}", input,
+        element, exact, d.numeric, error, bound);
   }
 }
 
@@ -116,7 +116,7 @@ GradcheckResult check(const DifferentiableFn& f, const TensorList& inputs,
     if (!inputs[k].requires_grad()) continue;
     checked.push_back(inputs[k]);
     names.push_back(!last_name.empty() && k + 1 == inputs.size() ? last_name
-                                                                   : fmt::format("input {}", k));
+                                                                 : fmt::format("input {}", k));
   }
   GradcheckResult result;
   if (checked.empty()) {
@@ -160,11 +160,11 @@ GradcheckResult gradgradcheck(const DifferentiableFn& f, const TensorList& input
     for (const Tensor& x : args)
       if (x.requires_grad()) checked.push_back(x);
     Tensor y = f(args);
-    TensorList gs = y.requires_grad() ? grad({y}, checked,
-                                             {.grad_outputs = {xs[n]},
-                                              .create_graph = true,
-                                              .allow_unused = true})
-                                      : TensorList(checked.size());
+    TensorList gs =
+        y.requires_grad()
+            ? grad({y}, checked,
+                   {.grad_outputs = {xs[n]}, .create_graph = true, .allow_unused = true})
+            : TensorList(checked.size());
     TensorList flat;
     for (size_t k = 0; k < gs.size(); ++k)
       flat.push_back(reshape(gs[k].defined() ? gs[k] : Tensor::zeros(checked[k].shape()), {-1}));

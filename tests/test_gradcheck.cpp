@@ -21,10 +21,9 @@ Tensor drawn(const Shape& shape, uint64_t seed, float low = -1.0f, float high = 
 DifferentiableFn square_with_slope(float slope) {
   return [slope](const TensorList& xs) {
     Tensor x = xs[0];
-    return record("custom_square", square(x.detach()), {x},
-                  [x, slope](const Tensor& g, Node&) -> TensorList {
-                    return {mul(mul(g, x), slope)};
-                  });
+    return record(
+        "custom_square", square(x.detach()), {x},
+        [x, slope](const Tensor& g, Node&) -> TensorList { return {mul(mul(g, x), slope)}; });
   };
 }
 
@@ -33,10 +32,9 @@ DifferentiableFn product_with_scale(float scale) {
   Tensor w = drawn({6, 8}, 3);
   return [w, scale](const TensorList& xs) {
     Tensor x = xs[0];
-    return record("custom_product", matmul(x.detach(), w, false, true), {x},
-                  [w, scale](const Tensor& g, Node&) -> TensorList {
-                    return {mul(matmul(g, w), scale)};
-                  });
+    return record(
+        "custom_product", matmul(x.detach(), w, false, true), {x},
+        [w, scale](const Tensor& g, Node&) -> TensorList { return {mul(matmul(g, w), scale)}; });
   };
 }
 
@@ -63,7 +61,8 @@ TEST_CASE("gradcheck catches a wrong backward and names input, element and both 
   GradcheckResult bad = gradcheck(wrong, {c, x});
   CHECK_FALSE(bad.ok);
   INFO(bad.message);
-  // Element 0: the analytic 3 x w against the numeric 2 x w (w, the output weighting, in [0.5, 1.5]).
+  // Element 0: the analytic 3 x w against the numeric 2 x w (w, the output weighting, in
+  // [0.5, 1.5]).
   CHECK(bad.message.rfind("input 1 element 0: analytic ", 0) == 0);
   CHECK(bad.message.find(", numeric ") != std::string::npos);
   CHECK(bad.max_error_ratio > 1.0);

@@ -2,10 +2,11 @@
 //
 // A case starts from a random 2-d or 4-d input and applies two to five random ops, each drawing
 // the extra inputs it needs (weights, a second operand) as further leaves. Every op is applied only
-// where it is valid (shapes) and smooth: the value an op with a kink (relu, abs, clamp, max, maxout,
-// max pooling) receives must be at least kMargin from the kink, and normalizations need a spread.
-// A failing case prints its seed and its ops with their shapes; MINIMAX_RANDOM_GRAPH_SEED=<seed>
-// runs that case alone.
+// where it is valid (shapes) and smooth: the value an op with a kink (relu, abs, clamp, max,
+// maxout, max pooling) receives must be at least kMargin from the kink, and normalizations need a
+// spread. A failing case prints its seed and its ops with their shapes;
+// MINIMAX_RANDOM_GRAPH_SEED=<seed> runs that case alone; MINIMAX_RANDOM_GRAPH_VALUES=1 also prints
+// its inputs' values (to compare with PyTorch in float64).
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -74,7 +75,9 @@ class Builder {
   int64_t pick(int64_t low, int64_t high) {  // uniform in [low, high]
     return std::uniform_int_distribution<int64_t>(low, high)(rng_);
   }
-  float uniform(float low, float high) { return std::uniform_real_distribution<float>(low, high)(rng_); }
+  float uniform(float low, float high) {
+    return std::uniform_real_distribution<float>(low, high)(rng_);
+  }
   int leaf(const Shape& shape, float low = -1.0f, float high = 1.0f, bool grad = true);
   bool apply(const std::string& text, Step step);
   bool step();
@@ -159,21 +162,36 @@ bool along_ok(const Tensor& z, int d, bool want_gap) {
   return groups_ok(z, outer, z.size(d), inner, want_gap);
 }
 
-
 // Declared after the validity checks they use.
 bool Builder::step() {
   const size_t leaves = g_.leaves.size();
   bool ok = false;
   switch (pick(0, 8)) {
     case 0:
-    case 1: ok = unary(); break;
-    case 2: ok = binary(); break;
-    case 3: ok = matrix(); break;
-    case 4: ok = reduce(); break;
-    case 5: ok = reshape_or_join(); break;
-    case 6: ok = normalize(); break;
-    case 7: ok = z_.dim() == 4 ? image() : lookup(); break;
-    default: ok = z_.dim() == 4 && image(); break;
+    case 1:
+      ok = unary();
+      break;
+    case 2:
+      ok = binary();
+      break;
+    case 3:
+      ok = matrix();
+      break;
+    case 4:
+      ok = reduce();
+      break;
+    case 5:
+      ok = reshape_or_join();
+      break;
+    case 6:
+      ok = normalize();
+      break;
+    case 7:
+      ok = z_.dim() == 4 ? image() : lookup();
+      break;
+    default:
+      ok = z_.dim() == 4 && image();
+      break;
   }
   if (!ok) {  // forget the leaves a refused op drew
     g_.leaves.resize(leaves);
@@ -200,25 +218,44 @@ Graph Builder::build() {
 bool Builder::unary() {
   const float c = static_cast<float>(pick(-8, 8)) / 4.0f;
   switch (pick(0, 17)) {
-    case 0: return OP("neg(z)", neg(z));
-    case 1: return max_abs(z_) <= 2.0f && OP("exp(z)", exp(z));
-    case 2: return OP("log(square(z) + 0.5)", log(add(square(z), 0.5f)));
-    case 3: return OP("sqrt(square(z) + 0.5)", sqrt(add(square(z), 0.5f)));
-    case 4: return OP("pow(square(z) + 0.5, -1.5)", pow(add(square(z), 0.5f), -1.5f));
-    case 5: return max_abs(z_) <= 1.5f && OP("pow(z, 3)", pow(z, 3.0f));
-    case 6: return max_abs(z_) <= 2.0f && OP("square(z)", square(z));
-    case 7: return far_from(z_, 0.0f) && OP("abs(z)", abs(z));
-    case 8: return far_from(z_, -0.5f) && far_from(z_, 0.5f) && OP("clamp(z, -0.5, 0.5)", clamp(z, -0.5f, 0.5f));
-    case 9: return far_from(z_, 0.0f) && OP("relu(z)", relu(z));
-    case 10: return far_from(z_, 0.0f) && OP("leaky_relu(z, 0.2)", leaky_relu(z, 0.2f));
-    case 11: return far_from(z_, 0.0f) && OP("elu(z, 0.7)", elu(z, 0.7f));  // f'' jumps at 0
-    case 12: return OP("sigmoid(z)", sigmoid(z));
-    case 13: return OP("tanh(z)", tanh(z));
-    case 14: return OP("softplus(z)", softplus(z));
-    case 15: return OP("log_sigmoid(z)", log_sigmoid(z));
-    case 16: return OP(fmt::format("mul(z, {})", c), mul(z, c));
-    default: return pick(0, 1) ? OP(fmt::format("add(z, {})", c), add(z, c))
-                               : OP(fmt::format("rsub({}, z)", c), rsub(c, z));
+    case 0:
+      return OP("neg(z)", neg(z));
+    case 1:
+      return max_abs(z_) <= 2.0f && OP("exp(z)", exp(z));
+    case 2:
+      return OP("log(square(z) + 0.5)", log(add(square(z), 0.5f)));
+    case 3:
+      return OP("sqrt(square(z) + 0.5)", sqrt(add(square(z), 0.5f)));
+    case 4:
+      return OP("pow(square(z) + 0.5, -1.5)", pow(add(square(z), 0.5f), -1.5f));
+    case 5:
+      return max_abs(z_) <= 1.5f && OP("pow(z, 3)", pow(z, 3.0f));
+    case 6:
+      return max_abs(z_) <= 2.0f && OP("square(z)", square(z));
+    case 7:
+      return far_from(z_, 0.0f) && OP("abs(z)", abs(z));
+    case 8:
+      return far_from(z_, -0.5f) && far_from(z_, 0.5f) &&
+             OP("clamp(z, -0.5, 0.5)", clamp(z, -0.5f, 0.5f));
+    case 9:
+      return far_from(z_, 0.0f) && OP("relu(z)", relu(z));
+    case 10:
+      return far_from(z_, 0.0f) && OP("leaky_relu(z, 0.2)", leaky_relu(z, 0.2f));
+    case 11:
+      return far_from(z_, 0.0f) && OP("elu(z, 0.7)", elu(z, 0.7f));  // f'' jumps at 0
+    case 12:
+      return OP("sigmoid(z)", sigmoid(z));
+    case 13:
+      return OP("tanh(z)", tanh(z));
+    case 14:
+      return OP("softplus(z)", softplus(z));
+    case 15:
+      return OP("log_sigmoid(z)", log_sigmoid(z));
+    case 16:
+      return OP(fmt::format("mul(z, {})", c), mul(z, c));
+    default:
+      return pick(0, 1) ? OP(fmt::format("add(z, {})", c), add(z, c))
+                        : OP(fmt::format("rsub({}, z)", c), rsub(c, z));
   }
 }
 
@@ -226,20 +263,28 @@ bool Builder::unary() {
 bool Builder::binary() {
   Shape other = z_.shape();
   switch (pick(0, 2)) {
-    case 0: break;
-    case 1: other = Shape{other.back()}; break;
+    case 0:
+      break;
+    case 1:
+      other = Shape{other.back()};
+      break;
     default:
       for (int d = 0; d < other.size(); ++d)
         if (pick(0, 1)) other[d] = 1;
   }
   const int i = leaf(other);
   switch (pick(0, 4)) {
-    case 0: return OP(fmt::format("add(z, x{})", i), add(z, xs[i]));
-    case 1: return pick(0, 1) ? OP(fmt::format("sub(z, x{})", i), sub(z, xs[i]))
-                              : OP(fmt::format("sub(x{}, z)", i), sub(xs[i], z));
-    case 2: return OP(fmt::format("mul(z, x{})", i), mul(z, xs[i]));
-    case 3: return OP(fmt::format("div(z, square(x{}) + 0.5)", i), div(z, add(square(xs[i]), 0.5f)));
-    default: return OP(fmt::format("div(x{}, square(z) + 0.5)", i), div(xs[i], add(square(z), 0.5f)));
+    case 0:
+      return OP(fmt::format("add(z, x{})", i), add(z, xs[i]));
+    case 1:
+      return pick(0, 1) ? OP(fmt::format("sub(z, x{})", i), sub(z, xs[i]))
+                        : OP(fmt::format("sub(x{}, z)", i), sub(xs[i], z));
+    case 2:
+      return OP(fmt::format("mul(z, x{})", i), mul(z, xs[i]));
+    case 3:
+      return OP(fmt::format("div(z, square(x{}) + 0.5)", i), div(z, add(square(xs[i]), 0.5f)));
+    default:
+      return OP(fmt::format("div(x{}, square(z) + 0.5)", i), div(xs[i], add(square(z), 0.5f)));
   }
 }
 
@@ -250,7 +295,8 @@ bool Builder::matrix() {
   switch (pick(0, 3)) {
     case 0: {
       const int i = leaf(t ? Shape{k, m} : Shape{m, k});
-      return OP(fmt::format("matmul(z, x{}{})", i, t ? ", transpose_b" : ""), matmul(z, xs[i], false, t));
+      return OP(fmt::format("matmul(z, x{}{})", i, t ? ", transpose_b" : ""),
+                matmul(z, xs[i], false, t));
     }
     case 1: {
       const int i = leaf(t ? Shape{k, n} : Shape{n, k});
@@ -274,12 +320,19 @@ bool Builder::reduce() {
   const int d = static_cast<int>(pick(0, z_.dim() - 1));
   if (z_.size(d) < 2) return false;
   switch (pick(0, 5)) {
-    case 0: return OP(fmt::format("sum(z, {{{}}}, keepdim)", d), sum(z, {d}, true));
-    case 1: return OP(fmt::format("mean(z, {{{}}}, keepdim)", d), mean(z, {d}, true));
-    case 2: return along_ok(z_, d, true) && OP(fmt::format("max(z, {{{}}}, keepdim)", d), max(z, {d}, true));
-    case 3: return OP(fmt::format("logsumexp(z, {{{}}}, keepdim)", d), logsumexp(z, {d}, true));
-    case 4: return OP(fmt::format("softmax(z, {})", d), softmax(z, d));
-    default: return OP(fmt::format("log_softmax(z, {})", d), log_softmax(z, d));
+    case 0:
+      return OP(fmt::format("sum(z, {{{}}}, keepdim)", d), sum(z, {d}, true));
+    case 1:
+      return OP(fmt::format("mean(z, {{{}}}, keepdim)", d), mean(z, {d}, true));
+    case 2:
+      return along_ok(z_, d, true) &&
+             OP(fmt::format("max(z, {{{}}}, keepdim)", d), max(z, {d}, true));
+    case 3:
+      return OP(fmt::format("logsumexp(z, {{{}}}, keepdim)", d), logsumexp(z, {d}, true));
+    case 4:
+      return OP(fmt::format("softmax(z, {})", d), softmax(z, d));
+    default:
+      return OP(fmt::format("log_softmax(z, {})", d), log_softmax(z, d));
   }
 }
 
@@ -312,8 +365,10 @@ bool Builder::reshape_or_join() {
       return OP(fmt::format("reshape(z, [{}, {}])", s[1], s[0]), reshape(z, {s[1], s[0]}));
     default: {
       const uint64_t seed = rng_();
-      return OP(fmt::format("dropout(z, 0.3, training, Generator({}))", seed),
-                [&] { Generator gen(seed); return dropout(z, 0.3f, true, gen); }());
+      return OP(fmt::format("dropout(z, 0.3, training, Generator({}))", seed), [&] {
+        Generator gen(seed);
+        return dropout(z, 0.3f, true, gen);
+      }());
     }
   }
 }
@@ -333,7 +388,8 @@ bool Builder::normalize() {
     case 1: {
       if (!four && (s.size() != 2 || s[0] < 3)) return false;
       Tensor channels_first = four ? flatten(permute(z_, {1, 0, 2, 3}), 1) : transpose(z_, 0, 1);
-      if (channels_first.size(1) < 3 || !groups_ok(channels_first, s[1], channels_first.size(1), 1, false))
+      if (channels_first.size(1) < 3 ||
+          !groups_ok(channels_first, s[1], channels_first.size(1), 1, false))
         return false;
       const int w = leaf({s[1]}), b = leaf({s[1]});
       return OP(fmt::format("batch_norm(z, x{}, x{}, training)", w, b), [&] {
@@ -374,16 +430,17 @@ bool Builder::convolution(bool transposed) {
   const Shape s = z_.shape();
   const int64_t groups = s[1] % 2 == 0 && pick(0, 2) == 0 ? 2 : 1, out = groups * pick(1, 2);
   const int64_t k = pick(1, 3);
-  Conv2dOptions o{.stride = pick(1, 2), .padding = pick(0, k / 2), .dilation = pick(1, 2),
-                  .groups = groups};
+  Conv2dOptions o{
+      .stride = pick(1, 2), .padding = pick(0, k / 2), .dilation = pick(1, 2), .groups = groups};
   const int64_t span = o.dilation * (k - 1) + 1;
   if (!transposed && (s[2] + 2 * o.padding < span || s[3] + 2 * o.padding < span)) return false;
   if (transposed && o.stride > 1) o.output_padding = pick(0, o.stride - 1);
-  const int w = leaf(transposed ? Shape{s[1], out / groups, k, k} : Shape{out, s[1] / groups, k, k});
+  const int w =
+      leaf(transposed ? Shape{s[1], out / groups, k, k} : Shape{out, s[1] / groups, k, k});
   const int b = leaf({out});
-  const std::string options = fmt::format("stride {} padding {} dilation {} groups {}{}", o.stride,
-                                          o.padding, o.dilation, o.groups,
-                                          transposed ? fmt::format(" output_padding {}", o.output_padding) : "");
+  const std::string options =
+      fmt::format("stride {} padding {} dilation {} groups {}{}", o.stride, o.padding, o.dilation,
+                  o.groups, transposed ? fmt::format(" output_padding {}", o.output_padding) : "");
   if (transposed)
     return OP(fmt::format("conv_transpose2d(z, x{}, x{}, {})", w, b, options),
               conv_transpose2d(z, xs[w], xs[b], o));
@@ -395,13 +452,20 @@ bool Builder::image() {
   if (s.size() != 4) return false;
   const bool even = s[2] >= 2 && s[3] >= 2;
   switch (pick(0, 6)) {
-    case 0: return convolution(false);
-    case 1: return convolution(true);
-    case 2: return even && OP("avg_pool2d(z, 2)", avg_pool2d(z, 2));
-    case 3: return even && pool_windows_ok(z_) && OP("max_pool2d(z, 2)", max_pool2d(z, 2));
-    case 4: return OP("upsample_nearest2d(z, 2)", upsample_nearest2d(z, 2));
-    case 5: return OP("upsample_bilinear2d(z, 2)", upsample_bilinear2d(z, 2));
-    default: return s[1] % 4 == 0 && OP("pixel_shuffle(z, 2)", pixel_shuffle(z, 2));
+    case 0:
+      return convolution(false);
+    case 1:
+      return convolution(true);
+    case 2:
+      return even && OP("avg_pool2d(z, 2)", avg_pool2d(z, 2));
+    case 3:
+      return even && pool_windows_ok(z_) && OP("max_pool2d(z, 2)", max_pool2d(z, 2));
+    case 4:
+      return OP("upsample_nearest2d(z, 2)", upsample_nearest2d(z, 2));
+    case 5:
+      return OP("upsample_bilinear2d(z, 2)", upsample_bilinear2d(z, 2));
+    default:
+      return s[1] % 4 == 0 && OP("pixel_shuffle(z, 2)", pixel_shuffle(z, 2));
   }
 }
 
@@ -441,7 +505,8 @@ bool Builder::terminal() {
       // test_grad_ops.cpp).
       if (z_.size(1) < 2) return false;
       std::vector<float> labels;
-      for (int64_t r = 0; r < z_.size(0); ++r) labels.push_back(static_cast<float>(pick(0, z_.size(1) - 1)));
+      for (int64_t r = 0; r < z_.size(0); ++r)
+        labels.push_back(static_cast<float>(pick(0, z_.size(1) - 1)));
       const Tensor l = Tensor::from_vector(labels, {z_.size(0)});
       return OP(fmt::format("cross_entropy(z, {})", l.str()), cross_entropy(z, l));
     }
@@ -467,7 +532,7 @@ TEST_CASE("random graphs of the ops: first and second order against finite diffe
     // Each op adds its own roundings: the allowance grows with the graph.
     const GradcheckOptions o{.ulps = kUlpsPerOp * static_cast<double>(g.steps.size())};
     const GradcheckResult r1 = gradcheck(f, g.leaves, o), r2 = gradgradcheck(f, g.leaves, o);
-    if (std::getenv("DUMP_LEAVES"))
+    if (std::getenv("MINIMAX_RANDOM_GRAPH_VALUES"))
       for (size_t i = 0; i < g.leaves.size(); ++i) {
         fmt::print("x{}=[", i);
         for (float v : g.leaves[i].to_vector()) fmt::print("{:.9g},", v);
@@ -475,10 +540,10 @@ TEST_CASE("random graphs of the ops: first and second order against finite diffe
       }
     if (r1.ok && r2.ok) continue;
     ++failures;
-    FAIL_CHECK(fmt::format("random graph {} (MINIMAX_RANDOM_GRAPH_SEED={} reruns it alone):\n{}"
-                           "  first order: {}\n  second order: {}",
-                           seed, seed, g.describe(), r1.ok ? "ok" : r1.message,
-                           r2.ok ? "ok" : r2.message));
+    FAIL_CHECK(fmt::format(
+        "random graph {} (MINIMAX_RANDOM_GRAPH_SEED={} reruns it alone):\n{}"
+        "  first order: {}\n  second order: {}",
+        seed, seed, g.describe(), r1.ok ? "ok" : r1.message, r2.ok ? "ok" : r2.message));
   }
   CHECK(failures == 0);
   if (count == kCases) {
