@@ -25,6 +25,9 @@ struct OpCase {
   DifferentiableFn fn;
   bool second_order = false;  // also run gradgradcheck
   GradcheckOptions options = {};
+  // A known inaccuracy of the op that makes the row fail: the row then must fail, so that it is
+  // noticed (and this emptied) once the op is fixed.
+  std::string known_inaccuracy = "";
 };
 
 // Inputs drawn for a case; a fixed seed per case, so failures reproduce.
@@ -46,11 +49,14 @@ inline void check_table(const std::vector<OpCase>& table) {
       TensorList xs = make_inputs(c);
       GradcheckResult first = gradcheck(c.fn, xs, c.options);
       INFO(c.name, " first order: ", first.message);
-      CHECK(first.ok);
-      if (c.second_order) {
-        GradcheckResult second = gradgradcheck(c.fn, xs, c.options);
-        INFO(c.name, " second order: ", second.message);
+      GradcheckResult second = c.second_order ? gradgradcheck(c.fn, xs, c.options) : first;
+      INFO(c.name, " second order: ", second.message);
+      if (c.known_inaccuracy.empty()) {
+        CHECK(first.ok);
         CHECK(second.ok);
+      } else {
+        INFO("known inaccuracy: ", c.known_inaccuracy, "; if fixed, drop it from the row");
+        CHECK_FALSE((first.ok && second.ok));
       }
     }
   }
