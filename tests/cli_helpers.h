@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "temp_dir.h"
 
 namespace minimax::testing {
@@ -37,6 +39,17 @@ inline CliResult run_shell(const std::string& command, const TempDir& scratch) {
   std::string cmd = command + " > " + out.string() + " 2> " + err.string();
   int status = std::system(cmd.c_str());
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+}
+
+// The last line of a command's output that holds a JSON object (`eval --json` prints it after
+// any progress lines).
+inline nlohmann::json last_json_line(const std::string& out) {
+  std::istringstream lines(out);
+  std::string line, last;
+  while (std::getline(lines, line))
+    if (line.starts_with("{")) last = line;
+  REQUIRE_MESSAGE(!last.empty(), "no JSON line in the output: ", out);
+  return nlohmann::json::parse(last);
 }
 
 // Runs `minimax ARGS`, as run_shell.

@@ -316,7 +316,7 @@ TEST_CASE("cli: sample writes .npy and .png, and eval reports mode coverage as J
   CHECK(fs::file_size(s.path / "x.png") > 100);
   r = run_cli("eval --checkpoint " + ckpt + " --metric modes --n 500", s);
   REQUIRE(r.status == 0);
-  auto j = nlohmann::json::parse(r.out.substr(r.out.rfind('{')));
+  auto j = last_json_line(r.out);
   CHECK(j["total_modes"] == 8);
   CHECK(j.contains("high_quality_fraction"));
   r = run_cli("eval --checkpoint " + ckpt + " --metric parzen", s);
@@ -445,7 +445,7 @@ TEST_CASE("cli: trains on Fashion-MNIST and scores it with the Parzen protocol")
               s);
   INFO(r.err);
   REQUIRE(r.status == 0);
-  auto j = nlohmann::json::parse(r.out.substr(r.out.rfind('{')));
+  auto j = last_json_line(r.out);
   CHECK(j["test_images"] == 9000);
   CHECK(std::isfinite(j["mean"].get<double>()));
   r = run_cli("sample --checkpoint " + (run_dir / "model.ckpt").string() + " --n 6 --out " +
@@ -524,7 +524,7 @@ TEST_CASE("cli: ring8 with the default settings covers all 8 modes") {
   REQUIRE(r.status == 0);
   r = run_cli("eval --checkpoint " + (run_dir / "model.ckpt").string() + " --metric modes", s);
   REQUIRE(r.status == 0);
-  auto j = nlohmann::json::parse(r.out.substr(r.out.rfind('{')));
+  auto j = last_json_line(r.out);
   INFO(r.out);
   CHECK(j["modes_captured"] == 8);
 }
@@ -534,7 +534,7 @@ TEST_CASE("cli: bench times iterations and ends with one JSON line") {
   CliResult r = run_cli("bench --model mlp --seconds 0.5", s);
   INFO(r.err);
   REQUIRE(r.status == 0);
-  auto j = nlohmann::json::parse(r.out.substr(r.out.rfind('{')));
+  auto j = last_json_line(r.out);
   CHECK(j["model"] == "mlp");
   CHECK(j["batch"] == 100);
   CHECK(j["threads"] == 1);

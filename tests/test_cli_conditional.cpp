@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cli_helpers.h"
+#include "examples/cli/session.h"
 #include "minimax.h"
 #include "models/io/npy.h"
 #include "temp_dir.h"
@@ -22,10 +23,6 @@ namespace {
 int ring8_mode(float x, float y) {
   double turns = std::atan2(y, x) / (2 * std::numbers::pi);
   return static_cast<int>(std::lround(turns * 8 + 8)) % 8;
-}
-
-nlohmann::json last_json_line(const std::string& out) {
-  return nlohmann::json::parse(out.substr(out.rfind('{')));
 }
 
 }  // namespace
@@ -129,4 +126,25 @@ TEST_CASE("cli: --conditional and --labels refuse what cannot work, naming the f
   r = run_cli("train --data ring8 --steps 4 --conditional --resume --out " + run.string(), s);
   CHECK(r.status == 2);
   CHECK(contains(r.err, "--conditional true: the run was started with --conditional false"));
+}
+
+TEST_CASE("cli: Session::generate takes labels only in a conditional run, and obeys them") {
+  using minimax::Tensor;
+  namespace cli = minimax::cli;
+  Tensor labels = Tensor::from_vector({3, 3, 5}, {3});
+  cli::Session plain(cli::resolve({{"data", "ring8"}}), false);
+  Tensor z = plain.noise(3);
+  CHECK_THROWS_WITH_AS(plain.generate(z, labels),
+                       doctest::Contains("labels for a run that is not conditional"),
+                       std::invalid_argument);
+  CHECK(plain.generate(z).shape() == minimax::Shape{3, 2});
+
+  cli::Session conditional(cli::resolve({{"data", "ring8"}, {"conditional", true}}), false);
+  Tensor chosen = conditional.generate(z, labels);
+  Tensor by_row = conditional.generate(z);  // rows of classes 0, 1, 2
+  REQUIRE(chosen.shape() == minimax::Shape{3, 2});
+  // The same noise with another class gives another point; the same class the same point.
+  Tensor again = conditional.generate(z, labels);
+  for (int64_t i = 0; i < 6; ++i) CHECK(chosen.data()[i] == again.data()[i]);
+  CHECK(chosen.data()[0] != by_row.data()[0]);
 }

@@ -250,7 +250,7 @@ TEST_CASE("cli: a DCGAN trains on CIFAR-10-format files and draws 32x32 RGB samp
   r = run_cli(parzen, s);
   INFO(r.err);
   REQUIRE(r.status == 0);
-  auto score = nlohmann::json::parse(r.out.substr(r.out.rfind('{')));
+  auto score = last_json_line(r.out);
   CHECK(score["samples"] == 50);
   CHECK(score["test_images"] == 1000);
   CHECK(std::isfinite(score["mean"].get<double>()));

@@ -211,7 +211,7 @@ inline void check_family(const std::string& family, const OpTable& ops, const To
     try {
       check_case(c, it->second, tol);
     } catch (const std::exception& e) {
-      FAIL_CHECK(name, ": threw ", e.what());
+      FAIL_CHECK(name, ": threw ", std::string(e.what()));
     }
   }
   CHECK_MESSAGE(count > 0, "no cases of family '", family, "' in ", f.path, "; ", kRegenerate);
