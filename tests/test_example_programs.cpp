@@ -29,7 +29,7 @@ std::string readme_program(const std::string& name) {
 }  // namespace
 
 TEST_CASE("programs: the README shows each example program exactly as it is compiled") {
-  for (const char* name : {"wgan_gp"}) {
+  for (const char* name : {"wgan_gp", "sagan"}) {
     CAPTURE(name);
     std::string source = slurp(fs::path(MINIMAX_SOURCE_DIR) / "examples" / "programs" /
                                (std::string(name) + ".cpp"));
@@ -52,4 +52,20 @@ TEST_CASE("programs: wgan_gp trains its convolutional critic with the penalty an
   CHECK(contains(r.out, "step 3  critic loss"));
   RgbImage image = decode_rgb(grid);
   CHECK(image.width == 8 * 28 + 9);  // 8 columns of 28 pixels and 1-pixel borders
+}
+
+TEST_CASE("programs: sagan trains a conditional SAGAN with its labels and draws a row per class") {
+  if (!fs::exists(kFashionMnist)) {
+    MESSAGE("dataset-fashion-mnist is not installed; .ci/install-deps installs it");
+    return;
+  }
+  TempDir s;
+  fs::path grid = s.path / "grid.png";
+  CliResult r = run_shell(std::string(MINIMAX_PROGRAM_DIR) + "/sagan 3 " + grid.string(), s);
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK(contains(r.out, "step 3  D loss"));
+  RgbImage image = decode_rgb(grid);
+  CHECK(image.width == 8 * 28 + 9);     // 8 columns of 28 pixels and 1-pixel borders
+  CHECK(image.height == 10 * 28 + 11);  // a row for each of the 10 classes
 }
