@@ -143,7 +143,7 @@ Tensor softmax_op(bool log, const Tensor& x, int dim) {
   if (log)  // our own kernel: oneDNN's softmax_log uses its inexact log
     kernels::log_softmax(x, y, d);
   else
-    kernels::softmax_forward(false, x, y, d);
+    kernels::softmax_forward(x, y, d);
   return record(
       name, std::move(y), {x},
       [log, d](const Tensor& g, Node& n) -> TensorList {

@@ -22,8 +22,9 @@ void eltwise_forward(algorithm alg, float alpha, float beta, const float* src, f
 void eltwise_backward(algorithm alg, float alpha, float beta, const float* diff_dst,
                       const float* data, bool data_is_output, float* diff_src, int64_t n);
 
-// y = softmax of x along `axis` (log_softmax when `log`), x and y of one shape.
-void softmax_forward(bool log, const Tensor& x, const Tensor& y, int axis);
+// y = softmax of x along `axis`, x and y of one shape. (log_softmax's forward is our own kernel,
+// ops/math_kernels.h: oneDNN's softmax_log is inexact.)
+void softmax_forward(const Tensor& x, const Tensor& y, int axis);
 // gx = the transposed Jacobian of softmax_forward at its output y applied to gy: y * (gy -
 // sum(gy * y)) for softmax, gy - exp(y) * sum(gy) for log_softmax (sums along `axis`).
 void softmax_backward(bool log, const Tensor& gy, const Tensor& y, const Tensor& gx, int axis);

@@ -84,9 +84,9 @@ SoftmaxEntry& softmax_entry(bool log, const Shape& shape, int axis) {
 
 }  // namespace
 
-void softmax_forward(bool log, const Tensor& x, const Tensor& y, int axis) {
+void softmax_forward(const Tensor& x, const Tensor& y, int axis) {
   if (x.numel() == 0) return;
-  SoftmaxEntry& e = softmax_entry(log, x.shape(), axis);
+  SoftmaxEntry& e = softmax_entry(/*log=*/false, x.shape(), axis);
   execute(e.forward, {{DNNL_ARG_SRC, wrap(e.md, x.data())}, {DNNL_ARG_DST, wrap(e.md, y.data())}});
 }
 
