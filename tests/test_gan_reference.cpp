@@ -21,12 +21,12 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "minimax.h"
+#include "reference_fixture.h"
 
 using namespace minimax;
 using json = nlohmann::json;
@@ -38,16 +38,12 @@ constexpr double kPenaltyTol = 1e-4, kDropoutTol = 1e-6;
 const char* const kRegenerate =
     "regenerate it with /usr/bin/python3 tests/reference/make_gan_reference.py";
 
+// The fixture's document; every test case fails with the reason when it cannot be read.
 const json& fixture() {
-  static const json doc = [] {
-    const std::string path = std::string(MINIMAX_TEST_DATA_DIR) + "/gan_reference.json";
-    std::ifstream in(path);
-    json d = in ? json::parse(in, nullptr, false) : json();
-    if (!d.is_object() || d.value("format_version", 0) != kFormatVersion)
-      FAIL("cannot read ", path, " (format_version ", kFormatVersion, "); ", kRegenerate);
-    return d;
-  }();
-  return doc;
+  static const testing::ReferenceFixture f =
+      testing::read_reference_fixture("gan_reference.json", kFormatVersion, kRegenerate);
+  REQUIRE_MESSAGE(f.error.empty(), f.error);
+  return f.doc;
 }
 
 // n values 2u - 1 (exact in float) from gen, as the script's Generator draws them.

@@ -14,7 +14,6 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <fstream>
 #include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -22,6 +21,7 @@
 #include <string>
 
 #include "minimax.h"
+#include "reference_fixture.h"
 
 using namespace minimax;
 using namespace minimax::optim;
@@ -34,33 +34,11 @@ constexpr double kAbsTol = 1e-6, kRelTol = 1e-5;
 const char* const kRegenerate =
     "regenerate it with /usr/bin/python3 tests/reference/make_optim_reference.py";
 
-struct Fixture {
-  std::string path = std::string(MINIMAX_TEST_DATA_DIR) + "/optim_reference.json";
-  std::string error;  // empty when loaded
-  json doc;
-};
+using Fixture = minimax::testing::ReferenceFixture;
 
-// Read once; a missing or malformed file becomes a message every test case reports.
 const Fixture& fixture() {
-  static const Fixture f = [] {
-    Fixture r;
-    std::ifstream in(r.path);
-    if (!in) {
-      r.error = "cannot open the optimizer reference " + r.path + "; " + kRegenerate;
-      return r;
-    }
-    try {
-      r.doc = json::parse(in);
-      if (r.doc.value("format_version", 0) != kFormatVersion)
-        r.error = r.path + " is not format_version " + std::to_string(kFormatVersion) + "; " +
-                  kRegenerate;
-      else if (!r.doc.contains("cases") || !r.doc["cases"].is_array())
-        r.error = r.path + " has no \"cases\" list; " + kRegenerate;
-    } catch (const json::exception& e) {
-      r.error = "cannot parse " + r.path + ": " + e.what() + "; " + kRegenerate;
-    }
-    return r;
-  }();
+  static const Fixture f =
+      minimax::testing::read_reference_fixture("optim_reference.json", kFormatVersion, kRegenerate);
   return f;
 }
 

@@ -15,7 +15,6 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -26,6 +25,7 @@
 #include <vector>
 
 #include "minimax.h"
+#include "reference_fixture.h"
 
 namespace minimax::torch_reference {
 
@@ -46,35 +46,11 @@ inline const std::set<std::string>& known_families() {
   return families;
 }
 
-struct Fixture {
-  std::string path;
-  std::string error;  // empty when loaded
-  json doc;
-  const json& cases() const { return doc.at("cases"); }
-};
+using Fixture = testing::ReferenceFixture;
 
-// The fixture, read once; a missing or malformed file is an error message, not a crash.
 inline const Fixture& fixture() {
-  static const Fixture f = [] {
-    Fixture r;
-    r.path = std::string(MINIMAX_TEST_DATA_DIR) + "/" + kFixtureName;
-    std::ifstream in(r.path);
-    if (!in) {
-      r.error = "cannot open the PyTorch reference " + r.path + "; " + kRegenerate;
-      return r;
-    }
-    try {
-      r.doc = json::parse(in);
-      if (!r.doc.is_object() || !r.doc.contains("cases") || !r.doc["cases"].is_array())
-        r.error = r.path + " has no \"cases\" list; " + kRegenerate;
-      else if (r.doc.value("format_version", 0) != kFormatVersion)
-        r.error = r.path + " has format_version " + r.doc.value("format_version", json()).dump() +
-                  ", these tests read " + std::to_string(kFormatVersion) + "; " + kRegenerate;
-    } catch (const json::exception& e) {
-      r.error = "cannot parse " + r.path + ": " + e.what() + "; " + kRegenerate;
-    }
-    return r;
-  }();
+  static const Fixture f =
+      testing::read_reference_fixture(kFixtureName, kFormatVersion, kRegenerate);
   return f;
 }
 
