@@ -4,6 +4,9 @@
 
 #include <atomic>
 #include <bit>
+#include <cstdlib>
+
+#include "ops/runtime.h"
 
 namespace minimax::dnnl_ctx {
 
@@ -43,6 +46,28 @@ dnnl::memory wrap(const dnnl::memory::desc& desc, const float* data) {
 
 int64_t current_threads() {
   return omp_get_max_threads();
+}
+
+namespace {
+// EXPERIMENT: MINIMAX_SERIAL_BELOW overrides the threshold (0 disables).
+int64_t serial_threshold() {
+  static int64_t t = std::getenv("MINIMAX_SERIAL_BELOW")
+                         ? std::atoll(std::getenv("MINIMAX_SERIAL_BELOW"))
+                         : kParallelMinElements;
+  return t;
+}
+}  // namespace
+
+SerialBelow::SerialBelow(int64_t elements) {
+  if (elements >= serial_threshold()) return;
+  int threads = omp_get_max_threads();
+  if (threads == 1) return;
+  restore_ = threads;
+  omp_set_num_threads(1);
+}
+
+SerialBelow::~SerialBelow() {
+  if (restore_ > 0) omp_set_num_threads(restore_);
 }
 
 namespace {
