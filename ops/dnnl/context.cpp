@@ -4,7 +4,6 @@
 
 #include <atomic>
 #include <bit>
-#include <cstdlib>
 
 #include "ops/runtime.h"
 
@@ -48,18 +47,8 @@ int64_t current_threads() {
   return omp_get_max_threads();
 }
 
-namespace {
-// EXPERIMENT: MINIMAX_SERIAL_BELOW overrides the threshold (0 disables).
-int64_t serial_threshold() {
-  static int64_t t = std::getenv("MINIMAX_SERIAL_BELOW")
-                         ? std::atoll(std::getenv("MINIMAX_SERIAL_BELOW"))
-                         : kParallelMinElements;
-  return t;
-}
-}  // namespace
-
 SerialBelow::SerialBelow(int64_t elements) {
-  if (elements >= serial_threshold()) return;
+  if (elements >= kParallelMinElements) return;
   int threads = omp_get_max_threads();
   if (threads == 1) return;
   restore_ = threads;
