@@ -536,6 +536,7 @@ TEST_CASE("cli: bench times iterations and ends with one JSON line") {
   REQUIRE(r.status == 0);
   auto j = last_json_line(r.out);
   CHECK(j["model"] == "mlp");
+  CHECK(j["loss"] == "nonsaturating");
   CHECK(j["batch"] == 100);
   CHECK(j["threads"].get<int>() >= 1);
   CHECK(j["peak_rss_mib"].get<double>() > 0);

@@ -48,8 +48,9 @@ const std::vector<BenchRecipe>& recipes() {
 }
 
 const BenchRecipe* find_recipe(const std::string& model, const std::string& loss) {
-  for (const BenchRecipe& r : recipes())
-    if (r.model == model && r.loss == loss) return &r;
+  for (const BenchRecipe& r : recipes())  // "nonsaturating" names the default loss too
+    if (r.model == model && (r.loss == loss || (r.loss.empty() && loss == "nonsaturating")))
+      return &r;
   return nullptr;
 }
 
