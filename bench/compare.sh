@@ -1,45 +1,63 @@
 #!/usr/bin/env bash
-# Runs minimax's and PyTorch's GAN training iteration side by side, in one go, and prints the
-# ratio of iterations per second against the target of issue 6 (mlp 2.5x, dcgan 2x).
-# Each side runs at its best thread count: 1 and 2 are both tried (on 2 cores PyTorch's 1-thread
-# run can win). Also prints the fraction of the sgemm peak (oneDNN, n = 2048) minimax's best run
-# reaches.
-# Usage: bench/compare.sh [mlp|dcgan|both] [seconds per run]
-#   (needs build/bin/minimax, built Release, and Debian's python3-torch)
+# minimax against PyTorch 1.13 and libtorch 1.13, training iterations per second, honestly:
+# - minimax runs at its defaults (no --threads: the cores this process may use), as a user gets it;
+#   each peer runs at 1 and 2 threads and keeps its better count in each round;
+# - the sides alternate, round after round (--rounds, at least 3), so a change in the machine's
+#   load hits all of them; the 1-minute load average is printed first, with a warning above 0.5;
+# - per model and side: the median and range of it/s over the rounds, the ratio minimax / best peer
+#   (each round's) with its median and range against the targets, and minimax's peak resident
+#   memory as a fraction of PyTorch's (bench/compare_stats.py does the arithmetic).
+# Models: mlp (the paper's, batch 100, SGD), dcgan (batch 64, Adam), wgan-gp (dcgan, k = 5 with the
+# gradient penalty). Needs build/bin/minimax (Release) and python3-torch; libtorch's side runs when
+# build/bin/libtorch_gan_bench exists (bench/build_libtorch_bench.sh builds it).
+# Usage: bench/compare.sh [--rounds N] [--seconds S] [--models "mlp dcgan wgan-gp"]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-which=${1:-both}
-seconds=${2:-10}
-field() { python3 -c "import json,sys; print(json.loads(sys.stdin.read().splitlines()[-1])['$1'])"; }
+rounds=3 seconds=10 models="mlp dcgan wgan-gp"
+while [ $# -gt 0 ]; do
+  case $1 in
+    --rounds) rounds=$2; shift 2 ;;
+    --seconds) seconds=$2; shift 2 ;;
+    --models) models=$2; shift 2 ;;
+    *) echo "usage: bench/compare.sh [--rounds N] [--seconds S] [--models \"mlp dcgan wgan-gp\"]" >&2
+       exit 2 ;;
+  esac
+done
+[ "$rounds" -ge 3 ] || { echo "compare.sh: --rounds must be at least 3" >&2; exit 2; }
+libtorch=build/bin/libtorch_gan_bench
+records=$(mktemp)
+trap 'rm -f "$records"' EXIT
 
-compare() {
-  local model=$1 target=$2 best_minimax=0 best_torch=0 peak_fraction=0 out r
-  for t in 1 2; do
-    out=$(build/bin/minimax bench --model "$model" --threads "$t" --seconds "$seconds")
-    r=$(field iters_per_s <<<"$out")
-    echo "minimax $model threads $t: $r it/s, $(field gflops_per_s <<<"$out") GFLOP/s"
-    if python3 -c "import sys; sys.exit(not $r > $best_minimax)"; then
-      best_minimax=$r
-      peak_fraction=$(field fraction_of_peak <<<"$out")
-    fi
-  done
-  for t in 1 2; do
-    r=$(/usr/bin/python3 bench/torch_gan_bench.py --model "$model" --threads "$t" \
-      --seconds "$seconds" | field iters_per_s)
-    echo "torch   $model threads $t: $r it/s"
-    best_torch=$(python3 -c "print(max($best_torch, $r))")
-  done
-  python3 -c "
-ratio = $best_minimax / $best_torch
-verdict = 'meets' if ratio >= $target else 'MISSES'
-print(f'$model: minimax {$best_minimax:.2f} it/s, PyTorch {$best_torch:.2f} it/s, '
-      f'ratio {ratio:.2f}x ({verdict} the {$target}x target); '
-      f'minimax at {100 * $peak_fraction:.0f}% of sgemm peak')"
+load=$(cut -d' ' -f1 /proc/loadavg)
+echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, 1-minute load average $load"
+if python3 -c "import sys; sys.exit(not $load > 0.5)"; then
+  echo "WARNING: load average $load > 0.5: another process is using the machine; figures are not quiet-machine figures"
+fi
+[ -x "$libtorch" ] || echo "note: $libtorch not built (bench/build_libtorch_bench.sh): PyTorch only"
+
+flags() {  # the bench flags of a model name
+  case $1 in wgan-gp) echo "--model dcgan --loss wgan-gp" ;; *) echo "--model $1" ;; esac
+}
+record() {  # model side round threads command...: runs it, keeps its last (JSON) line
+  local model=$1 side=$2 round=$3 threads=$4 line
+  shift 4
+  line=$("$@" | tail -1)
+  printf '%s\t%s\t%s\t%s\t%s\n' "$model" "$side" "$round" "$threads" "$line" >>"$records"
+  echo "  round $round $model $side threads $threads: $(python3 -c "import json,sys; print('%.2f it/s' % json.loads(sys.argv[1])['iters_per_s'])" "$line")"
 }
 
-case $which in
-  mlp) compare mlp 2.5 ;;
-  dcgan) compare dcgan 2 ;;
-  both) compare mlp 2.5 && compare dcgan 2 ;;
-  *) echo "usage: bench/compare.sh [mlp|dcgan|both] [seconds]" >&2 && exit 2 ;;
-esac
+for round in $(seq 1 "$rounds"); do
+  for model in $models; do
+    record "$model" minimax "$round" default build/bin/minimax bench $(flags "$model") --seconds "$seconds"
+    for t in 1 2; do
+      record "$model" pytorch "$round" "$t" /usr/bin/python3 bench/torch_gan_bench.py $(flags "$model") \
+        --threads "$t" --seconds "$seconds"
+      if [ -x "$libtorch" ]; then
+        record "$model" libtorch "$round" "$t" "$libtorch" $(flags "$model") --threads "$t" \
+          --seconds "$seconds"
+      fi
+    done
+  done
+done
+echo "1-minute load average at the end: $(cut -d' ' -f1 /proc/loadavg)"
+python3 bench/compare_stats.py "$records"

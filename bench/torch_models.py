@@ -79,3 +79,30 @@ def gan_iteration(g, d, g_opt, d_opt, noise, real, batch):
     g_loss.backward()
     g_opt.step()
     return d_loss, g_loss
+
+
+def gradient_penalty(d, real, fake):
+    """WGAN-GP's penalty as minimax's gan::gradient_penalty computes it: E[(||grad D(x_hat)|| - 1)^2]
+    at x_hat = eps real + (1 - eps) fake, eps ~ U(0, 1) per sample, the norm sqrt(s + 1e-12)."""
+    eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)))
+    x_hat = (eps * real + (1 - eps) * fake).detach().requires_grad_()
+    (gx,) = torch.autograd.grad(d(x_hat).sum(), x_hat, create_graph=True)
+    norm = torch.sqrt(gx.flatten(1).square().sum(1) + 1e-12)
+    return (norm - 1).square().mean()
+
+
+def wgan_gp_iteration(g, d, g_opt, d_opt, noise, real, batch, k=5, weight=10.0):
+    """One iteration of Gulrajani et al.'s Algorithm 1 as minimax's gan::Trainer runs the wgan-gp
+    loss: k critic steps (D(fake) - D(real) plus the penalty), then a G step on -D(G(z))."""
+    for _ in range(k):
+        with torch.no_grad():
+            fake = g(noise(batch))
+        d_opt.zero_grad()
+        d_loss = d(fake).mean() - d(real).mean() + weight * gradient_penalty(d, real, fake)
+        d_loss.backward()
+        d_opt.step()
+    g_opt.zero_grad()
+    g_loss = -d(g(noise(batch))).mean()
+    g_loss.backward()
+    g_opt.step()
+    return d_loss, g_loss

@@ -1,6 +1,8 @@
 // Float kernels evaluated in double and rounded once (see math_kernels.h for the accuracy).
 #include "ops/math_kernels.h"
 
+#include "ops/runtime.h"
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -13,7 +15,6 @@ namespace {
 constexpr double kLn2 = 0x1.62e42fefa39efp-1;
 constexpr double kShifter =
     0x1.8p52;  // adding it rounds a double of magnitude < 2^51 to an integer
-constexpr int64_t kParallelMinElements = int64_t{1} << 15;
 
 // e^r - 1 for |r| <= 0.35: Taylor to r^11/11!, whose truncation error is below 2e-14 relative.
 inline double expm1_small(double r) {

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "ops/internal.h"
+#include "ops/runtime.h"
 
 namespace minimax {
 
@@ -129,7 +130,7 @@ Tensor embedding_gather(const Tensor& weight, const Tensor& indices, const char*
   const float* idx = indices.data();
   const float* w = weight.data();
   float* o = out.data();
-#pragma omp parallel for if (count * d >= (1 << 16))
+#pragma omp parallel for if (count * d >= kParallelMinElements)
   for (int64_t i = 0; i < count; ++i)
     std::copy_n(w + static_cast<int64_t>(idx[i]) * d, d, o + i * d);
   return record(name, std::move(out), {weight},

@@ -3,9 +3,15 @@
 #include <cblas.h>
 #include <fmt/format.h>
 #include <omp.h>
+#include <sched.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
 #include <stdexcept>
+#include <vector>
 
 namespace minimax {
 
@@ -22,11 +28,97 @@ int num_threads() {
 }
 
 namespace {
+
+// The first whitespace-separated words of a file; empty when it cannot be read.
+std::vector<std::string> words_of(const std::filesystem::path& file, int count) {
+  std::ifstream in(file);
+  std::vector<std::string> words;
+  std::string w;
+  while (static_cast<int>(words.size()) < count && in >> w) words.push_back(w);
+  return words;
+}
+
+// A positive whole number, or nullopt ("max", "-1", garbage).
+std::optional<double> positive(const std::string& word) {
+  char* end = nullptr;
+  double v = std::strtod(word.c_str(), &end);
+  if (end == word.c_str() || *end != '\0' || !(v > 0) || !std::isfinite(v)) return std::nullopt;
+  return v;
+}
+
+std::optional<int> whole_cpus(std::optional<double> quota, std::optional<double> period) {
+  if (!quota || !period) return std::nullopt;
+  return std::max(1, static_cast<int>(std::ceil(*quota / *period)));
+}
+
+int affinity_cpus() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return std::max(1, omp_get_num_procs());
+  return std::max(1, CPU_COUNT(&set));
+}
+
+}  // namespace
+
+std::optional<int> cgroup_cpu_quota(const std::filesystem::path& root) {
+  std::vector<std::string> v2 = words_of(root / "cpu.max", 2);
+  if (v2.size() == 2) return whole_cpus(positive(v2[0]), positive(v2[1]));
+  std::vector<std::string> quota = words_of(root / "cpu" / "cpu.cfs_quota_us", 1);
+  std::vector<std::string> period = words_of(root / "cpu" / "cpu.cfs_period_us", 1);
+  if (quota.empty() || period.empty()) return std::nullopt;
+  return whole_cpus(positive(quota[0]), positive(period[0]));
+}
+
+CoreBudget available_cores() {
+  CoreBudget b;
+  b.affinity = affinity_cpus();
+  b.quota = cgroup_cpu_quota("/sys/fs/cgroup");
+  b.cores = b.quota ? std::min(b.affinity, *b.quota) : b.affinity;
+  return b;
+}
+
+std::string CoreBudget::why() const {
+  std::string q = quota ? fmt::format("cgroup quota {} core{}", *quota, *quota == 1 ? "" : "s")
+                        : "no cgroup quota";
+  return fmt::format("affinity {} core{}, {}", affinity, affinity == 1 ? "" : "s", q);
+}
+
+std::string use_threads(int requested) {
+  if (requested < 0)
+    throw std::invalid_argument(fmt::format("use_threads: {} is not a thread count", requested));
+  std::string why = "requested";
+  int threads = requested;
+  if (requested == 0) {
+    CoreBudget budget = available_cores();
+    threads = budget.cores;
+    why = budget.why();
+  }
+  set_num_threads(threads);
+  return fmt::format("{} thread{} ({})", threads, threads == 1 ? "" : "s", why);
+}
+
+std::pair<const char*, const char*> openmp_wait_setting() {
+  return {"OMP_WAIT_POLICY", "passive"};
+}
+
+void restart_with_openmp_wait_policy(char** argv) {
+  // Either variable set, by the user or by the first run of this very function, means done.
+  if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;
+  auto [name, value] = openmp_wait_setting();
+  if (::setenv(name, value, 0) != 0) return;
+  ::execv("/proc/self/exe", argv);
+  ::unsetenv(name);  // exec failed (no /proc?): run on with libgomp's default, as started
+}
+
+namespace {
 std::atomic<int64_t> flops{0};
 }  // namespace
 
-int64_t flops_counted() { return flops.load(std::memory_order_relaxed); }
+int64_t flops_counted() {
+  return flops.load(std::memory_order_relaxed);
+}
 
-void count_flops(int64_t n) { flops.fetch_add(n, std::memory_order_relaxed); }
+void count_flops(int64_t n) {
+  flops.fetch_add(n, std::memory_order_relaxed);
+}
 
 }  // namespace minimax

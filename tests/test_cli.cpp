@@ -406,7 +406,7 @@ TEST_CASE("cli: a stored configuration is read back only with every field of its
            {"k", 5000000000u, "'k' is 5000000000, not an integer from 1 to 2147483647"},
            {"seed", -5, "'seed' is -5, not an integer from 0 to 18446744073709551615"},
            {"batch", 0, "'batch' is 0, not an integer from 1 to 9223372036854775807"},
-           {"threads", "2", "'threads' is a string, not an integer from 1"},
+           {"threads", "2", "'threads' is a string, not an integer from 0"},
            {"lr", nullptr, "'lr' is null, not a finite number"},
            {"model", 3, "'model' is 3, not a string"},
            {"model", "gpt", "--model: unknown model 'gpt'"},
@@ -536,8 +536,10 @@ TEST_CASE("cli: bench times iterations and ends with one JSON line") {
   REQUIRE(r.status == 0);
   auto j = last_json_line(r.out);
   CHECK(j["model"] == "mlp");
+  CHECK(j["loss"] == "nonsaturating");
   CHECK(j["batch"] == 100);
-  CHECK(j["threads"] == 1);
+  CHECK(j["threads"].get<int>() >= 1);
+  CHECK(j["peak_rss_mib"].get<double>() > 0);
   CHECK(j["iters_per_s"].get<double>() > 0);
   CHECK(j["ms_per_iter"].get<double>() == doctest::Approx(1000 / j["iters_per_s"].get<double>()));
   CHECK(j["gflops_per_s"].get<double>() > 0);
@@ -546,4 +548,27 @@ TEST_CASE("cli: bench times iterations and ends with one JSON line") {
         doctest::Approx(j["gflops_per_s"].get<double>() /
                         j["sgemm_peak_gflops_per_s"].get<double>()));
   CHECK(run_cli("bench --model nope", s).status == 2);
+}
+
+// libgomp reads its waiting policy before main; minimax sets it by running itself again
+// (restart_with_openmp_wait_policy). OMP_DISPLAY_ENV makes libgomp print what it read at its start
+// (each start: the first run's default, then the setting's), GOMP_SPINCOUNT being the waiting.
+TEST_CASE("cli: idle OpenMP threads sleep unless the user chose otherwise") {
+  TempDir s;
+  const std::string env = "env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT OMP_DISPLAY_ENV=verbose ";
+  const auto [name, value] = minimax::openmp_wait_setting();
+  CHECK(std::string(name) == "OMP_WAIT_POLICY");
+  CHECK(std::string(value) == "passive");
+  CliResult r = run_shell(env + MINIMAX_CLI + " --version", s);
+  REQUIRE(r.status == 0);
+  INFO(r.err);
+  // The last environment libgomp displayed is the one the program ran with.
+  CHECK(r.err.rfind("GOMP_SPINCOUNT = '0'") != std::string::npos);
+  CHECK(r.err.rfind("GOMP_SPINCOUNT = '0'") > r.err.rfind("GOMP_SPINCOUNT = '300000'"));
+  r = run_shell(env + "OMP_WAIT_POLICY=active " + MINIMAX_CLI + " --version", s);
+  CHECK(contains(r.err, "OMP_WAIT_POLICY = 'ACTIVE'"));
+  CHECK_FALSE(contains(r.err, "GOMP_SPINCOUNT = '0'"));
+  r = run_shell(env + "GOMP_SPINCOUNT=1234 " + MINIMAX_CLI + " --version", s);
+  CHECK(contains(r.err, "GOMP_SPINCOUNT = '1234'"));
+  CHECK_FALSE(contains(r.err, "GOMP_SPINCOUNT = '0'"));
 }

@@ -143,7 +143,7 @@ TEST_CASE("config: flags override the recipe, and bad values are refused naming 
            {"steps", 0, "--steps"},
            {"batch", -1, "--batch"},
            {"k", 0, "--k"},
-           {"threads", 0, "--threads"},
+           {"threads", -1, "--threads"},
            {"log_every", 0, "--log-every"},
            {"lr", -1.0, "--lr"},
            {"lr_decay_start", 1.5, "--lr-decay-start"},
@@ -167,7 +167,7 @@ TEST_CASE("config: --resume applies the flags that may change and refuses the ot
   CHECK(c.threads == 2);
   REQUIRE(changes.size() == 2);
   CHECK(changes[0] == "--steps 100 -> 200");
-  CHECK(changes[1] == "--threads 1 -> 2");
+  CHECK(changes[1] == "--threads 0 -> 2");
   for (const ConfigField& field : config_fields()) {
     if (field.may_change_on_resume || field.derived) continue;
     CAPTURE(field.key);

@@ -1,6 +1,12 @@
 // Steady state: a repeated training step builds no new oneDNN primitive and asks the system for no
 // new tensor memory (counts, not times).
 #include <doctest/doctest.h>
+#include <fmt/format.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "examples/cli/bench_iteration.h"
 #include "minimax.h"
@@ -99,11 +105,14 @@ TEST_CASE("set_num_threads rejects a non-positive count and is honoured") {
   set_num_threads(before);
 }
 
-// `minimax bench`'s iteration at a small batch: the same ops, layouts and optimizers.
-TEST_CASE("a steady-state training step of the paper MLP and of DCGAN allocates nothing new") {
-  for (std::string model : {"mlp", "dcgan"}) {
+// `minimax bench`'s iterations at a small batch: the same ops, layouts and optimizers, and for
+// WGAN-GP the penalty's double backward through the critic in each of its 5 steps.
+TEST_CASE(
+    "a steady-state training step of the paper MLP, DCGAN and WGAN-GP allocates nothing new") {
+  for (auto [model, loss] : {std::pair{"mlp", ""}, {"dcgan", ""}, {"dcgan", "wgan-gp"}}) {
     CAPTURE(model);
-    cli::BenchIteration iteration(model, 6, 4);
+    CAPTURE(loss);
+    cli::BenchIteration iteration(model, loss, 6, 4);
     iteration.step();
     iteration.step();
     int64_t primitives = dnnl_ctx::primitives_created();
@@ -115,6 +124,83 @@ TEST_CASE("a steady-state training step of the paper MLP and of DCGAN allocates 
 }
 
 TEST_CASE("the bench iteration names a model it does not have") {
-  CHECK_THROWS_WITH_AS(cli::BenchIteration("resnet", 6, 1),
-                       "BenchIteration: model 'resnet' (mlp or dcgan)", std::invalid_argument);
+  CHECK_THROWS_WITH_AS(cli::BenchIteration("resnet", "", 6, 1),
+                       "BenchIteration: model 'resnet' (mlp, dcgan or dcgan --loss wgan-gp)",
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(cli::BenchIteration("mlp", "wgan-gp", 6, 1),
+                       "BenchIteration: model 'mlp' with loss 'wgan-gp' (mlp, dcgan or dcgan "
+                       "--loss wgan-gp)",
+                       std::invalid_argument);
+}
+
+namespace {
+
+// A made-up cgroup root holding the given files (relative path, contents).
+struct FakeCgroup {
+  std::filesystem::path root =
+      std::filesystem::temp_directory_path() / ("minimax-cgroup-" + std::to_string(::getpid()));
+  explicit FakeCgroup(std::initializer_list<std::pair<const char*, const char*>> files) {
+    std::filesystem::remove_all(root);
+    std::filesystem::create_directories(root / "cpu");
+    for (auto [name, contents] : files) std::ofstream(root / name) << contents;
+  }
+  ~FakeCgroup() { std::filesystem::remove_all(root); }
+};
+
+}  // namespace
+
+TEST_CASE("the cgroup CPU quota is read from cgroup v2's cpu.max, else v1's cfs files") {
+  CHECK(cgroup_cpu_quota(FakeCgroup({{"cpu.max", "max 100000\n"}}).root) == std::nullopt);
+  CHECK(cgroup_cpu_quota(FakeCgroup({{"cpu.max", "200000 100000\n"}}).root) == 2);
+  CHECK(cgroup_cpu_quota(FakeCgroup({{"cpu.max", "150000 100000\n"}}).root) == 2);  // rounded up
+  CHECK(cgroup_cpu_quota(FakeCgroup({{"cpu.max", "10000 100000\n"}}).root) == 1);   // at least 1
+  CHECK(cgroup_cpu_quota(
+            FakeCgroup({{"cpu/cpu.cfs_quota_us", "-1\n"}, {"cpu/cpu.cfs_period_us", "100000\n"}})
+                .root) == std::nullopt);
+  CHECK(cgroup_cpu_quota(FakeCgroup({{"cpu/cpu.cfs_quota_us", "300000\n"},
+                                     {"cpu/cpu.cfs_period_us", "100000\n"}})
+                             .root) == 3);
+  CHECK(cgroup_cpu_quota(FakeCgroup({{"cpu/cpu.cfs_quota_us", "50000\n"}}).root) ==
+        std::nullopt);                                           // no period: no quota to compute
+  CHECK(cgroup_cpu_quota(FakeCgroup({}).root) == std::nullopt);  // no file at all
+  CHECK(cgroup_cpu_quota("/nonexistent/minimax") == std::nullopt);
+}
+
+TEST_CASE("the default thread count is the affinity mask capped by the quota, and says why") {
+  CoreBudget b = available_cores();
+  cpu_set_t set;
+  REQUIRE(sched_getaffinity(0, sizeof set, &set) == 0);
+  CHECK(b.affinity == CPU_COUNT(&set));
+  CHECK(b.cores == (b.quota ? std::min(b.affinity, *b.quota) : b.affinity));
+  int before = num_threads();
+  CHECK(use_threads(0) ==
+        fmt::format("{} thread{} ({})", b.cores, b.cores == 1 ? "" : "s", b.why()));
+  CHECK(num_threads() == b.cores);
+  CHECK(use_threads(1) == "1 thread (requested)");
+  CHECK(num_threads() == 1);
+  CHECK(CoreBudget{.cores = 1, .affinity = 4, .quota = 1}.why() ==
+        "affinity 4 cores, cgroup quota 1 core");
+  CHECK_THROWS_AS(use_threads(-1), std::invalid_argument);
+  set_num_threads(before);
+}
+
+// SerialBelow: a memory-bound primitive under kParallelMinElements is built and run on one thread
+// whatever the pool size, so the pool size does not change its cache key; a larger one follows
+// the pool (one primitive per thread count).
+TEST_CASE("small oneDNN primitives run on one thread, large ones on the pool") {
+  int before = num_threads();
+  auto built_by = [](int threads, int64_t n) {
+    set_num_threads(threads);
+    int64_t primitives = dnnl_ctx::primitives_created();
+    relu(Tensor::full({n}, -1.0f));
+    return dnnl_ctx::primitives_created() - primitives;
+  };
+  const int64_t small = kParallelMinElements - 7, large = kParallelMinElements + 7;
+  CHECK(built_by(2, small) == 1);
+  CHECK(built_by(1, small) == 0);  // the same one-thread primitive
+  CHECK(built_by(3, small) == 0);
+  CHECK(built_by(2, large) == 1);
+  CHECK(built_by(1, large) == 1);  // another pool size, another primitive
+  CHECK(built_by(2, large) == 0);
+  set_num_threads(before);
 }

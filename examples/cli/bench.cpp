@@ -1,8 +1,12 @@
-// `minimax bench`: training iterations per second, and the GFLOP/s they reach.
+// `minimax bench`: training iterations per second, the GFLOP/s they reach, and the peak resident
+// memory.
 #include <fmt/format.h>
+
+#include <sys/resource.h>
 
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "examples/cli/bench_iteration.h"
 #include "examples/cli/commands.h"
@@ -31,42 +35,63 @@ double sgemm_peak_gflops() {
   return best;
 }
 
-}  // namespace
-
-int bench(const BenchOptions& o) {
-  if (!BenchIteration::has_model(o.model))
-    throw UsageError(fmt::format("--model '{}': choose {}", o.model, BenchIteration::models()));
-  if (o.threads < 1) throw UsageError(fmt::format("--threads {} must be positive", o.threads));
-  if (!(o.seconds > 0)) throw UsageError(fmt::format("--seconds {} must be positive", o.seconds));
-  set_num_threads(o.threads);
-  const int64_t batch = BenchIteration::default_batch(o.model);
-  BenchIteration iteration(o.model, batch, 1);
-  for (int i = 0; i < 5; ++i) iteration.step();  // warm-up: primitives built, memory cached
-
+// Iterations per second of `iteration` over at least `seconds` (and 5 iterations), after a
+// warm-up that builds the primitives and fills the memory caches; also the GFLOP/s.
+std::pair<double, double> time_iterations(BenchIteration& iteration, double seconds,
+                                          int64_t& iterations) {
+  for (int i = 0; i < 5; ++i) iteration.step();
   using clock = std::chrono::steady_clock;
-  int64_t flops_before = flops_counted(), iterations = 0;
+  int64_t flops_before = flops_counted();
   auto start = clock::now();
   double elapsed = 0;
-  while (elapsed < o.seconds || iterations < 5) {
+  for (iterations = 0; elapsed < seconds || iterations < 5;) {
     iteration.step();
     ++iterations;
     elapsed = std::chrono::duration<double>(clock::now() - start).count();
   }
-  double its = iterations / elapsed;
   double gflops = static_cast<double>(flops_counted() - flops_before) / elapsed * 1e-9;
+  return {iterations / elapsed, gflops};
+}
+
+// The process's peak resident memory so far, in MiB (Linux reports ru_maxrss in KiB).
+double peak_resident_mib() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;
+}
+
+}  // namespace
+
+int bench(const BenchOptions& o) {
+  if (!BenchIteration::has_model(o.model, o.loss))
+    throw UsageError(fmt::format("--model '{}'{}: choose {}", o.model,
+                                 o.loss.empty() ? "" : " --loss '" + o.loss + "'",
+                                 BenchIteration::models()));
+  if (o.threads < 0) throw UsageError(fmt::format("--threads {} must be 0 or more", o.threads));
+  if (!(o.seconds > 0)) throw UsageError(fmt::format("--seconds {} must be positive", o.seconds));
+  const std::string threads = use_threads(o.threads);
+  const std::string name = o.loss.empty() ? o.model : o.model + " " + o.loss;
+  fmt::print("minimax bench: {}, {}\n", name, threads);
+  const int64_t batch = BenchIteration::default_batch(o.model, o.loss);
+  BenchIteration iteration(o.model, o.loss, batch, 1);
+  int64_t iterations = 0;
+  auto [its, gflops] = time_iterations(iteration, o.seconds, iterations);
+  double rss = peak_resident_mib();  // before the sgemm peak's 48 MiB of matrices
   double peak = sgemm_peak_gflops();
   fmt::print(
-      "{}: {} iterations in {:.2f} s with {} thread(s): {:.2f} it/s, {:.2f} ms/iter, {:.1f} "
-      "GFLOP/s = {:.0f}% of the {:.1f} GFLOP/s sgemm peak (n = 2048)\n",
-      o.model, iterations, elapsed, o.threads, its, 1000 / its, gflops, 100 * gflops / peak, peak);
+      "{}: {} iterations in {:.2f} s: {:.2f} it/s, {:.2f} ms/iter, {:.1f} GFLOP/s = {:.0f}% of "
+      "the {:.1f} GFLOP/s sgemm peak (n = 2048); peak resident memory {:.0f} MiB\n",
+      name, iterations, iterations / its, its, 1000 / its, gflops, 100 * gflops / peak, peak, rss);
   fmt::print("{}\n", nlohmann::json{{"model", o.model},
+                                    {"loss", o.loss.empty() ? "nonsaturating" : o.loss},
                                     {"batch", batch},
-                                    {"threads", o.threads},
+                                    {"threads", num_threads()},
                                     {"iters_per_s", its},
                                     {"ms_per_iter", 1000 / its},
                                     {"gflops_per_s", gflops},
                                     {"sgemm_peak_gflops_per_s", peak},
-                                    {"fraction_of_peak", gflops / peak}}
+                                    {"fraction_of_peak", gflops / peak},
+                                    {"peak_rss_mib", rss}}
                          .dump());
   return 0;
 }

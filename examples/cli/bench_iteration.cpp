@@ -8,16 +8,21 @@
 #include "examples/cli/datasets.h"
 #include "examples/cli/models.h"
 #include "examples/cli/registry.h"
+#include "models/gan/losses.h"
 
 namespace minimax::cli {
 
 namespace {
 
-// What the bench times for each model: the batch and optimizer of its reference run.
+// What the bench times for each model and loss: the batch, k and optimizer of its reference run.
 struct BenchRecipe {
-  std::string name;  // a registered model
+  std::string model;  // a registered model
+  std::string loss;   // a registered loss; empty: the non-saturating loss of the GAN paper
   int64_t batch;
+  int k;  // D steps per G step
   std::unique_ptr<optim::Optimizer> (*optimizer)(TensorList parameters);
+
+  std::string name() const { return loss.empty() ? model : model + " --loss " + loss; }
 };
 
 std::unique_ptr<optim::Optimizer> paper_sgd(TensorList parameters) {
@@ -29,40 +34,53 @@ std::unique_ptr<optim::Optimizer> dcgan_adam(TensorList parameters) {
                                        optim::AdamOptions(2e-4).betas({0.5, 0.999}));
 }
 
+// Gulrajani et al.'s Algorithm 1: Adam 1e-4, betas (0.5, 0.9).
+std::unique_ptr<optim::Optimizer> wgan_gp_adam(TensorList parameters) {
+  return std::make_unique<optim::Adam>(std::move(parameters),
+                                       optim::AdamOptions(1e-4).betas({0.5, 0.9}));
+}
+
 const std::vector<BenchRecipe>& recipes() {
-  static const std::vector<BenchRecipe> all = {{"mlp", 100, paper_sgd}, {"dcgan", 64, dcgan_adam}};
+  static const std::vector<BenchRecipe> all = {{"mlp", "", 100, 1, paper_sgd},
+                                               {"dcgan", "", 64, 1, dcgan_adam},
+                                               {"dcgan", "wgan-gp", 64, 5, wgan_gp_adam}};
   return all;
 }
 
-const BenchRecipe* find_recipe(const std::string& model) {
-  for (const BenchRecipe& r : recipes())
-    if (r.name == model) return &r;
+const BenchRecipe* find_recipe(const std::string& model, const std::string& loss) {
+  for (const BenchRecipe& r : recipes())  // "nonsaturating" names the default loss too
+    if (r.model == model && (r.loss == loss || (r.loss.empty() && loss == "nonsaturating")))
+      return &r;
   return nullptr;
 }
 
-const BenchRecipe& recipe(const std::string& model) {
-  if (const BenchRecipe* r = find_recipe(model)) return *r;
-  throw std::invalid_argument(
-      fmt::format("BenchIteration: model '{}' ({})", model, joined_names(recipes())));
+const BenchRecipe& recipe(const std::string& model, const std::string& loss) {
+  if (const BenchRecipe* r = find_recipe(model, loss)) return *r;
+  throw std::invalid_argument(fmt::format("BenchIteration: model '{}'{} ({})", model,
+                                          loss.empty() ? "" : " with loss '" + loss + "'",
+                                          BenchIteration::models()));
 }
 
 }  // namespace
 
-bool BenchIteration::has_model(const std::string& model) {
-  return find_recipe(model) != nullptr;
+bool BenchIteration::has_model(const std::string& model, const std::string& loss) {
+  return find_recipe(model, loss) != nullptr;
 }
 
 std::string BenchIteration::models() {
-  return joined_names(recipes());
+  std::vector<std::string> names;
+  for (const BenchRecipe& r : recipes()) names.push_back(r.name());
+  return join_or(names);
 }
 
-int64_t BenchIteration::default_batch(const std::string& model) {
-  return recipe(model).batch;
+int64_t BenchIteration::default_batch(const std::string& model, const std::string& loss) {
+  return recipe(model, loss).batch;
 }
 
-BenchIteration::BenchIteration(const std::string& model, int64_t batch, uint64_t seed)
+BenchIteration::BenchIteration(const std::string& model, const std::string& loss, int64_t batch,
+                               uint64_t seed)
     : gen_(seed) {
-  const BenchRecipe& r = recipe(model);
+  const BenchRecipe& r = recipe(model, loss);
   const ModelChoice& choice = find_model(model);
   const Dataset data = fashion_mnist_dataset();  // 28x28 gray images, as both models make
   manual_seed(seed);                             // the weights
@@ -74,6 +92,8 @@ BenchIteration::BenchIteration(const std::string& model, int64_t batch, uint64_t
       Tensor::uniform({batch, shape.channels, shape.height, shape.width}, 0, 1, gen_));
   gan::TrainerOptions options;
   options.batch = batch;
+  options.k = r.k;
+  if (!r.loss.empty()) options.loss = gan::find_loss(r.loss);
   trainer_ = std::make_unique<gan::Trainer>(
       [this](const Tensor& z) { return (*model_.generator)(z); },
       [this](const Tensor& x) { return (*model_.discriminator)(x); }, *g_opt_, *d_opt_,

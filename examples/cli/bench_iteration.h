@@ -1,5 +1,6 @@
-// The iteration `minimax bench` times: Algorithm 1 with k = 1, optimizer steps included, of a
-// bundled model on a fixed batch of random data of the right shape, so that only compute is timed.
+// The iteration `minimax bench` times: Algorithm 1 (k D steps, then a G step), optimizer steps
+// included, of a bundled model on a fixed batch of random data of the right shape, so that only
+// compute is timed.
 // tests/test_runtime.cpp runs the same iteration to show that its steady state allocates nothing.
 #pragma once
 
@@ -15,17 +16,20 @@ namespace minimax::cli {
 
 class BenchIteration {
  public:
-  // model: "mlp" (the paper's, SGD with momentum 0.5) or "dcgan" (dcgan28, Adam 2e-4, beta1 0.5).
-  // `seed` seeds the default generator (the weights, dropout masks) and the noise and data.
-  BenchIteration(const std::string& model, int64_t batch, uint64_t seed);
+  // model "mlp" (the paper's, k = 1, SGD with momentum 0.5) or "dcgan" (dcgan28, k = 1, Adam 2e-4,
+  // beta1 0.5), with loss "" (non-saturating); or "dcgan" with loss "wgan-gp" (k = 5 critic steps
+  // with the gradient penalty, weight 10, Adam 1e-4, betas (0.5, 0.9)). `seed` seeds the default
+  // generator (the weights, dropout masks) and the noise and data.
+  BenchIteration(const std::string& model, const std::string& loss, int64_t batch, uint64_t seed);
   BenchIteration(const BenchIteration&) = delete;  // the trainer holds references to members
   BenchIteration& operator=(const BenchIteration&) = delete;
 
   // The batch the bench uses for `model`: the paper's 100 for the MLP, PyTorch's example's 64 for
-  // DCGAN. Throws std::invalid_argument for a model the bench has no recipe for.
-  static int64_t default_batch(const std::string& model);
-  // Whether the bench has a recipe for `model`, and the models it has ("mlp or dcgan").
-  static bool has_model(const std::string& model);
+  // DCGAN. Throws std::invalid_argument for a model and loss the bench has no recipe for.
+  static int64_t default_batch(const std::string& model, const std::string& loss);
+  // Whether the bench has a recipe for `model` with `loss`, and the ones it has
+  // ("mlp, dcgan or dcgan --loss wgan-gp").
+  static bool has_model(const std::string& model, const std::string& loss);
   static std::string models();
 
   void step() { trainer_->step(); }

@@ -31,6 +31,7 @@ struct SampleOptions {
   // A conditional run's class for every sample; without it, a grid shows a class per row (and
   // sample i of a .npy file is of class i / 10 mod classes).
   std::optional<int64_t> label;
+  int threads = 0;  // 0: the cores this process may use (minimax::use_threads)
 };
 int sample(const SampleOptions& options);
 
@@ -38,6 +39,7 @@ struct InterpolateOptions {
   std::string checkpoint, out;
   int64_t rows = 8, steps = 10;
   uint64_t seed = 1;
+  int threads = 0;
 };
 // A PNG grid whose rows each walk a straight line in z between two random z (the GAN paper's
 // Figure 3). Image runs only.
@@ -54,17 +56,20 @@ struct EvalOptions {
   std::optional<int64_t> n;  // samples; default 10,000 (parzen) or 2,500 (modes)
   uint64_t seed = 1;
   std::string json_out;  // also write the JSON here when set
+  int threads = 0;
 };
 int eval(const EvalOptions& options);
 
 struct BenchOptions {
   std::string model = "mlp";
-  int threads = 1;
+  std::string loss;  // dcgan: "wgan-gp" times the WGAN-GP iteration; empty: the model's own
+  int threads = 0;
   double seconds = 10;
 };
-// Times whole training iterations (Algorithm 1, k = 1, optimizer steps included) of the paper's MLP
-// (batch 100, SGD with momentum) or DCGAN (batch 64, Adam) on random data of the right shape. The
-// last line printed is one JSON object.
+// Times whole training iterations (optimizer steps included) of the paper's MLP (batch 100, SGD
+// with momentum), DCGAN (batch 64, Adam) or DCGAN with WGAN-GP (k = 5 critic steps with the
+// gradient penalty per G step) on random data of the right shape. The last line printed is one
+// JSON object, with the peak resident memory.
 int bench(const BenchOptions& options);
 
 }  // namespace minimax::cli

@@ -83,7 +83,11 @@ std::vector<ConfigField> make_fields() {
       {"r1", &C::r1, "R1 penalty weight gamma on real data, added to D's loss (0: off)", false,
        true},
       {.key = "seed", .member = &C::seed, .help = "random seed", .minimum = 0},
-      {"threads", &C::threads, "compute threads", true},
+      {.key = "threads",
+       .member = &C::threads,
+       .help = "compute threads (default 0: the cores this process may use)",
+       .may_change_on_resume = true,
+       .minimum = 0},
       {"checkpoint_every", &C::checkpoint_every, "steps between checkpoints", true},
       {"sample_every", &C::sample_every, "steps between sample images", true},
       {"log_every", &C::log_every, "steps between metrics lines", true},
@@ -203,7 +207,7 @@ void validate(const RunConfig& c) {
   require_positive(c.steps, field_named("steps"));
   require_positive(c.batch, field_named("batch"));
   require_positive(c.k, field_named("k"));
-  require_positive(c.threads, field_named("threads"));
+  if (c.threads < 0) throw UsageError(fmt::format("--threads {} must be 0 or more", c.threads));
   for (const char* key : {"checkpoint_every", "sample_every", "log_every"})
     require_positive(field_named(key).get(c).get<int64_t>(), field_named(key));
 }

@@ -37,7 +37,9 @@ struct RunConfig {
   // R1 penalty weight gamma: (gamma / 2) E||grad_x D(x)||^2 on real data joins D's loss (0: off).
   double r1 = 0;
   uint64_t seed = 1;
-  int threads = 1;
+  // Compute threads; 0 (the default) is the cores this process may use where it runs
+  // (minimax::available_cores), so a stored 0 follows a resumed run to another machine.
+  int threads = 0;
   int64_t checkpoint_every = 0;
   int64_t sample_every = 0;
   int64_t log_every = 0;

@@ -20,6 +20,13 @@ void optional_flag(CLI::App* cmd, const std::string& name, Field& field, const s
       name, [&field](const T& v) { field = v; }, help);
 }
 
+// --threads of the commands that are not `train` (whose flag comes from the configuration).
+void add_threads(CLI::App* cmd, int& threads) {
+  cmd->add_option("--threads", threads,
+                  "compute threads (default 0: the cores this process may use)")
+      ->check(CLI::NonNegativeNumber);
+}
+
 // One flag per configuration field; a given flag becomes overrides[field.key].
 void add_config_flags(CLI::App* cmd, ConfigOverrides& overrides) {
   for (const ConfigField& field : config_fields()) {
@@ -91,6 +98,7 @@ void add_sample(CLI::App& app, SampleOptions& o) {
       ->required();
   optional_flag<int64_t>(cmd, "--class", o.label,
                          "conditional runs: every sample of this class (default: a class per row)");
+  add_threads(cmd, o.threads);
   cmd->add_flag("--nearest", o.nearest,
                 "PNG grid whose last column shows the training image closest to each row's last "
                 "sample (image runs)");
@@ -104,6 +112,7 @@ void add_interpolate(CLI::App& app, InterpolateOptions& o) {
   cmd->add_option("--rows", o.rows, "lines, one per row (1 to 100)");
   cmd->add_option("--steps", o.steps, "images per line, both ends included (2 to 100)");
   cmd->add_option("--seed", o.seed, "random seed for the lines' ends");
+  add_threads(cmd, o.threads);
   cmd->add_option("--out", o.out, "FILE.png")->required();
 }
 
@@ -126,13 +135,17 @@ void add_eval(CLI::App& app, EvalOptions& o) {
   optional_flag<int64_t>(cmd, "--n", o.n, "samples (default 10000 for parzen, 2500 for modes)");
   cmd->add_option("--seed", o.seed, "random seed");
   cmd->add_option("--json", o.json_out, "also write the JSON result to this file");
+  add_threads(cmd, o.threads);
 }
 
 void add_bench(CLI::App& app, BenchOptions& o) {
   CLI::App* cmd =
       app.add_subcommand("bench", "time training iterations of the paper's MLP or DCGAN");
   cmd->add_option("--model", o.model, "mlp (batch 100, SGD) or dcgan (batch 64, Adam)");
-  cmd->add_option("--threads", o.threads, "compute threads");
+  cmd->add_option(
+      "--loss", o.loss,
+      "dcgan: wgan-gp (5 critic steps with the gradient penalty per G step, Adam 1e-4)");
+  add_threads(cmd, o.threads);
   cmd->add_option("--seconds", o.seconds, "how long to time, after a warm-up");
 }
 

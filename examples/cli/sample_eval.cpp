@@ -13,6 +13,7 @@
 #include "models/io/atomic_file.h"
 #include "models/io/npy.h"
 #include "ops/ops.h"
+#include "ops/runtime.h"
 
 namespace minimax::cli {
 
@@ -160,6 +161,7 @@ int sample(const SampleOptions& o) {
     throw UsageError(fmt::format("--out {}: the file must end in .npy or .png", o.out));
   if (o.nearest && !png)
     throw UsageError(fmt::format("--nearest draws a grid: --out {} must end in .png", o.out));
+  fmt::print("minimax sample: {}\n", use_threads(o.threads));
   auto s = open_checkpoint(o.checkpoint);
   if (o.nearest) require_image_run(*s, o.checkpoint, "--nearest");
   Generator gen(o.seed);
@@ -189,6 +191,7 @@ int interpolate(const InterpolateOptions& o) {
   if (!ends_with(o.out, ".png"))
     throw UsageError(
         fmt::format("--out {}: interpolate draws a grid, the file must end in .png", o.out));
+  fmt::print("minimax interpolate: {}\n", use_threads(o.threads));
   auto s = open_checkpoint(o.checkpoint);
   require_image_run(*s, o.checkpoint, "interpolate");
   Generator gen(o.seed);
@@ -211,6 +214,7 @@ int eval(const EvalOptions& o) {
   auto metric = metrics.find(o.metric);
   if (metric == metrics.end())
     throw UsageError(fmt::format("--metric '{}': choose parzen or modes", o.metric));
+  fmt::print("minimax eval: {}\n", use_threads(o.threads));
   auto s = open_checkpoint(o.checkpoint);
   require_metric(*s, o.metric);
   Generator gen(o.seed);

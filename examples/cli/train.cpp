@@ -166,20 +166,22 @@ std::string run_description(const RunConfig& config, const std::string& sharding
   return fmt::format("{} sharding {} from step {}", to_json(config).dump(), sharding, step);
 }
 
-std::string header(const RunConfig& c, int64_t first_step, const fs::path& dir) {
+// `threads` is use_threads' phrase: how many and why.
+std::string header(const RunConfig& c, int64_t first_step, const std::string& threads,
+                   const fs::path& dir) {
   return fmt::format(
-      "minimax train: {} on {} ({} loss{}, {}, batch {}, k {}), steps {} to {}, {} thread(s), "
-      "into {}",
+      "minimax train: {} on {} ({} loss{}, {}, batch {}, k {}), steps {} to {}, {}, into {}",
       c.model, c.data, c.loss, c.r1 > 0 ? fmt::format(" + R1 {:g}", c.r1) : "", c.optimizer,
-      c.batch, c.k, first_step, c.steps, c.threads, dir.string());
+      c.batch, c.k, first_step, c.steps, threads, dir.string());
 }
 
 // One rank's part of a run: the loop and, on rank 0, everything it writes. Every rank takes the
 // same branches: they hold the collective calls (averaged, sync_buffers, add_to_checkpoint).
 class TrainingRun {
  public:
-  TrainingRun(const TrainOptions& o, dist::Communicator& world, Start start)
+  TrainingRun(const TrainOptions& o, dist::Communicator& world, Start start, std::string threads)
       : options_(o),
+        threads_(std::move(threads)),
         paths_(run_directory(o)),
         root_(world.is_root()),
         config_(start.config),
@@ -231,7 +233,7 @@ class TrainingRun {
     io::write_text_file_atomically(paths_.config, to_json(config_).dump(2) + "\n");
     if (options_.resume) truncate_metrics(paths_.metrics, step_);
     metrics_.open(paths_.metrics, std::ios::app);  // a log: appended a line at a time
-    fmt::print("{}\n", header(config_, step_ + 1, paths_.dir));
+    fmt::print("{}\n", header(config_, step_ + 1, threads_, paths_.dir));
     for (const std::string& change : changes_) fmt::print("resumed with {}\n", change);
     if (!replicas_.alone())
       fmt::print("{}\n", replicas_.describe(config_.batch, options_.sharding));
@@ -312,6 +314,7 @@ class TrainingRun {
   }
 
   const TrainOptions& options_;
+  std::string threads_;  // use_threads' phrase, for the header
   RunPaths paths_;
   bool root_;
   RunConfig config_;
@@ -331,8 +334,8 @@ int train(const TrainOptions& o, dist::Communicator& world) {
   if (world.is_root()) prepare_run_directory(o, paths);
   // Every rank reads the checkpoint it resumes: the run directory must be visible to all of them.
   Start start = starting_point(o, paths);
-  set_num_threads(start.config.threads);
-  TrainingRun run(o, world, std::move(start));
+  std::string threads = use_threads(start.config.threads);
+  TrainingRun run(o, world, std::move(start), std::move(threads));
   return run.run();
 }
 

@@ -65,8 +65,12 @@ class Discriminator28 : public gan::ConditionalModule {
 };
 
 int main(int argc, char** argv) try {
+  // Idle OpenMP threads sleep rather than spin, so that a busy machine does not slow training
+  // down; this runs the program again with the setting (ops/runtime.h). The user's own wins.
+  restart_with_openmp_wait_policy(argv);
   const int steps = argc > 1 ? std::stoi(argv[1]) : 2000;
   const std::string out = argc > 2 ? argv[2] : "sagan.png";
+  std::printf("sagan: %s\n", use_threads(0).c_str());  // the cores this process may use
   manual_seed(1);
   Generator gen(1);
   const std::string dir = "/usr/share/datasets/fashion-mnist/";

@@ -4,12 +4,12 @@
 
 #include <cstdint>
 
+#include "ops/runtime.h"
+
 namespace minimax::optim::detail {
 
-// Below this many elements (128 KiB of floats) a parallel region costs more than the loop: the
-// update is a handful of flops per element and memory-bound.
-inline constexpr int64_t kParallelMinElements = int64_t{1} << 15;
-
+// Below kParallelMinElements (ops/runtime.h) the loop runs on one thread: the update is a handful
+// of flops per element and memory-bound, and a parallel region would cost more.
 // Calls body(k) for k in [0, n). body must only touch element k of its arrays (no reductions), so
 // the result does not depend on the thread count.
 template <class Body>

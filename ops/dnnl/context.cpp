@@ -5,6 +5,8 @@
 #include <atomic>
 #include <bit>
 
+#include "ops/runtime.h"
+
 namespace minimax::dnnl_ctx {
 
 dnnl::engine& engine() {
@@ -43,6 +45,18 @@ dnnl::memory wrap(const dnnl::memory::desc& desc, const float* data) {
 
 int64_t current_threads() {
   return omp_get_max_threads();
+}
+
+SerialBelow::SerialBelow(int64_t elements) {
+  if (elements >= kParallelMinElements) return;
+  int threads = omp_get_max_threads();
+  if (threads == 1) return;
+  restore_ = threads;
+  omp_set_num_threads(1);
+}
+
+SerialBelow::~SerialBelow() {
+  if (restore_ > 0) omp_set_num_threads(restore_);
 }
 
 namespace {

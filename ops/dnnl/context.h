@@ -55,6 +55,21 @@ Entry& cached(CacheKey key, const std::function<Entry()>& make) {
   return it->second;
 }
 
+// Within its scope, oneDNN builds and runs primitives on one thread when they touch fewer than
+// kParallelMinElements elements (ops/runtime.h): for a memory-bound primitive that small, opening
+// a parallel region costs more than it saves. Put it before the cache lookup: the thread count is
+// part of the key, so the small primitive is built for one thread, once.
+class SerialBelow {
+ public:
+  explicit SerialBelow(int64_t elements);
+  ~SerialBelow();
+  SerialBelow(const SerialBelow&) = delete;
+  SerialBelow& operator=(const SerialBelow&) = delete;
+
+ private:
+  int restore_ = 0;  // the thread count to restore, 0 when unchanged
+};
+
 // Runs a primitive on the shared stream and waits for it.
 void execute(const dnnl::primitive& p, const std::unordered_map<int, dnnl::memory>& args);
 

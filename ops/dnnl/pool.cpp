@@ -4,6 +4,7 @@
 
 #include "ops/dnnl/context.h"
 #include "ops/dnnl/nn_kernels.h"
+#include "ops/runtime.h"
 
 namespace minimax::kernels {
 
@@ -117,7 +118,7 @@ void max_pool2d_gather(const Tensor& x, const Tensor& v, const Tensor& out, cons
   const float* xs = x.data();
   const float* vs = v.data();
   float* o = out.data();
-#pragma omp parallel for
+#pragma omp parallel for if (planes * OH * OW >= kParallelMinElements)
   for (int64_t p = 0; p < planes; ++p) {
     for (int64_t oh = 0; oh < OH; ++oh)
       for (int64_t ow = 0; ow < OW; ++ow)

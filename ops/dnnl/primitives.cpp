@@ -38,6 +38,7 @@ EltwiseEntry& eltwise_entry(algorithm alg, float alpha, float beta, int64_t n) {
 void eltwise_forward(algorithm alg, float alpha, float beta, const float* src, float* dst,
                      int64_t n) {
   if (n == 0) return;
+  SerialBelow serial(n);
   EltwiseEntry& e = eltwise_entry(alg, alpha, beta, n);
   memory::desc md = e.forward_pd.src_desc();
   execute(e.forward, {{DNNL_ARG_SRC, wrap(md, src)}, {DNNL_ARG_DST, wrap(md, dst)}});
@@ -46,6 +47,7 @@ void eltwise_forward(algorithm alg, float alpha, float beta, const float* src, f
 void eltwise_backward(algorithm alg, float alpha, float beta, const float* diff_dst,
                       const float* data, bool data_is_output, float* diff_src, int64_t n) {
   if (n == 0) return;
+  SerialBelow serial(n);
   EltwiseEntry& e = eltwise_entry(alg, alpha, beta, n);
   memory::desc md = e.forward_pd.src_desc();
   if (!e.backward) {
@@ -86,12 +88,14 @@ SoftmaxEntry& softmax_entry(bool log, const Shape& shape, int axis) {
 
 void softmax_forward(const Tensor& x, const Tensor& y, int axis) {
   if (x.numel() == 0) return;
+  SerialBelow serial(x.numel());
   SoftmaxEntry& e = softmax_entry(/*log=*/false, x.shape(), axis);
   execute(e.forward, {{DNNL_ARG_SRC, wrap(e.md, x.data())}, {DNNL_ARG_DST, wrap(e.md, y.data())}});
 }
 
 void softmax_backward(bool log, const Tensor& gy, const Tensor& y, const Tensor& gx, int axis) {
   if (y.numel() == 0) return;
+  SerialBelow serial(y.numel());
   SoftmaxEntry& e = softmax_entry(log, y.shape(), axis);
   if (!e.backward) {
     const auto alg = log ? algorithm::softmax_log : algorithm::softmax_accurate;
@@ -106,6 +110,7 @@ void softmax_backward(bool log, const Tensor& gy, const Tensor& y, const Tensor&
 
 void binary(algorithm alg, const Tensor& a, const Tensor& b, const Tensor& out) {
   if (out.numel() == 0) return;
+  SerialBelow serial(out.numel());
   struct BinaryEntry {
     dnnl::primitive p;
     memory::desc a, b, out;
@@ -161,6 +166,7 @@ void reduce(algorithm alg, const Tensor& src, const Tensor& dst) {
     column_sum(src, dst, rows, alg == algorithm::reduction_mean ? 1.0f / rows : 1.0f);
     return;
   }
+  SerialBelow serial(src.numel());
   struct ReductionEntry {
     dnnl::primitive p;
     memory::desc src, dst;
@@ -229,6 +235,7 @@ void strided_copy(const Tensor& src, const std::vector<int64_t>& src_strides, in
     }
     return;
   }
+  SerialBelow serial(dst.numel());
   const StridedReorder& e = strided_reorder(dst.shape(), src_strides, /*strided_source=*/true);
   execute(e.p, {{DNNL_ARG_FROM, wrap(e.src, src.data() + src_offset)},
                 {DNNL_ARG_TO, wrap(e.dst, dst.data())}});
@@ -236,6 +243,7 @@ void strided_copy(const Tensor& src, const std::vector<int64_t>& src_strides, in
 
 void strided_store(const Tensor& src, const Tensor& dst, const std::vector<int64_t>& dst_strides,
                    int64_t dst_offset) {
+  SerialBelow serial(src.numel());
   const StridedReorder& e = strided_reorder(src.shape(), dst_strides, /*strided_source=*/false);
   execute(e.p, {{DNNL_ARG_FROM, wrap(e.src, src.data())},
                 {DNNL_ARG_TO, wrap(e.dst, dst.data() + dst_offset)}});
