@@ -57,6 +57,17 @@ struct EvalOptions {
 };
 int eval(const EvalOptions& options);
 
+struct ClassifyOptions {
+  std::string data = "fashion-mnist", labels, out;
+  int64_t epochs = 3, batch = 128;
+  double lr = 2e-3;
+  uint64_t seed = 1;
+  int threads = 1;
+};
+// Trains the feature network of `eval --metric fid|pr|classes` (models/gan/feature_net.h) on a
+// labelled image data set, prints its test accuracy, and writes it to options.out.
+int classify(const ClassifyOptions& options);
+
 struct BenchOptions {
   std::string model = "mlp";
   int threads = 1;

@@ -128,6 +128,19 @@ void add_eval(CLI::App& app, EvalOptions& o) {
   cmd->add_option("--json", o.json_out, "also write the JSON result to this file");
 }
 
+void add_classify(CLI::App& app, ClassifyOptions& o) {
+  CLI::App* cmd = app.add_subcommand(
+      "classify", "train the feature network of eval's fid, pr and classes on labelled images");
+  cmd->add_option("--data", o.data, "a labelled image data set: " + dataset_names());
+  cmd->add_option("--labels", o.labels, "idx data: its IDX labels file");
+  cmd->add_option("--epochs", o.epochs, "passes over the training images");
+  cmd->add_option("--batch", o.batch, "minibatch size");
+  cmd->add_option("--lr", o.lr, "Adam's learning rate, falling linearly to 5% over the run");
+  cmd->add_option("--seed", o.seed, "random seed (initial weights, data order)");
+  cmd->add_option("--threads", o.threads, "compute threads");
+  cmd->add_option("--out", o.out, "the weights file to write (a checkpoint)")->required();
+}
+
 void add_bench(CLI::App& app, BenchOptions& o) {
   CLI::App* cmd =
       app.add_subcommand("bench", "time training iterations of the paper's MLP or DCGAN");
@@ -155,6 +168,7 @@ CommandLine::CommandLine()
   add_eval(app_, eval);
   add_interpolate(app_, interpolate);
   add_report(app_, report);
+  add_classify(app_, classify);
   add_bench(app_, bench);
   add_demo(app_, demo);
 }
