@@ -1,6 +1,6 @@
-// The minimax command line: train, sample, interpolate, eval, report, classify, bench (and the 1-D demo).
-// Exit status: 0 on success, 2 for usage errors, 1 for any other error; every error is one line on
-// stderr. The parser and the commands live in examples/cli.
+// The minimax command line: train, sample, interpolate, eval, report, classify, bench (and the 1-D
+// demo). Exit status: 0 on success, 2 for usage errors, 1 for any other error; every error is one
+// line on stderr. The parser and the commands live in examples/cli.
 #include <fmt/format.h>
 
 #include <exception>

@@ -35,8 +35,8 @@ ImageSet labelled_training(const DataChoice& data, const ClassifyOptions& o) {
     throw UsageError(fmt::format("classify needs images; --data {} holds 2-D points", o.data));
   ImageSet set = data.training();
   if (set.labels.empty())
-    throw UsageError(fmt::format("--data {} has no labels: give its IDX labels file, --labels FILE",
-                                 o.data));
+    throw UsageError(
+        fmt::format("--data {} has no labels: give its IDX labels file, --labels FILE", o.data));
   return set;
 }
 
@@ -44,8 +44,8 @@ ImageSet labelled_training(const DataChoice& data, const ClassifyOptions& o) {
 // the whole run, which settles the last epoch's weights.
 double train_epoch(gan::FeatureNet& net, optim::Optimizer& opt, data::BatchSampler& sampler,
                    const ImageSet& set, const optim::Schedule& lr) {
-  Tensor x = Tensor::empty({sampler.batch_size(), set.images.size(1), set.images.size(2),
-                            set.images.size(3)});
+  Tensor x = Tensor::empty(
+      {sampler.batch_size(), set.images.size(1), set.images.size(2), set.images.size(3)});
   Tensor y = Tensor::empty({sampler.batch_size()});
   double total = 0;
   for (int64_t b = 0; b < sampler.batches_per_epoch(); ++b) {
@@ -70,13 +70,13 @@ int classify(const ClassifyOptions& o) {
   ImageSet training = labelled_training(data, o);
   const int classes = data.classes();
   if (classes < 2)
-    throw UsageError(fmt::format("--data {}: its labels name {} class; a classifier needs 2 or more",
-                                 o.data, classes));
+    throw UsageError(fmt::format(
+        "--data {}: its labels name {} class; a classifier needs 2 or more", o.data, classes));
   ImageSet test = data.test();
   set_num_threads(o.threads);
   manual_seed(o.seed);  // the initial weights
-  gan::FeatureNet net({training.images.size(1), training.images.size(2), training.images.size(3),
-                       classes});
+  gan::FeatureNet net(
+      {training.images.size(1), training.images.size(2), training.images.size(3), classes});
   optim::Adam opt(net.parameters(), optim::AdamOptions(o.lr));
   data::BatchSampler sampler(training.images.size(0), o.batch, Generator(o.seed + 1));
   const int64_t total_steps = o.epochs * sampler.batches_per_epoch();
@@ -88,7 +88,8 @@ int classify(const ClassifyOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   for (int64_t epoch = 1; epoch <= o.epochs; ++epoch) {
     double loss = train_epoch(net, opt, sampler, training, lr);
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     fmt::print("epoch {}/{}: mean loss {:.4f} ({:.0f} s)\n", epoch, o.epochs, loss, seconds);
     std::fflush(stdout);
   }

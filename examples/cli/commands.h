@@ -51,15 +51,18 @@ int report(const ReportOptions& options);
 
 struct EvalOptions {
   std::string checkpoint, metric;
-  std::optional<int64_t> n;  // samples; default 10,000 (parzen) or 2,500 (modes)
+  std::optional<int64_t> n;  // samples; default 2,500 for modes, 10,000 for the others
   uint64_t seed = 1;
   std::string json_out;  // also write the JSON here when set
+  // fid, pr, classes: the feature network (a file `minimax classify` wrote); default the data
+  // set's bundled one (Dataset::feature_net).
+  std::string features;
 };
 int eval(const EvalOptions& options);
 
 struct ClassifyOptions {
   std::string data = "fashion-mnist", labels, out;
-  int64_t epochs = 3, batch = 128;
+  int64_t epochs = 6, batch = 128;
   double lr = 2e-3;
   uint64_t seed = 1;
   int threads = 1;

@@ -123,7 +123,10 @@ void add_eval(CLI::App& app, EvalOptions& o) {
         fmt::format("{}{}: {}", metrics.empty() ? "" : "; ", d.name, fmt::join(d.metrics, ", "));
   cmd->add_option("--metric", o.metric, "what applies to the run's data set (" + metrics + ")")
       ->required();
-  optional_flag<int64_t>(cmd, "--n", o.n, "samples (default 10000 for parzen, 2500 for modes)");
+  optional_flag<int64_t>(cmd, "--n", o.n, "samples (default 2500 for modes, 10000 for the others)");
+  cmd->add_option("--features", o.features,
+                  "fid, pr, classes: a feature network written by classify (default: the data "
+                  "set's bundled one)");
   cmd->add_option("--seed", o.seed, "random seed");
   cmd->add_option("--json", o.json_out, "also write the JSON result to this file");
 }

@@ -146,7 +146,8 @@ double frechet_distance(const GaussianStats& a, const GaussianStats& b) {
   std::vector<double> root_a = symmetric_sqrt(a.covariance, d);
   std::vector<double> m = multiply(multiply(root_a, b.covariance, d), root_a, d);
   for (int64_t r = 0; r < d; ++r)  // symmetric up to rounding; made exactly so for Jacobi
-    for (int64_t c = r + 1; c < d; ++c) m[r * d + c] = m[c * d + r] = (m[r * d + c] + m[c * d + r]) / 2;
+    for (int64_t c = r + 1; c < d; ++c)
+      m[r * d + c] = m[c * d + r] = (m[r * d + c] + m[c * d + r]) / 2;
   for (double lambda : symmetric_eigen(std::move(m), d).values)
     distance -= 2 * std::sqrt(std::max(lambda, 0.0));
   return distance;

@@ -53,13 +53,15 @@ FeatureNet::FeatureNet(FeatureNetShape shape) : Module("FeatureNet"), shape_(sha
 Tensor FeatureNet::features(const Tensor& images) {
   const Shape& s = images.shape();
   if (s.size() != 4 || s[1] != shape_.channels || s[2] != shape_.height || s[3] != shape_.width)
-    throw std::invalid_argument(fmt::format(
-        "FeatureNet: images {} do not fit a network for {}", s.str(), shape_.str()));
+    throw std::invalid_argument(
+        fmt::format("FeatureNet: images {} do not fit a network for {}", s.str(), shape_.str()));
   // Centred inputs: the first convolution has no bias to absorb an offset of the [0, 1] pixels.
   return mean((*body)(images * 2.0f - 1.0f), {2, 3});
 }
 
-Tensor FeatureNet::logits(const Tensor& images) { return (*head)(features(images)); }
+Tensor FeatureNet::logits(const Tensor& images) {
+  return (*head)(features(images));
+}
 
 void save_feature_net(const FeatureNet& net, const std::string& about, Checkpoint& checkpoint) {
   net.save(checkpoint, "F/");
@@ -113,12 +115,13 @@ Embedded embed(FeatureNet& net, const Tensor& images) {
 
 double accuracy(FeatureNet& net, const Tensor& images, const std::vector<uint8_t>& labels) {
   if (static_cast<int64_t>(labels.size()) != images.size(0))
-    throw std::invalid_argument(fmt::format("accuracy: {} labels for {} images", labels.size(),
-                                            images.size(0)));
+    throw std::invalid_argument(
+        fmt::format("accuracy: {} labels for {} images", labels.size(), images.size(0)));
   std::vector<int64_t> predicted = embed(net, images).classes;
   int64_t right = 0;
   for (size_t i = 0; i < predicted.size(); ++i) right += predicted[i] == labels[i];
-  return predicted.empty() ? 0.0 : static_cast<double>(right) / static_cast<double>(predicted.size());
+  return predicted.empty() ? 0.0
+                           : static_cast<double>(right) / static_cast<double>(predicted.size());
 }
 
 }  // namespace minimax::gan
