@@ -50,8 +50,11 @@ TEST_CASE("feature metrics: the Frechet distance is numpy's, for random and sing
     } else {
       b = {d, doubles(c["mean_b"]), doubles(c["cov_b"])};
     }
+    // A singular covariance has eigenvalues that are 0 up to rounding (1e-16 either way), whose
+    // square roots (1e-8) enter numpy's trace and ours alike: there the two agree to 1e-7.
     const double want = c["distance"];
-    CHECK(std::abs(frechet_distance(a, b) - want) < 1e-9 * std::max(1.0, want));
+    const double tolerance = c["name"] == "d8 singular" ? 1e-7 : 1e-9 * std::max(1.0, want);
+    CHECK(std::abs(frechet_distance(a, b) - want) < tolerance);
   }
 }
 

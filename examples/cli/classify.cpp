@@ -85,6 +85,7 @@ int classify(const ClassifyOptions& o) {
   };
   fmt::print("classify: {} training images, {} classes, {} epochs of {} batches of {}\n",
              training.images.size(0), classes, o.epochs, sampler.batches_per_epoch(), o.batch);
+  std::fflush(stdout);
   const auto start = std::chrono::steady_clock::now();
   for (int64_t epoch = 1; epoch <= o.epochs; ++epoch) {
     double loss = train_epoch(net, opt, sampler, training, lr);
