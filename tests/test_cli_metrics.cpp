@@ -11,6 +11,7 @@
 #include "cli_helpers.h"
 #include "examples/cli/feature_nets.h"
 #include "models/data/idx.h"
+#include "models/gan/feature_metrics.h"
 #include "models/gan/feature_net.h"
 #include "ops/ops.h"
 #include "temp_dir.h"
@@ -45,6 +46,26 @@ TEST_CASE("cli: the bundled Fashion-MNIST feature network classifies 90% of the 
       minimax::gan::accuracy(*net, minimax::slice(test.images, 0, 0, n), labels);
   MESSAGE("accuracy on the first 2,000 test images: ", accuracy);
   CHECK(accuracy >= 0.90);
+}
+
+// The whole pipeline on two samples of one distribution: Fashion-MNIST's training images stand in
+// for a perfect generator, scored against the test images.
+TEST_CASE("cli: training images score as a perfect generator against the test images") {
+  REQUIRE(have_fashion_mnist());
+  auto net = minimax::gan::load_feature_net(
+      minimax::parse_checkpoint(minimax::cli::bundled_file("fashion-mnist.ckpt"), "bundled"));
+  auto images = [](const char* file) {
+    return minimax::slice(minimax::data::load_idx_images(kFashion / file), 0, 0, 2000);
+  };
+  minimax::Tensor train = minimax::gan::embed(*net, images("train-images-idx3-ubyte.gz")).features;
+  minimax::Tensor test = minimax::gan::embed(*net, images("t10k-images-idx3-ubyte.gz")).features;
+  const double fid = minimax::gan::frechet_distance(minimax::gan::gaussian_stats(train),
+                                                    minimax::gan::gaussian_stats(test));
+  minimax::gan::PrecisionRecall pr = minimax::gan::precision_recall(test, train);
+  MESSAGE("train against test: FID ", fid, ", precision ", pr.precision, ", recall ", pr.recall);
+  CHECK(fid < 1.0);
+  CHECK(pr.precision > 0.6);
+  CHECK(pr.recall > 0.6);
 }
 
 TEST_CASE(
