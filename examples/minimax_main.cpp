@@ -1,6 +1,6 @@
-// The minimax command line: train, sample, interpolate, eval, report, bench (and the 1-D demo).
-// Exit status: 0 on success, 2 for usage errors, 1 for any other error; every error is one line on
-// stderr. The parser and the commands live in examples/cli.
+// The minimax command line: train, sample, interpolate, eval, report, classify, bench (and the 1-D
+// demo). Exit status: 0 on success, 2 for usage errors, 1 for any other error; every error is one
+// line on stderr. The parser and the commands live in examples/cli.
 #include <fmt/format.h>
 
 #include <exception>
@@ -32,6 +32,7 @@ int run(cli::CommandLine& cl) {
   if (command == "eval") return cli::eval(cl.eval);
   if (command == "interpolate") return cli::interpolate(cl.interpolate);
   if (command == "report") return cli::report(cl.report);
+  if (command == "classify") return cli::classify(cl.classify);
   if (command == "bench") return cli::bench(cl.bench);
   return demo(cl.demo);
 }

@@ -7,6 +7,7 @@
 
 #include "examples/cli/config.h"
 #include "examples/cli/datasets.h"
+#include "examples/cli/feature_nets.h"
 #include "examples/cli/models.h"
 #include "examples/cli/optimizers.h"
 #include "examples/cli/session.h"
@@ -48,6 +49,22 @@ TEST_CASE("registry: every data set's recipe resolves to a valid configuration")
     CHECK(d.images() != static_cast<bool>(d.mixture));
     if (d.mixture) CHECK(d.classes == static_cast<int>(d.mixture().modes().size()));
   }
+}
+
+TEST_CASE("registry: a data set's feature network is bundled and reads its images") {
+  for (const Dataset& d : registered_datasets()) {
+    CAPTURE(d.name);
+    const bool feature_metrics = std::count(d.metrics.begin(), d.metrics.end(), "fid") > 0;
+    if (!d.feature_net.empty()) CHECK(feature_metrics);
+    if (d.feature_net.empty()) continue;
+    std::span<const char> bytes = bundled_file(d.feature_net);
+    REQUIRE_MESSAGE(!bytes.empty(), d.feature_net,
+                    " is not in CMakeLists.txt's MINIMAX_FEATURE_NETS");
+    auto net = gan::load_feature_net(parse_checkpoint(bytes, d.feature_net));
+    CHECK(net->shape() ==
+          gan::FeatureNetShape{d.image->channels, d.image->height, d.image->width, d.classes});
+  }
+  CHECK(bundled_file("no-such-network.ckpt").empty());
 }
 
 TEST_CASE("registry: --data values name a data set and its argument, or are refused") {

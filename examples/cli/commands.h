@@ -53,12 +53,26 @@ int report(const ReportOptions& options);
 
 struct EvalOptions {
   std::string checkpoint, metric;
-  std::optional<int64_t> n;  // samples; default 10,000 (parzen) or 2,500 (modes)
+  std::optional<int64_t> n;  // samples; default 2,500 for modes, 10,000 for the others
   uint64_t seed = 1;
   std::string json_out;  // also write the JSON here when set
   int threads = 0;
+  // fid, pr, classes: the feature network (a file `minimax classify` wrote); default the data
+  // set's bundled one (Dataset::feature_net).
+  std::string features;
 };
 int eval(const EvalOptions& options);
+
+struct ClassifyOptions {
+  std::string data = "fashion-mnist", labels, out;
+  int64_t epochs = 6, batch = 128;
+  double lr = 2e-3;
+  uint64_t seed = 1;
+  int threads = 0;  // 0: the cores this process may use
+};
+// Trains the feature network of `eval --metric fid|pr|classes` (models/gan/feature_net.h) on a
+// labelled image data set, prints its test accuracy, and writes it to options.out.
+int classify(const ClassifyOptions& options);
 
 struct BenchOptions {
   std::string model = "mlp";

@@ -91,6 +91,12 @@ std::vector<ConfigField> make_fields() {
       {"checkpoint_every", &C::checkpoint_every, "steps between checkpoints", true},
       {"sample_every", &C::sample_every, "steps between sample images", true},
       {"log_every", &C::log_every, "steps between metrics lines", true},
+      {.key = "eval_every",
+       .member = &C::eval_every,
+       .help = "steps between FIDs of 2,000 samples in metrics.jsonl (0: off)",
+       .may_change_on_resume = true,
+       .added_later = true,
+       .minimum = 0},
       {.key = "conditional",
        .member = &C::conditional,
        .help = "class-conditional G(z, y) and D(x, y), on the data set's labels",
@@ -171,6 +177,10 @@ void validate_names(const RunConfig& c) {
   } catch (const std::invalid_argument& e) {
     throw UsageError(fmt::format("--loss: {}", e.what()));
   }
+  if (c.eval_every > 0 && data.feature_net.empty())
+    throw UsageError(fmt::format(
+        "--eval-every {}: --data {} has no bundled feature network to compute the FID with",
+        c.eval_every, c.data));
   if (find_optimizer(c.optimizer).own_schedule && c.lr_decay_start < 1)
     throw UsageError(fmt::format(
         "--lr-decay-start applies to adam; --optimizer {} follows a schedule of its own",

@@ -43,6 +43,9 @@ struct RunConfig {
   int64_t checkpoint_every = 0;
   int64_t sample_every = 0;
   int64_t log_every = 0;
+  // Steps between FID evaluations on 2,000 samples, logged as "fid" in metrics.jsonl (0: off).
+  // Image data sets with a bundled feature network (examples/cli/feature_nets.h) only.
+  int64_t eval_every = 0;
   // Class-conditional training: G(z, y) and D(x, y) on the data set's labels (models/gan/
   // conditional.h), which for idx data come from `labels`, an IDX labels file.
   bool conditional = false;

@@ -38,6 +38,9 @@ struct Dataset {
   RunConfig recipe;
   std::vector<std::string> metrics;  // the `minimax eval --metric` values that apply
   int classes = 0;                   // labelled classes; 0: unlabelled or given by --labels
+  // The bundled feature network (examples/cli/feature_nets/) that eval's fid, pr and classes
+  // use unless --features names another; empty: none, --features is needed.
+  std::string feature_net;
   // Data sets whose labels are a file of their own (--labels FILE): its reader. Throws
   // data::DataError naming the file.
   std::function<std::vector<uint8_t>(const std::filesystem::path& file)> load_labels;

@@ -132,10 +132,26 @@ void add_eval(CLI::App& app, EvalOptions& o) {
         fmt::format("{}{}: {}", metrics.empty() ? "" : "; ", d.name, fmt::join(d.metrics, ", "));
   cmd->add_option("--metric", o.metric, "what applies to the run's data set (" + metrics + ")")
       ->required();
-  optional_flag<int64_t>(cmd, "--n", o.n, "samples (default 10000 for parzen, 2500 for modes)");
+  optional_flag<int64_t>(cmd, "--n", o.n, "samples (default 2500 for modes, 10000 for the others)");
+  cmd->add_option("--features", o.features,
+                  "fid, pr, classes: a feature network written by classify (default: the data "
+                  "set's bundled one)");
   cmd->add_option("--seed", o.seed, "random seed");
   cmd->add_option("--json", o.json_out, "also write the JSON result to this file");
   add_threads(cmd, o.threads);
+}
+
+void add_classify(CLI::App& app, ClassifyOptions& o) {
+  CLI::App* cmd = app.add_subcommand(
+      "classify", "train the feature network of eval's fid, pr and classes on labelled images");
+  cmd->add_option("--data", o.data, "a labelled image data set: " + dataset_names());
+  cmd->add_option("--labels", o.labels, "idx data: its IDX labels file");
+  cmd->add_option("--epochs", o.epochs, "passes over the training images");
+  cmd->add_option("--batch", o.batch, "minibatch size");
+  cmd->add_option("--lr", o.lr, "Adam's learning rate, falling linearly to 5% over the run");
+  cmd->add_option("--seed", o.seed, "random seed (initial weights, data order)");
+  add_threads(cmd, o.threads);
+  cmd->add_option("--out", o.out, "the weights file to write (a checkpoint)")->required();
 }
 
 void add_bench(CLI::App& app, BenchOptions& o) {
@@ -168,6 +184,7 @@ CommandLine::CommandLine()
   add_eval(app_, eval);
   add_interpolate(app_, interpolate);
   add_report(app_, report);
+  add_classify(app_, classify);
   add_bench(app_, bench);
   add_demo(app_, demo);
 }

@@ -27,6 +27,7 @@ class CommandLine {
   EvalOptions eval;
   InterpolateOptions interpolate;
   ReportOptions report;
+  ClassifyOptions classify;
   BenchOptions bench;
   examples::Gaussian1dOptions demo;
 

@@ -295,6 +295,9 @@ void add_curves(std::string& html, const Metrics& m) {
       line_chart("Mean D output",
                  {{"D(x)", kPurple, m.series("d_real")}, {"D(G(z))", kTeal, m.series("d_fake")}},
                  Axis{0, 1, 0.2});
+  // Runs with --eval-every: the FID of 2,000 samples, on a scale of its own.
+  if (std::vector<Point> fid = m.series("fid"); !fid.empty())
+    html += line_chart("FID (2,000 samples, lower is better)", {{"FID", kOrange, fid}});
   html += "</div>\n";
 }
 
@@ -318,7 +321,8 @@ Rows rows_of(const nlohmann::json& object) {
 Rows labelled(const nlohmann::json& line) {
   static const std::pair<std::string, std::string> kLabels[] = {
       {"step", "step"},        {"d_loss", "D loss"},       {"g_loss", "G loss"},
-      {"d_real", "mean D(x)"}, {"d_fake", "mean D(G(z))"}, {"iters_per_s", "iterations/s"}};
+      {"d_real", "mean D(x)"}, {"d_fake", "mean D(G(z))"}, {"iters_per_s", "iterations/s"},
+      {"fid", "FID"}};
   Rows rows;
   for (const auto& [key, label] : kLabels)
     if (line.contains(key)) rows.emplace_back(label, line[key]);

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "examples/cli/commands.h"
+#include "examples/cli/feature_eval.h"
 #include "examples/cli/registry.h"
 #include "examples/cli/session.h"
 #include "models/data/batches.h"
@@ -57,8 +58,8 @@ void require_metric(const Session& s, const std::string& metric) {
                                  s.config().data, join_or(metrics)));
 }
 
-nlohmann::json evaluate_modes(Session& s, std::optional<int64_t> samples, Generator& gen) {
-  int64_t n = samples.value_or(2500);
+nlohmann::json evaluate_modes(Session& s, const EvalOptions& o, Generator& gen) {
+  int64_t n = o.n.value_or(2500);
   if (n < 1) throw UsageError(fmt::format("--n {} must be positive", n));
   // A conditional run's samples: every class in turn, each scored on whether it lands on its mode.
   Tensor labels = s.conditional() ? s.labels_by_row(n, 1) : Tensor();
@@ -82,8 +83,8 @@ nlohmann::json evaluate_modes(Session& s, std::optional<int64_t> samples, Genera
   return result;
 }
 
-nlohmann::json evaluate_parzen(Session& s, std::optional<int64_t> samples, Generator& gen) {
-  int64_t n = samples.value_or(10000);
+nlohmann::json evaluate_parzen(Session& s, const EvalOptions& o, Generator& gen) {
+  int64_t n = o.n.value_or(10000);
   if (n < 1) throw UsageError(fmt::format("--n {} must be positive", n));
   Tensor held_out = s.data().test().images;
   held_out = reshape(held_out, {held_out.size(0), -1});
@@ -208,18 +209,22 @@ int interpolate(const InterpolateOptions& o) {
 
 int eval(const EvalOptions& o) {
   // Every metric any data set has; which apply to this run is its data set's to say.
-  static const std::map<std::string,
-                        nlohmann::json (*)(Session&, std::optional<int64_t>, Generator&)>
-      metrics = {{"parzen", evaluate_parzen}, {"modes", evaluate_modes}};
+  static const std::map<std::string, nlohmann::json (*)(Session&, const EvalOptions&, Generator&)>
+      metrics = {{"parzen", evaluate_parzen},
+                 {"modes", evaluate_modes},
+                 {"fid", evaluate_fid},
+                 {"pr", evaluate_pr},
+                 {"classes", evaluate_classes}};
   auto metric = metrics.find(o.metric);
   if (metric == metrics.end())
-    throw UsageError(fmt::format("--metric '{}': choose parzen or modes", o.metric));
+    throw UsageError(
+        fmt::format("--metric '{}': choose parzen, modes, fid, pr or classes", o.metric));
   fmt::print("minimax eval: {}\n", use_threads(o.threads));
   auto s = open_checkpoint(o.checkpoint);
   require_metric(*s, o.metric);
   Generator gen(o.seed);
   nlohmann::json result{{"checkpoint", o.checkpoint}, {"metric", o.metric}};
-  result.update(metric->second(*s, o.n, gen));
+  result.update(metric->second(*s, o, gen));
   fmt::print("{}\n", result.dump());
   if (!o.json_out.empty()) io::write_text_file_atomically(o.json_out, result.dump(2) + "\n");
   return 0;

@@ -10,6 +10,7 @@
 
 #include "examples/cli/commands.h"
 #include "examples/cli/distributed.h"
+#include "examples/cli/feature_eval.h"
 #include "examples/cli/report.h"
 #include "examples/cli/session.h"
 #include "examples/cli/stop_signal.h"
@@ -102,6 +103,12 @@ class Progress {
   void finish() {
     if (tty_) fmt::print("\n");
   }
+  // A line of its own between progress updates.
+  void note(const std::string& line) {
+    fmt::print("{}{}\n", tty_ ? "\r\033[K" : "", line);
+    std::fflush(stdout);
+  }
+  void restart_rate() { last_ = std::chrono::steady_clock::now(); }
 
  private:
   int64_t total_, start_step_;
@@ -212,7 +219,10 @@ class TrainingRun {
       session_.apply_schedules(trainer.steps_done());
       gan::StepStats s = trainer.step();
       bool last = s.step == config_.steps;
-      if (s.step % config_.log_every == 0 || last) log(replicas_.averaged(s), progress);
+      bool evaluate = config_.eval_every > 0 && (s.step % config_.eval_every == 0 || last);
+      if (evaluate) replicas_.sync_buffers();  // the FID of the networks a checkpoint would hold
+      if (s.step % config_.log_every == 0 || last || evaluate)
+        log(replicas_.averaged(s), progress, evaluate);
       bool checkpointed = write_outputs(s.step, last);
       if (int signal = replicas_.agreed_signal(stop.received())) {
         progress.finish();
@@ -237,6 +247,8 @@ class TrainingRun {
     for (const std::string& change : changes_) fmt::print("resumed with {}\n", change);
     if (!replicas_.alone())
       fmt::print("{}\n", replicas_.describe(config_.batch, options_.sharding));
+    // Reads and embeds the test split once, before the first step: a problem shows at once.
+    if (config_.eval_every > 0) fid_ = std::make_unique<FidMonitor>(session_.data());
   }
 
   gan::Trainer make_trainer() {
@@ -264,21 +276,26 @@ class TrainingRun {
                         session_.noise_generator(), options);
   }
 
-  void log(const gan::StepStats& s, Progress& progress) {
+  // A metrics line; with `evaluate`, the FID of the samples too (computed after the rate, so
+  // that the rate is the training's alone).
+  void log(const gan::StepStats& s, Progress& progress, bool evaluate) {
     if (!root_) return;
     double its = progress.rate(s.step - last_logged_);
     last_logged_ = s.step;
-    metrics_ << nlohmann::json{{"step", s.step},
-                               {"d_loss", s.d_loss},
-                               {"g_loss", s.g_loss},
-                               {"d_real", s.d_real},
-                               {"d_fake", s.d_fake},
-                               {"iters_per_s", its},
-                               {"lr", session_.g_optimizer().lr()}}
-                    .dump()
-             << "\n"
-             << std::flush;
+    nlohmann::json line{{"step", s.step},
+                        {"d_loss", s.d_loss},
+                        {"g_loss", s.g_loss},
+                        {"d_real", s.d_real},
+                        {"d_fake", s.d_fake},
+                        {"iters_per_s", its},
+                        {"lr", session_.g_optimizer().lr()}};
+    if (evaluate) line["fid"] = fid_->fid(session_);
+    metrics_ << line.dump() << "\n" << std::flush;
     progress.show(s, its);
+    if (!evaluate) return;
+    progress.note(fmt::format("step {}: FID {:.3f} ({} samples)", s.step, line["fid"].get<double>(),
+                              FidMonitor::kSamples));
+    progress.restart_rate();  // the evaluation's time is not the training's
   }
 
   // Sample grids and checkpoints due after `step`; whether it wrote a checkpoint.
@@ -323,6 +340,7 @@ class TrainingRun {
   Replicas replicas_;
   int64_t step_ = 0, last_logged_ = 0;
   std::ofstream metrics_;
+  std::unique_ptr<FidMonitor> fid_;  // rank 0 of a run with --eval-every
 };
 
 }  // namespace

@@ -27,7 +27,7 @@ Dataset cifar10_dataset() {
               .checkpoint_every = 500,
               .sample_every = 500,
               .log_every = 50};
-  d.metrics = {"parzen"};
+  d.metrics = {"parzen", "fid", "pr", "classes"};
   d.classes = 10;
   d.image = ImageShape{3, 32, 32};
   d.source = [](const std::string& dir) { return std::filesystem::path(dir); };

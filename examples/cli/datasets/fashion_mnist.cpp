@@ -28,7 +28,8 @@ Dataset fashion_mnist_dataset() {
               .checkpoint_every = 500,
               .sample_every = 500,
               .log_every = 50};
-  d.metrics = {"parzen"};
+  d.metrics = {"parzen", "fid", "pr", "classes"};
+  d.feature_net = "fashion-mnist.ckpt";  // its README says how it was trained
   d.classes = 10;
   d.image = ImageShape{1, 28, 28};
   d.source = [](const std::string&) { return kDir / "train-images-idx3-ubyte.gz"; };
