@@ -209,6 +209,7 @@ class TrainingRun {
     while (trainer.steps_done() < config_.steps) {
       session_.apply_schedules(trainer.steps_done());
       gan::StepStats s = trainer.step();
+      session_.update_average();
       bool last = s.step == config_.steps;
       if (s.step % config_.log_every == 0 || last) log(replicas_.averaged(s), progress);
       bool checkpointed = write_outputs(s.step, last);
