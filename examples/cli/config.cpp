@@ -111,6 +111,10 @@ std::vector<ConfigField> make_fields() {
        .added_later = true,
        .derived = true,
        .minimum = 0},
+      {.key = "ema",
+       .member = &C::ema,
+       .help = "decay of a moving average of G's weights that draws every sample (0: off)",
+       .added_later = true},
   };
 }
 
@@ -214,6 +218,8 @@ void validate(const RunConfig& c) {
                                  c.lr_decay_start));
   if (!(c.r1 >= 0 && std::isfinite(c.r1)))
     throw UsageError(fmt::format("--r1 {}: the penalty weight must be finite and >= 0", c.r1));
+  if (!(c.ema >= 0 && c.ema < 1))
+    throw UsageError(fmt::format("--ema {}: the decay must be in [0, 1) (0: off)", c.ema));
   require_positive(c.steps, field_named("steps"));
   require_positive(c.batch, field_named("batch"));
   require_positive(c.k, field_named("k"));

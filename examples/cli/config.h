@@ -51,6 +51,9 @@ struct RunConfig {
   bool conditional = false;
   std::string labels{};
   int classes = 0;  // set by resolve() from the data: the labels' classes (0: unconditional)
+  // The decay of an exponential moving average of G's weights (0: off). The average draws every
+  // sample the run shows (grids, sample, interpolate, eval); G itself keeps training.
+  double ema = 0;
 };
 
 struct ConfigField {

@@ -46,6 +46,7 @@ Session::Session(const RunConfig& config, bool load_training_data, Shard shard)
     sampler_ = std::make_unique<data::BatchSampler>(images_.size(0), config.batch * shard.ranks,
                                                     Generator(config.seed + 1));
   }
+  if (config.ema > 0) build_average();
   // Schedules counted in epochs need the epoch's length; without data, a nominal 1000 updates.
   int64_t updates_per_epoch =
       images_.defined() ? std::max<int64_t>(1, images_.size(0) / (config.batch * shard.ranks))
@@ -60,6 +61,20 @@ Session::Session(const RunConfig& config, bool load_training_data, Shard shard)
   // Dropout masks differ per rank in both modes. The jump comes after the initialization, which
   // every rank draws alike.
   jump(default_generator(), shard.rank);
+}
+
+void Session::build_average() {
+  // Building draws initial weights from the default generator, which the run's dropout masks also
+  // draw from: the average's build leaves it as it was, so --ema changes no training draw.
+  Generator::State before = default_generator().state();
+  average_ = model_choice_.build(data_.dataset, config_.classes);
+  default_generator().set_state(before);
+  ema_ = std::make_unique<optim::ExponentialMovingAverage>(*model_.generator, *average_->generator,
+                                                           config_.ema);
+}
+
+void Session::update_average() {
+  if (ema_) ema_->update();
 }
 
 void Session::load_images() {
@@ -155,11 +170,12 @@ Tensor Session::generate(const Tensor& z, const Tensor& labels) {
   if (labels.defined() && !conditional())
     throw std::invalid_argument("Session::generate: labels for a run that is not conditional");
   NoGradGuard no_grad;
-  model_.generator->eval();
-  Tensor x = conditional() ? gan::conditional_generator(model_)(
+  gan::GanModel& m = sampling_model();
+  m.generator->eval();
+  Tensor x = conditional() ? gan::conditional_generator(m)(
                                  z, labels.defined() ? labels : labels_by_row(z.size(0), 1))
-                           : (*model_.generator)(z);
-  model_.generator->train();
+                           : (*m.generator)(z);
+  m.generator->train();
   if (mixture_) return x;
   return model_choice_.to_images(x, *data_.dataset.image);
 }
@@ -184,6 +200,7 @@ Checkpoint Session::to_checkpoint(int64_t step) const {
   model_.discriminator->save(c, "D");
   g_opt_.optimizer->save_state(c, "opt_G");
   d_opt_.optimizer->save_state(c, "opt_D");
+  if (ema_) ema_->save(c, "G_ema");
   save_generator(c, "rng/noise", noise_gen_);
   save_generator(c, "rng/data", data_gen_);
   save_generator(c, "rng/default", default_generator());
@@ -198,6 +215,7 @@ int64_t Session::restore(const Checkpoint& c) {
   model_.discriminator->load(c, "D");
   g_opt_.optimizer->load_state(c, "opt_G");
   d_opt_.optimizer->load_state(c, "opt_D");
+  if (ema_) ema_->load(c, "G_ema");
   load_generator(c, "rng/noise", noise_gen_);
   load_generator(c, "rng/data", data_gen_);
   load_generator(c, "rng/default", default_generator());

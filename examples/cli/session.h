@@ -18,6 +18,7 @@
 #include "models/data/mixture.h"
 #include "models/gan/models.h"
 #include "models/io/checkpoint.h"
+#include "models/optim/ema.h"
 #include "models/optim/optimizer.h"
 
 namespace minimax::cli {
@@ -70,12 +71,15 @@ class Session {
   // Sets the learning rates (and SGD's momentum) for the iteration about to run, 0-based: each
   // optimizer's schedule (examples/cli/optimizers.h).
   void apply_schedules(int64_t iteration);
+  // After each training iteration: moves G's moving average (--ema) toward G. No-op without one.
+  void update_average();
   // The options the trainer runs this configuration with.
   gan::TrainerOptions trainer_options() const;
 
-  // n samples of G in eval mode, in the data's range: images [n, C, H, W] in [0, 1] of the data
-  // set's shape, points [n, 2]. A conditional run's samples are of the given labels ([n]), or
-  // when none are given of every class in turn (sample i of class i mod classes).
+  // n samples of G (of its moving average with --ema) in eval mode, in the data's range: images [n,
+  // C, H, W] in [0, 1] of the data set's shape, points [n, 2]. A conditional run's samples are of
+  // the given labels ([n]), or when none are given of every class in turn (sample i of class i mod
+  // classes).
   Tensor sample(int64_t n, Generator& gen, const Tensor& labels = Tensor());
   // The same for given latent vectors z [n, prior dim].
   Tensor generate(const Tensor& z, const Tensor& labels = Tensor());
@@ -106,12 +110,19 @@ class Session {
   // `draw(ranks x n)` by slices.
   gan::LabelledBatch own_rows(int64_t n, const std::function<gan::LabelledBatch(int64_t)>& draw);
   gan::LabelledBatch image_batch();
+  void build_average();
+  // The model whose G draws samples: the average with --ema, else the trained one.
+  gan::GanModel& sampling_model() { return average_ ? *average_ : model_; }
 
   RunConfig config_;
   DataChoice data_;
   const ModelChoice& model_choice_;
   Shard shard_;
   gan::GanModel model_;
+  // With --ema: a second model whose G is the moving average of model_'s (its D is unused), built
+  // after the data have prepared model_ so that the average starts from the prepared G.
+  std::optional<gan::GanModel> average_;
+  std::unique_ptr<optim::ExponentialMovingAverage> ema_;
   ScheduledOptimizer g_opt_, d_opt_;
   Generator noise_gen_, data_gen_;
   std::optional<data::GaussianMixture> mixture_;

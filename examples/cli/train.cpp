@@ -218,6 +218,7 @@ class TrainingRun {
     while (trainer.steps_done() < config_.steps) {
       session_.apply_schedules(trainer.steps_done());
       gan::StepStats s = trainer.step();
+      session_.update_average();
       bool last = s.step == config_.steps;
       bool evaluate = config_.eval_every > 0 && (s.step % config_.eval_every == 0 || last);
       if (evaluate) replicas_.sync_buffers();  // the FID of the networks a checkpoint would hold
