@@ -10,7 +10,7 @@
 namespace minimax::cli {
 
 SampleSource generator_samples(Session& s, Generator& gen) {
-  return {s.data(), samples.data_name, std::nullopt, [&s, &gen](int64_t rows) {
+  return {s.data(), s.config().data, std::nullopt, [&s, &gen](int64_t rows) {
             return s.sample(rows, gen, s.conditional() ? s.labels_by_row(rows, 1) : Tensor());
           }};
 }
@@ -115,7 +115,6 @@ FeatureSets embed_both(SampleSource& samples, const EvalOptions& o, int64_t min_
   return sets;
 }
 
-}  // namespace
 }  // namespace
 
 nlohmann::json evaluate_fid(SampleSource& samples, const EvalOptions& o) {
