@@ -45,6 +45,8 @@ for seed in $(seq 1 "$seeds"); do
   echo "== seed $seed: PyTorch DCGAN for $seconds s at 2 threads"
   /usr/bin/python3 bench/torch_dcgan_quality.py --seconds "$seconds" --seed "$seed" --threads 2 \
     --out "$out/pytorch-$seed.npy" 2>/dev/null | tail -n 1 >"$out/pytorch-$seed.json"
+  python3 -c "import json,sys; j = json.load(open(sys.argv[1])); print(f\"{j['steps']} steps, {j['iters_per_s']:.1f} it/s\")" \
+    "$out/pytorch-$seed.json"
   score pytorch "$seed" "$out/pytorch-$seed.npy"
 done
 echo "1-minute load average at the end: $(cut -d' ' -f1 /proc/loadavg)"
