@@ -25,6 +25,7 @@ trap 'rm -rf "$out"' EXIT
 source bench/load_average.sh
 print_load_average
 
+field() { python3 -c "import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$@"; }
 score() {  # side seed samples.npy: FID and classes into $out/side-seed-METRIC.json
   for metric in fid classes; do
     build/bin/minimax eval --samples "$3" --data fashion-mnist --metric "$metric" \
@@ -45,8 +46,7 @@ for seed in $(seq 1 "$seeds"); do
   echo "== seed $seed: PyTorch DCGAN for $seconds s at 2 threads"
   /usr/bin/python3 bench/torch_dcgan_quality.py --seconds "$seconds" --seed "$seed" --threads 2 \
     --out "$out/pytorch-$seed.npy" 2>/dev/null | tail -n 1 >"$out/pytorch-$seed.json"
-  python3 -c "import json,sys; j = json.load(open(sys.argv[1])); print(f\"{j['steps']} steps, {j['iters_per_s']:.1f} it/s\")" \
-    "$out/pytorch-$seed.json"
+  echo "PyTorch trained $(field "$out/pytorch-$seed.json" steps) steps"
   score pytorch "$seed" "$out/pytorch-$seed.npy"
 done
 echo "1-minute load average at the end: $(cut -d' ' -f1 /proc/loadavg)"
