@@ -28,11 +28,8 @@ libtorch=build/bin/libtorch_gan_bench
 records=$(mktemp)
 trap 'rm -f "$records"' EXIT
 
-load=$(cut -d' ' -f1 /proc/loadavg)
-echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, 1-minute load average $load"
-if python3 -c "import sys; sys.exit(not $load > 0.5)"; then
-  echo "WARNING: load average $load > 0.5: another process is using the machine; figures are not quiet-machine figures"
-fi
+source bench/load_average.sh
+print_load_average
 [ -x "$libtorch" ] || echo "note: $libtorch not built (bench/build_libtorch_bench.sh): PyTorch only"
 
 flags() {  # the bench flags of a model name

@@ -132,7 +132,13 @@ void add_report(CLI::App& app, ReportOptions& o) {
 void add_eval(CLI::App& app, EvalOptions& o) {
   CLI::App* cmd =
       app.add_subcommand("eval", "score a trained generator; prints a summary and a JSON line");
-  cmd->add_option("--checkpoint", o.checkpoint, "a model.ckpt written by train")->required();
+  cmd->add_option("--checkpoint", o.checkpoint, "a model.ckpt written by train");
+  cmd->add_option("--samples", o.samples,
+                  "instead of --checkpoint: another program's samples, FILE.npy (float32: [N, C, "
+                  "H, W] or [N, C*H*W] in [0, 1]), scored by fid, pr or classes");
+  cmd->add_option(
+      "--data", o.data,
+      "with --samples: the data set they imitate, " + dataset_names() + " (default fashion-mnist)");
   std::string metrics;
   for (const Dataset& d : registered_datasets())
     metrics +=

@@ -207,24 +207,69 @@ int interpolate(const InterpolateOptions& o) {
   return 0;
 }
 
-int eval(const EvalOptions& o) {
+namespace {
+
+using Metric = nlohmann::json (*)(Session&, const EvalOptions&, Generator&);
+using FeatureMetric = nlohmann::json (*)(SampleSource&, const EvalOptions&);
+
+// The metrics a file of samples can have: those that need only images and the data.
+const std::map<std::string, FeatureMetric>& feature_metrics() {
+  static const std::map<std::string, FeatureMetric> metrics = {
+      {"fid", evaluate_fid}, {"pr", evaluate_pr}, {"classes", evaluate_classes}};
+  return metrics;
+}
+
+// A feature metric scores the generator's samples, drawn from `gen`.
+template <FeatureMetric metric>
+nlohmann::json of_generator(Session& s, const EvalOptions& o, Generator& gen) {
+  SampleSource samples = generator_samples(s, gen);
+  return metric(samples, o);
+}
+
+nlohmann::json eval_checkpoint(const EvalOptions& o) {
   // Every metric any data set has; which apply to this run is its data set's to say.
-  static const std::map<std::string, nlohmann::json (*)(Session&, const EvalOptions&, Generator&)>
-      metrics = {{"parzen", evaluate_parzen},
-                 {"modes", evaluate_modes},
-                 {"fid", evaluate_fid},
-                 {"pr", evaluate_pr},
-                 {"classes", evaluate_classes}};
+  static const std::map<std::string, Metric> metrics = {
+      {"parzen", evaluate_parzen},
+      {"modes", evaluate_modes},
+      {"fid", of_generator<evaluate_fid>},
+      {"pr", of_generator<evaluate_pr>},
+      {"classes", of_generator<evaluate_classes>}};
   auto metric = metrics.find(o.metric);
   if (metric == metrics.end())
     throw UsageError(
         fmt::format("--metric '{}': choose parzen, modes, fid, pr or classes", o.metric));
+  if (!o.data.empty())
+    throw UsageError(fmt::format(
+        "--data {}: a checkpoint names its own data set; --data goes with --samples", o.data));
   fmt::print("minimax eval: {}\n", use_threads(o.threads));
   auto s = open_checkpoint(o.checkpoint);
   require_metric(*s, o.metric);
   Generator gen(o.seed);
   nlohmann::json result{{"checkpoint", o.checkpoint}, {"metric", o.metric}};
   result.update(metric->second(*s, o, gen));
+  return result;
+}
+
+nlohmann::json eval_samples(const EvalOptions& o) {
+  auto metric = feature_metrics().find(o.metric);
+  if (metric == feature_metrics().end())
+    throw UsageError(
+        fmt::format("--metric '{}': --samples is scored by fid, pr or classes", o.metric));
+  const std::string data_name = o.data.empty() ? "fashion-mnist" : o.data;
+  DataChoice data = find_dataset(data_name);
+  fmt::print("minimax eval: {}\n", use_threads(o.threads));
+  SampleSource samples = file_samples(data, data_name, o.samples);
+  nlohmann::json result{{"samples_file", o.samples}, {"data", data_name}, {"metric", o.metric}};
+  result.update(metric->second(samples, o));
+  return result;
+}
+
+}  // namespace
+
+int eval(const EvalOptions& o) {
+  if (o.checkpoint.empty() == o.samples.empty())
+    throw UsageError("give exactly one of --checkpoint FILE and --samples FILE.npy");
+  nlohmann::json result = o.checkpoint.empty() ? eval_samples(o) : eval_checkpoint(o);
   fmt::print("{}\n", result.dump());
   if (!o.json_out.empty()) io::write_text_file_atomically(o.json_out, result.dump(2) + "\n");
   return 0;
