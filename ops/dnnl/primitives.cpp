@@ -150,8 +150,8 @@ void column_sum(const Tensor& src, const Tensor& dst, int64_t rows, float alpha)
   thread_local std::vector<float> ones;
   if (static_cast<int64_t>(ones.size()) < rows) ones.assign(rows, 1.0f);
   const int64_t cols = dst.numel();
-  gemm(false, false, 1, cols, rows, alpha, ones.data(), rows, src.data(), cols, 0.0f, dst.data(),
-       cols);
+  gemm_for_sum(false, false, 1, cols, rows, alpha, ones.data(), rows, src.data(), cols, 0.0f,
+               dst.data(), cols);
 }
 
 }  // namespace
