@@ -223,7 +223,30 @@ TEST_CASE("grad: sum") {
 TEST_CASE("grad: mean") {
   check_table({{"all", {{{3, 4}}}, [](const TensorList& x) { return mean(x[0]); }, k2nd},
                {"dim -1", {{{3, 4}}}, [](const TensorList& x) { return mean(x[0], {-1}); }, k2nd},
-               {"dim 0", {{{5, 3}}}, [](const TensorList& x) { return mean(x[0], {0}); }, k2nd}});
+               {"dim 0", {{{5, 3}}}, [](const TensorList& x) { return mean(x[0], {0}); }, k2nd},
+               // Around a kept block: the two-GEMM path of batch norm's channel statistics.
+               {"dims 0,2,3",
+                {{{3, 2, 2, 3}}},
+                [](const TensorList& x) {
+                  return mean(x[0], {0, 2, 3});
+                },
+                k2nd}});
+}
+
+// The per-channel sums of [N, C, H, W] (two GEMMs with ones) against a double loop.
+TEST_CASE("sum and mean over the batch and the plane give each channel's total") {
+  Generator gen(9);
+  Tensor x = Tensor::uniform({5, 3, 4, 6}, -1, 1, gen);
+  Tensor s = sum(x, {0, 2, 3}), m = mean(x, {0, 2, 3}, true);
+  REQUIRE(s.shape() == Shape{3});
+  REQUIRE(m.shape() == Shape{1, 3, 1, 1});
+  for (int64_t c = 0; c < 3; ++c) {
+    double total = 0;
+    for (int64_t n = 0; n < 5; ++n)
+      for (int64_t i = 0; i < 24; ++i) total += x.data()[(n * 3 + c) * 24 + i];
+    CHECK(s.data()[c] == doctest::Approx(total).epsilon(1e-5));
+    CHECK(m.data()[c] == doctest::Approx(total / 120).epsilon(1e-5));
+  }
 }
 TEST_CASE("grad: max") {
   check_table({{"all", {{{3, 4}}}, [](const TensorList& x) { return max(x[0]); }, k2nd},

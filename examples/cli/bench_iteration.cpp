@@ -2,13 +2,17 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <map>
 #include <stdexcept>
+#include <tuple>
 
 #include "autograd/random.h"
 #include "examples/cli/datasets.h"
 #include "examples/cli/models.h"
 #include "examples/cli/registry.h"
 #include "models/gan/losses.h"
+#include "ops/kernel_calls.h"
 
 namespace minimax::cli {
 
@@ -61,7 +65,47 @@ const BenchRecipe& recipe(const std::string& model, const std::string& loss) {
                                           BenchIteration::models()));
 }
 
+// The calls grouped by what makes them distinct, each group with its count, in order of first
+// appearance.
+std::vector<std::pair<const kernels::KernelCall*, int64_t>> distinct_calls(
+    const std::vector<kernels::KernelCall>& calls) {
+  std::map<std::tuple<std::string, std::string, int>, size_t> index;
+  std::vector<std::pair<const kernels::KernelCall*, int64_t>> groups;
+  for (const kernels::KernelCall& c : calls) {
+    auto [it, added] = index.try_emplace({c.kind, c.shape, c.threads}, groups.size());
+    if (added) groups.emplace_back(&c, 0);
+    groups[it->second].second++;
+  }
+  return groups;
+}
+
+void add_to_kind(ComputeFloor& floor, const std::string& kind, int64_t calls, double seconds) {
+  auto it = std::find_if(floor.kinds.begin(), floor.kinds.end(),
+                         [&](const ComputeFloor::Kind& k) { return k.kind == kind; });
+  if (it == floor.kinds.end()) it = floor.kinds.insert(it, {kind, 0, 0});
+  it->calls += calls;
+  it->seconds += seconds;
+}
+
 }  // namespace
+
+ComputeFloor BenchIteration::compute_floor(double seconds_per_call) {
+  std::vector<kernels::KernelCall> calls;
+  {
+    kernels::KernelCallRecorder recorder;
+    step();
+    calls = recorder.calls();
+  }
+  ComputeFloor floor;
+  floor.calls = static_cast<int64_t>(calls.size());
+  for (auto [call, count] : distinct_calls(calls)) {
+    double seconds = count * kernels::time_alone(*call, 5, seconds_per_call);
+    add_to_kind(floor, call->kind, count, seconds);
+    floor.seconds += seconds;
+    floor.distinct++;
+  }
+  return floor;
+}
 
 bool BenchIteration::has_model(const std::string& model, const std::string& loss) {
   return find_recipe(model, loss) != nullptr;

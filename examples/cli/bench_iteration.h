@@ -7,12 +7,27 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "models/gan/models.h"
 #include "models/gan/trainer.h"
 #include "models/optim/optimizer.h"
 
 namespace minimax::cli {
+
+// The compute floor of one iteration: its GEMMs and convolution passes (forward and backward, as
+// the iteration ran them) timed one by one, alone, at their shapes and thread counts, and summed.
+struct ComputeFloor {
+  struct Kind {
+    std::string kind;  // "gemm", "conv forward", ...
+    int64_t calls = 0;
+    double seconds = 0;  // of all its calls in one iteration
+  };
+  double seconds = 0;       // per iteration
+  int64_t calls = 0;        // GEMM and convolution calls in one iteration
+  int64_t distinct = 0;     // of which distinct (kind, shape, threads), each timed once
+  std::vector<Kind> kinds;  // in order of first appearance
+};
 
 class BenchIteration {
  public:
@@ -33,6 +48,11 @@ class BenchIteration {
   static std::string models();
 
   void step() { trainer_->step(); }
+
+  // Runs one step while recording its GEMM and convolution calls, then times each distinct call
+  // alone (the median of at least 5 runs and `seconds_per_call`) and sums over the step's calls.
+  // Call it after a warm-up, so that the recorded step is a steady-state one.
+  ComputeFloor compute_floor(double seconds_per_call = 0.02);
 
  private:
   Generator gen_;

@@ -8,12 +8,14 @@
 // to on plain layouts. Our tensors stay plain; each pass reorders its operands into the chosen
 // layouts and its result back, in scratch memory from the caching allocator, which costs far less
 // than the convolution it enables.
+#include <fmt/format.h>
 #include <dnnl.hpp>
 
 #include <algorithm>
 
 #include "ops/dnnl/context.h"
 #include "ops/dnnl/nn_kernels.h"
+#include "ops/kernel_calls.h"
 #include "ops/kernels.h"
 #include "ops/runtime.h"
 
@@ -180,6 +182,40 @@ Pass make_backward_weights(const ConvEntry& e) {
   return p;
 }
 
+// The pass for a KernelCallRecorder: the convolution primitive alone, on buffers of its own in the
+// layouts it chose. The reorders into and out of them are left out: they are overhead a model
+// that kept its activations in the blocked layouts would not pay.
+void record_pass(const char* kind, const ConvEntry& e, const Pass& pass, int64_t flops) {
+  KernelCall call{kind,
+                  fmt::format("x {} w {} y {} stride {} pad {} dilation {}{}", e.xs.str(),
+                              e.ws.str(), e.ys.str(), e.strides[0], e.pad_l[0], e.dilates[0] + 1,
+                              pass.operands.size() == 4 ? " bias" : ""),
+                  static_cast<int>(current_threads()),
+                  flops,
+                  {}};
+  call.prepare = [pass]() -> std::function<void()> {
+    std::vector<Tensor> buffers;
+    std::unordered_map<int, memory> args;
+    for (const Operand& o : pass.operands) {
+      buffers.push_back(call_buffer(static_cast<int64_t>(o.chosen.get_size() / sizeof(float))));
+      args.emplace(o.arg, wrap(o.chosen, buffers.back().data()));
+    }
+    return [pass, buffers, args] {
+      pass.primitive.execute(stream(), args);
+      stream().wait();
+    };
+  };
+  record_kernel_call(std::move(call));
+}
+
+// Counts the pass's flops, records it when a recorder listens, and runs it.
+void run_counted(const char* kind, const ConvEntry& e, const Pass& pass, int64_t flops,
+                 const std::vector<const float*>& data) {
+  count_flops(flops);
+  if (recording_kernel_calls()) record_pass(kind, e, pass, flops);
+  run(pass, data);
+}
+
 }  // namespace
 
 void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
@@ -195,18 +231,19 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const 
     gemm(false, true, n, o, k, 1, x.data(), k, w.data(), k, beta, y.data(), o);
     return;
   }
-  count_flops(2 * y.numel() * w.size(1) * w.size(2) * w.size(3));
+  const int64_t flops = 2 * y.numel() * w.size(1) * w.size(2) * w.size(3);
   ConvEntry& e = conv_entry(x.shape(), w.shape(), y.shape(), g);
   if (bias.defined()) {
     if (!e.forward_bias.primitive) {
       dnnl::convolution_forward::primitive_desc pd(forward_desc(e, true), engine());
       e.forward_bias = make_forward(e, pd, true);
     }
-    run(e.forward_bias, {x.data(), w.data(), bias.data(), y.data()});
+    run_counted("conv forward", e, e.forward_bias, flops,
+                {x.data(), w.data(), bias.data(), y.data()});
     return;
   }
   if (!e.forward.primitive) e.forward = make_forward(e, e.hint, false);
-  run(e.forward, {x.data(), w.data(), y.data()});
+  run_counted("conv forward", e, e.forward, flops, {x.data(), w.data(), y.data()});
 }
 
 void conv2d_backward_data(const Tensor& gy, const Tensor& w, const Tensor& gx,
@@ -217,10 +254,10 @@ void conv2d_backward_data(const Tensor& gy, const Tensor& w, const Tensor& gx,
     gemm(false, false, n, k, o, 1, gy.data(), o, w.data(), k, 0, gx.data(), k);
     return;
   }
-  count_flops(2 * gy.numel() * w.size(1) * w.size(2) * w.size(3));
+  const int64_t flops = 2 * gy.numel() * w.size(1) * w.size(2) * w.size(3);
   ConvEntry& e = conv_entry(gx.shape(), w.shape(), gy.shape(), g);
   if (!e.backward_data.primitive) e.backward_data = make_backward_data(e);
-  run(e.backward_data, {gy.data(), w.data(), gx.data()});
+  run_counted("conv backward data", e, e.backward_data, flops, {gy.data(), w.data(), gx.data()});
 }
 
 void conv2d_backward_weights(const Tensor& x, const Tensor& gy, const Tensor& gw,
@@ -235,10 +272,11 @@ void conv2d_backward_weights(const Tensor& x, const Tensor& gy, const Tensor& gw
     gemm(true, false, o, k, n, 1, gy.data(), o, x.data(), k, 0, gw.data(), k);
     return;
   }
-  count_flops(2 * gy.numel() * gw.size(1) * gw.size(2) * gw.size(3));
+  const int64_t flops = 2 * gy.numel() * gw.size(1) * gw.size(2) * gw.size(3);
   ConvEntry& e = conv_entry(x.shape(), gw.shape(), gy.shape(), g);
   if (!e.backward_weights.primitive) e.backward_weights = make_backward_weights(e);
-  run(e.backward_weights, {x.data(), gy.data(), gw.data()});
+  run_counted("conv backward weights", e, e.backward_weights, flops,
+              {x.data(), gy.data(), gw.data()});
 }
 
 }  // namespace minimax::kernels

@@ -1,0 +1,150 @@
+// The kernel-call recorder behind `minimax bench`'s compute floor: it sees every GEMM and
+// convolution pass of a step, each as it ran, and each can be run again alone.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+
+#include "examples/cli/bench_iteration.h"
+#include "minimax.h"
+#include "ops/kernel_calls.h"
+
+using namespace minimax;
+using kernels::KernelCall;
+using kernels::KernelCallRecorder;
+
+namespace {
+
+std::vector<std::string> shapes_of(const std::vector<KernelCall>& calls) {
+  std::vector<std::string> shapes;
+  for (const KernelCall& c : calls) shapes.push_back(c.kind + " " + c.shape);
+  return shapes;
+}
+
+int64_t flops_of(const std::vector<KernelCall>& calls) {
+  int64_t flops = 0;
+  for (const KernelCall& c : calls) flops += c.flops;
+  return flops;
+}
+
+// The median wall time of one step over `steps` steps.
+double median_step_seconds(cli::BenchIteration& iteration, int steps) {
+  std::vector<double> times;
+  for (int i = 0; i < steps; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    iteration.step();
+    times.push_back(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+}  // namespace
+
+// The GEMMs of the model's products, in order; not the sums the reductions compute as GEMMs with a
+// ones operand (the loss's sum, the bias gradient), which are no product of the model's.
+TEST_CASE("the recorder sees the GEMMs of a two-layer MLP forward and backward, in order") {
+  Generator gen(3);
+  Tensor x = Tensor::uniform({8, 5}, -1, 1, gen);  // no gradient wanted: no GEMM for it
+  Tensor w1 = Tensor::uniform({6, 5}, -1, 1, gen).requires_grad_();
+  Tensor b1 = Tensor::uniform({6}, -1, 1, gen).requires_grad_();
+  Tensor w2 = Tensor::uniform({3, 6}, -1, 1, gen).requires_grad_();
+  CHECK_FALSE(kernels::recording_kernel_calls());
+  int64_t flops_before = flops_counted();
+  std::vector<KernelCall> calls;
+  {
+    KernelCallRecorder recorder;
+    CHECK(kernels::recording_kernel_calls());
+    sum(linear(relu(linear(x, w1, b1)), w2)).backward();
+    calls = recorder.calls();
+  }
+  CHECK_FALSE(kernels::recording_kernel_calls());
+  const std::vector<std::string> expected = {
+      "gemm NT M=8 N=6 K=5 beta 1",  // linear 1, its bias the GEMM's C
+      "gemm NT M=8 N=3 K=6 beta 0",  // linear 2
+      "gemm NN M=8 N=6 K=3 beta 0",  // d/dh = g w2
+      "gemm TN M=3 N=6 K=8 beta 0",  // d/dw2 = g^T h
+      "gemm TN M=6 N=5 K=8 beta 0",  // d/dw1 = g1^T x
+  };
+  CHECK(shapes_of(calls) == expected);
+  CHECK(flops_of(calls) == flops_counted() - flops_before);
+  for (const KernelCall& c : calls) CHECK(c.threads == num_threads());
+}
+
+TEST_CASE("the recorder sees each convolution pass with its shapes, and nothing once it is gone") {
+  Generator gen(4);
+  Tensor x = Tensor::uniform({2, 3, 8, 8}, -1, 1, gen).requires_grad_();
+  Tensor w = Tensor::uniform({4, 3, 3, 3}, -1, 1, gen).requires_grad_();
+  int64_t flops_before = flops_counted();
+  std::vector<KernelCall> calls;
+  {
+    KernelCallRecorder recorder;
+    CHECK_THROWS_AS(KernelCallRecorder(), std::logic_error);  // one at a time
+    // A sum over all but the channel axis keeps the loss's own GEMM out of the way.
+    sum(conv2d(x, w, Tensor(), {.padding = 1}), {0, 2, 3}).backward(Tensor::ones({4}));
+    calls = recorder.calls();
+  }
+  const std::string shape =
+      "x [2, 3, 8, 8] w [4, 3, 3, 3] y [2, 4, 8, 8] stride 1 pad 1 dilation 1";
+  const std::vector<std::string> expected = {"conv forward " + shape, "conv backward data " + shape,
+                                             "conv backward weights " + shape};
+  CHECK(shapes_of(calls) == expected);
+  CHECK(flops_of(calls) == flops_counted() - flops_before);
+  CHECK(flops_of(calls) == 3 * 2 * (2 * 4 * 8 * 8) * (3 * 3 * 3));
+  CHECK_FALSE(kernels::recording_kernel_calls());
+  conv2d(x, w, Tensor(), {.padding = 1});  // unrecorded: a new recorder starts empty
+  KernelCallRecorder later;
+  CHECK(later.calls().empty());
+}
+
+TEST_CASE("a recorded call runs again alone on its own buffers and takes time") {
+  Generator gen(5);
+  Tensor x = Tensor::uniform({4, 2, 6, 6}, -1, 1, gen);
+  Tensor w = Tensor::uniform({3, 2, 3, 3}, -1, 1, gen);
+  Tensor a = Tensor::uniform({16, 32}, -1, 1, gen), b = Tensor::uniform({32, 8}, -1, 1, gen);
+  std::vector<KernelCall> calls;
+  {
+    KernelCallRecorder recorder;
+    conv2d(x, w, Tensor(), {.stride = 2});
+    matmul(a, b);
+    calls = recorder.calls();
+  }
+  REQUIRE(calls.size() == 2);
+  int64_t flops_before = flops_counted();
+  for (const KernelCall& c : calls) {
+    CAPTURE(c.kind);
+    double seconds = kernels::time_alone(c, 3, 0.001);
+    CHECK(seconds > 0);
+    CHECK(seconds < 0.1);  // a tiny problem; minutes would mean the runs were not what we think
+  }
+  CHECK(flops_counted() == flops_before);  // timing alone counts nothing toward a bench's GFLOP/s
+}
+
+// The floor is the iteration's own GEMMs and convolutions, so it is positive and below the time
+// of the whole iteration; for the convolutional models it holds every kind of pass.
+TEST_CASE("the compute floor of the bench iterations is positive and below a measured step") {
+  for (auto [model, loss] : {std::pair{"mlp", ""}, {"dcgan", ""}, {"dcgan", "wgan-gp"}}) {
+    CAPTURE(model);
+    CAPTURE(loss);
+    cli::BenchIteration iteration(model, loss, 8, 4);
+    iteration.step();
+    double step = median_step_seconds(iteration, 5);
+    cli::ComputeFloor floor = iteration.compute_floor(0.001);
+    CHECK(floor.seconds > 0);
+    CHECK(floor.seconds < step);
+    CHECK(floor.distinct > 0);
+    CHECK(floor.distinct <= floor.calls);
+    std::set<std::string> kinds;
+    int64_t calls = 0;
+    for (const cli::ComputeFloor::Kind& k : floor.kinds) {
+      kinds.insert(k.kind);
+      calls += k.calls;
+    }
+    CHECK(calls == floor.calls);
+    if (std::string(model) == "dcgan")
+      CHECK(kinds == std::set<std::string>{"gemm", "conv forward", "conv backward data",
+                                           "conv backward weights"});
+  }
+}
