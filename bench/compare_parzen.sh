@@ -19,7 +19,7 @@ field() { python3 -c "import json,sys; print(json.loads(sys.stdin.read().splitli
 data=fashion-mnist
 [[ $train == "$dir/train-images-idx3-ubyte.gz" ]] || data="idx:$train"
 echo "== minimax: $steps steps, seed $seed"
-build/bin/minimax train --data "$data" --steps "$steps" --seed "$seed" --out "$out/run" \
+build/bin/minimax train --data "$data" --model mlp --steps "$steps" --seed "$seed" --out "$out/run" \
   --log-every 500 | grep -E '^step' | tail -n 1  # the last progress line
 build/bin/minimax sample --checkpoint "$out/run/model.ckpt" --n 10000 --seed "$seed" \
   --out "$out/samples.npy" >/dev/null

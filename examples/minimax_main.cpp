@@ -8,6 +8,7 @@
 #include "examples/cli/distributed.h"
 #include "examples/cli/launch.h"
 #include "examples/cli/parse.h"
+#include "ops/denormals.h"
 #include "ops/runtime.h"
 
 namespace {
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
   // Idle OpenMP threads sleep rather than spin: runs minimax again with the setting libgomp reads
   // at its start (ops/runtime.h). The user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
   restart_with_openmp_wait_policy(argv);
+  set_flush_denormals(true);  // denormals as zero: a slow path saved (ops/denormals.h)
   cli::CommandLine cl;
   try {
     cl.parse(argc, argv);

@@ -40,9 +40,6 @@ class KernelCallRecorder {
 
  private:
   friend void record_kernel_call(KernelCall call);
-  // A buffer of `floats` values in [-1, 1] for a prepared call (from a fixed seed: the values do
-  // not matter to the speed, only that they are ordinary numbers, not denormals).
-  Tensor call_buffer(int64_t floats);
   std::vector<KernelCall> calls_;
 };
 

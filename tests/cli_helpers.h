@@ -26,6 +26,15 @@ struct CliResult {
   std::string out, err;
 };
 
+// Debian's dataset-fashion-mnist, which the tests that train or score on real images need.
+inline const std::filesystem::path kFashion = "/usr/share/datasets/fashion-mnist";
+
+inline bool have_fashion_mnist() {
+  if (std::filesystem::exists(kFashion / "t10k-images-idx3-ubyte.gz")) return true;
+  MESSAGE("dataset-fashion-mnist is not installed; .ci/install-deps installs it");
+  return false;
+}
+
 inline std::string slurp(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
   std::stringstream ss;

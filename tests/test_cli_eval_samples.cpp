@@ -18,14 +18,6 @@ using namespace minimax::testing;
 
 namespace {
 
-const fs::path kFashion = "/usr/share/datasets/fashion-mnist";
-
-bool have_fashion_mnist() {
-  if (fs::exists(kFashion / "t10k-images-idx3-ubyte.gz")) return true;
-  MESSAGE("dataset-fashion-mnist is not installed; .ci/install-deps installs it");
-  return false;
-}
-
 // Runs eval and returns its JSON line, failing the test with stderr if it fails.
 nlohmann::json eval_json(const std::string& args, const TempDir& s) {
   CliResult r = run_cli("eval " + args, s);

@@ -20,17 +20,7 @@ namespace fs = std::filesystem;
 
 using namespace minimax::testing;
 
-namespace {
-
-const fs::path kFashion = "/usr/share/datasets/fashion-mnist";
-
-bool have_fashion_mnist() {
-  if (fs::exists(kFashion / "t10k-images-idx3-ubyte.gz")) return true;
-  MESSAGE("dataset-fashion-mnist is not installed; .ci/install-deps installs it");
-  return false;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE("cli: the bundled Fashion-MNIST feature network classifies 90% of the test images") {
   REQUIRE(have_fashion_mnist());

@@ -85,11 +85,12 @@ std::filesystem::path numbered_images(const std::filesystem::path& dir, int n) {
   return file;
 }
 
-// The image number of every row of an [n, 784] batch in [0, 1].
+// The image number of every image of a batch in [0, 1], whatever its layout.
 std::vector<int> image_numbers(const Tensor& batch) {
   std::vector<int> out;
+  const int64_t row = batch.numel() / batch.size(0);  // [N, 784] for the MLP, [N, 1, 28, 28] else
   for (int64_t r = 0; r < batch.size(0); ++r)
-    out.push_back(static_cast<int>(std::lround(batch.data()[r * batch.size(1)] * 255)));
+    out.push_back(static_cast<int>(std::lround(batch.data()[r * row] * 255)));
   return out;
 }
 

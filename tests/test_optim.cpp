@@ -474,13 +474,29 @@ TEST_CASE("ema: the average moves toward the model by 1 - decay, buffers include
   std::vector<float> before = w.to_vector();
   w.fill_(1.0f);
   model(Tensor::uniform({4, 3}, -1, 1, default_generator()));  // updates running statistics
-  ema.update();
+  ema.update();  // the first update's decay is the warm-up's 1/10
   std::vector<float> averaged = average.named_parameters()[0].second.to_vector();
   for (size_t i = 0; i < before.size(); ++i)
-    CHECK(averaged[i] == doctest::Approx(0.9 * before[i] + 0.1 * 1.0));
+    CHECK(averaged[i] == doctest::Approx(0.1 * before[i] + 0.9 * 1.0));
   float model_mean = model.named_buffers()[0].second.to_vector()[0];
-  CHECK(average.named_buffers()[0].second.to_vector()[0] == doctest::Approx(0.1 * model_mean));
+  CHECK(average.named_buffers()[0].second.to_vector()[0] == doctest::Approx(0.9 * model_mean));
   CHECK(ema.updates() == 1);
+}
+
+TEST_CASE("ema: the decay warms up from 1/10 to its own value") {
+  nn::Linear model(3, 2), average(3, 2);
+  ExponentialMovingAverage ema(model, average, 0.99);
+  CHECK(ema.decay_at(0) == doctest::Approx(0.1));
+  CHECK(ema.decay_at(10) == doctest::Approx(11.0 / 20.0));
+  CHECK(ema.decay_at(890) == doctest::Approx(0.99));  // (1 + t) / (10 + t) reaches 0.99 there
+  CHECK(ema.decay_at(100000) == 0.99);
+  // 1,000 updates at 0.999 toward a constant model leave nothing of the initial weights; a plain
+  // 0.999^t would keep 37% of them.
+  nn::Linear slow_average(3, 2);
+  ExponentialMovingAverage slow(model, slow_average, 0.999);
+  model.weight.fill_(3.0f);
+  for (int i = 0; i < 1000; ++i) slow.update();
+  for (float w : slow_average.weight.to_vector()) CHECK(w == doctest::Approx(3.0f).epsilon(1e-4));
 }
 
 TEST_CASE("ema: refuses another architecture or decay, and round-trips through a checkpoint") {

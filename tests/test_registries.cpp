@@ -42,6 +42,16 @@ TEST_CASE("registry: every data set's recipe resolves to a valid configuration")
     RunConfig c = resolve({{"data", data_value(d)}});
     CHECK(c.data == data_value(d));
     CHECK(find_model(c.model).misfit(d).empty());  // its default model fits it
+    CHECK(c.model == d.recipes.front().model);
+    for (const RunConfig& r : d.recipes) {  // and so does every other recipe's
+      CAPTURE(r.model);
+      RunConfig other = resolve({{"data", data_value(d)}, {"model", r.model}});
+      CHECK(find_model(other.model).misfit(d).empty());
+      CHECK(other.steps == r.steps);
+      CHECK(other.batch == r.batch);
+      CHECK(other.lr == r.lr);
+      CHECK(other.ema == r.ema);
+    }
     CHECK_FALSE(d.metrics.empty());
     // Images or points: exactly one kind of loader.
     CHECK(d.images() == static_cast<bool>(d.training));
@@ -151,11 +161,22 @@ TEST_CASE("config: every field round-trips through JSON, and a missing one is na
   CHECK_THROWS_AS(from_json(wrong_type), UsageError);
 }
 
+TEST_CASE("config: --model picks that model's recipe, and other flags still override it") {
+  RunConfig default_run = resolve(nlohmann::json::object());
+  CHECK(default_run.model == "dcgan");
+  CHECK(default_run.batch == 64);
+  RunConfig paper = resolve({{"model", "mlp"}});  // the paper's MLP keeps its own recipe
+  CHECK(paper.batch == 100);
+  CHECK(paper.steps == 3000);
+  CHECK(resolve({{"model", "mlp"}, {"batch", 50}}).batch == 50);
+  CHECK(resolve({{"data", "idx:x.idx"}, {"model", "mlp"}}).steps == 3000);
+}
+
 TEST_CASE("config: flags override the recipe, and bad values are refused naming the flag") {
   RunConfig c = resolve({{"data", "ring8"}, {"batch", 64}, {"optimizer", "sgd"}});
   CHECK(c.batch == 64);
   CHECK(c.lr_decay_start == 1);  // the paper's SGD brings its own schedule
-  CHECK(c.steps == find_dataset("ring8").dataset.recipe.steps);
+  CHECK(c.steps == find_dataset("ring8").dataset.recipe().steps);
   for (auto [key, value, flag] : std::vector<std::tuple<std::string, nlohmann::json, std::string>>{
            {"steps", 0, "--steps"},
            {"batch", -1, "--batch"},

@@ -10,6 +10,7 @@
 
 #include "examples/cli/bench_iteration.h"
 #include "minimax.h"
+#include "ops/denormals.h"
 #include "ops/dnnl/context.h"
 
 using namespace minimax;
@@ -102,6 +103,31 @@ TEST_CASE("set_num_threads rejects a non-positive count and is honoured") {
   int before = num_threads();
   set_num_threads(1);
   CHECK(num_threads() == 1);
+  set_num_threads(before);
+}
+
+namespace {
+
+// How many of the pool's threads (at 2) take a denormal input as zero and flush a denormal product
+// to zero: DAZ and FTZ, observed, not read from the register.
+int threads_flushing_denormals() {
+  int flushing = 0;
+  volatile float denormal = 1e-39f, half = 0.5f, small = 1e-37f, tenth = 0.1f;
+#pragma omp parallel num_threads(2) reduction(+ : flushing)
+  flushing += (denormal * 1.0f == 0.0f) && (small * half * tenth == 0.0f);
+  return flushing;
+}
+
+}  // namespace
+
+TEST_CASE("set_flush_denormals turns flush-to-zero on and off on every pool thread") {
+  const int before = num_threads();
+  set_num_threads(2);
+  threads_flushing_denormals();  // the pool exists before the mode is set
+  REQUIRE(set_flush_denormals(true));
+  CHECK(threads_flushing_denormals() == 2);
+  set_flush_denormals(false);  // the library's and the tests' default: IEEE's
+  CHECK(threads_flushing_denormals() == 0);
   set_num_threads(before);
 }
 

@@ -230,7 +230,7 @@ void validate(const RunConfig& c) {
 
 RunConfig resolve(const ConfigOverrides& overrides) {
   std::string data = overrides.value("data", RunConfig{}.data);
-  RunConfig c = find_dataset(data).dataset.recipe;
+  RunConfig c = find_dataset(data).dataset.recipe(overrides.value("model", std::string{}));
   c.data = data;
   apply(overrides, c);
   // A schedule of the optimizer's own replaces the recipe's decay, unless a flag asks for both

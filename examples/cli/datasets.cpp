@@ -23,6 +23,12 @@ std::string dataset_names() {
   return join_or(names);
 }
 
+const RunConfig& Dataset::recipe(const std::string& model) const {
+  auto of_model = [&](const RunConfig& r) { return r.model == model; };
+  auto found = std::find_if(recipes.begin(), recipes.end(), of_model);
+  return found != recipes.end() ? *found : recipes.front();
+}
+
 namespace {
 
 DataChoice with_labels(DataChoice choice, const std::string& labels) {

@@ -33,9 +33,10 @@ struct Dataset {
   std::string argument;          // what must follow "NAME:" ("FILE", "DIR"); empty: nothing
   std::string argument_meaning;  // the argument in words, for messages: "a directory"
   std::string summary;           // one line of --help
-  // The defaults of every field a run on this data set does not set (its `data` is ignored): the
-  // recipe that trains well with no other flag.
-  RunConfig recipe;
+  // The defaults of every field a run on this data set does not set (their `data` is ignored):
+  // recipes that train well with no other flag. The first is the default run; `--model M` starts
+  // from M's recipe when one is listed, else from the first with M in place of its model.
+  std::vector<RunConfig> recipes;
   std::vector<std::string> metrics;  // the `minimax eval --metric` values that apply
   int classes = 0;                   // labelled classes; 0: unlabelled or given by --labels
   // The bundled feature network (examples/cli/feature_nets/) that eval's fid, pr and classes
@@ -57,6 +58,8 @@ struct Dataset {
   float plot_half_width = 0;
 
   bool images() const { return image.has_value(); }
+  // The recipe a run of `model` starts from; "" names the default model.
+  const RunConfig& recipe(const std::string& model = "") const;
 };
 
 // Every registered data set, in the order --help lists them.

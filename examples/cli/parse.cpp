@@ -53,16 +53,23 @@ std::string entry_list(const std::string& title, const Entries& entries, Name na
   return out;
 }
 
+// "mlp (adam, lr 0.0002, batch 100, 3000 steps)": a recipe's model and what trains it.
+std::string recipe_summary(const RunConfig& r) {
+  std::string decay =
+      r.lr_decay_start < 1 ? fmt::format(" decaying from {:g}", r.lr_decay_start) : "";
+  std::string r1 = r.r1 > 0 ? fmt::format(", R1 {:g}", r.r1) : "";
+  std::string ema = r.ema > 0 ? fmt::format(", EMA {:g}", r.ema) : "";
+  return fmt::format("{} ({}, lr {:g}{}, batch {}, {} steps{}{})", r.model, r.optimizer, r.lr,
+                     decay, r.batch, r.steps, r1, ema);
+}
+
 std::string train_footer() {
   auto plain = [](const auto& e) { return e.name; };
   std::string defaults;
   for (const Dataset& d : registered_datasets()) {
-    const RunConfig& r = d.recipe;
-    std::string decay =
-        r.lr_decay_start < 1 ? fmt::format(" decaying from {:g}", r.lr_decay_start) : "";
-    std::string r1 = r.r1 > 0 ? fmt::format(", R1 {:g}", r.r1) : "";
-    defaults += fmt::format("  {:<16} {} ({}, lr {:g}{}, batch {}, {} steps{})\n", d.name, r.model,
-                            r.optimizer, r.lr, decay, r.batch, r.steps, r1);
+    defaults += fmt::format("  {:<16} {}\n", d.name, recipe_summary(d.recipes.front()));
+    for (size_t i = 1; i < d.recipes.size(); ++i)
+      defaults += fmt::format("  {:<16}   --model {}\n", "", recipe_summary(d.recipes[i]));
   }
   return entry_list("Data sets (--data)", registered_datasets(),
                     [](const Dataset& d) {

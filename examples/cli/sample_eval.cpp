@@ -255,7 +255,7 @@ nlohmann::json eval_samples(const EvalOptions& o) {
   if (metric == feature_metrics().end())
     throw UsageError(
         fmt::format("--metric '{}': --samples is scored by fid, pr or classes", o.metric));
-  const std::string data_name = o.data.empty() ? "fashion-mnist" : o.data;
+  const std::string data_name = o.data.empty() ? RunConfig{}.data : o.data;
   DataChoice data = find_dataset(data_name);
   fmt::print("minimax eval: {}\n", use_threads(o.threads));
   SampleSource samples = file_samples(data, data_name, o.samples);

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <bit>
 #include <stdexcept>
 
@@ -40,9 +41,15 @@ ExponentialMovingAverage::ExponentialMovingAverage(const nn::Module& model, nn::
   for (size_t i = 0; i < sources_.size(); ++i) targets_[i].copy_(sources_[i]);
 }
 
+double ExponentialMovingAverage::decay_at(int64_t update) const {
+  const double t = static_cast<double>(update);
+  return std::min(decay_, (1.0 + t) / (10.0 + t));
+}
+
 void ExponentialMovingAverage::update() {
-  // As an optimizer's hyperparameters: rounded to float once.
-  const float keep = static_cast<float>(decay_), take = static_cast<float>(1.0 - decay_);
+  // As an optimizer's hyperparameters: rounded to float once per step.
+  const double decay = decay_at(updates_);
+  const float keep = static_cast<float>(decay), take = static_cast<float>(1.0 - decay);
   for (size_t i = 0; i < sources_.size(); ++i) {
     const float* from = sources_[i].data();
     float* to = targets_[i].data();

@@ -3,6 +3,11 @@
 // toward the trained one, average = decay * average + (1 - decay) * model. The average is a second
 // module of the same architecture, so it is sampled, evaluated and saved as any module is; a GAN
 // draws its samples from G's average, which is smoother than G itself.
+//
+// The decay warms up: update t (from 0) uses min(decay, (1 + t) / (10 + t)), as TensorFlow's
+// ExponentialMovingAverage with num_updates. Without it a short run's average keeps the initial
+// weights' share decay^t: 33% after 1,100 steps at 0.999, which ruins the samples (a DCGAN's
+// FID went from 4.8 to 116 on Fashion-MNIST).
 #pragma once
 
 #include <cstdint>
@@ -25,6 +30,8 @@ class ExponentialMovingAverage {
   void update();
 
   double decay() const { return decay_; }
+  // The decay update number `update` (0 for the first) uses: the warmed-up one.
+  double decay_at(int64_t update) const;
   int64_t updates() const { return updates_; }
   nn::Module& average() { return average_; }
 

@@ -19,14 +19,14 @@ Dataset cifar10_dataset() {
   d.argument = "DIR";
   d.argument_meaning = "a directory";
   d.summary = "CIFAR-10's binary files (data_batch_1.bin ... test_batch.bin), 32x32 RGB";
-  d.recipe = {.model = "dcgan",  // the paper's MLP is for 784 gray pixels
-              .optimizer = "adam",
-              .lr = 2e-4,
-              .steps = 5000,
-              .batch = 64,
-              .checkpoint_every = 500,
-              .sample_every = 500,
-              .log_every = 50};
+  d.recipes = {{.model = "dcgan",  // the paper's MLP is for 784 gray pixels
+                .optimizer = "adam",
+                .lr = 2e-4,
+                .steps = 5000,
+                .batch = 64,
+                .checkpoint_every = 500,
+                .sample_every = 500,
+                .log_every = 50}};
   d.metrics = {"parzen", "fid", "pr", "classes"};
   d.classes = 10;
   d.image = ImageShape{3, 32, 32};

@@ -20,14 +20,24 @@ Dataset fashion_mnist_dataset() {
   Dataset d;
   d.name = "fashion-mnist";
   d.summary = "Fashion-MNIST, 28x28 gray, 10 classes (Debian's dataset-fashion-mnist; the default)";
-  d.recipe = {.model = "mlp",
-              .optimizer = "adam",
-              .lr = 2e-4,
-              .steps = 3000,
-              .batch = 100,
-              .checkpoint_every = 500,
-              .sample_every = 500,
-              .log_every = 50};
+  // The default run: the model, recipe and length with the lowest FID in about three minutes on
+  // a 2-core machine (README, "The default run"); the paper's MLP is --model mlp.
+  d.recipes = {{.model = "dcgan",
+                .optimizer = "adam",
+                .lr = 2e-4,
+                .steps = 1100,
+                .batch = 64,
+                .checkpoint_every = 500,
+                .sample_every = 100,
+                .log_every = 50},
+               {.model = "mlp",
+                .optimizer = "adam",
+                .lr = 2e-4,
+                .steps = 3000,
+                .batch = 100,
+                .checkpoint_every = 500,
+                .sample_every = 500,
+                .log_every = 50}};
   d.metrics = {"parzen", "fid", "pr", "classes"};
   d.feature_net = "fashion-mnist.ckpt";  // its README says how it was trained
   d.classes = 10;

@@ -20,7 +20,7 @@ Dataset idx_dataset() {
   d.argument = "FILE";
   d.argument_meaning = "a file name";
   d.summary = "any MNIST-format IDX file of 28x28 gray images, gzipped or not";
-  d.recipe = fashion_mnist_dataset().recipe;  // the same kind of images
+  d.recipes = fashion_mnist_dataset().recipes;  // the same kind of images
   d.metrics = {"parzen", "fid", "pr", "classes"};
   d.image = ImageShape{1, 28, 28};
   d.source = [](const std::string& file) { return std::filesystem::path(file); };
