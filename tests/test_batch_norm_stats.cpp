@@ -41,8 +41,8 @@ struct AverageStats {
   ChannelStats sum;
   int batches = 0;
   void add(const ChannelStats& s) {
-    if (sum.mean.empty()) sum = ChannelStats{std::vector<double>(s.mean.size()),
-                                             std::vector<double>(s.mean.size())};
+    if (sum.mean.empty())
+      sum = ChannelStats{std::vector<double>(s.mean.size()), std::vector<double>(s.mean.size())};
     for (size_t c = 0; c < s.mean.size(); ++c) {
       sum.mean[c] += s.mean[c];
       sum.var[c] += s.var[c];
@@ -106,8 +106,8 @@ TEST_CASE("recompute_batch_norm_statistics: each layer's running stats average i
   auto lin1 = std::make_shared<Linear>(3, 6), lin2 = std::make_shared<Linear>(6, 4);
   auto bn1 = std::make_shared<BatchNorm1d>(6);
   auto bn2 = std::make_shared<BatchNorm1d>(4, BatchNormOptions{.momentum = 0.3f});
-  auto net = sequential({lin1, bn1, std::make_shared<ReLU>(), std::make_shared<Dropout>(0.5f), lin2,
-                         bn2});
+  auto net =
+      sequential({lin1, bn1, std::make_shared<ReLU>(), std::make_shared<Dropout>(0.5f), lin2, bn2});
   // bn1's affine map shapes bn2's input, so it must run on batch statistics to match.
   bn1->weight.detach().copy_(Tensor::uniform({6}, 0.5f, 1.5f, gen));
   bn1->bias.detach().copy_(Tensor::uniform({6}, -0.5f, 0.5f, gen));

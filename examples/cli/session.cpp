@@ -107,7 +107,7 @@ void Session::refresh_standing() {
   nn::recompute_batch_norm_statistics(*standing_->generator, kStandingBatches, [&](int64_t) {
     Tensor z = model_.prior.sample(config_.batch, gen);
     if (conditional())
-      gan::conditional_generator(*standing_)(z, labels);
+      gan::conditional_generator (*standing_)(z, labels);
     else
       (*standing_->generator)(z);
   });
