@@ -113,7 +113,8 @@ std::vector<ConfigField> make_fields() {
        .minimum = 0},
       {.key = "ema",
        .member = &C::ema,
-       .help = "decay of a moving average of G's weights that draws every sample (0: off)",
+       .help = "decay of a moving average of G's weights that draws every sample, its batch-norm "
+               "statistics recomputed (0: off)",
        .added_later = true},
   };
 }

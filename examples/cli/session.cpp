@@ -10,6 +10,7 @@
 #include "models/gan/losses.h"
 #include "models/gan/trainer.h"
 #include "models/io/png.h"
+#include "models/nn/batch_norm_stats.h"
 #include "ops/ops.h"
 
 namespace minimax::cli {
@@ -18,6 +19,18 @@ namespace {
 
 void jump(Generator& gen, int times) {
   for (int i = 0; i < times; ++i) gen.jump();
+}
+
+// Standing statistics: batches of the run's batch size, from a generator of their own.
+constexpr int64_t kStandingBatches = 20;
+constexpr uint64_t kStandingSeedMix = 0x5851f42d4c957f2dULL;
+
+// Copies every parameter and buffer of `from` into `to`, a module of the same architecture.
+void copy_values(const nn::Module& from, nn::Module& to) {
+  TensorList a = from.parameters(), b = to.parameters();
+  for (const auto& [name, buffer] : from.named_buffers()) a.push_back(buffer);
+  for (const auto& [name, buffer] : to.named_buffers()) b.push_back(buffer);
+  for (size_t i = 0; i < a.size(); ++i) b[i].detach().copy_(a[i]);
 }
 
 }  // namespace
@@ -63,14 +76,42 @@ Session::Session(const RunConfig& config, bool load_training_data, Shard shard)
   jump(default_generator(), shard.rank);
 }
 
-void Session::build_average() {
+gan::GanModel Session::build_quietly() const {
   // Building draws initial weights from the default generator, which the run's dropout masks also
-  // draw from: the average's build leaves it as it was, so --ema changes no training draw.
+  // draw from: leaving it as it was means --ema changes no training draw.
   Generator::State before = default_generator().state();
-  average_ = model_choice_.build(data_.dataset, config_.classes);
+  gan::GanModel model = model_choice_.build(data_.dataset, config_.classes);
   default_generator().set_state(before);
+  return model;
+}
+
+void Session::build_average() {
+  average_ = build_quietly();
   ema_ = std::make_unique<optim::ExponentialMovingAverage>(*model_.generator, *average_->generator,
                                                            config_.ema);
+  if (!nn::batch_norm_layers(*average_->generator).empty()) standing_ = build_quietly();
+}
+
+gan::GanModel& Session::sampling_model() {
+  if (!average_) return model_;
+  if (!standing_) return *average_;
+  if (standing_updates_ != ema_->updates()) refresh_standing();
+  return *standing_;
+}
+
+void Session::refresh_standing() {
+  copy_values(*average_->generator, *standing_->generator);
+  Generator gen(config_.seed ^ kStandingSeedMix);
+  // A conditional G sees every class equally often.
+  Tensor labels = conditional() ? labels_by_row(config_.batch, 1) : Tensor();
+  nn::recompute_batch_norm_statistics(*standing_->generator, kStandingBatches, [&](int64_t) {
+    Tensor z = model_.prior.sample(config_.batch, gen);
+    if (conditional())
+      gan::conditional_generator (*standing_)(z, labels);
+    else
+      (*standing_->generator)(z);
+  });
+  standing_updates_ = ema_->updates();
 }
 
 void Session::update_average() {
@@ -216,6 +257,7 @@ int64_t Session::restore(const Checkpoint& c) {
   g_opt_.optimizer->load_state(c, "opt_G");
   d_opt_.optimizer->load_state(c, "opt_D");
   if (ema_) ema_->load(c, "G_ema");
+  standing_updates_ = -1;
   load_generator(c, "rng/noise", noise_gen_);
   load_generator(c, "rng/data", data_gen_);
   load_generator(c, "rng/default", default_generator());

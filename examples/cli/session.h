@@ -111,8 +111,15 @@ class Session {
   gan::LabelledBatch own_rows(int64_t n, const std::function<gan::LabelledBatch(int64_t)>& draw);
   gan::LabelledBatch image_batch();
   void build_average();
-  // The model whose G draws samples: the average with --ema, else the trained one.
-  gan::GanModel& sampling_model() { return average_ ? *average_ : model_; }
+  // A model of the run's architecture; building it leaves the default generator as it was.
+  gan::GanModel build_quietly() const;
+  // The model whose G draws samples: the trained one; with --ema the average, or when G has batch
+  // norm the average with standing statistics (refreshed first if the average has moved).
+  gan::GanModel& sampling_model();
+  // Copies the average into standing_ and recomputes its batch-norm statistics from
+  // kStandingBatches batches of noise drawn from a generator seeded by the run's seed alone, so
+  // the statistics depend on the average's weights only (a resumed run draws the same samples).
+  void refresh_standing();
 
   RunConfig config_;
   DataChoice data_;
@@ -123,6 +130,12 @@ class Session {
   // after the data have prepared model_ so that the average starts from the prepared G.
   std::optional<gan::GanModel> average_;
   std::unique_ptr<optim::ExponentialMovingAverage> ema_;
+  // With --ema and a G with batch norm: a copy of the average that draws the samples, with
+  // batch-norm statistics of its own activations. The average's running statistics are averages of
+  // G's, which are not the averaged weights' statistics (samples from them were no better than
+  // G's). The copy is derived state: the average itself, and so every checkpoint, is untouched.
+  std::optional<gan::GanModel> standing_;
+  int64_t standing_updates_ = -1;  // the average's update count when standing_ was refreshed
   ScheduledOptimizer g_opt_, d_opt_;
   Generator noise_gen_, data_gen_;
   std::optional<data::GaussianMixture> mixture_;

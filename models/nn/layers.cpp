@@ -121,6 +121,13 @@ Tensor BatchNorm::forward(const Tensor& x) {
   return batch_norm(x, weight, bias, state_, is_training());
 }
 
+void BatchNorm::set_momentum(float momentum) {
+  if (!(momentum >= 0.0f && momentum <= 1.0f))
+    throw std::invalid_argument(
+        fmt::format("{}: momentum {} must be in [0, 1]", type_name(), momentum));
+  state_.momentum = momentum;
+}
+
 std::string BatchNorm::describe() const {
   return fmt::format("{}({}, eps {}, momentum {})", type_name(), running_mean.size(0), state_.eps,
                      state_.momentum);

@@ -58,6 +58,10 @@ class BatchNorm : public Module {
   BatchNorm(int64_t features, int rank, BatchNormOptions options = {});
   Tensor forward(const Tensor& x) override;
   std::string describe() const override;
+  // The weight of a training batch's statistics in the running ones: running = (1 - momentum)
+  // running + momentum batch. set_momentum throws std::invalid_argument outside [0, 1].
+  float momentum() const { return state_.momentum; }
+  void set_momentum(float momentum);
   Tensor weight, bias, running_mean, running_var;
 
  private:
