@@ -158,6 +158,10 @@ TEST_CASE("grad: modules") {
             settled(std::make_shared<Linear>(4, 3), {1, 4}),
             {3, 4},
             false},
+           {"MinibatchStdDev", std::make_shared<MinibatchStdDev>(2), {4, 3}},
+           {"MinibatchStdDev 4-d, group larger than the batch",
+            std::make_shared<MinibatchStdDev>(4),
+            {2, 2, 2, 1}},
            {"SpectralNorm(Conv2d), eval",
             settled(std::make_shared<Conv2d>(2, 3, 3), {1, 2, 3, 3}),
             {2, 2, 4, 4},
@@ -270,6 +274,41 @@ TEST_CASE("SelfAttention2d: gamma starts at 0, so the block starts as the identi
   CHECK(sn(x).shape() == x.shape());
 }
 
+// A direct loop over the groups: sample n is in group n mod groups, the spread of each feature
+// over a group's members (biased) averaged over the features.
+TEST_CASE("MinibatchStdDev: the spread of each group fills a new channel of its members") {
+  Generator gen(9);
+  Tensor x = Tensor::uniform({6, 2, 2, 2}, -1, 1, gen);
+  Tensor y = MinibatchStdDev(3)(x);
+  REQUIRE(y.shape() == Shape{6, 3, 2, 2});
+  const std::vector<float> xs = x.to_vector(), ys = y.to_vector();
+  constexpr int64_t kGroups = 2, kMembers = 3, kFeatures = 8, kOut = 12;
+  for (int64_t g = 0; g < kGroups; ++g) {
+    double total = 0;
+    for (int64_t f = 0; f < kFeatures; ++f) {
+      double m = 0, v = 0;
+      for (int64_t j = 0; j < kMembers; ++j) m += xs[(j * kGroups + g) * kFeatures + f] / kMembers;
+      for (int64_t j = 0; j < kMembers; ++j) {
+        const double d = xs[(j * kGroups + g) * kFeatures + f] - m;
+        v += d * d / kMembers;
+      }
+      total += std::sqrt(v + 1e-8);
+    }
+    for (int64_t j = 0; j < kMembers; ++j) {
+      const int64_t n = j * kGroups + g;
+      INFO("sample ", n);
+      for (int64_t f = 0; f < kFeatures; ++f) CHECK(ys[n * kOut + f] == xs[n * kFeatures + f]);
+      for (int64_t f = kFeatures; f < kOut; ++f)
+        CHECK(ys[n * kOut + f] == doctest::Approx(total / kFeatures).epsilon(1e-5));
+    }
+  }
+  // A collapsed batch (every sample the same) shows as sqrt(1e-8) in the new channel.
+  Tensor same = expand(slice(x, 0, 0, 1), x.shape());
+  for (float v : slice(MinibatchStdDev(3)(same), 1, 2, 3).to_vector())
+    CHECK(v == doctest::Approx(1e-4f));
+  CHECK(MinibatchStdDev().describe() == "MinibatchStdDev(group size 4)");
+}
+
 TEST_CASE("new modules: PyTorch's shapes and defaults, grouped convolution layers") {
   Generator gen(8);
   Tensor x = Tensor::uniform({2, 4, 3, 3}, -1, 1, gen);
@@ -311,6 +350,13 @@ TEST_CASE("new modules refuse bad sizes and inputs, naming the module") {
   CHECK_THROWS_AS(Embedding(0, 3), std::invalid_argument);
   CHECK_THROWS_AS(Upsample(0), std::invalid_argument);
   CHECK_THROWS_AS(PixelShuffle(0), std::invalid_argument);
+  CHECK_THROWS_AS(MinibatchStdDev(0), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(MinibatchStdDev(4)(Tensor::zeros({6, 3})),
+                       Contains("MinibatchStdDev: a batch of 6 does not split into groups of 4"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(MinibatchStdDev()(Tensor::zeros({6})),
+                       Contains("MinibatchStdDev: expects [N, C, ...], got [6]"),
+                       std::invalid_argument);
   CHECK_THROWS_WITH_AS(SelfAttention2d(12), Contains("12 channels must be positive and divide by"),
                        std::invalid_argument);
   CHECK_THROWS_WITH_AS(SpectralNorm(std::make_shared<ConvTranspose2d>(2, 2, 3)),

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -238,6 +239,38 @@ PixelShuffle::PixelShuffle(int64_t upscale_factor) : Module("PixelShuffle"), r_(
 
 std::string PixelShuffle::describe() const {
   return fmt::format("PixelShuffle({})", r_);
+}
+
+MinibatchStdDev::MinibatchStdDev(int64_t group_size)
+    : Module("MinibatchStdDev"), group_size_(group_size) {
+  check_positive(group_size, "MinibatchStdDev", "group_size");
+}
+
+Tensor MinibatchStdDev::forward(const Tensor& x) {
+  if (x.dim() < 2)
+    throw std::invalid_argument(
+        fmt::format("MinibatchStdDev: expects [N, C, ...], got {}", x.shape().str()));
+  const int64_t n = x.size(0);
+  const int64_t members = std::min(group_size_, n);
+  if (n % members != 0)
+    throw std::invalid_argument(
+        fmt::format("MinibatchStdDev: a batch of {} does not split into groups of {}", n, members));
+  const int64_t groups = n / members;
+  // [members, groups, rest]: member j of group g is sample j * groups + g.
+  Tensor grouped = reshape(x, {members, groups, -1});
+  Tensor centred = sub(grouped, mean(grouped, {0}, true));
+  Tensor spread = sqrt(add(mean(square(centred), {0}), 1e-8f));  // [groups, rest]
+  Tensor per_group = mean(spread, {1}, true);                    // [groups, 1]
+  // The channel: [N, 1, spatial...], sample j * groups + g holding its group's value.
+  Shape channel = x.shape();
+  channel[1] = 1;
+  Shape spread_out{members, groups, channel.numel() / n};
+  Tensor filled = expand(reshape(per_group, {1, groups, 1}), spread_out);
+  return concat({x, reshape(filled, channel)}, 1);
+}
+
+std::string MinibatchStdDev::describe() const {
+  return fmt::format("MinibatchStdDev(group size {})", group_size_);
 }
 
 Dropout::Dropout(float p, Generator* gen) : Module("Dropout"), p_(p), gen_(gen) {

@@ -173,6 +173,23 @@ class PixelShuffle : public Module {
   int64_t r_;
 };
 
+// Minibatch standard deviation (Karras et al. 2018, "Progressive growing of GANs"): appends one
+// channel holding how much the samples of a group differ, so that D can see a generator that
+// makes the same sample for every z. The batch splits into groups of group_size (or the whole
+// batch when it is smaller); sample n belongs to group n mod (N / group size). Each group's
+// standard deviation over its members (biased, plus 1e-8 under the root), averaged over every
+// feature, fills the new channel of its members: [N, C, ...] -> [N, C + 1, ...]. N must divide by
+// the group size.
+class MinibatchStdDev : public Module {
+ public:
+  explicit MinibatchStdDev(int64_t group_size = 4);
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+
+ private:
+  int64_t group_size_;
+};
+
 // Zeroes inputs with probability p in training mode (identity in eval), drawing from `gen` (the
 // default generator when null; it must outlive the module).
 class Dropout : public Module {
