@@ -434,10 +434,8 @@ TEST_CASE("cli: trains on Fashion-MNIST and scores it with the Parzen protocol")
   }
   TempDir s;
   fs::path run_dir = s.path / "fm";
-  CliResult r =
-      run_cli("train --steps 4 --log-every 2 --sample-every 4 --checkpoint-every 4 --out " +
-                  run_dir.string(),
-              s);
+  const std::string flags = "--model mlp --steps 4 --log-every 2 --sample-every 4 ";
+  CliResult r = run_cli("train " + flags + "--checkpoint-every 4 --out " + run_dir.string(), s);
   INFO(r.err);
   REQUIRE(r.status == 0);
   CHECK(fs::exists(run_dir / "samples" / "step_000004.png"));

@@ -63,7 +63,8 @@ TEST_CASE(
   REQUIRE(have_fashion_mnist());
   TempDir s;
   fs::path run = s.path / "fm";
-  REQUIRE(run_cli("train --steps 2 --log-every 1 --out " + run.string(), s).status == 0);
+  REQUIRE(run_cli("train --model mlp --steps 2 --log-every 1 --out " + run.string(), s).status ==
+          0);
   const std::string eval = "eval --checkpoint " + (run / "model.ckpt").string() + " --n 600 ";
   CliResult r = run_cli(eval + "--metric fid --json " + (run / "eval-fid.json").string(), s);
   INFO(r.err);
@@ -171,7 +172,8 @@ TEST_CASE("cli: train --eval-every logs the FID of 2,000 samples and the report 
   REQUIRE(have_fashion_mnist());
   TempDir s;
   fs::path run = s.path / "fm";
-  CliResult r = run_cli("train --steps 4 --log-every 3 --eval-every 2 --out " + run.string(), s);
+  CliResult r =
+      run_cli("train --model mlp --steps 4 --log-every 3 --eval-every 2 --out " + run.string(), s);
   INFO(r.err);
   REQUIRE(r.status == 0);
   CHECK(contains(r.out, "step 2: FID"));
