@@ -136,9 +136,9 @@ void add_eval(CLI::App& app, EvalOptions& o) {
   cmd->add_option("--samples", o.samples,
                   "instead of --checkpoint: another program's samples, FILE.npy (float32: [N, C, "
                   "H, W] or [N, C*H*W] in [0, 1]), scored by fid, pr or classes");
-  cmd->add_option(
-      "--data", o.data,
-      "with --samples: the data set they imitate, " + dataset_names() + " (default fashion-mnist)");
+  cmd->add_option("--data", o.data,
+                  fmt::format("with --samples: the data set they imitate, {} (default {})",
+                              dataset_names(), RunConfig{}.data));
   std::string metrics;
   for (const Dataset& d : registered_datasets())
     metrics +=
