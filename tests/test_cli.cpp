@@ -25,16 +25,6 @@ namespace fs = std::filesystem;
 
 using namespace minimax::testing;
 
-namespace {
-
-std::string ring_run(const fs::path& dir, int steps, const std::string& extra = "") {
-  return "train --data ring8 --steps " + std::to_string(steps) +
-         " --checkpoint-every 50 --sample-every 100 --log-every 25 --threads 1 --out " +
-         dir.string() + " " + extra;
-}
-
-}  // namespace
-
 TEST_CASE("cli: --help and --version exit 0, and a bad flag exits 2 with one line on stderr") {
   TempDir s;
   CliResult r = run_cli("--help", s);
