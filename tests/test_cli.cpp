@@ -417,11 +417,7 @@ TEST_CASE("cli: a stored configuration is read back only with every field of its
 }
 
 TEST_CASE("cli: trains on Fashion-MNIST and scores it with the Parzen protocol") {
-  if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")) {
-    MESSAGE("dataset-fashion-mnist is not installed; .ci/install-deps installs it");
-    CHECK(false);
-    return;
-  }
+  REQUIRE(have_fashion_mnist());
   TempDir s;
   fs::path run_dir = s.path / "fm";
   const std::string flags = "--model mlp --steps 4 --log-every 2 --sample-every 4 ";
