@@ -13,14 +13,13 @@
 #include "models/data/idx.h"
 #include "models/gan/feature_metrics.h"
 #include "models/gan/feature_net.h"
+#include "models/io/checkpoint.h"
 #include "ops/ops.h"
 #include "temp_dir.h"
 
 namespace fs = std::filesystem;
 
 using namespace minimax::testing;
-
-namespace {}  // namespace
 
 TEST_CASE("cli: the bundled Fashion-MNIST feature network classifies 90% of the test images") {
   REQUIRE(have_fashion_mnist());
@@ -104,7 +103,13 @@ TEST_CASE("cli: classify trains on IDX images with --labels, and eval uses it wi
                         s);
   INFO(r.err);
   REQUIRE(r.status == 0);
-  CHECK(contains(r.out, "test accuracy"));
+  // An IDX file has no test split: the accuracy is measured on its last tenth, not trained on.
+  CHECK(contains(r.out, "36 training images, 4 held-out images"));
+  CHECK(contains(r.out, "held-out accuracy"));
+  CHECK(contains(r.out, "(4 images)"));
+  CHECK_FALSE(contains(r.out, "test accuracy"));
+  CHECK(
+      contains(minimax::load_checkpoint(net).strings.at("feature_net/about"), "held-out accuracy"));
   fs::path run = s.path / "run";
   REQUIRE(
       run_cli("train --data idx:" + images.string() + " --steps 1 --batch 8 --out " + run.string(),
@@ -133,6 +138,13 @@ TEST_CASE("cli: classify and the feature metrics refuse what cannot work, in one
   r = run_cli("classify --data idx:" + images.string() + " --labels " + labels.string() + out, s);
   CHECK(r.status == 1);  // a data error, naming the file and both counts
   CHECK(contains(r.err, "30 labels for 40 images"));
+  fs::path nine = s.path / "nine-idx3-ubyte", nine_labels = s.path / "nine-idx1-ubyte";
+  write_idx_images(nine, 9);  // too few to hold out a tenth
+  write_idx_labels(nine_labels, 9, 4);
+  r = run_cli("classify --data idx:" + nine.string() + " --labels " + nine_labels.string() + out,
+              s);
+  CHECK(r.status == 2);
+  CHECK(contains(r.err, "9 images; classify holds out a tenth"));
   r = run_cli("classify --data ring8" + out, s);
   CHECK(r.status == 2);
   CHECK(contains(r.err, "points"));

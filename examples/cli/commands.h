@@ -75,7 +75,8 @@ struct ClassifyOptions {
   int threads = 0;  // 0: the cores this process may use
 };
 // Trains the feature network of `eval --metric fid|pr|classes` (models/gan/feature_net.h) on a
-// labelled image data set, prints its test accuracy, and writes it to options.out.
+// labelled image data set, prints its accuracy on the test split (for idx data, the file's last
+// 10%, held out from training), and writes it to options.out.
 int classify(const ClassifyOptions& options);
 
 struct BenchOptions {
