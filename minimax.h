@@ -39,5 +39,6 @@
 #include "models/optim/ema.h"
 #include "models/optim/optimizer.h"
 #include "models/optim/schedule.h"
+#include "ops/denormals.h"
 #include "ops/ops.h"
 #include "ops/runtime.h"

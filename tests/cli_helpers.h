@@ -66,6 +66,15 @@ inline CliResult run_cli(const std::string& args, const TempDir& scratch) {
   return run_shell(std::string(MINIMAX_CLI) + " " + args, scratch);
 }
 
+// `minimax train` arguments for a short ring8 run into `dir` on one thread (so it is the same
+// run on any machine), with a checkpoint every 50 steps and at the end.
+inline std::string ring_run(const std::filesystem::path& dir, int steps,
+                            const std::string& extra = "") {
+  return "train --data ring8 --steps " + std::to_string(steps) +
+         " --checkpoint-every 50 --sample-every 100 --log-every 25 --threads 1 --out " +
+         dir.string() + " " + extra;
+}
+
 // Starts a shell command in the background (exec'd, so the pid is the command's own), its output
 // in files of `scratch`.
 inline pid_t start_shell(const std::string& command, const TempDir& scratch) {

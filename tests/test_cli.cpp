@@ -25,16 +25,6 @@ namespace fs = std::filesystem;
 
 using namespace minimax::testing;
 
-namespace {
-
-std::string ring_run(const fs::path& dir, int steps, const std::string& extra = "") {
-  return "train --data ring8 --steps " + std::to_string(steps) +
-         " --checkpoint-every 50 --sample-every 100 --log-every 25 --threads 1 --out " +
-         dir.string() + " " + extra;
-}
-
-}  // namespace
-
 TEST_CASE("cli: --help and --version exit 0, and a bad flag exits 2 with one line on stderr") {
   TempDir s;
   CliResult r = run_cli("--help", s);
@@ -427,17 +417,11 @@ TEST_CASE("cli: a stored configuration is read back only with every field of its
 }
 
 TEST_CASE("cli: trains on Fashion-MNIST and scores it with the Parzen protocol") {
-  if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")) {
-    MESSAGE("dataset-fashion-mnist is not installed; .ci/install-deps installs it");
-    CHECK(false);
-    return;
-  }
+  REQUIRE(have_fashion_mnist());
   TempDir s;
   fs::path run_dir = s.path / "fm";
-  CliResult r =
-      run_cli("train --steps 4 --log-every 2 --sample-every 4 --checkpoint-every 4 --out " +
-                  run_dir.string(),
-              s);
+  const std::string flags = "--model mlp --steps 4 --log-every 2 --sample-every 4 ";
+  CliResult r = run_cli("train " + flags + "--checkpoint-every 4 --out " + run_dir.string(), s);
   INFO(r.err);
   REQUIRE(r.status == 0);
   CHECK(fs::exists(run_dir / "samples" / "step_000004.png"));

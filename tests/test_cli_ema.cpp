@@ -16,12 +16,6 @@ using namespace minimax::testing;
 
 namespace {
 
-std::string ring_run(const fs::path& dir, int steps, const std::string& extra = "") {
-  return "train --data ring8 --steps " + std::to_string(steps) +
-         " --checkpoint-every 10 --sample-every 100 --log-every 10 --threads 1 --out " +
-         dir.string() + " " + extra;
-}
-
 // The run's samples for seed 1, as the bytes of a .npy file.
 std::string samples_of(const fs::path& run, const TempDir& s) {
   fs::path out = run / "samples.npy";

@@ -43,7 +43,8 @@ TEST_CASE(
   REQUIRE(have_fashion_mnist());
   TempDir s;
   fs::path run = s.path / "fm", npy = s.path / "x.npy", rows = s.path / "rows.npy";
-  REQUIRE(run_cli("train --steps 2 --log-every 1 --out " + run.string(), s).status == 0);
+  REQUIRE(run_cli("train --model mlp --steps 2 --log-every 1 --out " + run.string(), s).status ==
+          0);
   // 600 samples: two of eval's chunks of 500, so the file is read across a chunk's end.
   REQUIRE(run_cli("sample --checkpoint " + (run / "model.ckpt").string() +
                       " --n 600 --seed 5 --out " + npy.string(),

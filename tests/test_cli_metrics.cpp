@@ -13,14 +13,13 @@
 #include "models/data/idx.h"
 #include "models/gan/feature_metrics.h"
 #include "models/gan/feature_net.h"
+#include "models/io/checkpoint.h"
 #include "ops/ops.h"
 #include "temp_dir.h"
 
 namespace fs = std::filesystem;
 
 using namespace minimax::testing;
-
-namespace {}  // namespace
 
 TEST_CASE("cli: the bundled Fashion-MNIST feature network classifies 90% of the test images") {
   REQUIRE(have_fashion_mnist());
@@ -63,7 +62,8 @@ TEST_CASE(
   REQUIRE(have_fashion_mnist());
   TempDir s;
   fs::path run = s.path / "fm";
-  REQUIRE(run_cli("train --steps 2 --log-every 1 --out " + run.string(), s).status == 0);
+  REQUIRE(run_cli("train --model mlp --steps 2 --log-every 1 --out " + run.string(), s).status ==
+          0);
   const std::string eval = "eval --checkpoint " + (run / "model.ckpt").string() + " --n 600 ";
   CliResult r = run_cli(eval + "--metric fid --json " + (run / "eval-fid.json").string(), s);
   INFO(r.err);
@@ -103,7 +103,13 @@ TEST_CASE("cli: classify trains on IDX images with --labels, and eval uses it wi
                         s);
   INFO(r.err);
   REQUIRE(r.status == 0);
-  CHECK(contains(r.out, "test accuracy"));
+  // An IDX file has no test split: the accuracy is measured on its last tenth, not trained on.
+  CHECK(contains(r.out, "36 training images, 4 held-out images"));
+  CHECK(contains(r.out, "held-out accuracy"));
+  CHECK(contains(r.out, "(4 images)"));
+  CHECK_FALSE(contains(r.out, "test accuracy"));
+  CHECK(
+      contains(minimax::load_checkpoint(net).strings.at("feature_net/about"), "held-out accuracy"));
   fs::path run = s.path / "run";
   REQUIRE(
       run_cli("train --data idx:" + images.string() + " --steps 1 --batch 8 --out " + run.string(),
@@ -132,6 +138,13 @@ TEST_CASE("cli: classify and the feature metrics refuse what cannot work, in one
   r = run_cli("classify --data idx:" + images.string() + " --labels " + labels.string() + out, s);
   CHECK(r.status == 1);  // a data error, naming the file and both counts
   CHECK(contains(r.err, "30 labels for 40 images"));
+  fs::path nine = s.path / "nine-idx3-ubyte", nine_labels = s.path / "nine-idx1-ubyte";
+  write_idx_images(nine, 9);  // too few to hold out a tenth
+  write_idx_labels(nine_labels, 9, 4);
+  r = run_cli("classify --data idx:" + nine.string() + " --labels " + nine_labels.string() + out,
+              s);
+  CHECK(r.status == 2);
+  CHECK(contains(r.err, "9 images; classify holds out a tenth"));
   r = run_cli("classify --data ring8" + out, s);
   CHECK(r.status == 2);
   CHECK(contains(r.err, "points"));
@@ -171,7 +184,8 @@ TEST_CASE("cli: train --eval-every logs the FID of 2,000 samples and the report 
   REQUIRE(have_fashion_mnist());
   TempDir s;
   fs::path run = s.path / "fm";
-  CliResult r = run_cli("train --steps 4 --log-every 3 --eval-every 2 --out " + run.string(), s);
+  CliResult r =
+      run_cli("train --model mlp --steps 4 --log-every 3 --eval-every 2 --out " + run.string(), s);
   INFO(r.err);
   REQUIRE(r.status == 0);
   CHECK(contains(r.out, "step 2: FID"));

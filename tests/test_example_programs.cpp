@@ -14,8 +14,6 @@ using namespace minimax::testing;
 
 namespace {
 
-const fs::path kFashionMnist = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz";
-
 // The code block after "<!-- program: NAME -->" in the README.
 std::string readme_program(const std::string& name) {
   std::string readme = slurp(fs::path(MINIMAX_SOURCE_DIR) / "README.md");
@@ -28,7 +26,7 @@ std::string readme_program(const std::string& name) {
 
 // Runs `NAME 3 GRID.png` (3 steps) and checks its last progress line and its grid of 8 columns.
 void check_short_run(const std::string& name, const std::string& last_line, int rows) {
-  if (!fs::exists(kFashionMnist)) {
+  if (!fs::exists(kFashion / "train-images-idx3-ubyte.gz")) {
     MESSAGE("dataset-fashion-mnist is not installed; .ci/install-deps installs it");
     return;
   }

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "cli_helpers.h"
 #include "minimax.h"
 #include "models/data/idx.h"
 #include "temp_dir.h"
@@ -14,6 +15,8 @@
 using namespace minimax;
 namespace fs = std::filesystem;
 
+using minimax::testing::contains;
+using minimax::testing::kFashion;
 using minimax::testing::TempDir;
 
 namespace {
@@ -69,12 +72,6 @@ std::string error_of(F&& f) {
 std::string image_error(const fs::path& p) {
   return error_of([&] { data::load_idx_images(p); });
 }
-
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
-
-const fs::path kFashion = "/usr/share/datasets/fashion-mnist";
 
 }  // namespace
 

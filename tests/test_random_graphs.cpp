@@ -213,7 +213,9 @@ Graph Builder::build() {
   return g_;
 }
 
-#define OP(text, expr) apply(text, [=](const Tensor& z, const TensorList& xs) { return expr; })
+// Most ops read only z; those of two or more operands read the leaves, xs.
+#define OP(text, expr) \
+  apply(text, [=](const Tensor& z, [[maybe_unused]] const TensorList& xs) { return expr; })
 
 bool Builder::unary() {
   const float c = static_cast<float>(pick(-8, 8)) / 4.0f;

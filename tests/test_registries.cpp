@@ -195,6 +195,11 @@ TEST_CASE("config: flags override the recipe, and bad values are refused naming 
   }
   CHECK_THROWS_WITH_AS(resolve({{"optimizer", "sgd"}, {"lr_decay_start", 0.5}}),
                        doctest::Contains("--lr-decay-start"), UsageError);
+  // The data set and model choose the recipe before the other flags apply: a value of the wrong
+  // type there is refused as any other, naming the flag, not as a JSON type_error.
+  CHECK_THROWS_WITH_AS(resolve({{"model", 3}}), "--model: 'model' is 3, not a string", UsageError);
+  CHECK_THROWS_WITH_AS(resolve({{"data", true}}), "--data: 'data' is true, not a string",
+                       UsageError);
 }
 
 TEST_CASE("config: --resume applies the flags that may change and refuses the others") {

@@ -40,6 +40,30 @@ ImageSet labelled_training(const DataChoice& data, const ClassifyOptions& o) {
   return set;
 }
 
+// Rows [begin, end) of a labelled set.
+ImageSet rows(const ImageSet& set, int64_t begin, int64_t end) {
+  return {slice(set.images, 0, begin, end), {set.labels.begin() + begin, set.labels.begin() + end}};
+}
+
+// The images classify trains on and those it measures its accuracy on: the data set's test split,
+// or, where that is the training file again (idx), the file's last tenth, held out from training.
+struct Splits {
+  ImageSet training, test;
+  std::string test_name;  // "test" or "held-out", for the accuracy line
+};
+
+Splits split(const DataChoice& data, const ClassifyOptions& o) {
+  ImageSet all = labelled_training(data, o);
+  if (data.dataset.separate_test) return {std::move(all), data.test(), "test"};
+  const int64_t n = all.images.size(0), held_out = n / 10;
+  if (held_out < 1)
+    throw UsageError(fmt::format(
+        "--data {}: {} images; classify holds out a tenth to measure its accuracy on, and needs "
+        "at least 10",
+        o.data, n));
+  return {rows(all, 0, n - held_out), rows(all, n - held_out, n), "held-out"};
+}
+
 // One epoch of minibatches; returns the mean loss. The learning rate falls linearly to 5% over
 // the whole run, which settles the last epoch's weights.
 double train_epoch(gan::FeatureNet& net, optim::Optimizer& opt, data::BatchSampler& sampler,
@@ -67,12 +91,11 @@ double train_epoch(gan::FeatureNet& net, optim::Optimizer& opt, data::BatchSampl
 int classify(const ClassifyOptions& o) {
   check_options(o);
   DataChoice data = find_dataset(o.data, o.labels);
-  ImageSet training = labelled_training(data, o);
+  const auto [training, test, test_name] = split(data, o);
   const int classes = data.classes();
   if (classes < 2)
     throw UsageError(fmt::format(
         "--data {}: its labels name {} class; a classifier needs 2 or more", o.data, classes));
-  ImageSet test = data.test();
   fmt::print("minimax classify: {}\n", use_threads(o.threads));
   manual_seed(o.seed);  // the initial weights
   gan::FeatureNet net(
@@ -83,8 +106,10 @@ int classify(const ClassifyOptions& o) {
   optim::Schedule lr = [&](int64_t step) {
     return o.lr * (1.0 - 0.95 * static_cast<double>(step) / static_cast<double>(total_steps));
   };
-  fmt::print("classify: {} training images, {} classes, {} epochs of {} batches of {}\n",
-             training.images.size(0), classes, o.epochs, sampler.batches_per_epoch(), o.batch);
+  fmt::print(
+      "classify: {} training images, {} {} images, {} classes, {} epochs of {} batches of {}\n",
+      training.images.size(0), test.images.size(0), test_name, classes, o.epochs,
+      sampler.batches_per_epoch(), o.batch);
   std::fflush(stdout);
   const auto start = std::chrono::steady_clock::now();
   for (int64_t epoch = 1; epoch <= o.epochs; ++epoch) {
@@ -95,13 +120,13 @@ int classify(const ClassifyOptions& o) {
     std::fflush(stdout);
   }
   const double accuracy = gan::accuracy(net, test.images, test.labels);
-  fmt::print("test accuracy {:.2f}% ({} images)\n", 100 * accuracy, test.images.size(0));
+  fmt::print("{} accuracy {:.2f}% ({} images)\n", test_name, 100 * accuracy, test.images.size(0));
   Checkpoint c;
   save_feature_net(net,
-                   fmt::format("minimax classify --data {}{} --epochs {} --seed {}: test accuracy "
+                   fmt::format("minimax classify --data {}{} --epochs {} --seed {}: {} accuracy "
                                "{:.2f}%",
                                o.data, o.labels.empty() ? "" : " --labels " + o.labels, o.epochs,
-                               o.seed, 100 * accuracy),
+                               o.seed, test_name, 100 * accuracy),
                    c);
   save_checkpoint(c, o.out);  // through io::write_file_atomically
   fmt::print("wrote {}\n", o.out);

@@ -55,7 +55,7 @@ struct EvalOptions {
   std::string checkpoint, metric;
   // Instead of a checkpoint (exactly one of the two): samples another program made, a float32
   // .npy of [N, C, H, W] or [N, C x H x W] images in [0, 1] (what `sample --out FILE.npy`
-  // writes), scored by fid, pr or classes against `data` (default fashion-mnist).
+  // writes), scored by fid, pr or classes against `data` (default: RunConfig's, the default run's).
   std::string samples, data;
   std::optional<int64_t> n;  // samples; default 2,500 for modes, all of --samples, else 10,000
   uint64_t seed = 1;
@@ -75,7 +75,8 @@ struct ClassifyOptions {
   int threads = 0;  // 0: the cores this process may use
 };
 // Trains the feature network of `eval --metric fid|pr|classes` (models/gan/feature_net.h) on a
-// labelled image data set, prints its test accuracy, and writes it to options.out.
+// labelled image data set, prints its accuracy on the test split (for idx data, the file's last
+// 10%, held out from training), and writes it to options.out.
 int classify(const ClassifyOptions& options);
 
 struct BenchOptions {

@@ -230,9 +230,12 @@ void validate(const RunConfig& c) {
 }
 
 RunConfig resolve(const ConfigOverrides& overrides) {
-  std::string data = overrides.value("data", RunConfig{}.data);
-  RunConfig c = find_dataset(data).dataset.recipe(overrides.value("model", std::string{}));
-  c.data = data;
+  // The data set and model choose the recipe, so the overrides are read into a default RunConfig
+  // first: a value of the wrong type is a UsageError naming its flag, not a JSON type_error.
+  RunConfig given;
+  apply(overrides, given);
+  RunConfig c = find_dataset(given.data).dataset.recipe(given.model);
+  c.data = given.data;
   apply(overrides, c);
   // A schedule of the optimizer's own replaces the recipe's decay, unless a flag asks for both
   // (which validate refuses).

@@ -80,9 +80,10 @@ const std::vector<ConfigField>& config_fields();
 // The fields given on the command line, keyed as in config.json: {"data": "ring8", "lr": 1e-3}.
 using ConfigOverrides = nlohmann::json;
 
-// The recipe of the data set named by overrides["data"] (default fashion-mnist) with the
-// overrides applied, validated. Throws UsageError naming the flag for unknown data set, model,
-// loss or optimizer names, a model that does not fit the data, and out-of-range values.
+// The recipe of the data set named by overrides["data"] (default RunConfig's) for the model named
+// by overrides["model"], with the overrides applied, validated. Throws UsageError naming the flag
+// for a value of the wrong type, unknown data set, model, loss or optimizer names, a model that
+// does not fit the data, and out-of-range values.
 RunConfig resolve(const ConfigOverrides& overrides);
 
 // What `train --resume` continues: the saved run with the overrides applied. A field that defines

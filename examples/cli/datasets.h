@@ -51,6 +51,9 @@ struct Dataset {
   std::optional<ImageShape> image;
   std::function<std::filesystem::path(const std::string& argument)> source;
   std::function<ImageSet(const std::string&argument)> training, test;
+  // Whether `test` reads images of their own; false where it reads the training file again (idx),
+  // so classify, which must measure on images it did not train on, holds out some of them.
+  bool separate_test = true;
 
   // Point data sets: the mixture the points come from, and the half-width of the square its
   // scatter plots show (the modes and a margin), so plots of a run compare.

@@ -136,9 +136,9 @@ void add_eval(CLI::App& app, EvalOptions& o) {
   cmd->add_option("--samples", o.samples,
                   "instead of --checkpoint: another program's samples, FILE.npy (float32: [N, C, "
                   "H, W] or [N, C*H*W] in [0, 1]), scored by fid, pr or classes");
-  cmd->add_option(
-      "--data", o.data,
-      "with --samples: the data set they imitate, " + dataset_names() + " (default fashion-mnist)");
+  cmd->add_option("--data", o.data,
+                  fmt::format("with --samples: the data set they imitate, {} (default {})",
+                              dataset_names(), RunConfig{}.data));
   std::string metrics;
   for (const Dataset& d : registered_datasets())
     metrics +=
@@ -157,7 +157,10 @@ void add_eval(CLI::App& app, EvalOptions& o) {
 void add_classify(CLI::App& app, ClassifyOptions& o) {
   CLI::App* cmd = app.add_subcommand(
       "classify", "train the feature network of eval's fid, pr and classes on labelled images");
-  cmd->add_option("--data", o.data, "a labelled image data set: " + dataset_names());
+  cmd->add_option("--data", o.data,
+                  "a labelled image data set: " + dataset_names() +
+                      "; the accuracy is measured on its test split (idx, which has none: on the "
+                      "file's last 10%, held out from training)");
   cmd->add_option("--labels", o.labels, "idx data: its IDX labels file");
   cmd->add_option("--epochs", o.epochs, "passes over the training images");
   cmd->add_option("--batch", o.batch, "minibatch size");

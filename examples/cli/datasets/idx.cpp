@@ -1,6 +1,6 @@
 // Any MNIST-format image file (IDX, unsigned bytes, [N, 28, 28]), plain or gzipped:
 // --data idx:FILE, its labels (for --conditional) from an IDX labels file: --labels FILE. It has
-// no held-out split: evaluation reads the same file.
+// no held-out split: evaluation reads the same file (classify holds out the file's last 10%).
 #include "models/data/idx.h"
 #include "examples/cli/datasets.h"
 
@@ -26,6 +26,7 @@ Dataset idx_dataset() {
   d.source = [](const std::string& file) { return std::filesystem::path(file); };
   d.training = load;
   d.test = load;
+  d.separate_test = false;
   d.load_labels = [](const std::filesystem::path& file) { return data::load_idx_labels(file); };
   return d;
 }
