@@ -236,10 +236,11 @@ TEST_CASE(
     "cli: SIGINT and SIGTERM stop training with a checkpoint, and the run resumes bit for bit") {
   TempDir s;
   // Constant lr (the decay is laid over --steps), a metrics line every step, no periodic
-  // checkpoint.
+  // checkpoint; batch 64, not ring8's 512: the signal handling is the same at an eighth of the
+  // work.
   auto run = [](const fs::path& dir) {
-    return "train --data ring8 --steps 400 --lr-decay-start 1 --log-every 1 --checkpoint-every "
-           "100000 --threads 1 --out " +
+    return "train --data ring8 --steps 1000 --batch 64 --lr-decay-start 1 --log-every 1 "
+           "--checkpoint-every 100000 --threads 1 --out " +
            dir.string();
   };
   REQUIRE(run_cli(run(s.path / "straight"), s).status == 0);
@@ -257,7 +258,7 @@ TEST_CASE(
     // The checkpoint is the step the run stopped at, not the last periodic one (there was none).
     auto step = minimax::load_checkpoint(dir / "model.ckpt").word("step");
     CHECK(step >= 20);
-    CHECK(step < 400);
+    CHECK(step < 1000);
     CliResult r = run_cli(run(dir) + " --resume", s);
     REQUIRE(r.status == 0);
     for (const fs::path& run : {s.path / "straight", dir})
@@ -499,11 +500,12 @@ TEST_CASE("cli: DCGAN trains on any MNIST-format IDX file") {
 }
 
 TEST_CASE("cli: ring8 with the default settings covers all 8 modes") {
-  // The defaults but for the step count (a full default run is 6000 steps): coverage comes early,
-  // sharpness (the high-quality fraction) later.
+  // The whole default run (15000 steps, about two minutes). A shorter run is a different recipe,
+  // not an early look at this one: its learning rate decays sooner. 3000 steps at seed 1 covered 8
+  // modes on one CPU and 7 on another (an AVX-512 EPYC, 2 threads).
   TempDir s;
   fs::path run_dir = s.path / "ring8";
-  CliResult r = run_cli("train --data ring8 --steps 3000 --out " + run_dir.string(), s);
+  CliResult r = run_cli("train --data ring8 --out " + run_dir.string(), s);
   INFO(r.err);
   REQUIRE(r.status == 0);
   r = run_cli("eval --checkpoint " + (run_dir / "model.ckpt").string() + " --metric modes", s);
