@@ -35,8 +35,9 @@ out=$build/fuzz-out
 echo "== fuzz: building ${#targets[@]} target(s) in $build"
 start=$SECONDS
 mkdir -p "$out"
+# -O1 -g1, as CI's sanitizer build: about half the compile time of -O2 -g, file:line kept.
 cmake -S . -B "$build" -DCMAKE_CXX_COMPILER="${CXX:-clang++-14}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DMINIMAX_FUZZ=ON -DMINIMAX_BUILD_TESTS=OFF -DMINIMAX_MPI=OFF > "$out/configure.log" ||
+  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" -DMINIMAX_FUZZ=ON -DMINIMAX_BUILD_TESTS=OFF -DMINIMAX_MPI=OFF > "$out/configure.log" ||
   { cat "$out/configure.log"; exit 1; }
 cmake --build "$build" -j "$parallel" --target "${targets[@]}"
 echo "== fuzz: built in $((SECONDS - start)) s; fuzzing each target for $seconds s, $parallel at a time"
