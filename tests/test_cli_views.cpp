@@ -36,17 +36,6 @@ std::string tiny_image_run(const TempDir& s) {
   return (dir / "model.ckpt").string();
 }
 
-std::string ring_run(const TempDir& s, int steps) {
-  fs::path dir = s.path / "ring";
-  auto r =
-      run_cli("train --data ring8 --steps " + std::to_string(steps) +
-                  " --log-every 25 --sample-every 100 --checkpoint-every 100 --out " + dir.string(),
-              s);
-  INFO(r.err);
-  REQUIRE(r.status == 0);
-  return (dir / "model.ckpt").string();
-}
-
 // The image in grid cell (row, col) of a PNG written with the CLI's grid settings (border 2,
 // scale 2), as channel-planar floats [C, h, w] in [0, 1] (C = 1: the red channel of a gray image).
 std::vector<float> cell(const RgbImage& png, int row, int col, int channels, int h, int w) {
@@ -144,7 +133,8 @@ TEST_CASE("cli: interpolate draws rows of images along lines in z, the same for 
 
 TEST_CASE("cli: nearest and interpolate refuse what they cannot draw, with one-line errors") {
   TempDir s;
-  std::string ring = ring_run(s, 100);
+  REQUIRE(run_cli(ring_run(s.path / "ring", 100), s).status == 0);
+  std::string ring = (s.path / "ring" / "model.ckpt").string();
   auto r =
       run_cli("sample --checkpoint " + ring + " --nearest --out " + (s.path / "n.png").string(), s);
   CHECK(r.status == 2);

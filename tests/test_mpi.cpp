@@ -42,12 +42,6 @@ CliResult launch(int ranks, const std::string& args, const TempDir& scratch, int
       mpirun(seconds) + " -np " + std::to_string(ranks) + " " + MINIMAX_CLI + " " + args, scratch);
 }
 
-std::string ring_run(const fs::path& dir, int steps, int batch, const std::string& extra = "") {
-  return "train --data ring8 --steps " + std::to_string(steps) + " --batch " +
-         std::to_string(batch) + " --checkpoint-every 50 --sample-every 100 --log-every 25 " +
-         "--threads 1 --out " + dir.string() + " " + extra;
-}
-
 // The largest difference between the G and D tensors of two checkpoints.
 float max_parameter_difference(const Checkpoint& a, const Checkpoint& b) {
   float worst = 0;
@@ -65,7 +59,7 @@ float max_parameter_difference(const Checkpoint& a, const Checkpoint& b) {
 TEST_CASE("mpi: two ranks train ring8 as identical replicas, rank 0 alone writing the run") {
   TempDir s;
   fs::path dir = s.path / "run";
-  CliResult r = launch(2, ring_run(dir, 200, 64), s);
+  CliResult r = launch(2, ring_run(dir, 200, "--batch 64"), s);
   INFO(r.err);
   REQUIRE(r.status == 0);
   CHECK(r.out.find("data-parallel on 2 processes: 2 x batch 64 = 128 rows per step") !=
@@ -99,11 +93,11 @@ TEST_CASE("mpi: two ranks train ring8 as identical replicas, rank 0 alone writin
 
 TEST_CASE("mpi: two ranks with batch b match one process with batch 2b when sharding by slices") {
   TempDir s;
-  REQUIRE(run_cli(ring_run(s.path / "one", 40, 64), s).status == 0);
-  CliResult r = launch(2, ring_run(s.path / "two", 40, 32, "--sharding slices"), s);
+  REQUIRE(run_cli(ring_run(s.path / "one", 40, "--batch 64"), s).status == 0);
+  CliResult r = launch(2, ring_run(s.path / "two", 40, "--batch 32 --sharding slices"), s);
   INFO(r.err);
   REQUIRE(r.status == 0);
-  REQUIRE(launch(2, ring_run(s.path / "streams", 40, 32), s).status == 0);
+  REQUIRE(launch(2, ring_run(s.path / "streams", 40, "--batch 32"), s).status == 0);
 
   Checkpoint one = minimax::load_checkpoint(s.path / "one" / "model.ckpt");
   Checkpoint two = minimax::load_checkpoint(s.path / "two" / "model.ckpt");
@@ -131,9 +125,10 @@ TEST_CASE("mpi: a resumed two-rank run ends where an uninterrupted one does") {
   // The lr decay is laid over --steps, which a resume extends: constant-lr runs compare.
   TempDir s;
   const std::string constant_lr = "--lr-decay-start 1";
-  REQUIRE(launch(2, ring_run(s.path / "straight", 100, 64, constant_lr), s).status == 0);
-  REQUIRE(launch(2, ring_run(s.path / "halves", 50, 64, constant_lr), s).status == 0);
-  CliResult r = launch(2, ring_run(s.path / "halves", 100, 64, "--resume"), s);
+  REQUIRE(launch(2, ring_run(s.path / "straight", 100, "--batch 64 " + constant_lr), s).status ==
+          0);
+  REQUIRE(launch(2, ring_run(s.path / "halves", 50, "--batch 64 " + constant_lr), s).status == 0);
+  CliResult r = launch(2, ring_run(s.path / "halves", 100, "--batch 64 --resume"), s);
   INFO(r.err);
   REQUIRE(r.status == 0);
   Checkpoint straight = minimax::load_checkpoint(s.path / "straight" / "model.ckpt");
@@ -143,7 +138,7 @@ TEST_CASE("mpi: a resumed two-rank run ends where an uninterrupted one does") {
   CHECK(count_lines(slurp(s.path / "halves" / "metrics.jsonl")) == 4);
 
   // Another number of processes cannot continue it: the data order and streams depend on it.
-  r = run_cli(ring_run(s.path / "halves", 150, 64, "--resume"), s);
+  r = run_cli(ring_run(s.path / "halves", 150, "--batch 64 --resume"), s);
   CHECK(r.status == 2);
   CHECK(r.err.find("written by a run on 2 process(es)") != std::string::npos);
 }
@@ -155,7 +150,7 @@ TEST_CASE("mpi: Ctrl-C on mpirun stops every rank at the same step, with a check
   pid_t mpirun =
       start_shell(std::string(MINIMAX_MPIRUN) +
                       " --allow-run-as-root --oversubscribe -x OMP_NUM_THREADS=1 -np 2 " +
-                      MINIMAX_CLI + " " + ring_run(dir, 100000, 64),
+                      MINIMAX_CLI + " " + ring_run(dir, 100000, "--batch 64"),
                   s);
   wait_for_step(dir / "metrics.jsonl", 25);
   ::kill(mpirun, SIGINT);
@@ -173,7 +168,7 @@ TEST_CASE("mpi: Ctrl-C on mpirun stops every rank at the same step, with a check
   auto hashes = c.word_list("dist/state_hashes");
   REQUIRE(hashes.size() == 2);
   CHECK(hashes[0] == hashes[1]);
-  CliResult r = launch(2, ring_run(dir, static_cast<int>(step) + 10, 64, "--resume"), s);
+  CliResult r = launch(2, ring_run(dir, static_cast<int>(step) + 10, "--batch 64 --resume"), s);
   INFO(r.err);
   CHECK(r.status == 0);
 }
@@ -202,7 +197,7 @@ TEST_CASE("mpi: a rank that cannot read its data ends the whole job with its err
 TEST_CASE("mpi: ranks given different runs stop with a message naming both") {
   TempDir s;
   fs::path dir = s.path / "run";
-  std::string train = std::string(MINIMAX_CLI) + " " + ring_run(dir, 100, 64);
+  std::string train = std::string(MINIMAX_CLI) + " " + ring_run(dir, 100, "--batch 64");
   CliResult r = run_shell(mpirun(60) + " -np 1 " + train + " : -np 1 " + train + " --seed 2", s);
   CHECK(r.status == 2);
   CHECK(r.err.find("rank 1 was given another run than rank 0") != std::string::npos);

@@ -30,6 +30,24 @@ class ConditionalBlock : public Module {
   std::shared_ptr<Linear> embed, hidden, out;
 };
 
+// A parameter "w" [2] and buffers of the given names and sizes: modules that differ only in their
+// buffers.
+class WithBuffers : public Module {
+ public:
+  explicit WithBuffers(const std::vector<std::pair<std::string, int64_t>>& buffers)
+      : Module("WithBuffers") {
+    w = register_parameter("w", Tensor::zeros({2}));
+    for (const auto& [name, size] : buffers) register_buffer(name, Tensor::zeros({size}));
+  }
+  Tensor w;
+};
+
+std::vector<std::vector<float>> state_values(const Module& m) {
+  std::vector<std::vector<float>> out;
+  for (const auto& [name, t] : m.named_state_tensors()) out.push_back(t.to_vector());
+  return out;
+}
+
 }  // namespace
 
 TEST_CASE("named_parameters walks submodules in registration order with dotted names") {
@@ -201,6 +219,73 @@ TEST_CASE("a module saves to and loads from a checkpoint, buffers included") {
   CHECK(a.named_buffers()[0].second.to_vector() == b.named_buffers()[0].second.to_vector());
   Sequential other{std::make_shared<Linear>(4, 5)};
   CHECK_THROWS_WITH_AS(other.load(c, "D"), doctest::Contains("0.weight"), CheckpointError);
+}
+
+TEST_CASE("named_state_tensors lists every parameter, then every buffer, in registration order") {
+  Sequential m{std::make_shared<Linear>(4, 3), std::make_shared<BatchNorm1d>(3),
+               std::make_shared<Linear>(3, 2)};
+  std::vector<std::string> names;
+  for (const auto& [name, t] : m.named_state_tensors()) names.push_back(name);
+  CHECK(names == std::vector<std::string>{"0.weight", "0.bias", "1.weight", "1.bias", "2.weight",
+                                          "2.bias", "1.running_mean", "1.running_var"});
+  // The same handles as the module's own.
+  CHECK(m.named_state_tensors()[6].second.data() == m.named_buffers()[0].second.data());
+}
+
+TEST_CASE("copy_state_from copies every parameter and buffer into an independent module") {
+  manual_seed(1);
+  Sequential a{std::make_shared<Linear>(4, 3), std::make_shared<BatchNorm1d>(3)};
+  Generator gen(2);
+  a(Tensor::uniform({6, 4}, -1, 1, gen));  // moves the running statistics off their start
+  manual_seed(99);
+  Sequential b{std::make_shared<Linear>(4, 3), std::make_shared<BatchNorm1d>(3)};
+  REQUIRE(state_values(a) != state_values(b));
+  b.copy_state_from(a);
+  CHECK(state_values(b) == state_values(a));
+  // Values, not handles: changing either module leaves the other as it was.
+  const auto copied = state_values(b);
+  for (auto& [name, t] : a.named_state_tensors()) t.detach().fill_(7.0f);
+  CHECK(state_values(b) == copied);
+  for (auto& [name, t] : b.named_state_tensors()) t.detach().fill_(-1.0f);
+  for (const auto& values : state_values(a))
+    for (float v : values) CHECK(v == 7.0f);
+  // The copy recorded nothing: b's parameters are still leaves that train.
+  for (const Tensor& p : b.parameters()) {
+    CHECK(p.is_leaf());
+    CHECK(p.requires_grad());
+  }
+}
+
+TEST_CASE("copy_state_from refuses another architecture, naming what differs, and copies nothing") {
+  using doctest::Contains;
+  Sequential one{std::make_shared<Linear>(4, 3)};
+  Sequential two{std::make_shared<Linear>(4, 3), std::make_shared<Linear>(3, 2)};
+  CHECK_THROWS_WITH_AS(one.copy_state_from(two),
+                       Contains("the source has 4 parameters, this one 2"), std::invalid_argument);
+  // Same shapes, other names.
+  Linear bare(4, 3);
+  CHECK_THROWS_WITH_AS(one.copy_state_from(bare),
+                       Contains("the source's parameter weight [3, 4] differs from this one's "
+                                "0.weight [3, 4]"),
+                       std::invalid_argument);
+  Linear wider(4, 5);
+  CHECK_THROWS_WITH_AS(bare.copy_state_from(wider),
+                       Contains("the source's parameter weight [5, 4] differs from this one's "
+                                "weight [3, 4]"),
+                       std::invalid_argument);
+  // Buffers are checked as parameters are, before anything is copied.
+  WithBuffers target({{"b", 3}}), shorter({{"b", 2}}), renamed({{"c", 3}}),
+      more({{"b", 3}, {"c", 1}});
+  for (WithBuffers* m : {&shorter, &renamed, &more}) m->w.detach().fill_(5.0f);
+  CHECK_THROWS_WITH_AS(target.copy_state_from(shorter),
+                       Contains("the source's buffer b [2] differs from this one's b [3]"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(target.copy_state_from(renamed),
+                       Contains("the source's buffer c [3] differs from this one's b [3]"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(target.copy_state_from(more),
+                       Contains("the source has 2 buffers, this one 1"), std::invalid_argument);
+  CHECK(target.w.to_vector() == std::vector<float>{0.0f, 0.0f});
 }
 
 TEST_CASE("named_modules and apply walk the whole module depth first; requires_grad_ freezes") {

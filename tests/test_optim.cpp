@@ -501,7 +501,10 @@ TEST_CASE("ema: the decay warms up from 1/10 to its own value") {
 
 TEST_CASE("ema: refuses another architecture or decay, and round-trips through a checkpoint") {
   nn::Linear model(3, 2), other(3, 4), average(3, 2);
-  CHECK_THROWS_WITH_AS(ExponentialMovingAverage(model, other, 0.99), Contains("weight [2, 3]"),
+  CHECK_THROWS_WITH_AS(ExponentialMovingAverage(model, other, 0.99),
+                       Contains("ExponentialMovingAverage: the model (the source) and its average "
+                                "differ: Linear: copy_state_from: the source's parameter weight "
+                                "[2, 3] differs from this one's weight [4, 3]"),
                        std::invalid_argument);
   CHECK_THROWS_WITH_AS(ExponentialMovingAverage(model, average, 1.0), Contains("decay 1"),
                        std::invalid_argument);

@@ -5,6 +5,7 @@
 
 #include <set>
 
+#include "examples/cli/commands.h"
 #include "examples/cli/config.h"
 #include "examples/cli/datasets.h"
 #include "examples/cli/feature_nets.h"
@@ -200,6 +201,18 @@ TEST_CASE("config: flags override the recipe, and bad values are refused naming 
   CHECK_THROWS_WITH_AS(resolve({{"model", 3}}), "--model: 'model' is 3, not a string", UsageError);
   CHECK_THROWS_WITH_AS(resolve({{"data", true}}), "--data: 'data' is true, not a string",
                        UsageError);
+}
+
+TEST_CASE("config: train refuses a --data of the wrong type naming the flag, as resolve does") {
+  // The run directory's default name comes from the data set, before resolve reads the flags.
+  TrainOptions o;
+  o.flags = {{"data", 7}};
+  dist::SingleProcess world;
+  CHECK_THROWS_WITH_AS(train(o, world), "--data: 'data' is 7, not a string", UsageError);
+}
+
+TEST_CASE("config: classify's default data set is the default run's") {
+  CHECK(ClassifyOptions{}.data == RunConfig{}.data);
 }
 
 TEST_CASE("config: --resume applies the flags that may change and refuses the others") {

@@ -19,10 +19,9 @@ using namespace minimax::testing;
 namespace {
 
 // A ring8 run of 200 steps: 8 metrics lines, sample plots at steps 100 and 200, and the report.
-fs::path ring_run(const TempDir& s) {
+fs::path ring_report_run(const TempDir& s) {
   fs::path dir = s.path / "ring";
-  auto r = run_cli(
-      "train --data ring8 --steps 200 --log-every 25 --sample-every 100 --out " + dir.string(), s);
+  auto r = run_cli(ring_run(dir, 200), s);
   INFO(r.err);
   REQUIRE(r.status == 0);
   CHECK(contains(r.out, "report: " + (dir / "report.html").string()));
@@ -91,7 +90,7 @@ int64_t pixels_near(const RgbImage& img, int r, int g, int b, int tolerance = 40
 
 TEST_CASE("report: train writes one self-contained page with config, curves, samples, metrics") {
   TempDir s;
-  fs::path dir = ring_run(s);
+  fs::path dir = ring_report_run(s);
   std::string html = slurp(dir / "report.html");
   CHECK(html.starts_with("<!DOCTYPE html>"));
   // Nothing to fetch and nothing to run.
@@ -201,7 +200,7 @@ TEST_CASE("report: headless Chromium renders the page, its curves and its sample
     return;
   }
   TempDir s;
-  fs::path dir = ring_run(s);
+  fs::path dir = ring_report_run(s);
   fs::path shot = s.path / "report.png", profile = s.path / "chromium-profile";
   std::string cmd = "timeout 120 " + chromium.string() +
                     " --headless --no-sandbox --disable-gpu --disable-background-networking"

@@ -68,7 +68,8 @@ struct EvalOptions {
 int eval(const EvalOptions& options);
 
 struct ClassifyOptions {
-  std::string data = "fashion-mnist", labels, out;
+  std::string data = RunConfig{}.data;  // the default run's data set
+  std::string labels, out;
   int64_t epochs = 6, batch = 128;
   double lr = 2e-3;
   uint64_t seed = 1;

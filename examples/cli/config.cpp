@@ -229,11 +229,16 @@ void validate(const RunConfig& c) {
     require_positive(field_named(key).get(c).get<int64_t>(), field_named(key));
 }
 
+RunConfig defaults_with(const ConfigOverrides& overrides) {
+  RunConfig given;
+  apply(overrides, given);
+  return given;
+}
+
 RunConfig resolve(const ConfigOverrides& overrides) {
   // The data set and model choose the recipe, so the overrides are read into a default RunConfig
   // first: a value of the wrong type is a UsageError naming its flag, not a JSON type_error.
-  RunConfig given;
-  apply(overrides, given);
+  const RunConfig given = defaults_with(overrides);
   RunConfig c = find_dataset(given.data).dataset.recipe(given.model);
   c.data = given.data;
   apply(overrides, c);

@@ -80,6 +80,11 @@ const std::vector<ConfigField>& config_fields();
 // The fields given on the command line, keyed as in config.json: {"data": "ring8", "lr": 1e-3}.
 using ConfigOverrides = nlohmann::json;
 
+// RunConfig's defaults with the overrides applied, not validated: what the user asked for where
+// a recipe has not been chosen yet. Throws UsageError naming the flag for a value of the wrong
+// type, or the key of an unknown setting.
+RunConfig defaults_with(const ConfigOverrides& overrides);
+
 // The recipe of the data set named by overrides["data"] (default RunConfig's) for the model named
 // by overrides["model"], with the overrides applied, validated. Throws UsageError naming the flag
 // for a value of the wrong type, unknown data set, model, loss or optimizer names, a model that

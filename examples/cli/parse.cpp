@@ -158,9 +158,10 @@ void add_classify(CLI::App& app, ClassifyOptions& o) {
   CLI::App* cmd = app.add_subcommand(
       "classify", "train the feature network of eval's fid, pr and classes on labelled images");
   cmd->add_option("--data", o.data,
-                  "a labelled image data set: " + dataset_names() +
-                      "; the accuracy is measured on its test split (idx, which has none: on the "
-                      "file's last 10%, held out from training)");
+                  fmt::format("a labelled image data set: {} (default {}); the accuracy is "
+                              "measured on its test split (idx, which has none: on the file's "
+                              "last 10%, held out from training)",
+                              dataset_names(), RunConfig{}.data));
   cmd->add_option("--labels", o.labels, "idx data: its IDX labels file");
   cmd->add_option("--epochs", o.epochs, "passes over the training images");
   cmd->add_option("--batch", o.batch, "minibatch size");

@@ -25,14 +25,6 @@ void jump(Generator& gen, int times) {
 constexpr int64_t kStandingBatches = 20;
 constexpr uint64_t kStandingSeedMix = 0x5851f42d4c957f2dULL;
 
-// Copies every parameter and buffer of `from` into `to`, a module of the same architecture.
-void copy_values(const nn::Module& from, nn::Module& to) {
-  TensorList a = from.parameters(), b = to.parameters();
-  for (const auto& [name, buffer] : from.named_buffers()) a.push_back(buffer);
-  for (const auto& [name, buffer] : to.named_buffers()) b.push_back(buffer);
-  for (size_t i = 0; i < a.size(); ++i) b[i].detach().copy_(a[i]);
-}
-
 }  // namespace
 
 Shard::Sharding parse_sharding(const std::string& name) {
@@ -100,7 +92,7 @@ gan::GanModel& Session::sampling_model() {
 }
 
 void Session::refresh_standing() {
-  copy_values(*average_->generator, *standing_->generator);
+  standing_->generator->copy_state_from(*average_->generator);
   Generator gen(config_.seed ^ kStandingSeedMix);
   // A conditional G sees every class equally often.
   Tensor labels = conditional() ? labels_by_row(config_.batch, 1) : Tensor();

@@ -38,10 +38,11 @@ struct RunPaths {
   }
 };
 
-// --out, or runs/<data set> (runs/fashion-mnist, runs/idx, runs/ring8).
+// --out, or runs/<data set> (runs/fashion-mnist, runs/idx, runs/ring8). A --data of the wrong
+// type is a UsageError naming the flag, as resolve() says it.
 fs::path run_directory(const TrainOptions& o) {
   if (!o.out.empty()) return o.out;
-  return fs::path("runs") / find_dataset(o.flags.value("data", RunConfig{}.data)).dataset.name;
+  return fs::path("runs") / find_dataset(defaults_with(o.flags).data).dataset.name;
 }
 
 // Keeps the metrics lines up to `step`: after a crash, lines logged past the last checkpoint

@@ -18,10 +18,8 @@ int64_t total_floats(const TensorList& tensors) {
 
 TensorList parameters_and_buffers(const std::vector<nn::Module*>& modules) {
   TensorList out;
-  for (nn::Module* m : modules) {
-    for (auto& [name, t] : m->named_parameters()) out.push_back(t);
-    for (auto& [name, t] : m->named_buffers()) out.push_back(t);
-  }
+  for (nn::Module* m : modules)
+    for (auto& [name, t] : m->named_state_tensors()) out.push_back(t);
   return out;
 }
 

@@ -87,6 +87,41 @@ NamedTensors Module::named_buffers() const {
   return out;
 }
 
+NamedTensors Module::named_state_tensors() const {
+  NamedTensors out = named_parameters();
+  collect("", false, out);
+  return out;
+}
+
+namespace {
+
+// Throws unless `from` and `to` (a module's parameters, or its buffers) agree in count, names and
+// shapes.
+void check_same(const std::string& type_name, const char* what, const NamedTensors& from,
+                const NamedTensors& to) {
+  if (from.size() != to.size())
+    throw std::invalid_argument(
+        fmt::format("{}: copy_state_from: the source has {} {}s, this one {}", type_name,
+                    from.size(), what, to.size()));
+  for (size_t i = 0; i < from.size(); ++i) {
+    const auto& [name, t] = from[i];
+    const auto& [to_name, to_t] = to[i];
+    if (name != to_name || !(t.shape() == to_t.shape()))
+      throw std::invalid_argument(
+          fmt::format("{}: copy_state_from: the source's {} {} {} differs from this one's {} {}",
+                      type_name, what, name, t.shape().str(), to_name, to_t.shape().str()));
+  }
+}
+
+}  // namespace
+
+void Module::copy_state_from(const Module& other) {
+  check_same(type_name_, "parameter", other.named_parameters(), named_parameters());
+  check_same(type_name_, "buffer", other.named_buffers(), named_buffers());
+  NamedTensors from = other.named_state_tensors(), to = named_state_tensors();
+  for (size_t i = 0; i < from.size(); ++i) to[i].second.detach().copy_(from[i].second);
+}
+
 TensorList Module::parameters() const {
   TensorList out;
   for (auto& [name, t] : named_parameters()) out.push_back(t);

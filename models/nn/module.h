@@ -69,6 +69,15 @@ class Module {
   NamedTensors named_parameters() const;
   TensorList parameters() const;
   NamedTensors named_buffers() const;
+  // The module's state: every parameter, then every buffer, each in registration order (the
+  // order named_parameters() and named_buffers() give). What a copy, a moving average or a
+  // broadcast of the whole module walks.
+  NamedTensors named_state_tensors() const;
+  // Copies the values of `other`'s parameters and buffers into this module's (in place, recording
+  // nothing; the two stay independent). `other` must hold parameters and buffers of the same
+  // names and shapes in the same order, as a module of the same architecture does; otherwise
+  // std::invalid_argument names the first that differs, or the counts, and nothing is copied.
+  void copy_state_from(const Module& other);
   const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& named_children() const {
     return children_;
   }

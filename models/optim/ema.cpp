@@ -10,35 +10,21 @@
 
 namespace minimax::optim {
 
-namespace {
-
-// Appends the tensors of `a` and `b` pairwise; their names and shapes must agree.
-void pair_up(const nn::NamedTensors& a, const nn::NamedTensors& b, const char* what,
-             TensorList& from, TensorList& to) {
-  if (a.size() != b.size())
-    throw std::invalid_argument(fmt::format(
-        "ExponentialMovingAverage: the model has {} {}, the average {}", a.size(), what, b.size()));
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (a[i].first != b[i].first || !(a[i].second.shape() == b[i].second.shape()))
-      throw std::invalid_argument(fmt::format(
-          "ExponentialMovingAverage: the model's {} {} {} differs from the average's {} {}", what,
-          a[i].first, a[i].second.shape().str(), b[i].first, b[i].second.shape().str()));
-    from.push_back(a[i].second.detach());
-    to.push_back(b[i].second.detach());
-  }
-}
-
-}  // namespace
-
 ExponentialMovingAverage::ExponentialMovingAverage(const nn::Module& model, nn::Module& average,
                                                    double decay)
     : average_(average), decay_(decay) {
   if (!(decay >= 0.0 && decay < 1.0))
     throw std::invalid_argument(
         fmt::format("ExponentialMovingAverage: decay {} must be in [0, 1)", decay));
-  pair_up(model.named_parameters(), average.named_parameters(), "parameter", sources_, targets_);
-  pair_up(model.named_buffers(), average.named_buffers(), "buffer", sources_, targets_);
-  for (size_t i = 0; i < sources_.size(); ++i) targets_[i].copy_(sources_[i]);
+  try {
+    average.copy_state_from(model);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(fmt::format(
+        "ExponentialMovingAverage: the model (the source) and its average differ: {}", e.what()));
+  }
+  // copy_state_from checked that the two lists pair up.
+  for (const auto& [name, t] : model.named_state_tensors()) sources_.push_back(t.detach());
+  for (const auto& [name, t] : average.named_state_tensors()) targets_.push_back(t.detach());
 }
 
 double ExponentialMovingAverage::decay_at(int64_t update) const {
