@@ -35,6 +35,9 @@ Dataset fashion_mnist_dataset() {
                 .lr = 2e-4,
                 .steps = 3000,
                 .batch = 100,
+                // R1 on real data: over seeds 1-3, KL from uniform of the class histogram 0.19
+                // against 0.35 (median), FID 10.9 against 13.5, at 30% more time per step.
+                .r1 = 10,
                 .checkpoint_every = 500,
                 .sample_every = 500,
                 .log_every = 50}};
