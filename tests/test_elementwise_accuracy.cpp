@@ -476,3 +476,47 @@ TEST_CASE("accuracy: log_softmax and cross_entropy against double precision") {
     CHECK(ulp_error(ce, loss, 0.0) <= 4.0);
   }
 }
+
+// A second operand that varies only along leading dimensions ([N,1,1,1] over [N,C,H,W], the
+// gradient penalty's per-sample weight) takes our own loop (oneDNN runs it on a reference loop);
+// an operand broadcast along a middle dimension takes oneDNN's. Each element is one float
+// operation, so both must match a plain loop exactly.
+TEST_CASE("accuracy: binary ops with a broadcast second operand equal a plain loop") {
+  using BinaryOp = Tensor (*)(const Tensor&, const Tensor&);
+  const std::vector<std::tuple<const char*, BinaryOp, std::function<float(float, float)>>> ops{
+      {"add", add, std::plus<float>()},
+      {"sub", sub, std::minus<float>()},
+      {"mul", mul, std::multiplies<float>()},
+      {"div", div, std::divides<float>()},
+      {"gt", gt, [](float p, float q) { return p > q ? 1.0f : 0.0f; }},
+      {"eq", eq, [](float p, float q) { return p == q ? 1.0f : 0.0f; }}};
+  Generator gen(5);
+  for (auto [a_shape, b_shape] : {std::pair<Shape, Shape>{{64, 1, 28, 28}, {64, 1, 1, 1}},
+                                  {{6, 3, 4, 5}, {6, 3, 1, 1}},
+                                  {{7, 9}, {7, 1}},
+                                  {{2, 3, 4}, {1, 3, 1}}}) {
+    Tensor a = Tensor::uniform(a_shape, -2.0f, 2.0f, gen);
+    Tensor b = Tensor::uniform(b_shape, 0.5f, 2.0f, gen);
+    a.data()[0] = b.data()[0];  // one equal pair for eq
+    // b's element for a's flat index i: i's coordinates, with b's unit dimensions at 0.
+    auto b_index = [&](int64_t i) {
+      int64_t bi = 0, stride_a = a.numel(), stride_b = b.numel();
+      for (int d = 0; d < a.dim(); ++d) {
+        stride_a /= a_shape[d];
+        stride_b /= b_shape[d];
+        int64_t coord = (i / stride_a) % a_shape[d];
+        if (b_shape[d] != 1) bi += coord * stride_b;
+      }
+      return bi;
+    };
+    for (const auto& [name, op, reference] : ops) {
+      CAPTURE(name);
+      CAPTURE(b_shape.str());
+      std::vector<float> got = op(a, b).to_vector();
+      int64_t wrong = 0;
+      for (int64_t i = 0; i < a.numel(); ++i)
+        wrong += got[i] != reference(a.data()[i], b.data()[b_index(i)]);
+      CHECK(wrong == 0);
+    }
+  }
+}

@@ -21,6 +21,7 @@ TEST_CASE("grad: add") {
   check_table({{"same shape", {{{3, 4}}, {{3, 4}}}, f, k2nd},
                {"row broadcast", {{{3, 4}}, {{4}}}, f, k2nd},
                {"both broadcast", {{{3, 1}}, {{1, 4}}}, f, k2nd},
+               {"per-sample broadcast", {{{2, 3, 2, 2}}, {{2, 1, 1, 1}}}, f, k2nd},
                {"scalar", {{{2, 3}}}, [](const TensorList& x) { return add(x[0], 0.5f); }, k2nd}});
 }
 TEST_CASE("grad: sub") {
@@ -34,6 +35,7 @@ TEST_CASE("grad: mul") {
   auto f = [](const TensorList& x) { return mul(x[0], x[1]); };
   check_table({{"same shape", {{{3, 4}}, {{3, 4}}}, f, k2nd},
                {"channel broadcast", {{{2, 3, 2, 2}}, {{1, 3, 1, 1}}}, f, k2nd},
+               {"per-sample broadcast", {{{2, 3, 2, 2}}, {{2, 1, 1, 1}}}, f, k2nd},
                {"scalar", {{{2, 3}}}, [](const TensorList& x) { return mul(x[0], -1.5f); }, k2nd}});
 }
 TEST_CASE("grad: div") {
