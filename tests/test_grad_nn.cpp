@@ -127,6 +127,11 @@ TEST_CASE("grad: conv2d") {
         {{{1, 2, 5, 5}}, {{2, 2, 3, 3}}, {{2}}},
         squared({.stride = 2, .padding = 1, .dilation = 2}),
         k2nd},
+       // 16 input channels: backward data in oneDNN's blocked layouts (fewer stay plain).
+       {"16 input channels stride 2",
+        {{{1, 16, 4, 4}}, {{2, 16, 3, 3}}, {{2}}},
+        squared({.stride = 2, .padding = 1}),
+        k2nd},
        // Grouped: weight [O, C/groups, kh, kw].
        {"groups 2", {{{2, 4, 5, 4}}, {{6, 2, 3, 3}}, {{6}}}, conv({.groups = 2}, true), k2nd},
        {"depthwise stride 2 padding 1",
@@ -180,6 +185,11 @@ TEST_CASE("grad: conv_transpose2d") {
        // A 1x1 input (a DCGAN generator's first layer) runs as a GEMM.
        {"1x1 input", {{{2, 3, 1, 1}}, {{3, 2, 3, 3}}, {{2}}}, deconv({}, true), k2nd},
        {"1x1 input, squared", {{{2, 2, 1, 1}}, {{2, 2, 2, 3}}, {{2}}}, squared({}), k2nd},
+       // 16 output channels: its forward is a convolution's blocked backward data.
+       {"16 output channels stride 2",
+        {{{1, 2, 3, 3}}, {{2, 16, 3, 3}}, {{16}}},
+        squared({.stride = 2, .padding = 1}),
+        k2nd},
        // Grouped: weight [C, O/groups, kh, kw], output channels O = weight.size(1) * groups.
        {"groups 2", {{{2, 4, 3, 3}}, {{4, 3, 3, 3}}, {{6}}}, deconv({.groups = 2}, true), k2nd},
        {"depthwise stride 2 padding 1 output_padding 1",
@@ -232,26 +242,28 @@ TEST_CASE("nn: conv_transpose2d forward matches a direct loop") {
     bool bias;
     Shape out;  // PyTorch: (H - 1) stride - 2 padding + dilation (k - 1) + output_padding + 1
   };
-  for (const Row& r : {Row{{2, 3, 4, 4}, {3, 2, 3, 3}, {}, true, {2, 2, 6, 6}},
-                       Row{{1, 2, 3, 3},
-                           {2, 3, 3, 3},
-                           {.stride = 2, .padding = 1, .output_padding = 1},
-                           true,
-                           {1, 3, 6, 6}},
-                       Row{{1, 2, 2, 3},
-                           {2, 2, 3, 2},
-                           {.stride = 3, .padding = 1, .output_padding = 2},
-                           false,
-                           {1, 2, 6, 8}},
-                       Row{{1, 2, 3, 4}, {2, 2, 2, 2}, {.dilation = 2}, true, {1, 2, 5, 6}},
-                       Row{{3, 4, 1, 1}, {4, 3, 4, 4}, {}, true, {3, 3, 4, 4}},
-                       Row{{2, 4, 3, 3}, {4, 3, 3, 3}, {.groups = 2}, true, {2, 6, 5, 5}},
-                       Row{{1, 3, 3, 3},
-                           {3, 2, 4, 4},
-                           {.stride = 2, .padding = 1, .groups = 3},
-                           true,
-                           {1, 6, 6, 6}},
-                       Row{{2, 4, 1, 1}, {4, 1, 3, 3}, {.groups = 2}, false, {2, 2, 3, 3}}}) {
+  for (const Row& r :
+       {Row{{2, 3, 4, 4}, {3, 2, 3, 3}, {}, true, {2, 2, 6, 6}},
+        Row{{1, 2, 3, 3},
+            {2, 3, 3, 3},
+            {.stride = 2, .padding = 1, .output_padding = 1},
+            true,
+            {1, 3, 6, 6}},
+        Row{{1, 2, 2, 3},
+            {2, 2, 3, 2},
+            {.stride = 3, .padding = 1, .output_padding = 2},
+            false,
+            {1, 2, 6, 8}},
+        Row{{1, 2, 3, 4}, {2, 2, 2, 2}, {.dilation = 2}, true, {1, 2, 5, 6}},
+        Row{{3, 4, 1, 1}, {4, 3, 4, 4}, {}, true, {3, 3, 4, 4}},
+        Row{{2, 4, 3, 3}, {4, 3, 3, 3}, {.groups = 2}, true, {2, 6, 5, 5}},
+        Row{{1, 3, 3, 3},
+            {3, 2, 4, 4},
+            {.stride = 2, .padding = 1, .groups = 3},
+            true,
+            {1, 6, 6, 6}},
+        Row{{2, 4, 1, 1}, {4, 1, 3, 3}, {.groups = 2}, false, {2, 2, 3, 3}},
+        Row{{2, 3, 3, 3}, {3, 16, 4, 4}, {.stride = 2, .padding = 1}, true, {2, 16, 6, 6}}}) {
     CAPTURE(r.x.str());
     Tensor x = random(r.x, 1), w = random(r.w, 2), b = r.bias ? random({r.out[1]}, 3) : Tensor();
     Tensor y = conv_transpose2d(x, w, b, r.o);
