@@ -1,9 +1,10 @@
-// Normalizations on oneDNN: batch normalization, layer normalization, and group normalization
-// (oneDNN has none: it is a layer normalization of each sample's group, then a per-channel affine
-// map in ops). Each forward is one oneDNN pass (batch norm: batch statistics in training, the
-// running ones in eval). The backward runs oneDNN's fused pass when it is not itself being recorded
-// (backward without create_graph, the usual case); when it is, the same gradient is written with
-// differentiable ops (mean, sub, mul, ...) so that it can be differentiated again.
+// Normalizations: batch normalization (our own kernel), layer normalization (oneDNN's), and group
+// normalization (oneDNN has none: it is a layer normalization of each sample's group, then a
+// per-channel affine map in ops). Each forward is one kernel pass (batch norm: batch statistics in
+// training, the running ones in eval). The backward runs the kernel's fused pass when it is not
+// itself being recorded (backward without create_graph, the usual case); when it is, the same
+// gradient is written with differentiable ops (mean, sub, mul, ...) so that it can be
+// differentiated again.
 #include <fmt/format.h>
 
 #include <cmath>
@@ -168,7 +169,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Bat
   Saved saved{x, weight, bias.defined() ? bias.detach() : Tensor(), mu, var, training, state.eps};
   return record("batch_norm", std::move(y), {x, weight, bias},
                 [saved](const Tensor& g, Node& n) -> TensorList {
-                  // Two paths to one gradient: oneDNN's fused pass is one kernel instead of a dozen
+                  // Two paths to one gradient: the fused pass is one kernel instead of a dozen
                   // ops, but records nothing, so a backward that is itself recorded (create_graph:
                   // a gradient penalty through a batch-norm critic) takes the differentiable one.
                   // "nn: batch_norm recorded backward equals the fused one" ties them together.

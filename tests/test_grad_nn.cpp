@@ -499,7 +499,7 @@ TEST_CASE("grad: batch_norm eval") {
 }
 
 // The recorded backward (create_graph) is differentiated by the second-order rows above; this ties
-// its values to oneDNN's fused backward, which the first-order rows check.
+// its values to the fused kernel's backward, which the first-order rows check.
 TEST_CASE("nn: batch_norm recorded backward equals the fused one") {
   for (bool training : {true, false}) {
     CAPTURE(training);

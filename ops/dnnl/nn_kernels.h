@@ -1,7 +1,8 @@
 // Kernels behind the convolution, normalization, pooling and resampling ops (ops/conv.cpp,
-// norm.cpp, pool.cpp, resample.cpp): oneDNN primitives on plain row-major tensors (nchw data, oihw
-// weights), each cached by every shape and option that shapes it. Like ops/kernels.h, nothing here
-// records on the tape and nothing validates: the ops check shapes before calling in.
+// norm.cpp, pool.cpp, resample.cpp) on plain row-major tensors (nchw data, oihw weights): oneDNN
+// primitives, each cached by every shape and option that shapes it, but for batch normalization
+// and max_pool2d_gather, which are our own loops. Like ops/kernels.h, nothing here records on the
+// tape and nothing validates: the ops check shapes before calling in.
 #pragma once
 
 #include <cstdint>
@@ -56,18 +57,19 @@ void pool2d_backward(PoolKind kind, const Tensor& gy, const Tensor& gx, const Po
 // workspace. Ties go to the first maximum in row-major window order, as oneDNN's CPU pooling does.
 void max_pool2d_gather(const Tensor& x, const Tensor& v, const Tensor& out, const PoolGeometry& g);
 
-// ---- batch normalization (ops/dnnl/norm.cpp) ----
+// ---- batch normalization (ops/dnnl/norm.cpp; plain loops, not oneDNN) ----
 
 // y = (x - mean) / sqrt(var + eps) * scale + shift per channel of x [N,C,H,W]; scale and shift
 // [C] are each optional (undefined). With batch_stats the batch's mean and biased variance are
-// computed into `mean` and `var` [C]; otherwise they are read from there (running statistics).
+// computed into `mean` and `var` [C] (in double, then rounded); otherwise they are read from there
+// (running statistics).
 void batch_norm_forward(const Tensor& x, const Tensor& scale, const Tensor& shift,
                         const Tensor& mean, const Tensor& var, const Tensor& y, float eps,
                         bool batch_stats);
 // The fused gradients of batch_norm_forward: gx, and gscale / gshift, which are given exactly when
-// scale / shift are (oneDNN wants shift's buffer, although the gradients do not depend on it).
-// With batch_stats mean and var are the batch's and their dependence on x is included; otherwise
-// they are constants.
+// scale / shift are (shift itself is not read: the gradients do not depend on it). With
+// batch_stats mean and var are the batch's and their dependence on x is included; otherwise they
+// are constants.
 void batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& scale,
                          const Tensor& shift, const Tensor& mean, const Tensor& var,
                          const Tensor& gx, const Tensor& gscale, const Tensor& gshift, float eps,
