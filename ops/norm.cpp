@@ -115,7 +115,7 @@ TensorList standardized_backward(const Tensor& g, const Tensor& x, const Tensor&
 
 struct Saved {
   Tensor x, weight;  // with their history, for the recorded backward
-  Tensor bias;       // without: only the fused kernel reads it
+  bool has_bias;     // whether the fused pass computes the bias's gradient
   Tensor mu, var;
   bool training;
   float eps;
@@ -126,9 +126,9 @@ TensorList fused_backward(const Tensor& g, const Saved& s, Node& n) {
   int64_t c = s.x.size(1);
   Tensor gx = Tensor::empty(s.x.shape());
   Tensor gw = s.weight.defined() ? Tensor::empty({c}) : Tensor();
-  Tensor gb = s.bias.defined() ? Tensor::empty({c}) : Tensor();
-  kernels::batch_norm_backward(detail::view(s.x, s4), detail::view(g, s4), s.weight, s.bias, s.mu,
-                               s.var, detail::view(gx, s4), gw, gb, s.eps, s.training);
+  Tensor gb = s.has_bias ? Tensor::empty({c}) : Tensor();
+  kernels::batch_norm_backward(detail::view(s.x, s4), detail::view(g, s4), s.weight, s.mu, s.var,
+                               detail::view(gx, s4), gw, gb, s.eps, s.training);
   return {gx, n.needs_input_grad(1) ? gw : Tensor(), n.needs_input_grad(2) ? gb : Tensor()};
 }
 
@@ -166,7 +166,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Bat
   kernels::batch_norm_forward(detail::view(x, s4), weight, bias, mu, var, detail::view(y, s4),
                               state.eps, training);
   if (training && state.running_mean.defined()) update_running(state, mu, var, x.numel() / c);
-  Saved saved{x, weight, bias.defined() ? bias.detach() : Tensor(), mu, var, training, state.eps};
+  Saved saved{x, weight, bias.defined(), mu, var, training, state.eps};
   return record("batch_norm", std::move(y), {x, weight, bias},
                 [saved](const Tensor& g, Node& n) -> TensorList {
                   // Two paths to one gradient: the fused pass is one kernel instead of a dozen

@@ -123,8 +123,7 @@ TEST_CASE("kernels: batch_norm forward and backward match a double reference") {
         kernels::batch_norm_forward(x, scale, shift, mean, var, y, kEps, training);
         Tensor gscale = scale.defined() ? Tensor::empty({c}) : Tensor();
         Tensor gshift = shift.defined() ? Tensor::empty({c}) : Tensor();
-        kernels::batch_norm_backward(x, gy, scale, shift, mean, var, gx, gscale, gshift, kEps,
-                                     training);
+        kernels::batch_norm_backward(x, gy, scale, mean, var, gx, gscale, gshift, kEps, training);
 
         CHECK(worst_error(y, ref.y, 1.0) < kTolerance);
         CHECK(worst_error(mean, ref.mean, 0.1) < kTolerance);

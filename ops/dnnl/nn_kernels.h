@@ -66,14 +66,13 @@ void max_pool2d_gather(const Tensor& x, const Tensor& v, const Tensor& out, cons
 void batch_norm_forward(const Tensor& x, const Tensor& scale, const Tensor& shift,
                         const Tensor& mean, const Tensor& var, const Tensor& y, float eps,
                         bool batch_stats);
-// The fused gradients of batch_norm_forward: gx, and gscale / gshift, which are given exactly when
-// scale / shift are (shift itself is not read: the gradients do not depend on it). With
+// The fused gradients of batch_norm_forward: gx, and gscale / gshift when they are defined (given
+// exactly when the forward had scale / shift; shift itself is not needed). With
 // batch_stats mean and var are the batch's and their dependence on x is included; otherwise they
 // are constants.
-void batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& scale,
-                         const Tensor& shift, const Tensor& mean, const Tensor& var,
-                         const Tensor& gx, const Tensor& gscale, const Tensor& gshift, float eps,
-                         bool batch_stats);
+void batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& scale, const Tensor& mean,
+                         const Tensor& var, const Tensor& gx, const Tensor& gscale,
+                         const Tensor& gshift, float eps, bool batch_stats);
 
 // ---- layer normalization (ops/dnnl/norm.cpp) ----
 

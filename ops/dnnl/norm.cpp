@@ -155,9 +155,9 @@ void channel_backward(const float* x, const float* gy, float* gx, float* gscale,
 
 }  // namespace
 
-void batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& scale, const Tensor&,
-                         const Tensor& mean, const Tensor& var, const Tensor& gx,
-                         const Tensor& gscale, const Tensor& gshift, float eps, bool batch_stats) {
+void batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& scale, const Tensor& mean,
+                         const Tensor& var, const Tensor& gx, const Tensor& gscale,
+                         const Tensor& gshift, float eps, bool batch_stats) {
   if (x.numel() == 0) {  // an empty batch: nothing to scale or shift
     for (const Tensor& g : {gscale, gshift})
       if (g.defined()) std::fill_n(g.data(), g.numel(), 0.0f);
