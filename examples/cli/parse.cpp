@@ -57,10 +57,11 @@ std::string entry_list(const std::string& title, const Entries& entries, Name na
 std::string recipe_summary(const RunConfig& r) {
   std::string decay =
       r.lr_decay_start < 1 ? fmt::format(" decaying from {:g}", r.lr_decay_start) : "";
+  std::string k = r.k > 1 ? fmt::format(", k {}", r.k) : "";
   std::string r1 = r.r1 > 0 ? fmt::format(", R1 {:g}", r.r1) : "";
   std::string ema = r.ema > 0 ? fmt::format(", EMA {:g}", r.ema) : "";
-  return fmt::format("{} ({}, lr {:g}{}, batch {}, {} steps{}{})", r.model, r.optimizer, r.lr,
-                     decay, r.batch, r.steps, r1, ema);
+  return fmt::format("{} ({}, lr {:g}{}, batch {}, {} steps{}{}{})", r.model, r.optimizer, r.lr,
+                     decay, r.batch, r.steps, k, r1, ema);
 }
 
 std::string train_footer() {

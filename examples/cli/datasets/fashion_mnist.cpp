@@ -35,6 +35,10 @@ Dataset fashion_mnist_dataset() {
                 .lr = 2e-4,
                 .steps = 3000,
                 .batch = 100,
+                // Three D steps per G step: over seeds 1-3 the smallest class holds 3.2-6.4% of
+                // the samples against 0.6-4.1% with one, FID 7.19 against 10.90 (median), at
+                // about twice the time.
+                .k = 3,
                 // R1 on real data: over seeds 1-3, KL from uniform of the class histogram 0.19
                 // against 0.35 (median), FID 10.9 against 13.5, at 30% more time per step.
                 .r1 = 10,
