@@ -25,8 +25,8 @@ Dataset fashion_mnist_dataset() {
   d.recipes = {{.model = "dcgan",
                 .optimizer = "adam",
                 .lr = 4e-4,  // twice the DCGAN paper's: FID 3.2 against 5.0 over 3 seeds
-                // About three minutes on a quiet 2-core machine (1100 steps took 99 s);
-                // FID 1.40 and 1.57 on seeds 1-2 against 2.81 and 3.20 at 1100 steps.
+                // About three minutes on a quiet 2-core machine (1100 steps took 99 s); over
+                // seeds 1-3, FID 1.53 against 3.20 at 1100 steps (median).
                 .steps = 2000,
                 .batch = 64,
                 .checkpoint_every = 500,
