@@ -53,7 +53,8 @@ std::string entry_list(const std::string& title, const Entries& entries, Name na
   return out;
 }
 
-// "mlp (adam, lr 0.0002, batch 100, 3000 steps)": a recipe's model and what trains it.
+// "mlp (adam, lr 0.0002, batch 100, 5000 steps, k 3, R1 10)": a recipe's model and what trains
+// it (k, R1 and EMA only when they are on).
 std::string recipe_summary(const RunConfig& r) {
   std::string decay =
       r.lr_decay_start < 1 ? fmt::format(" decaying from {:g}", r.lr_decay_start) : "";
