@@ -46,6 +46,27 @@ class Generator {
   bool has_cached_normal_ = false;
 };
 
+// SplitMix64's output function: a bijective mix of 64 bits, good enough that consecutive inputs
+// give outputs that pass BigCrush. It seeds Generator and makes keyed_uniform.
+inline uint64_t splitmix64_mix(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+inline constexpr uint64_t kSplitmix64Increment = 0x9e3779b97f4a7c15ULL;
+
+// Draw `index` of a counter-based stream named by `key`: SplitMix64's output for the state
+// key + (index + 1) * increment; keyed_bits24 keeps its top 24 bits, keyed_uniform makes them a
+// uniform in [0, 1) (as Generator::uniform). Any index is computed alone, so a parallel loop makes
+// the same numbers at every thread count; dropout names one stream per call with one draw from a
+// Generator.
+inline uint32_t keyed_bits24(uint64_t key, uint64_t index) {
+  return static_cast<uint32_t>(splitmix64_mix(key + (index + 1) * kSplitmix64Increment) >> 40);
+}
+inline float keyed_uniform(uint64_t key, uint64_t index) {
+  return static_cast<float>(keyed_bits24(key, index)) * 0x1.0p-24f;
+}
+
 // The process-wide generator used where none is passed (initializers, Dropout modules). Seed it
 // with manual_seed for reproducible runs; checkpoints store its state.
 Generator& default_generator();

@@ -93,3 +93,31 @@ TEST_CASE("dropout: the same seed gives the same mask; the next draw another") {
   CHECK(first == dropout(x, 0.5f, true, b).to_vector());
   CHECK(first != dropout(x, 0.5f, true, a).to_vector());
 }
+
+// Neighbours come from consecutive counters of one stream: a weak mix would correlate them. Both
+// of a pair are dropped with probability p^2 when independent; over 10^6 disjoint pairs the count
+// stays within 6 sd of that (sd = sqrt(n p^2 (1 - p^2))), which a mask copying its neighbour
+// (probability p) or never dropping both (0) misses by far.
+TEST_CASE("dropout: neighbouring elements are dropped independently") {
+  const int64_t pairs = 1000000;
+  const float p = 0.5f;
+  Generator gen(11);
+  std::vector<float> y = dropout(Tensor::ones({pairs, 2}), p, true, gen).to_vector();
+  int64_t both = 0;
+  for (int64_t i = 0; i < pairs; ++i) both += y[2 * i] == 0.0f && y[2 * i + 1] == 0.0f;
+  const double q = double(p) * p, mean = pairs * q, sd = std::sqrt(pairs * q * (1 - q));
+  CHECK(std::abs(both - mean) <= 6 * sd);
+}
+
+TEST_CASE("dropout: the mask is the same on one thread and on several") {
+  Tensor x = Tensor::ones({256, 1024});  // above the size where the mask is made in parallel
+  auto mask_at = [&](int threads) {
+    const int before = num_threads();
+    set_num_threads(threads);
+    Generator gen(13);
+    std::vector<float> mask = dropout(x, 0.3f, true, gen).to_vector();
+    set_num_threads(before);
+    return mask;
+  };
+  CHECK(mask_at(1) == mask_at(2));
+}

@@ -17,8 +17,9 @@ autograd/random.h), ported below with integer arithmetic, so nothing large is st
   - the real and the fake batch, from the same generator after the parameters, 2u - 1 each;
   - WGAN-GP's per-sample eps: gan::gradient_penalty's own draw, uniform() of Generator(eps_seed);
   - dropout masks: what minimax's dropout draws from the default generator seeded with
-    dropout_seed (keep when uniform() >= p, kept elements scaled by 1/(1 - p) in float32), one
-    layer after another.
+    dropout_seed, one layer after another: one next_u64() keys each layer's counter-based
+    stream, element i keeps when keyed_uniform(key, i) >= p, kept elements scaled by 1/(1 - p)
+    in float32.
 PyTorch computes in float64 on those float32 values, so the C++ test measures minimax's float32
 rounding only.
 
@@ -92,6 +93,23 @@ class Generator:
         return np.array([(self.next_u64() >> 40) for _ in range(n)], dtype=np.float64) * 2.0**-24
 
 
+def keyed_uniform(key, n):
+    """keyed_uniform(key, i) for i < n: splitmix64's mix of key + (i + 1) * its increment, top 24
+    bits times 2^-24."""
+    with np.errstate(over="ignore"):
+        counter = np.arange(n, dtype=np.uint64) + np.uint64(1)
+        z = np.uint64(key) + counter * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(40)).astype(np.float64) * 2.0**-24
+
+
+def dropout_uniform(gen, n):
+    """The n uniforms minimax's dropout compares with p: one stream keyed by a draw from gen."""
+    return keyed_uniform(gen.next_u64(), n)
+
+
 def sign_vector(param, k, n):
     """+-1 per element from a splitmix64-style hash of (param, k, i); the test computes the same."""
     with np.errstate(over="ignore"):
@@ -152,7 +170,7 @@ def dropout_masks(seed, batch, widths):
     masks = []
     for p, width in zip(PAPER_DROPOUT, widths):
         keep = np.float32(1.0) / (np.float32(1.0) - np.float32(p))
-        u = gen.uniform(batch * width)
+        u = dropout_uniform(gen, batch * width)
         masks.append(np.where(u >= np.float32(p), np.float64(keep), 0.0).reshape(batch, width))
     return masks
 
@@ -217,7 +235,7 @@ def dropout_case(p, shape, seed):
     x = torch.tensor(2 * gen.uniform(n) - 1, dtype=torch.float32).view(shape)
     w = torch.tensor(2 * gen.uniform(n) - 1, dtype=torch.float32).view(shape)
     v = torch.tensor(2 * gen.uniform(n) - 1, dtype=torch.float32).view(shape)
-    keep = torch.tensor(Generator(seed + 1).uniform(n) >= np.float32(p)).view(shape)
+    keep = torch.tensor(dropout_uniform(Generator(seed + 1), n) >= np.float32(p)).view(shape)
     noise = keep.to(torch.float32).div_(1 - p)  # as torch.nn.functional.dropout does on the CPU
     x.requires_grad_()
     w.requires_grad_()
