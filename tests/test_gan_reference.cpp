@@ -103,10 +103,7 @@ namespace {
 
 // The +-1 vector of make_gan_reference.py's sign_vector: a splitmix64 finalizer of (param, k, i).
 double sign_at(uint64_t param, uint64_t k, uint64_t i) {
-  uint64_t z = (i + (param << 40) + (k << 32)) * 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  z ^= z >> 31;
+  const uint64_t z = splitmix64_mix((i + (param << 40) + (k << 32)) * kSplitmix64Increment);
   return (z >> 63) ? -1.0 : 1.0;
 }
 

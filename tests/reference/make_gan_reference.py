@@ -93,15 +93,20 @@ class Generator:
         return np.array([(self.next_u64() >> 40) for _ in range(n)], dtype=np.float64) * 2.0**-24
 
 
+def splitmix64_mix(z):
+    """splitmix64's output mix of a numpy uint64 array (autograd/random.h, splitmix64_mix)."""
+    with np.errstate(over="ignore"):
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
 def keyed_uniform(key, n):
     """keyed_uniform(key, i) for i < n: splitmix64's mix of key + (i + 1) * its increment, top 24
     bits times 2^-24."""
     with np.errstate(over="ignore"):
         counter = np.arange(n, dtype=np.uint64) + np.uint64(1)
-        z = np.uint64(key) + counter * np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
+        z = splitmix64_mix(np.uint64(key) + counter * np.uint64(0x9E3779B97F4A7C15))
     return (z >> np.uint64(40)).astype(np.float64) * 2.0**-24
 
 
@@ -114,10 +119,7 @@ def sign_vector(param, k, n):
     """+-1 per element from a splitmix64-style hash of (param, k, i); the test computes the same."""
     with np.errstate(over="ignore"):
         z = np.arange(n, dtype=np.uint64) + np.uint64(((param << 40) + (k << 32)) & MASK64)
-        z = z * np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
+        z = splitmix64_mix(z * np.uint64(0x9E3779B97F4A7C15))
     return np.where((z >> np.uint64(63)) == 1, -1.0, 1.0)
 
 
