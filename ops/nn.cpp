@@ -85,8 +85,8 @@ Tensor dropout(const Tensor& x, float p, bool training, Generator& gen) {
     throw std::invalid_argument(fmt::format("dropout: probability {} is not in [0, 1)", p));
   if (!training || p == 0.0f) return x;
   // One draw from `gen` keys the mask's counter-based stream: a seed fixes the mask, which is
-  // then made in parallel and is the same at every thread count (a sequential draw per element
-  // was a tenth of the paper MLP's step). The op is then mul by a constant.
+  // then made in parallel and is the same at every thread count. The op is then mul by a
+  // constant.
   Tensor mask = Tensor::empty(x.shape());
   const uint32_t keep_bits = std::bit_cast<uint32_t>(1.0f / (1.0f - p));
   // keyed_uniform(key, i) >= p, in integers: p * 2^24 is exact, so the 24 bits must reach its
