@@ -99,7 +99,7 @@ TEST_CASE("registry: every model fits some data set and builds a G and D for it"
     for (const Dataset& d : registered_datasets()) {
       if (!m.misfit(d).empty()) continue;
       ++fits;
-      gan::GanModel model = m.build(d, 0);
+      gan::GanModel model = m.build(d, {});
       NoGradGuard no_grad;
       Generator gen(1);
       Tensor x = model.generator->forward(model.prior.sample(2, gen));
@@ -174,6 +174,36 @@ TEST_CASE("config: --model picks that model's recipe, and other flags still over
   CHECK(resolve({{"model", "mlp"}, {"batch", 50}}).batch == 50);
   CHECK(resolve({{"model", "mlp"}, {"k", 1}}).k == 1);
   CHECK(resolve({{"data", "idx:x.idx"}, {"model", "mlp"}}).steps == 5000);
+}
+
+TEST_CASE("config: --d-input-dropout sets the MLP's D input dropout; other models refuse it") {
+  CHECK(resolve({{"model", "mlp"}}).d_input_dropout == 0);  // the recipe (README)
+  CHECK(resolve({{"model", "mlp"}, {"d_input_dropout", 0.2}}).d_input_dropout == 0.2);
+  CHECK(resolve(nlohmann::json::object()).d_input_dropout == -1);  // DCGAN: its own (none)
+  CHECK_THROWS_WITH_AS(resolve({{"d_input_dropout", 0.2}}),
+                       doctest::Contains("--model dcgan has no dropout on D's input"), UsageError);
+  for (double p : {1.0, -0.5, 2.0}) {
+    CAPTURE(p);
+    CHECK_THROWS_WITH_AS(resolve({{"model", "mlp"}, {"d_input_dropout", p}}),
+                         doctest::Contains("--d-input-dropout"), UsageError);
+  }
+  // A run saved before the field existed trained the paper's 0.2, and reads the model's own.
+  nlohmann::json saved = to_json(resolve({{"model", "mlp"}}));
+  saved.erase("d_input_dropout");
+  CHECK(from_json(saved).d_input_dropout == -1);
+}
+
+TEST_CASE("registry: the paper MLP's D drops out its input as asked, the paper's 0.2 by default") {
+  const ModelChoice& mlp = find_model("mlp");
+  CHECK(mlp.has_d_input_dropout);
+  CHECK_FALSE(find_model("dcgan").has_d_input_dropout);
+  auto first_layer_of_d = [&](const ModelOptions& o) {
+    gan::GanModel model = mlp.build(fashion_mnist_dataset(), o);
+    return model.discriminator->named_children().front().second->describe();
+  };
+  CHECK(first_layer_of_d({}) == "Dropout(p = 0.2)");
+  CHECK(first_layer_of_d({.d_input_dropout = 0.0f}) == "Dropout(p = 0)");
+  CHECK(first_layer_of_d({.d_input_dropout = 0.35f}) == "Dropout(p = 0.35)");
 }
 
 TEST_CASE("config: flags override the recipe, and bad values are refused naming the flag") {

@@ -128,7 +128,7 @@ BenchIteration::BenchIteration(const std::string& model, const std::string& loss
   const ModelChoice& choice = find_model(model);
   const Dataset data = fashion_mnist_dataset();  // 28x28 gray images, as both models make
   manual_seed(seed);                             // the weights
-  model_ = choice.build(data, 0);
+  model_ = choice.build(data, {});
   g_opt_ = r.optimizer(model_.generator->parameters());
   d_opt_ = r.optimizer(model_.discriminator->parameters());
   const ImageShape& shape = *data.image;

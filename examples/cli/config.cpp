@@ -116,6 +116,10 @@ std::vector<ConfigField> make_fields() {
        .help = "decay of a moving average of G's weights that draws every sample, its batch-norm "
                "statistics recomputed (0: off)",
        .added_later = true},
+      {.key = "d_input_dropout",
+       .member = &C::d_input_dropout,
+       .help = "mlp: dropout probability on D's input (-1: the model's own, the paper's 0.2)",
+       .added_later = true},
   };
 }
 
@@ -192,6 +196,18 @@ void validate_names(const RunConfig& c) {
         c.optimizer));
 }
 
+// -1 keeps the model's own; anything else needs a model whose D drops out its input.
+void validate_d_input_dropout(const RunConfig& c) {
+  if (c.d_input_dropout == -1) return;
+  if (!(c.d_input_dropout >= 0 && c.d_input_dropout < 1))
+    throw UsageError(
+        fmt::format("--d-input-dropout {}: the probability must be in [0, 1) (-1: the model's own)",
+                    c.d_input_dropout));
+  if (!find_model(c.model).has_d_input_dropout)
+    throw UsageError(fmt::format("--d-input-dropout {}: --model {} has no dropout on D's input",
+                                 c.d_input_dropout, c.model));
+}
+
 }  // namespace
 
 std::string ConfigField::flag() const {
@@ -221,6 +237,7 @@ void validate(const RunConfig& c) {
     throw UsageError(fmt::format("--r1 {}: the penalty weight must be finite and >= 0", c.r1));
   if (!(c.ema >= 0 && c.ema < 1))
     throw UsageError(fmt::format("--ema {}: the decay must be in [0, 1) (0: off)", c.ema));
+  validate_d_input_dropout(c);
   require_positive(c.steps, field_named("steps"));
   require_positive(c.batch, field_named("batch"));
   require_positive(c.k, field_named("k"));
@@ -270,6 +287,10 @@ RunConfig resume(const RunConfig& saved, const ConfigOverrides& overrides,
   apply(overrides, c);
   validate(c);
   return c;
+}
+
+std::string d_input_dropout_phrase(const RunConfig& c) {
+  return c.d_input_dropout == -1 ? "" : fmt::format(", D input dropout {:g}", c.d_input_dropout);
 }
 
 nlohmann::json to_json(const RunConfig& c) {

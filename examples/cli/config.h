@@ -54,6 +54,9 @@ struct RunConfig {
   // The decay of an exponential moving average of G's weights (0: off). The average draws every
   // sample the run shows (grids, sample, interpolate, eval); G itself keeps training.
   double ema = 0;
+  // The dropout probability on D's input, for a model with one (the paper's MLP: 0.2); -1 (the
+  // default, and what runs saved before the field read) keeps the model's own.
+  double d_input_dropout = -1;
 };
 
 struct ConfigField {
@@ -101,6 +104,9 @@ RunConfig resume(const RunConfig& saved, const ConfigOverrides& overrides,
 // Checks a complete configuration (every name registered, the model fits the data, values in
 // range); throws UsageError naming the flag.
 void validate(const RunConfig& config);
+
+// ", D input dropout 0" when the run sets it, else "": for the lines that describe a run.
+std::string d_input_dropout_phrase(const RunConfig& config);
 
 nlohmann::json to_json(const RunConfig& config);
 // Reads a stored configuration back. Throws UsageError naming a missing field, one of another

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,14 +12,23 @@
 
 namespace minimax::cli {
 
+// What a run asks of its model beyond the data set.
+struct ModelOptions {
+  int classes = 0;  // > 0: the conditional forms G(z, y), D(x, y) (models/gan/conditional.h)
+  // The dropout probability on D's input, for a model that has one (ModelChoice::
+  // has_d_input_dropout); unset: the model's own.
+  std::optional<float> d_input_dropout;
+};
+
 struct ModelChoice {
   std::string name;     // as --model names it
   std::string summary;  // one line of --help
   // Why the model cannot train on the data set; empty when it can.
   std::function<std::string(const Dataset&)> misfit;
-  // G and D for the data set (the weights drawn from the default generator); with classes > 0
-  // their conditional forms G(z, y), D(x, y) (models/gan/conditional.h).
-  std::function<gan::GanModel(const Dataset&, int classes)> build;
+  // G and D for the data set (the weights drawn from the default generator).
+  std::function<gan::GanModel(const Dataset&, const ModelOptions&)> build;
+  // Whether D drops out its input, so that --d-input-dropout may set the probability.
+  bool has_d_input_dropout = false;
   // Image data sets: training images [N, C, H, W] in [0, 1] to G's output layout and range, and
   // G's output back to images of the given shape in [0, 1]. Empty for point data (unchanged).
   std::function<Tensor(const Tensor& images)> to_model;

@@ -53,16 +53,16 @@ std::string entry_list(const std::string& title, const Entries& entries, Name na
   return out;
 }
 
-// "mlp (adam, lr 0.0002, batch 100, 5000 steps, k 3, R1 10)": a recipe's model and what trains
-// it (k, R1 and EMA only when they are on).
+// "mlp (adam, lr 0.0002, batch 100, 5000 steps, k 3, R1 10, D input dropout 0)": a recipe's
+// model and what trains it (k, R1, EMA and D's input dropout only when they are set).
 std::string recipe_summary(const RunConfig& r) {
   std::string decay =
       r.lr_decay_start < 1 ? fmt::format(" decaying from {:g}", r.lr_decay_start) : "";
   std::string k = r.k > 1 ? fmt::format(", k {}", r.k) : "";
   std::string r1 = r.r1 > 0 ? fmt::format(", R1 {:g}", r.r1) : "";
   std::string ema = r.ema > 0 ? fmt::format(", EMA {:g}", r.ema) : "";
-  return fmt::format("{} ({}, lr {:g}{}, batch {}, {} steps{}{}{})", r.model, r.optimizer, r.lr,
-                     decay, r.batch, r.steps, k, r1, ema);
+  return fmt::format("{} ({}, lr {:g}{}, batch {}, {} steps{}{}{}{})", r.model, r.optimizer, r.lr,
+                     decay, r.batch, r.steps, k, r1, ema, d_input_dropout_phrase(r));
 }
 
 std::string train_footer() {

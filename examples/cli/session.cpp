@@ -25,6 +25,13 @@ void jump(Generator& gen, int times) {
 constexpr int64_t kStandingBatches = 20;
 constexpr uint64_t kStandingSeedMix = 0x5851f42d4c957f2dULL;
 
+ModelOptions model_options(const RunConfig& config) {
+  ModelOptions o;
+  o.classes = config.classes;
+  if (config.d_input_dropout != -1) o.d_input_dropout = static_cast<float>(config.d_input_dropout);
+  return o;
+}
+
 }  // namespace
 
 Shard::Sharding parse_sharding(const std::string& name) {
@@ -44,7 +51,7 @@ Session::Session(const RunConfig& config, bool load_training_data, Shard shard)
     throw std::invalid_argument(
         fmt::format("Session: rank {} of {} processes", shard.rank, shard.ranks));
   manual_seed(config.seed);
-  model_ = model_choice_.build(data_.dataset, config.classes);
+  model_ = model_choice_.build(data_.dataset, model_options(config));
   if (data_.dataset.mixture) mixture_ = data_.dataset.mixture();
   if (images() && load_training_data) {
     load_images();
@@ -72,7 +79,7 @@ gan::GanModel Session::build_quietly() const {
   // Building draws initial weights from the default generator, which the run's dropout masks also
   // draw from: leaving it as it was means --ema changes no training draw.
   Generator::State before = default_generator().state();
-  gan::GanModel model = model_choice_.build(data_.dataset, config_.classes);
+  gan::GanModel model = model_choice_.build(data_.dataset, model_options(config_));
   default_generator().set_state(before);
   return model;
 }

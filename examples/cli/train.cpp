@@ -178,9 +178,9 @@ std::string run_description(const RunConfig& config, const std::string& sharding
 std::string header(const RunConfig& c, int64_t first_step, const std::string& threads,
                    const fs::path& dir) {
   return fmt::format(
-      "minimax train: {} on {} ({} loss{}, {}, batch {}, k {}), steps {} to {}, {}, into {}",
+      "minimax train: {} on {} ({} loss{}, {}, batch {}, k {}{}), steps {} to {}, {}, into {}",
       c.model, c.data, c.loss, c.r1 > 0 ? fmt::format(" + R1 {:g}", c.r1) : "", c.optimizer,
-      c.batch, c.k, first_step, c.steps, threads, dir.string());
+      c.batch, c.k, d_input_dropout_phrase(c), first_step, c.steps, threads, dir.string());
 }
 
 // One rank's part of a run: the loop and, on rank 0, everything it writes. Every rank takes the

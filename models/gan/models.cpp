@@ -69,11 +69,12 @@ GanModel named_pair(GanModel m, int64_t classes, const Shape& sample_shape) {
 
 }  // namespace
 
-GanModel paper_mnist_mlp(int64_t classes) {
+GanModel paper_mnist_mlp(int64_t classes, float d_input_dropout) {
   auto g = sequential({make<Linear>(100 + classes, 1200), make<ReLU>(), make<Linear>(1200, 1200),
                        make<ReLU>(), make<Linear>(1200, 784), make<Sigmoid>()});
-  auto d = sequential({make<Dropout>(0.2f), make<Maxout>(784, 240, 5), make<Dropout>(0.5f),
-                       make<Maxout>(240, 240, 5), make<Dropout>(0.5f), make<Linear>(240, 1)});
+  auto d =
+      sequential({make<Dropout>(d_input_dropout), make<Maxout>(784, 240, 5), make<Dropout>(0.5f),
+                  make<Maxout>(240, 240, 5), make<Dropout>(0.5f), make<Linear>(240, 1)});
   init_uniform(*g, 0.05f);
   init_uniform(*d, 0.005f);
   return named_pair({"mlp", g, d, NoisePrior::uniform(100)}, classes, {784});

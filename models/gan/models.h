@@ -22,8 +22,8 @@ struct GanModel {
 // The GAN paper's MNIST model (its pylearn2 mnist.yaml): z ~ U[-sqrt 3, sqrt 3]^100;
 // G: 1200 ReLU, 1200 ReLU, 784 sigmoid, weights U(-0.05, 0.05); D: maxout 240 x 5, maxout 240 x 5,
 // sigmoid, weights U(-0.005, 0.005), dropout 0.2 on its input and 0.5 on the hidden layers.
-// G outputs [N, 784] in [0, 1].
-GanModel paper_mnist_mlp(int64_t classes = 0);
+// G outputs [N, 784] in [0, 1]. `d_input_dropout` replaces the 0.2 on D's input.
+GanModel paper_mnist_mlp(int64_t classes = 0, float d_input_dropout = 0.2f);
 
 // Sets G's output bias so that, at initialization, its mean output is the data's mean pixel:
 // bias = logit(clamp(pixel_mean, 1e-3, 1 - 1e-3)) (pylearn2's init_sigmoid_bias_from_marginals).

@@ -50,7 +50,12 @@ Dataset fashion_mnist_dataset() {
                 .r1 = 10,
                 .checkpoint_every = 500,
                 .sample_every = 500,
-                .log_every = 50}};
+                .log_every = 50,
+                // No dropout on D's input (the paper's 0.2): D sees G's speckle against clean
+                // images. Over seeds 1-3, KL from uniform of the class histogram 0.06, 0.05, 0.09
+                // against 0.06, 0.07, 0.11, FID 5.74 against 5.90 (median); the smallest class
+                // still holds 3.9-6.1% (README, "The default run").
+                .d_input_dropout = 0}};
   d.metrics = {"parzen", "fid", "pr", "classes"};
   d.feature_net = "fashion-mnist.ckpt";  // its README says how it was trained
   d.classes = 10;

@@ -17,8 +17,8 @@ ModelChoice dcgan_model() {
     if (d.image == kGray28 || d.image == kRgb32) return "";
     return "DCGAN makes 28x28 gray or 32x32 RGB images";
   };
-  m.build = [](const Dataset& d, int classes) {
-    return d.image == kRgb32 ? gan::dcgan32_rgb(classes) : gan::dcgan28(classes);
+  m.build = [](const Dataset& d, const ModelOptions& o) {
+    return d.image == kRgb32 ? gan::dcgan32_rgb(o.classes) : gan::dcgan28(o.classes);
   };
   m.to_model = [](const Tensor& images) {
     NoGradGuard no_grad;

@@ -10,7 +10,9 @@ ModelChoice mixture_mlp_model() {
   m.misfit = [](const Dataset& d) -> std::string {
     return d.images() ? "it makes 2-D points, not images" : "";
   };
-  m.build = [](const Dataset&, int classes) { return gan::mixture_mlp(2, 256, 3, classes); };
+  m.build = [](const Dataset&, const ModelOptions& o) {
+    return gan::mixture_mlp(2, 256, 3, o.classes);
+  };
   return m;
 }
 

@@ -13,7 +13,10 @@ ModelChoice paper_mlp_model() {
     if (d.image == fits) return "";
     return "the paper's MLP makes 28x28 gray images";
   };
-  m.build = [](const Dataset&, int classes) { return gan::paper_mnist_mlp(classes); };
+  m.build = [](const Dataset&, const ModelOptions& o) {
+    return gan::paper_mnist_mlp(o.classes, o.d_input_dropout.value_or(0.2f));
+  };
+  m.has_d_input_dropout = true;
   m.to_model = [](const Tensor& images) {
     NoGradGuard no_grad;
     return reshape(images, {images.size(0), -1});
