@@ -168,12 +168,12 @@ TEST_CASE("config: --model picks that model's recipe, and other flags still over
   CHECK(default_run.batch == 64);
   RunConfig paper = resolve({{"model", "mlp"}});  // the paper's MLP keeps its own recipe
   CHECK(paper.batch == 100);
-  CHECK(paper.steps == 5000);
+  CHECK(paper.steps == 7000);
   CHECK(paper.k == 3);  // D keeps up with G: the classes stay apart (README, "The default run")
   CHECK(default_run.k == 1);
   CHECK(resolve({{"model", "mlp"}, {"batch", 50}}).batch == 50);
   CHECK(resolve({{"model", "mlp"}, {"k", 1}}).k == 1);
-  CHECK(resolve({{"data", "idx:x.idx"}, {"model", "mlp"}}).steps == 5000);
+  CHECK(resolve({{"data", "idx:x.idx"}, {"model", "mlp"}}).steps == 7000);
 }
 
 TEST_CASE("config: --d-input-dropout sets the MLP's D input dropout; other models refuse it") {
