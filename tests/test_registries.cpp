@@ -206,6 +206,19 @@ TEST_CASE("registry: the paper MLP's D drops out its input as asked, the paper's
   CHECK(first_layer_of_d({.d_input_dropout = 0.35f}) == "Dropout(p = 0.35)");
 }
 
+TEST_CASE("session: a run's --d-input-dropout reaches D; a run saved without it keeps the 0.2") {
+  auto first_layer_of_d = [](const RunConfig& c) {
+    Session session(c, false);
+    return session.model().discriminator->named_children().front().second->describe();
+  };
+  CHECK(first_layer_of_d(resolve({{"model", "mlp"}})) == "Dropout(p = 0)");
+  CHECK(first_layer_of_d(resolve({{"model", "mlp"}, {"d_input_dropout", 0.35}})) ==
+        "Dropout(p = 0.35)");
+  nlohmann::json saved = to_json(resolve({{"model", "mlp"}}));
+  saved.erase("d_input_dropout");
+  CHECK(first_layer_of_d(from_json(saved)) == "Dropout(p = 0.2)");
+}
+
 TEST_CASE("config: flags override the recipe, and bad values are refused naming the flag") {
   RunConfig c = resolve({{"data", "ring8"}, {"batch", 64}, {"optimizer", "sgd"}});
   CHECK(c.batch == 64);
