@@ -31,10 +31,15 @@ Tensor input_grad(const Tensor& gy, const Tensor& w, const Shape& x_shape, const
                   const char* name = "conv2d_input_grad");
 Tensor weight_grad(const Tensor& x, const Tensor& gy, const Shape& w_shape, const ConvGeometry& g);
 
+// Each op keeps the scope its kernel ran in and runs its backward in it: the backward's passes
+// then reuse the forward's reordered input, and share their own (kernels::ConvReorderScope).
 Tensor forward(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvGeometry& g) {
   Tensor y = Tensor::empty(conv_output_shape(x.shape(), w.shape(), g));
+  kernels::ConvReorderScope scope;
   kernels::conv2d_forward(x, w, bias, y, g);
-  return record("conv2d", std::move(y), {x, w, bias}, [x, w, g](const Tensor& gy, Node& n) {
+  auto memo = scope.memo();
+  return record("conv2d", std::move(y), {x, w, bias}, [x, w, g, memo](const Tensor& gy, Node& n) {
+    kernels::ConvReorderScope reuse(memo);
     TensorList r(3);
     if (n.needs_input_grad(0)) r[0] = input_grad(gy, w, x.shape(), g);
     if (n.needs_input_grad(1)) r[1] = weight_grad(x, gy, w.shape(), g);
@@ -47,8 +52,11 @@ Tensor forward(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvG
 Tensor input_grad(const Tensor& gy, const Tensor& w, const Shape& x_shape, const ConvGeometry& g,
                   const char* name) {
   Tensor gx = Tensor::empty(x_shape);
+  kernels::ConvReorderScope scope;
   kernels::conv2d_backward_data(gy, w, gx, g);
-  return record(name, std::move(gx), {gy, w}, [gy, w, g](const Tensor& gg, Node& n) {
+  auto memo = scope.memo();
+  return record(name, std::move(gx), {gy, w}, [gy, w, g, memo](const Tensor& gg, Node& n) {
+    kernels::ConvReorderScope reuse(memo);
     TensorList r(2);
     if (n.needs_input_grad(0)) r[0] = forward(gg, w, Tensor(), g);
     if (n.needs_input_grad(1)) r[1] = weight_grad(gg, gy, w.shape(), g);
@@ -59,9 +67,12 @@ Tensor input_grad(const Tensor& gy, const Tensor& w, const Shape& x_shape, const
 // <gg, weight_grad(x, gy)> = <conv(x, gg), gy>: in x that is input_grad, in gy a convolution.
 Tensor weight_grad(const Tensor& x, const Tensor& gy, const Shape& w_shape, const ConvGeometry& g) {
   Tensor gw = Tensor::empty(w_shape);
+  kernels::ConvReorderScope scope;
   kernels::conv2d_backward_weights(x, gy, gw, g);
+  auto memo = scope.memo();
   return record("conv2d_weight_grad", std::move(gw), {x, gy},
-                [x, gy, g](const Tensor& gg, Node& n) {
+                [x, gy, g, memo](const Tensor& gg, Node& n) {
+                  kernels::ConvReorderScope reuse(memo);
                   TensorList r(2);
                   if (n.needs_input_grad(0)) r[0] = input_grad(gy, gg, x.shape(), g);
                   if (n.needs_input_grad(1)) r[1] = forward(x, gg, Tensor(), g);

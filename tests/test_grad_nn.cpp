@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "op_table.h"
+#include "ops/dnnl/nn_kernels.h"
 
 using namespace minimax;
 using minimax::testing::check_table;
@@ -270,6 +271,60 @@ TEST_CASE("nn: conv_transpose2d forward matches a direct loop") {
     CHECK(y.shape() == r.out);
     check_close(y.to_vector(), direct_conv_transpose2d(x, w, b, r.o, r.out));
   }
+}
+
+// Channels enough for oneDNN's blocked layouts, as in DCGAN's middle layers, so every pass
+// reorders its inputs unless it finds a copy (kernels::ConvReorderScope).
+TEST_CASE("nn: a convolution's backward reuses its forward's reordered input, and shares gy") {
+  const Conv2dOptions o{.stride = 2, .padding = 1};
+  Tensor x = random({4, 32, 14, 14}, 1).requires_grad_();
+  Tensor w = random({48, 32, 4, 4}, 2).requires_grad_();
+  int64_t start = kernels::conv_input_reorders();
+  Tensor y = conv2d(x, w, Tensor(), o);
+  REQUIRE(kernels::conv_input_reorders() - start == 2);  // x and w
+  start = kernels::conv_input_reorders();
+  y.backward(random(y.shape(), 3));
+  // Backward data reorders gy and w; backward weights finds gy and the forward's x.
+  CHECK(kernels::conv_input_reorders() - start == 2);
+
+  // The transposed convolution (backward data as a forward) hands over its x the same way.
+  Tensor t = random({4, 48, 7, 7}, 4).requires_grad_();
+  start = kernels::conv_input_reorders();
+  Tensor u = conv_transpose2d(t, w, Tensor(), o);
+  REQUIRE(kernels::conv_input_reorders() - start == 2);  // t and w
+  start = kernels::conv_input_reorders();
+  u.backward(random(u.shape(), 5));
+  // The forward reorders gu and w; backward weights finds gu and the forward's t.
+  CHECK(kernels::conv_input_reorders() - start == 2);
+}
+
+// gw[o,c,i,j] = sum over n, h, v of gy[n,o,h,v] x[n,c,h+i-1,v+j-1]: stride 1, padding 1.
+std::vector<float> direct_weight_grad(const Tensor& x, const Tensor& gy, const Shape& ws) {
+  std::vector<float> gw(ws.numel(), 0.0f);
+  for (int64_t o = 0; o < ws[0]; ++o)
+    for (int64_t c = 0; c < ws[1]; ++c)
+      for (int64_t i = 0; i < ws[2]; ++i)
+        for (int64_t j = 0; j < ws[3]; ++j) {
+          double acc = 0;
+          for (int64_t n = 0; n < x.size(0); ++n)
+            for (int64_t h = 0; h < gy.size(2); ++h)
+              for (int64_t v = 0; v < gy.size(3); ++v) {
+                const int64_t r = h + i - 1, q = v + j - 1;
+                if (r >= 0 && r < x.size(2) && q >= 0 && q < x.size(3))
+                  acc += at(gy, n, o, h, v) * at(x, n, c, r, q);
+              }
+          gw[((o * ws[1] + c) * ws[2] + i) * ws[3] + j] = static_cast<float>(acc);
+        }
+  return gw;
+}
+
+// x and gy of one shape and layout: a reordered copy must be found by its tensor, not its shape.
+TEST_CASE("nn: reused reordered inputs: x and gy of one shape are not confused") {
+  Tensor x = random({2, 32, 6, 6}, 1);
+  Tensor w = random({32, 32, 3, 3}, 2).requires_grad_();
+  Tensor gy = random({2, 32, 6, 6}, 3);
+  conv2d(x, w, Tensor(), {.padding = 1}).backward(gy);
+  check_close(w.grad().to_vector(), direct_weight_grad(x, gy, w.shape()), 1e-3f);
 }
 
 TEST_CASE("nn: conv2d rejects bad shapes") {

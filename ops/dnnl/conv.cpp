@@ -12,6 +12,7 @@
 #include <dnnl.hpp>
 
 #include <algorithm>
+#include <atomic>
 
 #include "ops/dnnl/context.h"
 #include "ops/dnnl/nn_kernels.h"
@@ -26,7 +27,64 @@ using dnnl::algorithm;
 using dnnl::memory;
 using dnnl::prop_kind;
 
+// ---- reordered activations, shared between passes ----
+
 namespace {
+
+// The memos of the open scopes, innermost last.
+thread_local std::vector<ConvReorderMemo*> open_memos;
+
+}  // namespace
+
+class ConvReorderMemo {
+ public:
+  // The copy of `source` (seen through `plain`) in layout `chosen`, or an undefined tensor.
+  Tensor find(const Tensor& source, const memory::desc& plain, const memory::desc& chosen) const {
+    for (const Entry& e : entries_)
+      if (e.source.data() == source.data() && e.plain == plain && e.chosen == chosen) return e.copy;
+    return Tensor();
+  }
+  void remember(const Tensor& source, const memory::desc& plain, const memory::desc& chosen,
+                const Tensor& copy) {
+    if (!find(source, plain, chosen).defined())
+      entries_.push_back({source.detach(), plain, chosen, copy});
+  }
+
+ private:
+  struct Entry {
+    Tensor source;  // detached: it keeps the storage, not the graph, alive
+    memory::desc plain, chosen;
+    Tensor copy;
+  };
+  std::vector<Entry> entries_;
+};
+
+ConvReorderScope::ConvReorderScope(ConvReorderMemoPtr memo)
+    : memo_(memo ? std::move(memo) : std::make_shared<ConvReorderMemo>()) {
+  open_memos.push_back(memo_.get());
+}
+
+ConvReorderScope::~ConvReorderScope() {
+  open_memos.pop_back();
+}
+
+namespace {
+
+// Searches the open scopes from the innermost out; a copy found is remembered by all of them.
+Tensor find_reordered(const Tensor& t, const memory::desc& plain, const memory::desc& chosen) {
+  for (auto it = open_memos.rbegin(); it != open_memos.rend(); ++it) {
+    Tensor copy = (*it)->find(t, plain, chosen);
+    if (!copy.defined()) continue;
+    for (ConvReorderMemo* m : open_memos) m->remember(t, plain, chosen, copy);
+    return copy;
+  }
+  return Tensor();
+}
+
+void remember_reordered(const Tensor& t, const memory::desc& plain, const memory::desc& chosen,
+                        const Tensor& copy) {
+  for (ConvReorderMemo* m : open_memos) m->remember(t, plain, chosen, copy);
+}
 
 // ---- the fully connected case ----
 
@@ -67,29 +125,45 @@ struct Pass {
   std::vector<Operand> operands;
 };
 
-// Runs a pass on plain buffers (data[i] for operands[i]): inputs are reordered into scratch in
-// the chosen layouts, the primitive runs, and the output is reordered back.
-void run(const Pass& pass, const std::vector<const float*>& data) {
+std::atomic<int64_t> input_reorders{0};
+
+// The input of operand o, tensor t, in the layout its pass chose: t itself, a copy an open scope
+// remembers, or a new reorder (held in `scratch` until the pass is done, and remembered by the
+// open scopes when t is an activation).
+memory input_memory(const Operand& o, const Tensor& t, std::vector<Tensor>& scratch) {
+  memory plain = wrap(o.plain, t.data());
+  if (o.plain == o.chosen) return plain;
+  const bool activation = o.arg == DNNL_ARG_SRC || o.arg == DNNL_ARG_DIFF_DST;
+  if (activation) {
+    Tensor copy = find_reordered(t, o.plain, o.chosen);
+    if (copy.defined()) return wrap(o.chosen, copy.data());
+  }
+  scratch.push_back(Tensor::empty(Shape{static_cast<int64_t>(o.chosen.get_size() / 4)}));
+  memory chosen = wrap(o.chosen, scratch.back().data());
+  o.into_chosen.execute(stream(), plain, chosen);
+  input_reorders.fetch_add(1, std::memory_order_relaxed);
+  if (activation) remember_reordered(t, o.plain, o.chosen, scratch.back());
+  return chosen;
+}
+
+// Runs a pass on plain tensors (tensors[i] for operands[i]): inputs are reordered into the chosen
+// layouts, the primitive runs, and the output is reordered back.
+void run(const Pass& pass, const std::vector<Tensor>& tensors) {
   std::vector<Tensor> scratch;  // keeps the reordered copies alive until the stream is done
   std::unordered_map<int, memory> args;
-  for (size_t i = 0; i < pass.operands.size(); ++i) {
-    const Operand& o = pass.operands[i];
-    memory plain = wrap(o.plain, data[i]);
-    if (o.plain == o.chosen) {
-      args.emplace(o.arg, plain);
-      continue;
-    }
-    scratch.push_back(Tensor::empty(Shape{static_cast<int64_t>(o.chosen.get_size() / 4)}));
-    memory chosen = wrap(o.chosen, scratch.back().data());
-    if (o.into_chosen) o.into_chosen.execute(stream(), plain, chosen);
-    args.emplace(o.arg, chosen);
+  const size_t inputs = pass.operands.size() - 1;
+  for (size_t i = 0; i < inputs; ++i)
+    args.emplace(pass.operands[i].arg, input_memory(pass.operands[i], tensors[i], scratch));
+  const Operand& out = pass.operands.back();
+  memory plain_out = wrap(out.plain, tensors.back().data());
+  if (out.plain == out.chosen) {
+    args.emplace(out.arg, plain_out);
+  } else {
+    scratch.push_back(Tensor::empty(Shape{static_cast<int64_t>(out.chosen.get_size() / 4)}));
+    args.emplace(out.arg, wrap(out.chosen, scratch.back().data()));
   }
   pass.primitive.execute(stream(), args);
-  const Operand& out = pass.operands.back();
-  if (out.out_of_chosen) {
-    memory plain = wrap(out.plain, data.back());
-    out.out_of_chosen.execute(stream(), args.at(out.arg), plain);
-  }
+  if (out.out_of_chosen) out.out_of_chosen.execute(stream(), args.at(out.arg), plain_out);
   stream().wait();
 }
 
@@ -220,10 +294,10 @@ void record_pass(const char* kind, const ConvEntry& e, const Pass& pass, int64_t
 
 // Counts the pass's flops, records it when a recorder listens, and runs it.
 void run_counted(const char* kind, const ConvEntry& e, const Pass& pass, int64_t flops,
-                 const std::vector<const float*>& data) {
+                 const std::vector<Tensor>& tensors) {
   count_flops(flops);
   if (recording_kernel_calls()) record_pass(kind, e, pass, flops);
-  run(pass, data);
+  run(pass, tensors);
 }
 
 }  // namespace
@@ -248,12 +322,11 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const 
       dnnl::convolution_forward::primitive_desc pd(forward_desc(e, true), engine());
       e.forward_bias = make_forward(e, pd, true);
     }
-    run_counted("conv forward", e, e.forward_bias, flops,
-                {x.data(), w.data(), bias.data(), y.data()});
+    run_counted("conv forward", e, e.forward_bias, flops, {x, w, bias, y});
     return;
   }
   if (!e.forward.primitive) e.forward = make_forward(e, e.hint, false);
-  run_counted("conv forward", e, e.forward, flops, {x.data(), w.data(), y.data()});
+  run_counted("conv forward", e, e.forward, flops, {x, w, y});
 }
 
 void conv2d_backward_data(const Tensor& gy, const Tensor& w, const Tensor& gx,
@@ -267,7 +340,7 @@ void conv2d_backward_data(const Tensor& gy, const Tensor& w, const Tensor& gx,
   const int64_t flops = 2 * gy.numel() * w.size(1) * w.size(2) * w.size(3);
   ConvEntry& e = conv_entry(gx.shape(), w.shape(), gy.shape(), g);
   if (!e.backward_data.primitive) e.backward_data = make_backward_data(e);
-  run_counted("conv backward data", e, e.backward_data, flops, {gy.data(), w.data(), gx.data()});
+  run_counted("conv backward data", e, e.backward_data, flops, {gy, w, gx});
 }
 
 void conv2d_backward_weights(const Tensor& x, const Tensor& gy, const Tensor& gw,
@@ -285,8 +358,11 @@ void conv2d_backward_weights(const Tensor& x, const Tensor& gy, const Tensor& gw
   const int64_t flops = 2 * gy.numel() * gw.size(1) * gw.size(2) * gw.size(3);
   ConvEntry& e = conv_entry(x.shape(), gw.shape(), gy.shape(), g);
   if (!e.backward_weights.primitive) e.backward_weights = make_backward_weights(e);
-  run_counted("conv backward weights", e, e.backward_weights, flops,
-              {x.data(), gy.data(), gw.data()});
+  run_counted("conv backward weights", e, e.backward_weights, flops, {x, gy, gw});
+}
+
+int64_t conv_input_reorders() {
+  return input_reorders.load(std::memory_order_relaxed);
 }
 
 }  // namespace minimax::kernels

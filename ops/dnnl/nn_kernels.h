@@ -32,6 +32,37 @@ void conv2d_backward_data(const Tensor& gy, const Tensor& w, const Tensor& gx,
 void conv2d_backward_weights(const Tensor& x, const Tensor& gy, const Tensor& gw,
                              const ConvGeometry& g);
 
+// Convolution passes want activations in oneDNN's blocked layouts and ours are plain, so each pass
+// reorders its inputs. Passes often read the same activation: backward data and backward weights
+// both read gy, and backward weights reads the forward's x again. Within a ConvReorderScope a
+// pass reuses the blocked copy an earlier pass made of the same tensor in the same layout.
+//
+// Only activations (a pass's source and output gradient) are kept, never weights, which the
+// optimizer changes in place. A copy keeps its source's storage alive, so its address cannot be
+// reused for another tensor while the copy is remembered; the op layer must not open a scope
+// around a tensor that changes in place during it.
+class ConvReorderMemo;
+using ConvReorderMemoPtr = std::shared_ptr<ConvReorderMemo>;
+
+class ConvReorderScope {
+ public:
+  // A scope on `memo`, or on a new one. Lookups search this scope's memo, then the enclosing
+  // scopes'; a copy made or found is remembered by every open scope. A forward keeps its scope's
+  // memo() and opens its backward on it, handing over its reordered x.
+  explicit ConvReorderScope(ConvReorderMemoPtr memo = nullptr);
+  ~ConvReorderScope();
+  ConvReorderScope(const ConvReorderScope&) = delete;
+  ConvReorderScope& operator=(const ConvReorderScope&) = delete;
+  const ConvReorderMemoPtr& memo() const { return memo_; }
+
+ private:
+  ConvReorderMemoPtr memo_;
+};
+
+// How many operands convolution passes have reordered into oneDNN's layouts since the start
+// (inputs only; outputs back to plain are not counted). Tests use it to see copies reused.
+int64_t conv_input_reorders();
+
 // ---- pooling (ops/dnnl/pool.cpp) ----
 
 enum class PoolKind { kMax, kAvg };  // kAvg divides by the whole window, padding included
