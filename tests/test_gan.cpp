@@ -201,6 +201,69 @@ TEST_CASE("the WGAN-GP and R1 penalties' gradients pass a finite-difference chec
   CHECK(r.ok);
 }
 
+TEST_CASE("R1 from the loss's own forward equals R1 from a fresh one, and needs x to need grad") {
+  Generator init(9);
+  Tensor w1 = Tensor::uniform({6, 3}, -1, 1, init).requires_grad_();
+  Tensor w2 = Tensor::uniform({1, 6}, -1, 1, init).requires_grad_();
+  Tensor real = Tensor::uniform({5, 3}, -1, 1, init);
+  auto d = [&](const Tensor& x) { return linear(tanh(linear(x, w1)), w2); };
+  Tensor fresh = gan::r1_penalty(d, real, 10.0f);
+  TensorList expected = grad({fresh}, {w1, w2});
+  Tensor x = real.detach().requires_grad_();
+  Tensor at = gan::r1_penalty_at(x, d(x), 10.0f);
+  TensorList got = grad({at}, {w1, w2});
+  CHECK(at.item() == fresh.item());
+  CHECK(at.item() > 0);
+  for (size_t i = 0; i < got.size(); ++i) CHECK(got[i].to_vector() == expected[i].to_vector());
+  CHECK_THROWS_WITH_AS(gan::r1_penalty_at(real, d(real), 10.0f),
+                       doctest::Contains("does not require grad"), std::invalid_argument);
+}
+
+// One D step with R1, against the same update worked out by hand from the batch D saw.
+TEST_CASE("the trainer's R1 runs D once on the real batch and steps D by the penalized loss") {
+  manual_seed(7);
+  Generator gen(7);
+  auto model = gan::mixture_mlp();
+  optim::SGD g_opt(model.generator->parameters(), optim::SGDOptions(0.01));
+  optim::SGD d_opt(model.discriminator->parameters(), optim::SGDOptions(0.05));
+  gan::TrainerOptions options;
+  options.batch = 8;
+  options.r1_gamma = 10;
+  auto ring = data::GaussianMixture::ring8();
+  Tensor real, fake;
+  int d_calls = 0;
+  gan::Trainer trainer(
+      [&](const Tensor& z) {
+        Tensor x = model.generator->forward(z);
+        if (!fake.defined()) fake = x.detach();  // the D step's batch comes first
+        return x;
+      },
+      [&](const Tensor& x) {
+        ++d_calls;
+        return model.discriminator->forward(x);
+      },
+      g_opt, d_opt, model.prior, [&](int64_t n) { return real = ring.sample(n, gen); }, gen,
+      options);
+  TensorList params = model.discriminator->parameters(), before;
+  for (const Tensor& p : params) before.push_back(p.detach().clone());
+  trainer.step();
+  CHECK(d_calls == 3);  // real and fake in D's step, fake in G's: no second forward for R1
+
+  TensorList after;
+  for (const Tensor& p : params) after.push_back(p.detach().clone());
+
+  // By hand: back to the weights before the step, the penalized loss's gradients, SGD's update.
+  for (size_t i = 0; i < params.size(); ++i)
+    std::copy_n(before[i].data(), before[i].numel(), params[i].data());
+  auto d = [&](const Tensor& x) { return model.discriminator->forward(x); };
+  Tensor loss = add(options.loss.discriminator(d(real), d(fake)), gan::r1_penalty(d, real, 10.0f));
+  TensorList g = grad({loss}, params);
+  for (size_t i = 0; i < params.size(); ++i) {
+    std::vector<float> p0 = before[i].to_vector(), gi = g[i].to_vector(), p1 = after[i].to_vector();
+    for (size_t j = 0; j < p0.size(); ++j) CHECK(p1[j] == doctest::Approx(p0[j] - 0.05f * gi[j]));
+  }
+}
+
 TEST_CASE("the trainer runs k discriminator steps per generator step and reports its statistics") {
   manual_seed(6);
   Generator gen(6);

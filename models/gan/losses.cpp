@@ -11,13 +11,18 @@ namespace minimax::gan {
 
 namespace {
 
-// Per-sample squared gradient norm of d at x: sum over every non-batch dimension.
+// Per-sample squared norm of d out / d x (out computed from x, which requires grad), with the
+// graph of that gradient kept so that it backpropagates into D's parameters.
+Tensor squared_gradient_norm(const Tensor& out, const Tensor& x) {
+  Tensor gx = grad({sum(out)}, {x}, {.create_graph = true})[0];
+  return sum(square(flatten(gx)), {1});
+}
+
+// The same for a fresh forward of d at x.
 Tensor squared_input_gradient_norm(const Critic& d, const Tensor& x) {
   GradModeGuard on(true);  // a penalty is a gradient: it needs the graph even under no-grad
   Tensor x_leaf = x.detach().requires_grad_();
-  Tensor out = d(x_leaf);
-  Tensor gx = grad({sum(out)}, {x_leaf}, {.create_graph = true})[0];
-  return sum(square(flatten(gx)), {1});
+  return squared_gradient_norm(d(x_leaf), x_leaf);
 }
 
 }  // namespace
@@ -66,6 +71,15 @@ Tensor gradient_penalty(const Critic& d, const Tensor& real, const Tensor& fake,
 
 Tensor r1_penalty(const Critic& d, const Tensor& real, float gamma) {
   return mul(mean(squared_input_gradient_norm(d, real)), 0.5f * gamma);
+}
+
+Tensor r1_penalty_at(const Tensor& real, const Tensor& real_logits, float gamma) {
+  if (!real.requires_grad())
+    throw std::invalid_argument(fmt::format(
+        "r1_penalty_at: the real batch {} does not require grad, so D's gradient at it cannot be "
+        "taken (make it with requires_grad_() before D's forward)",
+        real.shape().str()));
+  return mul(mean(squared_gradient_norm(real_logits, real)), 0.5f * gamma);
 }
 
 }  // namespace minimax::gan

@@ -62,5 +62,10 @@ Tensor gradient_penalty(const Critic& d, const Tensor& real, const Tensor& fake,
 
 // R1 (Mescheder et al., 2018): (gamma / 2) E[||grad_x D(x)||^2] on real data.
 Tensor r1_penalty(const Critic& d, const Tensor& real, float gamma);
+// R1 from a forward already made: `real` requires grad and real_logits = D(real). A trainer that
+// runs D on the real batch for its loss anyway saves a second forward, and the penalty sees the
+// same dropout masks and batch statistics as the loss. Throws std::invalid_argument when `real`
+// does not require grad.
+Tensor r1_penalty_at(const Tensor& real, const Tensor& real_logits, float gamma);
 
 }  // namespace minimax::gan

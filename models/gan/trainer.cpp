@@ -73,7 +73,12 @@ Tensor Trainer::draw_labels(int64_t n) {
   return labels;
 }
 
-void Trainer::update(optim::Optimizer& optimizer) {
+void Trainer::update(optim::Optimizer& optimizer, const Tensor& loss) {
+  // grad(), not backward(): only the optimizer's parameters get gradients, not the real batch the
+  // R1 penalty differentiates or the other network.
+  const TensorList& params = optimizer.parameters();
+  TensorList grads = grad({loss}, params, {.allow_unused = true});
+  for (size_t i = 0; i < params.size(); ++i) Tensor(params[i]).set_grad(grads[i]);
   if (options_.sync_gradients) options_.sync_gradients(optimizer);
   optimizer.step();
 }
@@ -86,16 +91,18 @@ void Trainer::discriminator_step(StepStats& stats) {
     fake = g_(draw_noise(options_.batch), fake_labels);
   }
   d_opt_.zero_grad();
-  Tensor real_logits = d_(real.x, real.labels), fake_logits = d_(fake, fake_labels);
+  // R1 differentiates the loss's own forward on the real batch, which therefore needs grad.
+  const bool r1 = options_.r1_gamma > 0;
+  Tensor real_x = r1 ? real.x.detach().requires_grad_() : real.x;
+  Tensor real_logits = d_(real_x, real.labels), fake_logits = d_(fake, fake_labels);
   const Loss& objective = options_.loss;
   Tensor loss = objective.discriminator(real_logits, fake_logits);
   Critic critic = [&](const Tensor& x) { return d_(x, real.labels); };
   if (objective.gradient_penalty > 0)
     loss = add(loss, mul(gradient_penalty(critic, real.x, fake, gen_), objective.gradient_penalty));
-  if (options_.r1_gamma > 0) loss = add(loss, r1_penalty(critic, real.x, options_.r1_gamma));
+  if (r1) loss = add(loss, r1_penalty_at(real_x, real_logits, options_.r1_gamma));
   check_finite(loss, "discriminator", steps_done_ + 1);
-  loss.backward();
-  update(d_opt_);
+  update(d_opt_, loss);
   NoGradGuard no_grad;
   stats.d_loss = loss.item();
   stats.d_real = objective.mean_output(real_logits);
@@ -107,10 +114,7 @@ void Trainer::generator_step(StepStats& stats) {
   Tensor labels = draw_labels(options_.batch);
   Tensor loss = options_.loss.generator(d_(g_(draw_noise(options_.batch), labels), labels));
   check_finite(loss, "generator", steps_done_ + 1);
-  const TensorList& params = g_opt_.parameters();
-  TensorList grads = grad({loss}, params, {.allow_unused = true});
-  for (size_t i = 0; i < params.size(); ++i) Tensor(params[i]).set_grad(grads[i]);
-  update(g_opt_);
+  update(g_opt_, loss);
   stats.g_loss = loss.item();
 }
 

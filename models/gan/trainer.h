@@ -106,7 +106,9 @@ class Trainer {
   // Labels for n of G's samples: uniform over the classes; undefined when unconditional (no draw,
   // so an unconditional run's random streams are as they always were).
   Tensor draw_labels(int64_t n);
-  void update(optim::Optimizer& optimizer);
+  // Sets the gradients of the optimizer's parameters from `loss`, sums them across processes
+  // when distributed, and steps.
+  void update(optim::Optimizer& optimizer, const Tensor& loss);
 
   ConditionalNetwork g_, d_;
   optim::Optimizer& g_opt_;
