@@ -127,6 +127,12 @@ struct Pass {
 
 std::atomic<int64_t> input_reorders{0};
 
+// A buffer in layout d from the caching allocator, held in `scratch` until the pass is done.
+memory scratch_memory(const memory::desc& d, std::vector<Tensor>& scratch) {
+  scratch.push_back(Tensor::empty(Shape{static_cast<int64_t>(d.get_size() / sizeof(float))}));
+  return wrap(d, scratch.back().data());
+}
+
 // The input of operand o, tensor t, in the layout its pass chose: t itself, a copy an open scope
 // remembers, or a new reorder (held in `scratch` until the pass is done, and remembered by the
 // open scopes when t is an activation).
@@ -138,8 +144,7 @@ memory input_memory(const Operand& o, const Tensor& t, std::vector<Tensor>& scra
     Tensor copy = find_reordered(t, o.plain, o.chosen);
     if (copy.defined()) return wrap(o.chosen, copy.data());
   }
-  scratch.push_back(Tensor::empty(Shape{static_cast<int64_t>(o.chosen.get_size() / 4)}));
-  memory chosen = wrap(o.chosen, scratch.back().data());
+  memory chosen = scratch_memory(o.chosen, scratch);
   o.into_chosen.execute(stream(), plain, chosen);
   input_reorders.fetch_add(1, std::memory_order_relaxed);
   if (activation) remember_reordered(t, o.plain, o.chosen, scratch.back());
@@ -159,8 +164,7 @@ void run(const Pass& pass, const std::vector<Tensor>& tensors) {
   if (out.plain == out.chosen) {
     args.emplace(out.arg, plain_out);
   } else {
-    scratch.push_back(Tensor::empty(Shape{static_cast<int64_t>(out.chosen.get_size() / 4)}));
-    args.emplace(out.arg, wrap(out.chosen, scratch.back().data()));
+    args.emplace(out.arg, scratch_memory(out.chosen, scratch));
   }
   pass.primitive.execute(stream(), args);
   if (out.out_of_chosen) out.out_of_chosen.execute(stream(), args.at(out.arg), plain_out);
