@@ -520,3 +520,38 @@ TEST_CASE("accuracy: binary ops with a broadcast second operand equal a plain lo
     }
   }
 }
+
+// expand copies; with broadcast dimensions it takes our own loop (oneDNN's reorder takes no zero
+// strides), which merges neighbouring dimensions into runs. Every pattern of unit dimensions over
+// a 4-D shape, a lower-rank source, and a per-channel source big enough to run on every thread.
+TEST_CASE("accuracy: expand equals a plain loop for every pattern of broadcast dimensions") {
+  std::vector<std::pair<Shape, Shape>> cases{
+      {{5}, {2, 3, 5}}, {{256, 1, 1}, {64, 256, 3, 3}}, {{1, 256, 1, 1}, {64, 256, 3, 3}}};
+  const Shape full{3, 4, 5, 6};
+  for (int mask = 1; mask < 16; ++mask) {  // bit d set: dimension d is 1 in the source
+    Shape from = full;
+    for (int d = 0; d < 4; ++d)
+      if (mask & (1 << d)) from[d] = 1;
+    cases.emplace_back(from, full);
+  }
+  Generator gen(6);
+  for (const auto& [from, to] : cases) {
+    CAPTURE(from.str());
+    CAPTURE(to.str());
+    Tensor x = Tensor::uniform(from, -1.0f, 1.0f, gen);
+    std::vector<float> got = expand(x, to).to_vector();
+    Shape padded(std::vector<int64_t>(to.size() - from.size(), 1));
+    for (int64_t d : from) padded.push_back(d);
+    int64_t wrong = 0;
+    for (int64_t i = 0; i < to.numel(); ++i) {
+      int64_t source = 0, rest = i, stride = 1;
+      for (int d = to.size() - 1; d >= 0; --d) {
+        if (padded[d] != 1) source += (rest % to[d]) * stride;
+        stride *= padded[d];
+        rest /= to[d];
+      }
+      wrong += got[i] != x.data()[source];
+    }
+    CHECK(wrong == 0);
+  }
+}

@@ -1,6 +1,7 @@
 // oneDNN eltwise, softmax, binary, reduction and reorder primitives on our plain row-major tensors.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <stdexcept>
@@ -291,6 +292,59 @@ const StridedReorder& strided_reorder(const Shape& shape, const std::vector<int6
   });
 }
 
+// The view's dimensions with unit ones dropped and neighbours merged where the source walks them
+// as one (stride[k] == stride[k+1] * size[k+1], which joins two broadcast dimensions too), so the
+// innermost is as long as it can be: [64,256,3,3] from a per-channel [256] is 16,384 runs of 9
+// copies of one value.
+struct CollapsedView {
+  std::vector<int64_t> sizes, strides;
+};
+
+CollapsedView collapse(const Shape& shape, const std::vector<int64_t>& strides) {
+  CollapsedView v;
+  for (int k = 0; k < shape.size(); ++k) {
+    if (shape[k] == 1) continue;
+    if (!v.sizes.empty() && v.strides.back() == strides[k] * shape[k]) {
+      v.sizes.back() *= shape[k];
+      v.strides.back() = strides[k];
+      continue;
+    }
+    v.sizes.push_back(shape[k]);
+    v.strides.push_back(strides[k]);
+  }
+  return v;
+}
+
+// dst (row-major, `shape`) = the view of src with `strides`, some of them 0 (expand, and the
+// gradients of sum and mean). One output row of the collapsed view at a time, its source offset
+// from the row's coordinates; within a row, a fill, a copy or a strided gather.
+void broadcast_copy(const float* src, const std::vector<int64_t>& strides, const Shape& shape,
+                    float* dst) {
+  const CollapsedView v = collapse(shape, strides);
+  if (v.sizes.empty()) {  // one element
+    dst[0] = src[0];
+    return;
+  }
+  const int outer = static_cast<int>(v.sizes.size()) - 1;
+  const int64_t run = v.sizes.back(), step = v.strides.back(), rows = shape.numel() / run;
+#pragma omp parallel for if (rows * run >= kParallelMinElements)
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t offset = 0;
+    for (int64_t k = outer - 1, rest = r; k >= 0; --k) {
+      offset += (rest % v.sizes[k]) * v.strides[k];
+      rest /= v.sizes[k];
+    }
+    const float* s = src + offset;
+    float* d = dst + r * run;
+    if (step == 0)
+      std::fill_n(d, run, s[0]);
+    else if (step == 1)
+      std::copy_n(s, run, d);
+    else
+      for (int64_t i = 0; i < run; ++i) d[i] = s[i * step];
+  }
+}
+
 }  // namespace
 
 void strided_copy(const Tensor& src, const std::vector<int64_t>& src_strides, int64_t src_offset,
@@ -300,22 +354,8 @@ void strided_copy(const Tensor& src, const std::vector<int64_t>& src_strides, in
   for (size_t i = 0; i < src_strides.size(); ++i)
     broadcasts = broadcasts || (src_strides[i] == 0 && dst.shape()[i] > 1);
   if (broadcasts) {
-    // oneDNN's reorder does not take zero strides: a plain loop over the output's elements.
-    const Shape& shape = dst.shape();
-    int rank = shape.size();
-    std::vector<int64_t> index(rank, 0);
-    const float* s = src.data() + src_offset;
-    float* d = dst.data();
-    int64_t offset = 0;
-    for (int64_t i = 0, n = dst.numel(); i < n; ++i) {
-      d[i] = s[offset];
-      for (int k = rank - 1; k >= 0; --k) {
-        offset += src_strides[k];
-        if (++index[k] < shape[k]) break;
-        offset -= src_strides[k] * shape[k];
-        index[k] = 0;
-      }
-    }
+    // oneDNN's reorder does not take zero strides.
+    broadcast_copy(src.data() + src_offset, src_strides, dst.shape(), dst.data());
     return;
   }
   SerialBelow serial(dst.numel());
