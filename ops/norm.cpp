@@ -75,14 +75,6 @@ void check_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
         "batch_norm: eval mode normalizes with running_mean and running_var, which are undefined");
 }
 
-// PyTorch's rule: running = (1 - momentum) running + momentum batch, with the unbiased variance.
-void update_running(BatchNormState& s, const Tensor& mu, const Tensor& var, int64_t count) {
-  NoGradGuard no_grad;
-  float m = s.momentum, unbias = static_cast<float>(count) / static_cast<float>(count - 1);
-  s.running_mean.copy_(add(mul(s.running_mean, 1.0f - m), mul(mu, m)));
-  s.running_var.copy_(add(mul(s.running_var, 1.0f - m), mul(var, m * unbias)));
-}
-
 // Where a normalization standardizes, for the backward written with ops: x and its gradient viewed
 // as `view`, statistics over `stats`, the weight reshaped to `weight_view` to broadcast over the
 // view, the parameter gradients summed over `params` and given the parameters' `param_shape`.
@@ -165,7 +157,9 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Bat
   Tensor y = Tensor::empty(x.shape());
   kernels::batch_norm_forward(detail::view(x, s4), weight, bias, mu, var, detail::view(y, s4),
                               state.eps, training);
-  if (training && state.running_mean.defined()) update_running(state, mu, var, x.numel() / c);
+  if (training && state.running_mean.defined())
+    kernels::batch_norm_update_running(state.running_mean, state.running_var, mu, var,
+                                       state.momentum, x.numel() / c);
   Saved saved{x, weight, bias.defined(), mu, var, training, state.eps};
   return record("batch_norm", std::move(y), {x, weight, bias},
                 [saved](const Tensor& g, Node& n) -> TensorList {

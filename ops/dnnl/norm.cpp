@@ -177,6 +177,21 @@ void batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& scale,
   }
 }
 
+void batch_norm_update_running(const Tensor& running_mean, const Tensor& running_var,
+                               const Tensor& mean, const Tensor& var, float momentum,
+                               int64_t count) {
+  const float keep = 1.0f - momentum;
+  const float unbiased = momentum * (static_cast<float>(count) / static_cast<float>(count - 1));
+  float* rm = running_mean.data();
+  float* rv = running_var.data();
+  const float* m = mean.data();
+  const float* v = var.data();
+  for (int64_t ch = 0; ch < mean.numel(); ++ch) {
+    rm[ch] = rm[ch] * keep + m[ch] * momentum;
+    rv[ch] = rv[ch] * keep + v[ch] * unbiased;
+  }
+}
+
 // ---- layer normalization ----
 
 using namespace dnnl_ctx;
