@@ -127,10 +127,11 @@ struct Pass {
 
 std::atomic<int64_t> input_reorders{0};
 
-// A buffer in layout d from the caching allocator, held in `scratch` until the pass is done.
-memory scratch_memory(const memory::desc& d, std::vector<Tensor>& scratch) {
-  scratch.push_back(Tensor::empty(Shape{static_cast<int64_t>(d.get_size() / sizeof(float))}));
-  return wrap(d, scratch.back().data());
+// A buffer for layout d from the caching allocator, held in `scratch` until the pass is done.
+Tensor scratch_buffer(const memory::desc& d, std::vector<Tensor>& scratch) {
+  Tensor buffer = Tensor::empty(Shape{static_cast<int64_t>(d.get_size() / sizeof(float))});
+  scratch.push_back(buffer);
+  return buffer;
 }
 
 // The input of operand o, tensor t, in the layout its pass chose: t itself, a copy an open scope
@@ -144,10 +145,11 @@ memory input_memory(const Operand& o, const Tensor& t, std::vector<Tensor>& scra
     Tensor copy = find_reordered(t, o.plain, o.chosen);
     if (copy.defined()) return wrap(o.chosen, copy.data());
   }
-  memory chosen = scratch_memory(o.chosen, scratch);
+  Tensor copy = scratch_buffer(o.chosen, scratch);
+  memory chosen = wrap(o.chosen, copy.data());
   o.into_chosen.execute(stream(), plain, chosen);
   input_reorders.fetch_add(1, std::memory_order_relaxed);
-  if (activation) remember_reordered(t, o.plain, o.chosen, scratch.back());
+  if (activation) remember_reordered(t, o.plain, o.chosen, copy);
   return chosen;
 }
 
@@ -164,7 +166,7 @@ void run(const Pass& pass, const std::vector<Tensor>& tensors) {
   if (out.plain == out.chosen) {
     args.emplace(out.arg, plain_out);
   } else {
-    args.emplace(out.arg, scratch_memory(out.chosen, scratch));
+    args.emplace(out.arg, wrap(out.chosen, scratch_buffer(out.chosen, scratch).data()));
   }
   pass.primitive.execute(stream(), args);
   if (out.out_of_chosen) out.out_of_chosen.execute(stream(), args.at(out.arg), plain_out);
