@@ -84,23 +84,39 @@ struct Layout {
   Shape weight_view, param_shape;
 };
 
-// The gradients of y = xhat * weight + bias (weight undefined: 1), xhat = (x - mean) / sqrt(var +
-// eps), with ops. The statistics are recomputed from x so that their dependence on x is part of
-// the graph.
-TensorList standardized_backward(const Tensor& g, const Tensor& x, const Tensor& weight, float eps,
-                                 const Layout& l, Node& n) {
-  Tensor xv = reshape(x, l.view), gv = reshape(g, l.view);
+// x viewed as l.view, standardized over l.stats with ops: xhat = (x - mean) rstd, and rstd.
+struct Standardized {
+  Tensor xhat, rstd;
+};
+
+Standardized standardize(const Tensor& xv, float eps, const Layout& l) {
   Tensor xc = sub(xv, mean(xv, l.stats, true));
   Tensor rstd = pow(add(mean(square(xc), l.stats, true), eps), -0.5f);
-  Tensor xhat = mul(xc, rstd);
-  Tensor gxhat = weight.defined() ? mul(gv, reshape(weight, l.weight_view)) : gv;
-  // Through the standardization: drop gxhat's components along 1 and along xhat, then rescale.
-  Tensor along_one = mean(gxhat, l.stats, true);
-  Tensor along_xhat = mul(xhat, mean(mul(gxhat, xhat), l.stats, true));
+  return {mul(xc, rstd), rstd};
+}
+
+// q without its components along 1 and along xhat, means over `stats`: P q = q - mean(q) - xhat
+// mean(q xhat). Standardizing's Jacobian is rstd P, and P is symmetric.
+Tensor project_out(const Tensor& q, const Tensor& xhat, const Dims& stats) {
+  return sub(sub(q, mean(q, stats, true)), mul(xhat, mean(mul(q, xhat), stats, true)));
+}
+
+// The gradients of y = xhat * weight + bias (weight undefined: 1), xhat = (x - mean) / sqrt(var +
+// eps), with ops; x's only when `with_input`. The statistics are recomputed from x so that their
+// dependence on x is part of the graph.
+TensorList standardized_backward(const Tensor& g, const Tensor& x, const Tensor& weight, float eps,
+                                 const Layout& l, Node& n, bool with_input = true) {
+  Tensor gv = reshape(g, l.view);
   TensorList r(3);
-  if (n.needs_input_grad(0))
-    r[0] = reshape(mul(rstd, sub(sub(gxhat, along_one), along_xhat)), x.shape());
-  if (n.needs_input_grad(1)) r[1] = reshape(sum(mul(gv, xhat), l.params), l.param_shape);
+  const bool input = with_input && n.needs_input_grad(0);
+  if (input || n.needs_input_grad(1)) {
+    const auto [xhat, rstd] = standardize(reshape(x, l.view), eps, l);
+    if (input) {
+      Tensor gxhat = weight.defined() ? mul(gv, reshape(weight, l.weight_view)) : gv;
+      r[0] = reshape(mul(rstd, project_out(gxhat, xhat, l.stats)), x.shape());
+    }
+    if (n.needs_input_grad(1)) r[1] = reshape(sum(mul(gv, xhat), l.params), l.param_shape);
+  }
   if (n.needs_input_grad(2)) r[2] = reshape(sum(gv, l.params), l.param_shape);
   return r;
 }
@@ -127,6 +143,60 @@ TensorList fused_backward(const Tensor& g, const Saved& s, Node& n) {
 // Batch norm in training standardizes each channel over the batch and the positions.
 Layout batch_layout(const Shape& x) {
   return {as_nchw(x), kPerChannel, kPerChannel, {1, x[1], 1, 1}, {x[1]}};
+}
+
+// x viewed as [N,C,H,W], or undefined when t is.
+Tensor nchw_view(const Tensor& t, const Shape& s4) {
+  return t.defined() ? detail::view(t, s4) : Tensor();
+}
+
+// The gradients of training batch norm's gx = scale r P g (see standardize) with respect to g, x
+// and the weight, given u at gx, with ops: a third derivative through batch norm. The fused
+// kernel (kernels::batch_norm_double_backward) derives the same formulas.
+TensorList input_grad_backward_ops(const Tensor& u, const Tensor& g, const Saved& s, Node& n) {
+  const Layout l = batch_layout(s.x.shape());
+  Tensor gv = reshape(g, l.view), uv = reshape(u, l.view);
+  const auto [xhat, rstd] = standardize(reshape(s.x, l.view), s.eps, l);
+  Tensor k = s.weight.defined() ? mul(reshape(s.weight, l.weight_view), rstd) : rstd;
+  Tensor pg = project_out(gv, xhat, l.stats);
+  TensorList r(3);
+  if (n.needs_input_grad(0)) r[0] = reshape(mul(k, project_out(uv, xhat, l.stats)), s.x.shape());
+  if (n.needs_input_grad(1)) {
+    Tensor m = mean(mul(gv, xhat), l.stats, true), b = mean(mul(uv, xhat), l.stats, true);
+    Tensor c = mean(mul(uv, pg), l.stats, true);
+    Tensor inner = add(mul(c, xhat), project_out(add(mul(m, uv), mul(b, gv)), xhat, l.stats));
+    r[1] = reshape(neg(mul(mul(k, rstd), inner)), s.x.shape());
+  }
+  if (n.needs_input_grad(2)) r[2] = reshape(sum(mul(mul(uv, pg), rstd), l.params), l.param_shape);
+  return r;
+}
+
+TensorList input_grad_backward_fused(const Tensor& u, const Tensor& g, const Saved& s, Node& n) {
+  const Shape s4 = as_nchw(s.x.shape());
+  TensorList r(3);
+  if (n.needs_input_grad(0)) r[0] = Tensor::empty(s.x.shape());
+  if (n.needs_input_grad(1)) r[1] = Tensor::empty(s.x.shape());
+  if (n.needs_input_grad(2)) r[2] = Tensor::empty({s.x.size(1)});
+  kernels::batch_norm_double_backward(detail::view(s.x, s4), detail::view(g, s4),
+                                      detail::view(u, s4), s.weight, s.eps, nchw_view(r[0], s4),
+                                      nchw_view(r[1], s4), r[2]);
+  return r;
+}
+
+// Training batch norm's gx as one recorded node, for a backward that is itself recorded (a
+// gradient penalty through a batch-norm critic): its value from the fused backward, its own
+// gradient from the fused double backward, or from ops when that too is recorded. Written as
+// ops, the gradient would be some fifteen recorded ops here and twice as many in their backward.
+Tensor recorded_input_grad(const Tensor& g, const Saved& s) {
+  const Shape s4 = as_nchw(s.x.shape());
+  Tensor gx = Tensor::empty(s.x.shape());
+  kernels::batch_norm_backward(detail::view(s.x, s4), detail::view(g, s4), s.weight, s.mu, s.var,
+                               detail::view(gx, s4), Tensor(), Tensor(), s.eps, true);
+  return record("batch_norm_backward", std::move(gx), {g, s.x, s.weight},
+                [s, g](const Tensor& u, Node& n) -> TensorList {
+                  if (!GradMode::is_enabled()) return input_grad_backward_fused(u, g, s, n);
+                  return input_grad_backward_ops(u, g, s, n);
+                });
 }
 
 // The eval gradient with ops: the statistics are constants, so it is affine in x.
@@ -169,8 +239,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Bat
                   // "nn: batch_norm recorded backward equals the fused one" ties them together.
                   if (!GradMode::is_enabled()) return fused_backward(g, saved, n);
                   if (!saved.training) return running_stats_backward(g, saved, n);
-                  return standardized_backward(g, saved.x, saved.weight, saved.eps,
-                                               batch_layout(saved.x.shape()), n);
+                  TensorList r = standardized_backward(g, saved.x, saved.weight, saved.eps,
+                                                       batch_layout(saved.x.shape()), n, false);
+                  if (n.needs_input_grad(0)) r[0] = recorded_input_grad(g, saved);
+                  return r;
                 });
 }
 

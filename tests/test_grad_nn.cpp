@@ -539,6 +539,33 @@ TEST_CASE("grad: batch_norm training") {
                 k2nd}});
 }
 
+// A gradient through training batch norm taken with create_graph is one recorded node
+// (batch_norm_backward). The rows above check its fused double backward; these differentiate a
+// function that itself takes such a gradient, so their second order runs the node's backward
+// recorded, written with ops: a third derivative through batch norm.
+TEST_CASE("grad: batch_norm training, a gradient of its gradient") {
+  auto input_grad = [](const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& pick) {
+    // Evaluated for a difference quotient, grad mode is off: the gradient is taken all the same.
+    const bool recording = GradMode::is_enabled();
+    GradModeGuard on(true);
+    Tensor xr = recording ? x : x.detach().requires_grad_();
+    Tensor loss = sum(mul(square(bn_train(xr, w, b)), pick));
+    return grad({loss}, {xr}, {.create_graph = recording})[0];
+  };
+  check_table({{"affine",
+                {{{3, 2, 2, 2}}, {{2}}, {{2}}},
+                [&](const TensorList& x) {
+                  return input_grad(x[0], x[1], x[2], random({3, 2, 2, 2}, 21));
+                },
+                k2nd},
+               {"no affine",
+                {{{4, 3}}},
+                [&](const TensorList& x) {
+                  return input_grad(x[0], Tensor(), Tensor(), random({4, 3}, 22));
+                },
+                k2nd}});
+}
+
 TEST_CASE("grad: batch_norm eval") {
   auto affine = [](const TensorList& x) { return bn_eval(x[0], x[1], x[2]); };
   check_table({{"[N,C] affine", {{{4, 3}}, {{3}}, {{3}}}, affine, k2nd},
@@ -568,6 +595,29 @@ TEST_CASE("nn: batch_norm recorded backward equals the fused one") {
     for (int i = 0; i < 3; ++i) {
       CAPTURE(i);
       if (i < 2) CHECK(recorded[i].requires_grad());  // the bias gradient is sum(gy): constant
+      check_close(recorded[i].to_vector(), fused[i].to_vector(), 1e-3f);
+    }
+  }
+}
+
+// The same for the node a recorded batch-norm gradient makes (batch_norm_backward): its gradient
+// written with ops, which only a third derivative runs, against its fused double backward, which
+// the second-order rows check.
+TEST_CASE("nn: batch_norm's recorded double backward equals the fused one") {
+  for (bool affine : {true, false}) {
+    CAPTURE(affine);
+    Tensor x = random({3, 2, 2, 3}, 1).requires_grad_();
+    Tensor w = affine ? random({2}, 2).requires_grad_() : Tensor();
+    Tensor b = affine ? random({2}, 3).requires_grad_() : Tensor();
+    Tensor loss = sum(mul(square(bn_train(x, w, b)), random({3, 2, 2, 3}, 4)));
+    Tensor gx = grad({loss}, {x}, {.create_graph = true})[0];
+    TensorList wrt = affine ? TensorList{x, w} : TensorList{x};
+    Tensor u = random({3, 2, 2, 3}, 5);
+    TensorList fused = grad({gx}, wrt, {.grad_outputs = {u}, .retain_graph = true});
+    TensorList recorded = grad({gx}, wrt, {.grad_outputs = {u}, .create_graph = true});
+    for (size_t i = 0; i < wrt.size(); ++i) {
+      CAPTURE(i);
+      CHECK(recorded[i].requires_grad());
       check_close(recorded[i].to_vector(), fused[i].to_vector(), 1e-3f);
     }
   }

@@ -177,6 +177,81 @@ void batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& scale,
   }
 }
 
+namespace {
+
+// Pointers to batch_norm_double_backward's operands and outputs (null: not wanted).
+struct DoubleBackwardArgs {
+  const float *x, *gy, *u;  // u: the gradient arriving at gx
+  float *d_gy, *d_x, *d_scale;
+};
+
+// Channel ch's share of batch_norm_double_backward. With r = rstd, xhat = (x - mean) r and means
+// over the channel's elements, gx = scale r Pg where P q = q - mean(q) - xhat mean(q xhat) (P is
+// symmetric). Differentiating, with gbar = mean(gy), m = mean(gy xhat), ubar = mean(u), b =
+// mean(u xhat) and c = mean(u Pg):
+//   d_gy = scale r P u = scale r (u - ubar - xhat b)
+//   d_x = -scale r^2 (c xhat + P(m u + b gy)) = -scale r^2 ((c - 2 m b) xhat + m u + b gy
+//         - m ubar - b gbar)
+//   d_scale = r sum(u Pg) = r count c
+// (d_x: r's derivative gives the xhat c term, xhat's and m's give P(m u + b gy)).
+void channel_double_backward(const DoubleBackwardArgs& a, const Planes& p, int64_t ch, double gamma,
+                             double eps) {
+  const Moments mo = channel_moments(a.x, p, ch);
+  const double r = 1.0 / std::sqrt(mo.var + eps), n = static_cast<double>(p.count());
+  double sg = 0.0, sgx = 0.0, su = 0.0, sux = 0.0, sug = 0.0;
+  for (int64_t s = 0; s < p.n; ++s) {
+    const int64_t run = (s * p.c + ch) * p.hw;
+#pragma omp simd reduction(+ : sg, sgx, su, sux, sug)
+    for (int64_t j = 0; j < p.hw; ++j) {
+      const double xh = (a.x[run + j] - mo.mean) * r, g = a.gy[run + j], u = a.u[run + j];
+      sg += g;
+      sgx += g * xh;
+      su += u;
+      sux += u * xh;
+      sug += u * g;
+    }
+  }
+  const double gbar = sg / n, m = sgx / n, ubar = su / n, b = sux / n;
+  const double c = sug / n - gbar * ubar - m * b;
+  if (a.d_scale) a.d_scale[ch] = static_cast<float>(r * n * c);
+  // Per element, in float: d_gy = k_g (u - ubar - xh b); d_x = k_x (cx xh + m u + b gy - q0).
+  const float k_g = static_cast<float>(gamma * r), k_x = static_cast<float>(-gamma * r * r);
+  const float cx = static_cast<float>(c - 2.0 * m * b),
+              q0 = static_cast<float>(m * ubar + b * gbar);
+  const float mu = static_cast<float>(mo.mean), rf = static_cast<float>(r);
+  const float mf = static_cast<float>(m), bf = static_cast<float>(b), uf = static_cast<float>(ubar);
+  for (int64_t s = 0; s < p.n; ++s) {
+    const int64_t run = (s * p.c + ch) * p.hw;
+#pragma omp simd
+    for (int64_t j = 0; j < p.hw; ++j) {
+      const float xh = (a.x[run + j] - mu) * rf, u = a.u[run + j];
+      if (a.d_gy) a.d_gy[run + j] = k_g * (u - uf - xh * bf);
+      if (a.d_x) a.d_x[run + j] = k_x * (cx * xh + mf * u + bf * a.gy[run + j] - q0);
+    }
+  }
+}
+
+float* data_or_null(const Tensor& t) {
+  return t.defined() ? t.data() : nullptr;
+}
+
+}  // namespace
+
+void batch_norm_double_backward(const Tensor& x, const Tensor& gy, const Tensor& ggx,
+                                const Tensor& scale, float eps, const Tensor& d_gy,
+                                const Tensor& d_x, const Tensor& d_scale) {
+  if (x.numel() == 0) {
+    if (d_scale.defined()) std::fill_n(d_scale.data(), d_scale.numel(), 0.0f);
+    return;
+  }
+  const Planes p(x);
+  const DoubleBackwardArgs a{x.data(),           gy.data(),         ggx.data(),
+                             data_or_null(d_gy), data_or_null(d_x), data_or_null(d_scale)};
+  const float* sc = scale.defined() ? scale.data() : nullptr;
+#pragma omp parallel for if (x.numel() >= kParallelMinElements)
+  for (int64_t ch = 0; ch < p.c; ++ch) channel_double_backward(a, p, ch, sc ? sc[ch] : 1.0, eps);
+}
+
 void batch_norm_update_running(const Tensor& running_mean, const Tensor& running_var,
                                const Tensor& mean, const Tensor& var, float momentum,
                                int64_t count) {
