@@ -1,7 +1,8 @@
 // The batch-norm kernels (ops/dnnl/nn_kernels.h) against a direct evaluation in double: forward
 // values, the batch's mean and biased variance, and the fused backward's gx, gscale and gshift,
 // over ranks 2 and 4, H*W from 1 to 289 (odd sizes, one sample with many positions, one shape
-// large enough for the parallel loop), with and without scale and shift, training and eval.
+// large enough for the parallel loop), with and without scale and shift, training and eval; and
+// the double backward against difference quotients of the training gx, in double.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -132,4 +133,85 @@ TEST_CASE("kernels: batch_norm forward and backward match a double reference") {
         if (scale.defined()) CHECK(worst_error(gscale, ref.gscale, 1.0) < kTolerance);
         if (shift.defined()) CHECK(worst_error(gshift, ref.gshift, 1.0) < kTolerance);
       }
+}
+
+namespace {
+
+// Training batch norm's gx for one channel, in double: scale rstd (g - mean(g) - xhat mean(g
+// xhat)), from the channel's elements x and g.
+std::vector<double> channel_gx(const std::vector<double>& x, const std::vector<double>& g,
+                               double scale) {
+  const double n = static_cast<double>(x.size());
+  double mean = 0, var = 0, g_mean = 0, gx_mean = 0;
+  for (double v : x) mean += v / n;
+  for (double v : x) var += (v - mean) * (v - mean) / n;
+  const double rstd = 1.0 / std::sqrt(var + kEps);
+  for (size_t i = 0; i < x.size(); ++i) {
+    g_mean += g[i] / n;
+    gx_mean += g[i] * (x[i] - mean) * rstd / n;
+  }
+  std::vector<double> gx(x.size());
+  for (size_t i = 0; i < x.size(); ++i)
+    gx[i] = scale * rstd * (g[i] - g_mean - (x[i] - mean) * rstd * gx_mean);
+  return gx;
+}
+
+// d/dv of sum(u * gx(...)) where v is element i of x (which = 0), of g (1), or the scale (2), by
+// a central difference in double.
+double channel_vjp(std::vector<double> x, std::vector<double> g, double scale,
+                   const std::vector<double>& u, int which, size_t i) {
+  double& v = which == 0 ? x[i] : which == 1 ? g[i] : scale;
+  const double h = 1e-6 * std::max(1.0, std::abs(v)), original = v;
+  auto total = [&] {
+    std::vector<double> gx = channel_gx(x, g, scale);
+    double t = 0;
+    for (size_t k = 0; k < gx.size(); ++k) t += u[k] * gx[k];
+    return t;
+  };
+  v = original + h;
+  const double up = total();
+  v = original - h;
+  const double down = total();
+  return (up - down) / (2 * h);
+}
+
+}  // namespace
+
+TEST_CASE("kernels: batch_norm double backward matches difference quotients in double") {
+  for (const Shape& shape : std::vector<Shape>{{7, 5}, {5, 3, 3, 3}, {2, 3, 5, 3}, {8, 16, 6, 6}})
+    for (bool affine : {true, false}) {
+      const std::string name = shape.str();
+      CAPTURE(name);
+      CAPTURE(affine);
+      const int64_t n = shape[0], c = shape[1], hw = shape.numel() / (n * c);
+      Generator gen(c);
+      Tensor x = channel_data(shape, 1), gy = channel_data(shape, 2), u = channel_data(shape, 3);
+      Tensor scale = affine ? Tensor::uniform({c}, 0.5f, 2.0f, gen) : Tensor();
+      Tensor d_gy = Tensor::empty(shape), d_x = Tensor::empty(shape);
+      Tensor d_scale = affine ? Tensor::empty({c}) : Tensor();
+      kernels::batch_norm_double_backward(x, gy, u, scale, kEps, d_gy, d_x, d_scale);
+
+      std::vector<double> want_gy(x.numel()), want_x(x.numel()), want_scale(c);
+      for (int64_t ch = 0; ch < c; ++ch) {
+        std::vector<double> xs, gs, us;  // the channel's elements, sample by sample
+        for (int64_t s = 0; s < n; ++s)
+          for (int64_t j = 0; j < hw; ++j) {
+            const int64_t at = (s * c + ch) * hw + j;
+            xs.push_back(x.data()[at]);
+            gs.push_back(gy.data()[at]);
+            us.push_back(u.data()[at]);
+          }
+        const double w = affine ? scale.data()[ch] : 1.0;
+        for (int64_t s = 0, k = 0; s < n; ++s)
+          for (int64_t j = 0; j < hw; ++j, ++k) {
+            const int64_t at = (s * c + ch) * hw + j;
+            want_x[at] = channel_vjp(xs, gs, w, us, 0, k);
+            want_gy[at] = channel_vjp(xs, gs, w, us, 1, k);
+          }
+        want_scale[ch] = channel_vjp(xs, gs, w, us, 2, 0);
+      }
+      CHECK(worst_error(d_x, want_x, 1.0) < kTolerance);
+      CHECK(worst_error(d_gy, want_gy, 1.0) < kTolerance);
+      if (affine) CHECK(worst_error(d_scale, want_scale, 1.0) < kTolerance);
+    }
 }
