@@ -2,8 +2,6 @@
 // convolution pass of a step, each as it ran, and each can be run again alone.
 #include <doctest/doctest.h>
 
-#include <algorithm>
-#include <chrono>
 #include <set>
 
 #include "examples/cli/bench_iteration.h"
@@ -26,19 +24,6 @@ int64_t flops_of(const std::vector<KernelCall>& calls) {
   int64_t flops = 0;
   for (const KernelCall& c : calls) flops += c.flops;
   return flops;
-}
-
-// The median wall time of one step over `steps` steps.
-double median_step_seconds(cli::BenchIteration& iteration, int steps) {
-  std::vector<double> times;
-  for (int i = 0; i < steps; ++i) {
-    auto start = std::chrono::steady_clock::now();
-    iteration.step();
-    times.push_back(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
 }
 
 }  // namespace
@@ -117,33 +102,45 @@ TEST_CASE("a recorded call runs again alone on its own buffers and takes time") 
     CAPTURE(c.kind);
     double seconds = kernels::time_alone(c, 3, 0.001);
     CHECK(seconds > 0);
-    CHECK(seconds < 0.1);  // a tiny problem; minutes would mean the runs were not what we think
+    // A tiny problem: even on a loaded machine, a second would mean the runs were not what we
+    // think.
+    CHECK(seconds < 1.0);
   }
   CHECK(flops_counted() == flops_before);  // timing alone counts nothing toward a bench's GFLOP/s
 }
 
-// The floor is the iteration's own GEMMs and convolutions, so it is positive and below the time
-// of the whole iteration; for the convolutional models it holds every kind of pass.
-TEST_CASE("the compute floor of the bench iterations is positive and below a measured step") {
+// The floor is the iteration's own GEMMs and convolutions: as many calls as a recorded step makes,
+// each timed, summed by kind; for the convolutional models it holds every kind of pass. (Whether
+// the floor is below a measured step is a timing, which a loaded machine can reverse; `minimax
+// bench` reports that fraction instead of a test asserting it.)
+TEST_CASE("the compute floor of the bench iterations counts each GEMM and convolution of a step") {
   for (auto [name, loss_name] : {std::pair{"mlp", ""}, {"dcgan", ""}, {"dcgan", "wgan-gp"}}) {
     const std::string model = name, loss = loss_name;
     CAPTURE(model);
     CAPTURE(loss);
     cli::BenchIteration iteration(model, loss, 8, 4);
     iteration.step();
-    double step = median_step_seconds(iteration, 5);
+    std::vector<KernelCall> step_calls;
+    {
+      KernelCallRecorder recorder;
+      iteration.step();
+      step_calls = recorder.calls();
+    }
     cli::ComputeFloor floor = iteration.compute_floor(0.001);
+    CHECK(floor.calls == static_cast<int64_t>(step_calls.size()));
     CHECK(floor.seconds > 0);
-    CHECK(floor.seconds < step);
     CHECK(floor.distinct > 0);
     CHECK(floor.distinct <= floor.calls);
     std::set<std::string> kinds;
     int64_t calls = 0;
+    double seconds = 0;
     for (const cli::ComputeFloor::Kind& k : floor.kinds) {
       kinds.insert(k.kind);
       calls += k.calls;
+      seconds += k.seconds;
     }
     CHECK(calls == floor.calls);
+    CHECK(seconds == doctest::Approx(floor.seconds));
     if (std::string(model) == "dcgan")
       CHECK(kinds == std::set<std::string>{"gemm", "conv forward", "conv backward data",
                                            "conv backward weights"});
