@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <functional>
 #include <stdexcept>
@@ -297,20 +298,24 @@ const StridedReorder& strided_reorder(const Shape& shape, const std::vector<int6
 // innermost is as long as it can be: [64,256,3,3] from a per-channel [256] is 16,384 runs of 9
 // copies of one value.
 struct CollapsedView {
-  std::vector<int64_t> sizes, strides;
+  // Inline, like Shape's dimensions: expand runs many times in every step, and a pair of vectors
+  // would be two heap allocations each time.
+  std::array<int64_t, Shape::kMaxDims> sizes{}, strides{};
+  int rank = 0;
 };
 
 CollapsedView collapse(const Shape& shape, const std::vector<int64_t>& strides) {
   CollapsedView v;
   for (int k = 0; k < shape.size(); ++k) {
     if (shape[k] == 1) continue;
-    if (!v.sizes.empty() && v.strides.back() == strides[k] * shape[k]) {
-      v.sizes.back() *= shape[k];
-      v.strides.back() = strides[k];
+    if (v.rank > 0 && v.strides[v.rank - 1] == strides[k] * shape[k]) {
+      v.sizes[v.rank - 1] *= shape[k];
+      v.strides[v.rank - 1] = strides[k];
       continue;
     }
-    v.sizes.push_back(shape[k]);
-    v.strides.push_back(strides[k]);
+    v.sizes[v.rank] = shape[k];
+    v.strides[v.rank] = strides[k];
+    ++v.rank;
   }
   return v;
 }
@@ -321,12 +326,12 @@ CollapsedView collapse(const Shape& shape, const std::vector<int64_t>& strides) 
 void broadcast_copy(const float* src, const std::vector<int64_t>& strides, const Shape& shape,
                     float* dst) {
   const CollapsedView v = collapse(shape, strides);
-  if (v.sizes.empty()) {  // one element
+  if (v.rank == 0) {  // one element
     dst[0] = src[0];
     return;
   }
-  const int outer = static_cast<int>(v.sizes.size()) - 1;
-  const int64_t run = v.sizes.back(), step = v.strides.back(), rows = shape.numel() / run;
+  const int outer = v.rank - 1;
+  const int64_t run = v.sizes[outer], step = v.strides[outer], rows = shape.numel() / run;
 #pragma omp parallel for if (rows * run >= kParallelMinElements)
   for (int64_t r = 0; r < rows; ++r) {
     int64_t offset = 0;
