@@ -129,15 +129,17 @@ struct Saved {
   float eps;
 };
 
-TensorList fused_backward(const Tensor& g, const Saved& s, Node& n) {
+// The fused pass: gx, and the weight's and the bias's gradients where `weight_grad` and
+// `bias_grad` ask for them (and the layer has them).
+TensorList fused_backward(const Tensor& g, const Saved& s, bool weight_grad, bool bias_grad) {
   Shape s4 = as_nchw(s.x.shape());
   int64_t c = s.x.size(1);
   Tensor gx = Tensor::empty(s.x.shape());
-  Tensor gw = s.weight.defined() ? Tensor::empty({c}) : Tensor();
-  Tensor gb = s.has_bias ? Tensor::empty({c}) : Tensor();
+  Tensor gw = weight_grad && s.weight.defined() ? Tensor::empty({c}) : Tensor();
+  Tensor gb = bias_grad && s.has_bias ? Tensor::empty({c}) : Tensor();
   kernels::batch_norm_backward(detail::view(s.x, s4), detail::view(g, s4), s.weight, s.mu, s.var,
                                detail::view(gx, s4), gw, gb, s.eps, s.training);
-  return {gx, n.needs_input_grad(1) ? gw : Tensor(), n.needs_input_grad(2) ? gb : Tensor()};
+  return {gx, gw, gb};
 }
 
 // Batch norm in training standardizes each channel over the batch and the positions.
@@ -178,8 +180,8 @@ TensorList input_grad_backward_fused(const Tensor& u, const Tensor& g, const Sav
   if (n.needs_input_grad(1)) r[1] = Tensor::empty(s.x.shape());
   if (n.needs_input_grad(2)) r[2] = Tensor::empty({s.x.size(1)});
   kernels::batch_norm_double_backward(detail::view(s.x, s4), detail::view(g, s4),
-                                      detail::view(u, s4), s.weight, s.eps, nchw_view(r[0], s4),
-                                      nchw_view(r[1], s4), r[2]);
+                                      detail::view(u, s4), s.weight, s.mu, s.var, s.eps,
+                                      nchw_view(r[0], s4), nchw_view(r[1], s4), r[2]);
   return r;
 }
 
@@ -188,10 +190,7 @@ TensorList input_grad_backward_fused(const Tensor& u, const Tensor& g, const Sav
 // gradient from the fused double backward, or from ops when that too is recorded. Written as
 // ops, the gradient would be some fifteen recorded ops here and twice as many in their backward.
 Tensor recorded_input_grad(const Tensor& g, const Saved& s) {
-  const Shape s4 = as_nchw(s.x.shape());
-  Tensor gx = Tensor::empty(s.x.shape());
-  kernels::batch_norm_backward(detail::view(s.x, s4), detail::view(g, s4), s.weight, s.mu, s.var,
-                               detail::view(gx, s4), Tensor(), Tensor(), s.eps, true);
+  Tensor gx = fused_backward(g, s, false, false)[0];
   return record("batch_norm_backward", std::move(gx), {g, s.x, s.weight},
                 [s, g](const Tensor& u, Node& n) -> TensorList {
                   if (!GradMode::is_enabled()) return input_grad_backward_fused(u, g, s, n);
@@ -237,7 +236,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Bat
                   // ops, but records nothing, so a backward that is itself recorded (create_graph:
                   // a gradient penalty through a batch-norm critic) takes the differentiable one.
                   // "nn: batch_norm recorded backward equals the fused one" ties them together.
-                  if (!GradMode::is_enabled()) return fused_backward(g, saved, n);
+                  if (!GradMode::is_enabled())
+                    return fused_backward(g, saved, n.needs_input_grad(1), n.needs_input_grad(2));
                   if (!saved.training) return running_stats_backward(g, saved, n);
                   TensorList r = standardized_backward(g, saved.x, saved.weight, saved.eps,
                                                        batch_layout(saved.x.shape()), n, false);

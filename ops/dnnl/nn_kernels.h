@@ -107,11 +107,13 @@ void batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& scale,
 
 // The gradients of batch_norm_backward's gx in training (batch statistics) with respect to gy,
 // x and scale, given `ggx`, the gradient arriving at gx: the second derivative a gradient penalty
-// through a batch-norm critic needs. Writes each of d_gy, d_x ([N,C,H,W]) and d_scale ([C]) that
-// is defined. The statistics are recomputed from x in double.
+// through a batch-norm critic needs. `mean` and `var` are the forward's batch statistics (as
+// batch_norm_forward wrote them); the sums correct the mean's rounding as batch_norm_backward's
+// do. Writes each of d_gy, d_x ([N,C,H,W]) and d_scale ([C]) that is defined.
 void batch_norm_double_backward(const Tensor& x, const Tensor& gy, const Tensor& ggx,
-                                const Tensor& scale, float eps, const Tensor& d_gy,
-                                const Tensor& d_x, const Tensor& d_scale);
+                                const Tensor& scale, const Tensor& mean, const Tensor& var,
+                                float eps, const Tensor& d_gy, const Tensor& d_x,
+                                const Tensor& d_scale);
 
 // PyTorch's running statistics after a training batch with `mean` and biased `var` over `count`
 // elements per channel: running = (1 - momentum) running + momentum batch, the variance unbiased

@@ -194,31 +194,35 @@ struct DoubleBackwardArgs {
 //         - m ubar - b gbar)
 //   d_scale = r sum(u Pg) = r count c
 // (d_x: r's derivative gives the xhat c term, xhat's and m's give P(m u + b gy)).
+// The sums run over x - mu, mu being the forward's mean rounded to float, and take the exact mean
+// as mu + mean(x - mu), as channel_backward does; r is the forward's, from its float variance.
 void channel_double_backward(const DoubleBackwardArgs& a, const Planes& p, int64_t ch, double gamma,
-                             double eps) {
-  const Moments mo = channel_moments(a.x, p, ch);
-  const double r = 1.0 / std::sqrt(mo.var + eps), n = static_cast<double>(p.count());
-  double sg = 0.0, sgx = 0.0, su = 0.0, sux = 0.0, sug = 0.0;
+                             float mu, float rf) {
+  const double r = rf, n = static_cast<double>(p.count());
+  double sd = 0.0, sg = 0.0, sgd = 0.0, su = 0.0, sud = 0.0, sug = 0.0;
   for (int64_t s = 0; s < p.n; ++s) {
     const int64_t run = (s * p.c + ch) * p.hw;
-#pragma omp simd reduction(+ : sg, sgx, su, sux, sug)
+#pragma omp simd reduction(+ : sd, sg, sgd, su, sud, sug)
     for (int64_t j = 0; j < p.hw; ++j) {
-      const double xh = (a.x[run + j] - mo.mean) * r, g = a.gy[run + j], u = a.u[run + j];
+      const double d = static_cast<double>(a.x[run + j]) - mu, g = a.gy[run + j], u = a.u[run + j];
+      sd += d;
       sg += g;
-      sgx += g * xh;
+      sgd += g * d;
       su += u;
-      sux += u * xh;
+      sud += u * d;
       sug += u * g;
     }
   }
+  const double offset = sd / n;  // the exact mean - mu
+  const double sgx = (sgd - sg * offset) * r, sux = (sud - su * offset) * r;
   const double gbar = sg / n, m = sgx / n, ubar = su / n, b = sux / n;
   const double c = sug / n - gbar * ubar - m * b;
   if (a.d_scale) a.d_scale[ch] = static_cast<float>(r * n * c);
-  // Per element, in float: d_gy = k_g (u - ubar - xh b); d_x = k_x (cx xh + m u + b gy - q0).
+  // Per element, in float: d_gy = k_g (u - ubar - xh b); d_x = k_x (cx xh + m u + b gy - q0),
+  // xh from the float mean as the forward's y.
   const float k_g = static_cast<float>(gamma * r), k_x = static_cast<float>(-gamma * r * r);
   const float cx = static_cast<float>(c - 2.0 * m * b),
               q0 = static_cast<float>(m * ubar + b * gbar);
-  const float mu = static_cast<float>(mo.mean), rf = static_cast<float>(r);
   const float mf = static_cast<float>(m), bf = static_cast<float>(b), uf = static_cast<float>(ubar);
   for (int64_t s = 0; s < p.n; ++s) {
     const int64_t run = (s * p.c + ch) * p.hw;
@@ -238,8 +242,9 @@ float* data_or_null(const Tensor& t) {
 }  // namespace
 
 void batch_norm_double_backward(const Tensor& x, const Tensor& gy, const Tensor& ggx,
-                                const Tensor& scale, float eps, const Tensor& d_gy,
-                                const Tensor& d_x, const Tensor& d_scale) {
+                                const Tensor& scale, const Tensor& mean, const Tensor& var,
+                                float eps, const Tensor& d_gy, const Tensor& d_x,
+                                const Tensor& d_scale) {
   if (x.numel() == 0) {
     if (d_scale.defined()) std::fill_n(d_scale.data(), d_scale.numel(), 0.0f);
     return;
@@ -248,8 +253,10 @@ void batch_norm_double_backward(const Tensor& x, const Tensor& gy, const Tensor&
   const DoubleBackwardArgs a{x.data(),           gy.data(),         ggx.data(),
                              data_or_null(d_gy), data_or_null(d_x), data_or_null(d_scale)};
   const float* sc = scale.defined() ? scale.data() : nullptr;
+  const float *m = mean.data(), *v = var.data();
 #pragma omp parallel for if (x.numel() >= kParallelMinElements)
-  for (int64_t ch = 0; ch < p.c; ++ch) channel_double_backward(a, p, ch, sc ? sc[ch] : 1.0, eps);
+  for (int64_t ch = 0; ch < p.c; ++ch)
+    channel_double_backward(a, p, ch, sc ? sc[ch] : 1.0, m[ch], rstd_of(v[ch], eps));
 }
 
 void batch_norm_update_running(const Tensor& running_mean, const Tensor& running_var,
