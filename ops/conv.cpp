@@ -80,6 +80,15 @@ Tensor weight_grad(const Tensor& x, const Tensor& gy, const Shape& w_shape, cons
                 });
 }
 
+}  // namespace
+
+ConstantParametersGuard::ConstantParametersGuard()
+    : scope_(std::make_unique<kernels::ConvParameterScope>()) {}
+
+ConstantParametersGuard::~ConstantParametersGuard() = default;
+
+namespace {
+
 // ---- validation ----
 
 ConvGeometry check_options(const Conv2dOptions& o, const char* op) {

@@ -6,6 +6,7 @@
 // (or a missing leading dimension) stretches to match. Dimensions may be negative (-1 = last).
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -113,6 +114,27 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 // x [N,C,H,W], weight [C,O/groups,kh,kw] (PyTorch's layout), bias [O] -> [N,O,H',W'].
 Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
                         const Conv2dOptions& options = {});
+
+namespace kernels {
+class ConvParameterScope;
+}
+// A promise, while it lives, that no parameter (a leaf tensor that requires grad) changes in place
+// on this thread. Convolutions then reorder each parameter they read as a weight into their
+// blocked layout once and reuse the copy for the rest of the scope, where each pass would reorder
+// it again: a training step reads D's weights in the forwards on the real and the fake batch and
+// in their backward. Hold one from a step's first forward to the end of its backward, and step
+// the optimizer after it closes (gan::Trainer does). Changing a parameter in place inside it
+// would leave the convolutions on the old values, as it would the saved tensors of a backward.
+class ConstantParametersGuard {
+ public:
+  ConstantParametersGuard();
+  ~ConstantParametersGuard();
+  ConstantParametersGuard(const ConstantParametersGuard&) = delete;
+  ConstantParametersGuard& operator=(const ConstantParametersGuard&) = delete;
+
+ private:
+  std::unique_ptr<kernels::ConvParameterScope> scope_;
+};
 
 struct BatchNormState {
   Tensor running_mean, running_var;  // [C], updated in place in training

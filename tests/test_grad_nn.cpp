@@ -298,6 +298,47 @@ TEST_CASE("nn: a convolution's backward reuses its forward's reordered input, an
   CHECK(kernels::conv_input_reorders() - start == 2);
 }
 
+// The parameter memo's promise: inside the guard a parameter is reordered once per layout, the
+// values are the unguarded ones bit for bit, a tensor that is not a parameter is reordered at each
+// use, and once the guard is gone an in-place change is seen.
+TEST_CASE("nn: inside a ConstantParametersGuard, convolutions reorder each parameter once") {
+  const Conv2dOptions o{.stride = 2, .padding = 1};
+  Tensor w = random({48, 32, 4, 4}, 2).requires_grad_();
+  Tensor x1 = random({4, 32, 14, 14}, 1), x2 = random({4, 32, 14, 14}, 3);
+  const std::vector<float> want1 = conv2d(x1, w, Tensor(), o).to_vector();
+  const std::vector<float> want2 = conv2d(x2, w, Tensor(), o).to_vector();
+  Tensor xg = random({4, 32, 14, 14}, 4).requires_grad_(), gy = random({4, 48, 7, 7}, 5);
+  const TensorList want_grads = grad({conv2d(xg, w, Tensor(), o)}, {xg, w}, {.grad_outputs = {gy}});
+  {
+    ConstantParametersGuard constant;
+    int64_t start = kernels::conv_input_reorders();
+    CHECK(conv2d(x1, w, Tensor(), o).to_vector() == want1);
+    CHECK(kernels::conv_input_reorders() - start == 2);  // x1 and w
+    start = kernels::conv_input_reorders();
+    {
+      ConstantParametersGuard inner;  // shares the outer memo
+      CHECK(conv2d(x2, w, Tensor(), o).to_vector() == want2);
+    }
+    CHECK(kernels::conv_input_reorders() - start == 1);  // x2 alone
+    start = kernels::conv_input_reorders();
+    conv2d(x1, w, Tensor(), o);  // the outer memo outlives the inner guard
+    CHECK(kernels::conv_input_reorders() - start == 1);
+    // The forward finds w in its layout; backward data, which wants another, must not.
+    const TensorList grads = grad({conv2d(xg, w, Tensor(), o)}, {xg, w}, {.grad_outputs = {gy}});
+    CHECK(grads[0].to_vector() == want_grads[0].to_vector());
+    CHECK(grads[1].to_vector() == want_grads[1].to_vector());
+    start = kernels::conv_input_reorders();
+    Tensor scaled = mul(w, 1.0f);  // computed from a parameter, but not one
+    conv2d(x1, scaled, Tensor(), o);
+    conv2d(x1, scaled, Tensor(), o);
+    CHECK(kernels::conv_input_reorders() - start == 4);
+  }
+  w.data()[0] += 1.0f;  // a step after the guard
+  Tensor x = x1.detach(), moved = w.detach().clone();
+  CHECK(conv2d(x, w, Tensor(), o).to_vector() == conv2d(x, moved, Tensor(), o).to_vector());
+  CHECK(conv2d(x, w, Tensor(), o).to_vector() != want1);
+}
+
 // gw[o,c,i,j] = sum over n, h, v of gy[n,o,h,v] x[n,c,h+i-1,v+j-1]: stride 1, padding 1.
 std::vector<float> direct_weight_grad(const Tensor& x, const Tensor& gy, const Shape& ws) {
   std::vector<float> gw(ws.numel(), 0.0f);

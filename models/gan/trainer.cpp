@@ -73,17 +73,19 @@ Tensor Trainer::draw_labels(int64_t n) {
   return labels;
 }
 
-void Trainer::update(optim::Optimizer& optimizer, const Tensor& loss) {
+void Trainer::set_gradients(optim::Optimizer& optimizer, const Tensor& loss) {
   // grad(), not backward(): only the optimizer's parameters get gradients, not the real batch the
   // R1 penalty differentiates or the other network.
   const TensorList& params = optimizer.parameters();
   TensorList grads = grad({loss}, params, {.allow_unused = true});
   for (size_t i = 0; i < params.size(); ++i) Tensor(params[i]).set_grad(grads[i]);
   if (options_.sync_gradients) options_.sync_gradients(optimizer);
-  optimizer.step();
 }
 
-void Trainer::discriminator_step(StepStats& stats) {
+Trainer::DiscriminatorOutputs Trainer::discriminator_gradients() {
+  // No parameter changes until the optimizer steps, after this: the convolutions reorder each
+  // weight once for the forwards and the backward.
+  ConstantParametersGuard constant;
   LabelledBatch real = data_(options_.batch);
   Tensor fake_labels = draw_labels(options_.batch), fake;
   {
@@ -94,27 +96,39 @@ void Trainer::discriminator_step(StepStats& stats) {
   // R1 differentiates the loss's own forward on the real batch, which therefore needs grad.
   const bool r1 = options_.r1_gamma > 0;
   Tensor real_x = r1 ? real.x.detach().requires_grad_() : real.x;
-  Tensor real_logits = d_(real_x, real.labels), fake_logits = d_(fake, fake_labels);
+  DiscriminatorOutputs out{Tensor(), d_(real_x, real.labels), d_(fake, fake_labels)};
   const Loss& objective = options_.loss;
-  Tensor loss = objective.discriminator(real_logits, fake_logits);
+  out.loss = objective.discriminator(out.real_logits, out.fake_logits);
   Critic critic = [&](const Tensor& x) { return d_(x, real.labels); };
   if (objective.gradient_penalty > 0)
-    loss = add(loss, mul(gradient_penalty(critic, real.x, fake, gen_), objective.gradient_penalty));
-  if (r1) loss = add(loss, r1_penalty_at(real_x, real_logits, options_.r1_gamma));
-  check_finite(loss, "discriminator", steps_done_ + 1);
-  update(d_opt_, loss);
+    out.loss = add(out.loss,
+                   mul(gradient_penalty(critic, real.x, fake, gen_), objective.gradient_penalty));
+  if (r1) out.loss = add(out.loss, r1_penalty_at(real_x, out.real_logits, options_.r1_gamma));
+  check_finite(out.loss, "discriminator", steps_done_ + 1);
+  set_gradients(d_opt_, out.loss);
+  return out;
+}
+
+void Trainer::discriminator_step(StepStats& stats) {
+  const DiscriminatorOutputs out = discriminator_gradients();
+  d_opt_.step();
   NoGradGuard no_grad;
-  stats.d_loss = loss.item();
-  stats.d_real = objective.mean_output(real_logits);
-  stats.d_fake = objective.mean_output(fake_logits);
+  stats.d_loss = out.loss.item();
+  stats.d_real = options_.loss.mean_output(out.real_logits);
+  stats.d_fake = options_.loss.mean_output(out.fake_logits);
 }
 
 void Trainer::generator_step(StepStats& stats) {
-  g_opt_.zero_grad();
-  Tensor labels = draw_labels(options_.batch);
-  Tensor loss = options_.loss.generator(d_(g_(draw_noise(options_.batch), labels), labels));
-  check_finite(loss, "generator", steps_done_ + 1);
-  update(g_opt_, loss);
+  Tensor loss;
+  {
+    ConstantParametersGuard constant;  // until g_opt_ steps, as in discriminator_gradients
+    g_opt_.zero_grad();
+    Tensor labels = draw_labels(options_.batch);
+    loss = options_.loss.generator(d_(g_(draw_noise(options_.batch), labels), labels));
+    check_finite(loss, "generator", steps_done_ + 1);
+    set_gradients(g_opt_, loss);
+  }
+  g_opt_.step();
   stats.g_loss = loss.item();
 }
 

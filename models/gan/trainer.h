@@ -106,9 +106,14 @@ class Trainer {
   // Labels for n of G's samples: uniform over the classes; undefined when unconditional (no draw,
   // so an unconditional run's random streams are as they always were).
   Tensor draw_labels(int64_t n);
-  // Sets the gradients of the optimizer's parameters from `loss`, sums them across processes
-  // when distributed, and steps.
-  void update(optim::Optimizer& optimizer, const Tensor& loss);
+  // Sets the gradients of the optimizer's parameters from `loss` and sums them across processes
+  // when distributed; the caller steps the optimizer.
+  void set_gradients(optim::Optimizer& optimizer, const Tensor& loss);
+  // D's loss on one real and one fake batch (and its penalties), with D's gradients set from it.
+  struct DiscriminatorOutputs {
+    Tensor loss, real_logits, fake_logits;
+  };
+  DiscriminatorOutputs discriminator_gradients();
 
   ConditionalNetwork g_, d_;
   optim::Optimizer& g_opt_;

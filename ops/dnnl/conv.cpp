@@ -33,6 +33,8 @@ namespace {
 
 // The memos of the open scopes, innermost last.
 thread_local std::vector<ConvReorderMemo*> open_memos;
+// The outermost open ConvParameterScope's memo, or null.
+thread_local ConvReorderMemo* parameter_memo = nullptr;
 
 }  // namespace
 
@@ -66,6 +68,16 @@ ConvReorderScope::ConvReorderScope(ConvReorderMemoPtr memo)
 
 ConvReorderScope::~ConvReorderScope() {
   open_memos.pop_back();
+}
+
+ConvParameterScope::ConvParameterScope() {
+  if (parameter_memo) return;
+  memo_ = std::make_shared<ConvReorderMemo>();
+  parameter_memo = memo_.get();
+}
+
+ConvParameterScope::~ConvParameterScope() {
+  if (memo_) parameter_memo = nullptr;
 }
 
 namespace {
@@ -134,22 +146,31 @@ Tensor scratch_buffer(const memory::desc& d, std::vector<Tensor>& scratch) {
   return buffer;
 }
 
+// The memo that keeps a parameter's reordered copies, when t is one read as the weight of a pass
+// inside a ConvParameterScope; else null.
+ConvReorderMemo* memo_for_parameter(const Operand& o, const Tensor& t) {
+  const bool parameter = t.is_leaf() && t.requires_grad();
+  return o.arg == DNNL_ARG_WEIGHTS && parameter ? parameter_memo : nullptr;
+}
+
 // The input of operand o, tensor t, in the layout its pass chose: t itself, a copy an open scope
 // remembers, or a new reorder (held in `scratch` until the pass is done, and remembered by the
-// open scopes when t is an activation).
+// open scopes when t is an activation, by the parameter scope when it is a parameter).
 memory input_memory(const Operand& o, const Tensor& t, std::vector<Tensor>& scratch) {
   memory plain = wrap(o.plain, t.data());
   if (o.plain == o.chosen) return plain;
   const bool activation = o.arg == DNNL_ARG_SRC || o.arg == DNNL_ARG_DIFF_DST;
-  if (activation) {
-    Tensor copy = find_reordered(t, o.plain, o.chosen);
-    if (copy.defined()) return wrap(o.chosen, copy.data());
-  }
-  Tensor copy = scratch_buffer(o.chosen, scratch);
+  ConvReorderMemo* parameters = memo_for_parameter(o, t);
+  Tensor copy = activation   ? find_reordered(t, o.plain, o.chosen)
+                : parameters ? parameters->find(t, o.plain, o.chosen)
+                             : Tensor();
+  if (copy.defined()) return wrap(o.chosen, copy.data());
+  copy = scratch_buffer(o.chosen, scratch);
   memory chosen = wrap(o.chosen, copy.data());
   o.into_chosen.execute(stream(), plain, chosen);
   input_reorders.fetch_add(1, std::memory_order_relaxed);
   if (activation) remember_reordered(t, o.plain, o.chosen, copy);
+  if (parameters) parameters->remember(t, o.plain, o.chosen, copy);
   return chosen;
 }
 
