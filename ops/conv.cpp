@@ -82,10 +82,11 @@ Tensor weight_grad(const Tensor& x, const Tensor& gy, const Shape& w_shape, cons
 
 }  // namespace
 
-ConstantParametersGuard::ConstantParametersGuard()
-    : scope_(std::make_unique<kernels::ConvParameterScope>()) {}
+ConstantParametersGuard::ConstantParametersGuard() : outermost_(kernels::open_parameter_memo()) {}
 
-ConstantParametersGuard::~ConstantParametersGuard() = default;
+ConstantParametersGuard::~ConstantParametersGuard() {
+  if (outermost_) kernels::close_parameter_memo();
+}
 
 namespace {
 

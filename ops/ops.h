@@ -6,7 +6,6 @@
 // (or a missing leading dimension) stretches to match. Dimensions may be negative (-1 = last).
 #pragma once
 
-#include <memory>
 #include <optional>
 #include <vector>
 
@@ -115,9 +114,6 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
                         const Conv2dOptions& options = {});
 
-namespace kernels {
-class ConvParameterScope;
-}
 // A promise, while it lives, that no parameter (a leaf tensor that requires grad) changes in place
 // on this thread. Convolutions then reorder each parameter they read as a weight into their
 // blocked layout once and reuse the copy for the rest of the scope, where each pass would reorder
@@ -133,7 +129,7 @@ class ConstantParametersGuard {
   ConstantParametersGuard& operator=(const ConstantParametersGuard&) = delete;
 
  private:
-  std::unique_ptr<kernels::ConvParameterScope> scope_;
+  bool outermost_;  // whether this guard opened the memo (an inner one shares the outer's)
 };
 
 struct BatchNormState {

@@ -33,7 +33,7 @@ namespace {
 
 // The memos of the open scopes, innermost last.
 thread_local std::vector<ConvReorderMemo*> open_memos;
-// The outermost open ConvParameterScope's memo, or null.
+// The parameter memo while it is open, or null.
 thread_local ConvReorderMemo* parameter_memo = nullptr;
 
 }  // namespace
@@ -51,6 +51,7 @@ class ConvReorderMemo {
     if (!find(source, plain, chosen).defined())
       entries_.push_back({source.detach(), plain, chosen, copy});
   }
+  void clear() { entries_.clear(); }  // keeps the capacity for the next opening
 
  private:
   struct Entry {
@@ -70,14 +71,17 @@ ConvReorderScope::~ConvReorderScope() {
   open_memos.pop_back();
 }
 
-ConvParameterScope::ConvParameterScope() {
-  if (parameter_memo) return;
-  memo_ = std::make_shared<ConvReorderMemo>();
-  parameter_memo = memo_.get();
+bool open_parameter_memo() {
+  if (parameter_memo) return false;
+  // One memo per thread, reused: a training step opens it every time.
+  thread_local ConvReorderMemo memo;
+  parameter_memo = &memo;
+  return true;
 }
 
-ConvParameterScope::~ConvParameterScope() {
-  if (memo_) parameter_memo = nullptr;
+void close_parameter_memo() {
+  parameter_memo->clear();
+  parameter_memo = nullptr;
 }
 
 namespace {
@@ -147,7 +151,7 @@ Tensor scratch_buffer(const memory::desc& d, std::vector<Tensor>& scratch) {
 }
 
 // The memo that keeps a parameter's reordered copies, when t is one read as the weight of a pass
-// inside a ConvParameterScope; else null.
+// while the parameter memo is open; else null.
 ConvReorderMemo* memo_for_parameter(const Operand& o, const Tensor& t) {
   const bool parameter = t.is_leaf() && t.requires_grad();
   return o.arg == DNNL_ARG_WEIGHTS && parameter ? parameter_memo : nullptr;

@@ -38,7 +38,7 @@ void conv2d_backward_weights(const Tensor& x, const Tensor& gy, const Tensor& gw
 // pass reuses the blocked copy an earlier pass made of the same tensor in the same layout.
 //
 // Only activations (a pass's source and output gradient) are kept, never weights, which the
-// optimizer changes in place (ConvParameterScope, below, keeps parameters where its caller
+// optimizer changes in place (the parameter memo, below, keeps parameters where its opener
 // promises that they stay). A copy keeps its source's storage alive, so its address cannot be
 // reused for another tensor while the copy is remembered; the op layer must not open a scope
 // around a tensor that changes in place during it.
@@ -60,20 +60,14 @@ class ConvReorderScope {
   ConvReorderMemoPtr memo_;
 };
 
-// The memo behind ConstantParametersGuard (ops/ops.h): while one is open on this thread, a pass
+// The memo behind ConstantParametersGuard (ops/ops.h): while it is open on this thread, a pass
 // that reads a parameter (a leaf tensor that requires grad) as its weight keeps the reordered copy
-// for the scope's later passes, as ConvReorderScope does for activations. Its caller promises that
-// no parameter changes in place while it is open. An inner scope shares the outer one's memo.
-class ConvParameterScope {
- public:
-  ConvParameterScope();
-  ~ConvParameterScope();
-  ConvParameterScope(const ConvParameterScope&) = delete;
-  ConvParameterScope& operator=(const ConvParameterScope&) = delete;
-
- private:
-  ConvReorderMemoPtr memo_;  // null in an inner scope
-};
+// for the later passes, as ConvReorderScope does for activations. Its opener promises that no
+// parameter changes in place until it closes. open_parameter_memo returns false, and opens
+// nothing, when it is already open (the outer opening covers the inner); close_parameter_memo
+// drops the copies, and is called once for each opening that returned true.
+bool open_parameter_memo();
+void close_parameter_memo();
 
 // How many operands convolution passes have reordered into oneDNN's layouts since the start
 // (inputs only; outputs back to plain are not counted). Tests use it to see copies reused.
