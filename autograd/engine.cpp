@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <queue>
+#include <span>
 #include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
@@ -90,6 +91,21 @@ void check_grad_shape(const Node& n, size_t i, const Tensor& g) {
         fmt::format("backward of '{}' returned a gradient of shape {} for input {} "
                     "of shape {}",
                     n.name, g.shape().str(), i, n.input_shapes[i].str()));
+}
+
+// Refuses to run a node whose backward would read data changed in place since it was recorded.
+void check_saved_versions(const Node& n) {
+  for (const Node::SavedVersion& s : n.saved_versions) {
+    const uint64_t now = s.storage->version();
+    if (now == s.version) continue;
+    const bool output = s.input < 0;
+    throw std::runtime_error(fmt::format(
+        "backward through '{}': {} (shape {}) was changed in place after the op was recorded "
+        "(its version is {}, {} when recorded), and the gradient would use the new values; change "
+        "it only after backward(), or clone() it before it goes into the op",
+        n.name, output ? std::string("its output") : fmt::format("its input {}", s.input),
+        (output ? n.output_shape : n.input_shapes[s.input]).str(), now, s.version));
+  }
 }
 
 // The gradient stored in a leaf's .grad must not share storage with another tensor (an op like add
@@ -204,6 +220,7 @@ class BackwardPass {
           "backward: the graph through '{}' was already freed by an earlier backward; pass "
           "retain_graph=true to the first call to go through it twice",
           node.name));
+    check_saved_versions(node);
     TensorList grads = node.backward(g, node);
     if (grads.size() != node.edges.size())
       throw std::logic_error(fmt::format("backward of '{}' returned {} gradients for {} inputs",
@@ -217,6 +234,7 @@ class BackwardPass {
     if (!retain_graph_) {
       node.backward = nullptr;
       node.saved_output_storage.reset();
+      node.saved_versions.clear();
     }
   }
 
@@ -293,11 +311,13 @@ Tensor Node::saved_output() const {
   return Tensor(std::move(impl));
 }
 
-Tensor record(const char* name, Tensor output, const TensorList& inputs, BackwardFn fn,
-              SaveOutput save) {
+namespace {
+
+Tensor record_inputs(const char* name, Tensor output, std::span<const Input> inputs, BackwardFn fn,
+                     SaveOutput save) {
   if (!GradMode::is_enabled()) return output;
-  bool any =
-      std::any_of(inputs.begin(), inputs.end(), [](const Tensor& t) { return t.requires_grad(); });
+  bool any = std::any_of(inputs.begin(), inputs.end(),
+                         [](const Input& x) { return x.tensor.requires_grad(); });
   if (!any) return output;
   auto node = std::make_shared<Node>();
   node->name = name;
@@ -306,7 +326,16 @@ Tensor record(const char* name, Tensor output, const TensorList& inputs, Backwar
   node->backward = std::move(fn);
   node->edges.reserve(inputs.size());
   node->input_shapes.reserve(inputs.size());
-  for (const Tensor& x : inputs) {
+  node->saved_versions.reserve(
+      std::count_if(inputs.begin(), inputs.end(), [](const Input& x) { return x.saved; }) +
+      (save == SaveOutput::kYes ? 1 : 0));
+  for (const Input& input : inputs) {
+    const Tensor& x = input.tensor;
+    if (input.saved && x.defined()) {
+      const auto& storage = x.impl_ptr()->storage;
+      node->saved_versions.push_back(
+          {storage, storage->version(), static_cast<int>(node->edges.size())});
+    }
     Edge e;
     if (x.requires_grad()) {
       if (x.is_leaf()) {
@@ -320,7 +349,11 @@ Tensor record(const char* name, Tensor output, const TensorList& inputs, Backwar
     node->input_shapes.push_back(x.defined() ? x.shape() : Shape{});
   }
   node->output_shape = output.shape();
-  if (save == SaveOutput::kYes) node->saved_output_storage = output.impl_ptr()->storage;
+  if (save == SaveOutput::kYes) {
+    node->saved_output_storage = output.impl_ptr()->storage;
+    node->saved_versions.push_back(
+        {node->saved_output_storage, node->saved_output_storage->version(), -1});
+  }
   // Ops return fresh tensors; one that hands back an existing tensor gets a new handle, so that the
   // existing tensor's history is left as it was.
   std::shared_ptr<TensorImpl> impl = output.impl_ptr();
@@ -333,9 +366,18 @@ Tensor record(const char* name, Tensor output, const TensorList& inputs, Backwar
   return Tensor(std::move(impl));
 }
 
-Tensor record(const char* name, Tensor output, std::initializer_list<Tensor> inputs, BackwardFn fn,
+}  // namespace
+
+Tensor record(const char* name, Tensor output, std::initializer_list<Input> inputs, BackwardFn fn,
               SaveOutput save) {
-  return record(name, std::move(output), TensorList(inputs), std::move(fn), save);
+  return record_inputs(name, std::move(output), std::span(inputs.begin(), inputs.size()),
+                       std::move(fn), save);
+}
+
+Tensor record(const char* name, Tensor output, const TensorList& inputs, BackwardFn fn,
+              SaveOutput save) {
+  const std::vector<Input> unsaved(inputs.begin(), inputs.end());
+  return record_inputs(name, std::move(output), unsaved, std::move(fn), save);
 }
 
 void backward(const TensorList& outputs, const BackwardOptions& o) {

@@ -40,6 +40,14 @@ struct Node {
   BackwardFn backward;                            // emptied when the graph is freed
   std::shared_ptr<Storage> saved_output_storage;  // only for ops whose backward uses the output
   Shape output_shape;
+  // The data the backward reads (the saved() inputs, and the output when saved) with its version
+  // at record time; backward() checks them before it runs the node.
+  struct SavedVersion {
+    std::shared_ptr<Storage> storage;
+    uint64_t version;
+    int input;  // its position among the inputs, or -1 for the output
+  };
+  std::vector<SavedVersion> saved_versions;
   std::weak_ptr<Node> self;
   std::vector<char> active;  // per edge, during one backward pass: is this gradient wanted?
 
@@ -61,10 +69,26 @@ struct Node {
 
 enum class SaveOutput { kNo, kYes };
 
+// One input of a recorded op. An input whose data the backward reads is passed as saved(x): the
+// node notes the version of its data, and backward() refuses to run the node once the data has
+// changed in place (Tensor::version). Inputs the backward needs only the shape of are passed as
+// they are, so changing them is no error, as in libtorch.
+struct Input {
+  Input(const Tensor& t) : tensor(t) {}  // implicit: a plain tensor is an input not saved
+  Tensor tensor;
+  bool saved = false;
+};
+inline Input saved(const Tensor& t) {
+  Input input(t);
+  input.saved = true;
+  return input;
+}
+
 // Records `output` as produced by op `name` from `inputs` when grad mode is on and any input
 // requires grad; returns output (now carrying the history). Otherwise returns output unchanged.
-Tensor record(const char* name, Tensor output, std::initializer_list<Tensor> inputs, BackwardFn fn,
+Tensor record(const char* name, Tensor output, std::initializer_list<Input> inputs, BackwardFn fn,
               SaveOutput save = SaveOutput::kNo);
+// The same for a list of inputs none of which the backward reads (concat).
 Tensor record(const char* name, Tensor output, const TensorList& inputs, BackwardFn fn,
               SaveOutput save = SaveOutput::kNo);
 

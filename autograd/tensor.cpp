@@ -141,12 +141,14 @@ void Tensor::copy_(const Tensor& src) {
   if (!is_leaf())
     throw std::invalid_argument("copy_: the tensor carries autograd history; detach() it first");
   if (src.data() != data()) std::memcpy(data(), src.data(), numel() * sizeof(float));
+  bump_version();
 }
 
 void Tensor::fill_(float value) {
   if (!is_leaf())
     throw std::invalid_argument("fill_: the tensor carries autograd history; detach() it first");
   std::fill_n(data(), numel(), value);
+  bump_version();
 }
 
 }  // namespace minimax

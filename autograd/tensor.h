@@ -26,10 +26,14 @@ class Storage {
   Storage& operator=(const Storage&) = delete;
   float* data() const { return data_; }
   int64_t numel() const { return numel_; }
+  // How many times the data was changed in place (see Tensor::bump_version).
+  uint64_t version() const { return version_; }
+  void bump_version() { ++version_; }
 
  private:
   float* data_;
   int64_t numel_;
+  uint64_t version_ = 0;
 };
 
 struct TensorImpl {
@@ -91,6 +95,14 @@ class Tensor {
   // that carries history (that would corrupt what its backward saved).
   void copy_(const Tensor& src);
   void fill_(float value);
+
+  // The version counter of the data, shared with every view and detach() of it: each in-place
+  // change adds one (copy_, fill_, the optimizers' steps, the nn::init functions, checkpoint
+  // restores). A recorded op notes the versions of the inputs its backward reads, and backward()
+  // refuses to run it once one of them has changed, as libtorch does. Code that writes through
+  // data() into a tensor it did not just create calls bump_version() after the write.
+  uint64_t version() const { return impl()->storage->version(); }
+  void bump_version() const { impl()->storage->bump_version(); }
 
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
   bool same(const Tensor& other) const { return impl_ == other.impl_; }

@@ -109,25 +109,26 @@ Tensor softmax_grad(bool log, const Tensor& g, const Tensor& y, int dim) {
   Tensor gx = Tensor::empty(y.shape());
   kernels::softmax_backward(log, g, y, gx, dim);
   const char* name = log ? "log_softmax_backward" : "softmax_backward";
-  return record(name, std::move(gx), {g, y}, [log, g, y, dim](const Tensor& gg, Node& n) {
-    TensorList r(2);
-    const Dims axis{dim};
-    if (log) {
-      // In g the transposed map gg - sum(p * gg); in y only p = exp(y) varies.
-      Tensor p = exp(y);
-      if (n.needs_input_grad(0)) r[0] = sub(gg, sum(mul(p, gg), axis, true));
-      if (n.needs_input_grad(1)) r[1] = neg(mul(mul(gg, p), sum(g, axis, true)));
-      return r;
-    }
-    // The map g -> y * (g - sum(g * y)) is symmetric, so in g it is its own transpose; in y the
-    // product rule gives gg * (g - sum(g * y)) - g * sum(gg * y).
-    if (n.needs_input_grad(0)) r[0] = softmax_grad(false, gg, y, dim);
-    if (n.needs_input_grad(1)) {
-      Tensor centred = sub(g, sum(mul(g, y), axis, true));
-      r[1] = sub(mul(gg, centred), mul(g, sum(mul(gg, y), axis, true)));
-    }
-    return r;
-  });
+  return record(name, std::move(gx), {saved(g), saved(y)},
+                [log, g, y, dim](const Tensor& gg, Node& n) {
+                  TensorList r(2);
+                  const Dims axis{dim};
+                  if (log) {
+                    // In g the transposed map gg - sum(p * gg); in y only p = exp(y) varies.
+                    Tensor p = exp(y);
+                    if (n.needs_input_grad(0)) r[0] = sub(gg, sum(mul(p, gg), axis, true));
+                    if (n.needs_input_grad(1)) r[1] = neg(mul(mul(gg, p), sum(g, axis, true)));
+                    return r;
+                  }
+                  // The map g -> y * (g - sum(g * y)) is symmetric, so in g it is its own
+                  // transpose; in y the product rule gives gg * (g - sum(g * y)) - g * sum(gg * y).
+                  if (n.needs_input_grad(0)) r[0] = softmax_grad(false, gg, y, dim);
+                  if (n.needs_input_grad(1)) {
+                    Tensor centred = sub(g, sum(mul(g, y), axis, true));
+                    r[1] = sub(mul(gg, centred), mul(g, sum(mul(gg, y), axis, true)));
+                  }
+                  return r;
+                });
 }
 
 Tensor softmax_op(bool log, const Tensor& x, int dim) {

@@ -38,14 +38,15 @@ Tensor forward(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvG
   kernels::ConvReorderScope scope;
   kernels::conv2d_forward(x, w, bias, y, g);
   auto memo = scope.memo();
-  return record("conv2d", std::move(y), {x, w, bias}, [x, w, g, memo](const Tensor& gy, Node& n) {
-    kernels::ConvReorderScope reuse(memo);
-    TensorList r(3);
-    if (n.needs_input_grad(0)) r[0] = input_grad(gy, w, x.shape(), g);
-    if (n.needs_input_grad(1)) r[1] = weight_grad(x, gy, w.shape(), g);
-    if (n.needs_input_grad(2)) r[2] = sum(gy, {0, 2, 3});
-    return r;
-  });
+  return record("conv2d", std::move(y), {saved(x), saved(w), bias},
+                [x, w, g, memo](const Tensor& gy, Node& n) {
+                  kernels::ConvReorderScope reuse(memo);
+                  TensorList r(3);
+                  if (n.needs_input_grad(0)) r[0] = input_grad(gy, w, x.shape(), g);
+                  if (n.needs_input_grad(1)) r[1] = weight_grad(x, gy, w.shape(), g);
+                  if (n.needs_input_grad(2)) r[2] = sum(gy, {0, 2, 3});
+                  return r;
+                });
 }
 
 // <gg, input_grad(gy, w)> = <conv(gg, w), gy>: linear in gy through conv, in w through weight_grad.
@@ -55,13 +56,14 @@ Tensor input_grad(const Tensor& gy, const Tensor& w, const Shape& x_shape, const
   kernels::ConvReorderScope scope;
   kernels::conv2d_backward_data(gy, w, gx, g);
   auto memo = scope.memo();
-  return record(name, std::move(gx), {gy, w}, [gy, w, g, memo](const Tensor& gg, Node& n) {
-    kernels::ConvReorderScope reuse(memo);
-    TensorList r(2);
-    if (n.needs_input_grad(0)) r[0] = forward(gg, w, Tensor(), g);
-    if (n.needs_input_grad(1)) r[1] = weight_grad(gg, gy, w.shape(), g);
-    return r;
-  });
+  return record(name, std::move(gx), {saved(gy), saved(w)},
+                [gy, w, g, memo](const Tensor& gg, Node& n) {
+                  kernels::ConvReorderScope reuse(memo);
+                  TensorList r(2);
+                  if (n.needs_input_grad(0)) r[0] = forward(gg, w, Tensor(), g);
+                  if (n.needs_input_grad(1)) r[1] = weight_grad(gg, gy, w.shape(), g);
+                  return r;
+                });
 }
 
 // <gg, weight_grad(x, gy)> = <conv(x, gg), gy>: in x that is input_grad, in gy a convolution.
@@ -70,7 +72,7 @@ Tensor weight_grad(const Tensor& x, const Tensor& gy, const Shape& w_shape, cons
   kernels::ConvReorderScope scope;
   kernels::conv2d_backward_weights(x, gy, gw, g);
   auto memo = scope.memo();
-  return record("conv2d_weight_grad", std::move(gw), {x, gy},
+  return record("conv2d_weight_grad", std::move(gw), {saved(x), saved(gy)},
                 [x, gy, g, memo](const Tensor& gg, Node& n) {
                   kernels::ConvReorderScope reuse(memo);
                   TensorList r(2);
@@ -82,9 +84,9 @@ Tensor weight_grad(const Tensor& x, const Tensor& gy, const Shape& w_shape, cons
 
 }  // namespace
 
-ConstantParametersGuard::ConstantParametersGuard() : outermost_(kernels::open_parameter_memo()) {}
+ParameterReorderScope::ParameterReorderScope() : outermost_(kernels::open_parameter_memo()) {}
 
-ConstantParametersGuard::~ConstantParametersGuard() {
+ParameterReorderScope::~ParameterReorderScope() {
   if (outermost_) kernels::close_parameter_memo();
 }
 

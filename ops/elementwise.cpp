@@ -61,7 +61,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor out = binary_kernel(algorithm::binary_mul, a, b, "mul", true);
-  return record("mul", std::move(out), {a, b}, [a, b](const Tensor& g, Node& n) {
+  return record("mul", std::move(out), {saved(a), saved(b)}, [a, b](const Tensor& g, Node& n) {
     TensorList r(2);
     if (n.needs_input_grad(0)) r[0] = sum_to(mul(g, b), a.shape());
     if (n.needs_input_grad(1)) r[1] = sum_to(mul(g, a), b.shape());
@@ -71,7 +71,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 
 Tensor div(const Tensor& a, const Tensor& b) {
   Tensor out = binary_kernel(algorithm::binary_div, a, b, "div", false);
-  return record("div", std::move(out), {a, b}, [a, b](const Tensor& g, Node& n) {
+  return record("div", std::move(out), {saved(a), saved(b)}, [a, b](const Tensor& g, Node& n) {
     TensorList r(2);
     Tensor g_over_b = div(g, b);
     if (n.needs_input_grad(0)) r[0] = sum_to(g_over_b, a.shape());
@@ -125,7 +125,7 @@ Tensor unary_grad(const UnarySpec& spec, const Tensor& g, const Tensor& s, float
   Tensor gx = Tensor::empty(s.shape());
   kernels::eltwise_backward(spec.backward, alpha, beta, g.data(), s.data(), spec.saves_output,
                             gx.data(), s.numel());
-  return record(spec.backward_name, std::move(gx), {g, s},
+  return record(spec.backward_name, std::move(gx), {saved(g), saved(s)},
                 [&spec, g, s, alpha, beta](const Tensor& gg, Node& n) {
                   TensorList r(2);
                   if (n.needs_input_grad(0)) r[0] = unary_grad(spec, gg, s, alpha, beta);
@@ -146,7 +146,7 @@ Tensor detail::unary(const UnarySpec& spec, const Tensor& x, float alpha, float 
     kernels::eltwise_forward(spec.forward, alpha, beta, x.data(), y.data(), x.numel());
   Tensor saved_input = spec.saves_output ? Tensor() : x;
   return record(
-      spec.name, std::move(y), {x},
+      spec.name, std::move(y), {spec.saves_output ? Input(x) : saved(x)},
       [&spec, saved_input, alpha, beta](const Tensor& g, Node& n) -> TensorList {
         Tensor s = spec.saves_output ? n.saved_output() : saved_input;
         return {unary_grad(spec, g, s, alpha, beta)};

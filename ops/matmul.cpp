@@ -39,12 +39,15 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   MatDims d = matmul_dims(a, b, ta, tb, 0, "matmul");
   Tensor c = Tensor::empty({d.m, d.n});
   gemm_into(a.data(), b.data(), c.data(), d, ta, tb, 0.0f);
-  return record("matmul", std::move(c), {a, b}, [a, b, ta, tb](const Tensor& g, Node& n) {
-    TensorList r(2);
-    if (n.needs_input_grad(0)) r[0] = ta ? matmul(b, g, tb, true) : matmul(g, b, false, !tb);
-    if (n.needs_input_grad(1)) r[1] = tb ? matmul(g, a, true, ta) : matmul(a, g, !ta, false);
-    return r;
-  });
+  return record("matmul", std::move(c), {saved(a), saved(b)},
+                [a, b, ta, tb](const Tensor& g, Node& n) {
+                  TensorList r(2);
+                  if (n.needs_input_grad(0))
+                    r[0] = ta ? matmul(b, g, tb, true) : matmul(g, b, false, !tb);
+                  if (n.needs_input_grad(1))
+                    r[1] = tb ? matmul(g, a, true, ta) : matmul(a, g, !ta, false);
+                  return r;
+                });
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
@@ -67,13 +70,14 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     beta = 1.0f;
   }
   gemm_into(x.data(), weight.data(), y.data(), d, false, true, beta);
-  return record("linear", std::move(y), {x, weight, bias}, [x, weight](const Tensor& g, Node& n) {
-    TensorList r(3);
-    if (n.needs_input_grad(0)) r[0] = matmul(g, weight);
-    if (n.needs_input_grad(1)) r[1] = matmul(g, x, true, false);
-    if (n.needs_input_grad(2)) r[2] = sum(g, {0});
-    return r;
-  });
+  return record("linear", std::move(y), {saved(x), saved(weight), bias},
+                [x, weight](const Tensor& g, Node& n) {
+                  TensorList r(3);
+                  if (n.needs_input_grad(0)) r[0] = matmul(g, weight);
+                  if (n.needs_input_grad(1)) r[1] = matmul(g, x, true, false);
+                  if (n.needs_input_grad(2)) r[2] = sum(g, {0});
+                  return r;
+                });
 }
 
 Tensor bmm(const Tensor& a, const Tensor& b, bool ta, bool tb) {
@@ -86,12 +90,15 @@ Tensor bmm(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   for (int64_t i = 0; i < batch; ++i)
     gemm_into(a.data() + i * d.m * d.k, b.data() + i * d.k * d.n, c.data() + i * d.m * d.n, d, ta,
               tb, 0.0f);
-  return record("bmm", std::move(c), {a, b}, [a, b, ta, tb](const Tensor& g, Node& n) {
-    TensorList r(2);
-    if (n.needs_input_grad(0)) r[0] = ta ? bmm(b, g, tb, true) : bmm(g, b, false, !tb);
-    if (n.needs_input_grad(1)) r[1] = tb ? bmm(g, a, true, ta) : bmm(a, g, !ta, false);
-    return r;
-  });
+  return record("bmm", std::move(c), {saved(a), saved(b)},
+                [a, b, ta, tb](const Tensor& g, Node& n) {
+                  TensorList r(2);
+                  if (n.needs_input_grad(0))
+                    r[0] = ta ? bmm(b, g, tb, true) : bmm(g, b, false, !tb);
+                  if (n.needs_input_grad(1))
+                    r[1] = tb ? bmm(g, a, true, ta) : bmm(a, g, !ta, false);
+                  return r;
+                });
 }
 
 }  // namespace minimax

@@ -191,7 +191,7 @@ TensorList input_grad_backward_fused(const Tensor& u, const Tensor& g, const Sav
 // ops, the gradient would be some fifteen recorded ops here and twice as many in their backward.
 Tensor recorded_input_grad(const Tensor& g, const Saved& s) {
   Tensor gx = fused_backward(g, s, false, false)[0];
-  return record("batch_norm_backward", std::move(gx), {g, s.x, s.weight},
+  return record("batch_norm_backward", std::move(gx), {saved(g), saved(s.x), saved(s.weight)},
                 [s, g](const Tensor& u, Node& n) -> TensorList {
                   if (!GradMode::is_enabled()) return input_grad_backward_fused(u, g, s, n);
                   return input_grad_backward_ops(u, g, s, n);
@@ -226,22 +226,25 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Bat
   Tensor y = Tensor::empty(x.shape());
   kernels::batch_norm_forward(detail::view(x, s4), weight, bias, mu, var, detail::view(y, s4),
                               state.eps, training);
-  if (training && state.running_mean.defined())
+  if (training && state.running_mean.defined()) {
     kernels::batch_norm_update_running(state.running_mean, state.running_var, mu, var,
                                        state.momentum, x.numel() / c);
-  Saved saved{x, weight, bias.defined(), mu, var, training, state.eps};
-  return record("batch_norm", std::move(y), {x, weight, bias},
-                [saved](const Tensor& g, Node& n) -> TensorList {
+    state.running_mean.bump_version();
+    state.running_var.bump_version();
+  }
+  Saved kept{x, weight, bias.defined(), mu, var, training, state.eps};
+  return record("batch_norm", std::move(y), {saved(x), saved(weight), bias},
+                [kept](const Tensor& g, Node& n) -> TensorList {
                   // Two paths to one gradient: the fused pass is one kernel instead of a dozen
                   // ops, but records nothing, so a backward that is itself recorded (create_graph:
                   // a gradient penalty through a batch-norm critic) takes the differentiable one.
                   // "nn: batch_norm recorded backward equals the fused one" ties them together.
                   if (!GradMode::is_enabled())
-                    return fused_backward(g, saved, n.needs_input_grad(1), n.needs_input_grad(2));
-                  if (!saved.training) return running_stats_backward(g, saved, n);
-                  TensorList r = standardized_backward(g, saved.x, saved.weight, saved.eps,
-                                                       batch_layout(saved.x.shape()), n, false);
-                  if (n.needs_input_grad(0)) r[0] = recorded_input_grad(g, saved);
+                    return fused_backward(g, kept, n.needs_input_grad(1), n.needs_input_grad(2));
+                  if (!kept.training) return running_stats_backward(g, kept, n);
+                  TensorList r = standardized_backward(g, kept.x, kept.weight, kept.eps,
+                                                       batch_layout(kept.x.shape()), n, false);
+                  if (n.needs_input_grad(0)) r[0] = recorded_input_grad(g, kept);
                   return r;
                 });
 }
@@ -276,14 +279,14 @@ Tensor normalize_rows(const char* name, const Tensor& x, const Shape& rows, cons
   Tensor y = Tensor::empty(x.shape());
   kernels::layer_norm_forward(detail::view(x, rows), weight, bias, mu, var, detail::view(y, rows),
                               eps);
-  RowsSaved saved{x,           weight, bias.defined() ? bias.detach() : Tensor(), mu, var, rows,
-                  param_shape, eps};
-  return record(name, std::move(y), {x, weight, bias},
-                [saved](const Tensor& g, Node& n) -> TensorList {
+  RowsSaved kept{x,           weight, bias.defined() ? bias.detach() : Tensor(), mu, var, rows,
+                 param_shape, eps};
+  return record(name, std::move(y), {saved(x), saved(weight), bias},
+                [kept](const Tensor& g, Node& n) -> TensorList {
                   // As batch_norm's: oneDNN's fused pass unless the backward is being recorded.
-                  if (!GradMode::is_enabled()) return fused_rows_backward(g, saved, n);
-                  Layout l{saved.rows, {1}, {0}, {saved.rows[1]}, saved.param_shape};
-                  return standardized_backward(g, saved.x, saved.weight, saved.eps, l, n);
+                  if (!GradMode::is_enabled()) return fused_rows_backward(g, kept, n);
+                  Layout l{kept.rows, {1}, {0}, {kept.rows[1]}, kept.param_shape};
+                  return standardized_backward(g, kept.x, kept.weight, kept.eps, l, n);
                 });
 }
 

@@ -114,19 +114,20 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
                         const Conv2dOptions& options = {});
 
-// A promise, while it lives, that no parameter (a leaf tensor that requires grad) changes in place
-// on this thread. Convolutions then reorder each parameter they read as a weight into their
-// blocked layout once and reuse the copy for the rest of the scope, where each pass would reorder
-// it again: a training step reads D's weights in the forwards on the real and the fake batch and
-// in their backward. Hold one from a step's first forward to the end of its backward, and step
-// the optimizer after it closes (gan::Trainer does). Changing a parameter in place inside it
-// would leave the convolutions on the old values, as it would the saved tensors of a backward.
-class ConstantParametersGuard {
+// While it lives, convolutions on this thread keep the copy they make of a parameter (a leaf
+// tensor that requires grad) read as their weight in their blocked layout, and reuse it in the
+// scope's later passes for as long as the parameter's version (Tensor::version) is unchanged,
+// where each pass would reorder it again: a training step reads D's weights in the forwards on
+// the real and the fake batch and in their backward. The copies are dropped when the outermost
+// scope closes. Hold one from a step's first forward to the end of its backward, and step the
+// optimizer after it closes (gan::Trainer does); a step inside it is seen, and only costs the
+// copies a new reorder. A write through data() without bump_version() is not seen.
+class ParameterReorderScope {
  public:
-  ConstantParametersGuard();
-  ~ConstantParametersGuard();
-  ConstantParametersGuard(const ConstantParametersGuard&) = delete;
-  ConstantParametersGuard& operator=(const ConstantParametersGuard&) = delete;
+  ParameterReorderScope();
+  ~ParameterReorderScope();
+  ParameterReorderScope(const ParameterReorderScope&) = delete;
+  ParameterReorderScope& operator=(const ParameterReorderScope&) = delete;
 
  private:
   bool outermost_;  // whether this guard opened the memo (an inner one shares the outer's)

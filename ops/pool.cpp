@@ -97,7 +97,7 @@ Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
   PoolWorkspace ws;
   bool recording = GradMode::is_enabled() && x.requires_grad();
   kernels::pool2d_forward(PoolKind::kMax, x, y, g, recording ? &ws : nullptr);
-  return record("max_pool2d", std::move(y), {x},
+  return record("max_pool2d", std::move(y), {saved(x)},
                 [x = x.detach(), ws, g](const Tensor& gy, Node&) -> TensorList {
                   return {max_pool_backward(gy, x, ws, g)};
                 });

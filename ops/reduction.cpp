@@ -80,7 +80,7 @@ Tensor max(const Tensor& x, const Dims& dims, bool keepdim) {
   Reduction r = plan(x, dims, keepdim, "max");
   Tensor out = reduce(algorithm::reduction_max, x, r);
   Tensor out_kept = detail::view(out, r.kept);  // no history: captured without a cycle
-  return record("max", std::move(out), {x},
+  return record("max", std::move(out), {saved(x)},
                 [r, x, out_kept, dims](const Tensor& g, Node&) -> TensorList {
                   // Where several elements tie for the max they share its gradient equally (as
                   // torch.amax).

@@ -42,10 +42,50 @@ inline TensorList make_inputs(const OpCase& c, uint64_t seed = 1234) {
   return xs;
 }
 
-// Runs every row of a table: first-order always, second-order where asked.
+// The gradients of <f(xs), weights> with respect to every input that requires grad.
+inline TensorList weighted_grads(const OpCase& c, const TensorList& xs, const Tensor& weights) {
+  TensorList wanted;
+  for (const Tensor& x : xs)
+    if (x.requires_grad()) wanted.push_back(x);
+  if (wanted.empty()) return {};
+  return grad({c.fn(xs)}, wanted, {.grad_outputs = {weights}, .allow_unused = true});
+}
+
+// Changes each input in place between the forward and the backward: the backward must either
+// refuse (the op read that input and marked it saved) or give the gradients of the unchanged
+// inputs bit for bit (it never read the values). A missing saved() mark fails here.
+inline void check_in_place_changes(const OpCase& c) {
+  const TensorList xs = make_inputs(c);
+  Generator gen(99);
+  const Shape out_shape = c.fn(xs).shape();
+  const Tensor weights = Tensor::uniform(out_shape, -1, 1, gen);
+  const TensorList want = weighted_grads(c, xs, weights);
+  for (size_t i = 0; i < xs.size(); ++i) {
+    TensorList fresh = make_inputs(c);
+    TensorList wanted;
+    for (const Tensor& x : fresh)
+      if (x.requires_grad()) wanted.push_back(x);
+    if (wanted.empty()) return;
+    Tensor y = c.fn(fresh);
+    fresh[i].detach().copy_(make_inputs(c, 4321)[i]);  // other values from the same range
+    INFO(c.name, ": input ", i, " changed in place after the forward");
+    try {
+      TensorList got = grad({y}, wanted, {.grad_outputs = {weights}, .allow_unused = true});
+      for (size_t j = 0; j < got.size(); ++j)
+        CHECK((got[j].defined() ? got[j].to_vector() : std::vector<float>()) ==
+              (want[j].defined() ? want[j].to_vector() : std::vector<float>()));
+    } catch (const std::runtime_error& e) {
+      CHECK(std::string(e.what()).find("changed in place") != std::string::npos);
+    }
+  }
+}
+
+// Runs every row of a table: first-order always, second-order where asked, and the in-place
+// check.
 inline void check_table(const std::vector<OpCase>& table) {
   for (const OpCase& c : table) {
     SUBCASE(c.name.c_str()) {
+      check_in_place_changes(c);
       TensorList xs = make_inputs(c);
       GradcheckResult first = gradcheck(c.fn, xs, c.options);
       INFO(c.name, " first order: ", first.message);

@@ -315,3 +315,89 @@ TEST_CASE("autograd: named options keep retain_graph and create_graph apart") {
   CHECK(recorded.requires_grad());
   CHECK(grad({y2}, {x})[0].item() == 6.0f);  // create_graph retains the graph by default
 }
+
+// ---- in-place changes to what a backward reads (version counters) ----
+
+namespace {
+// The message backward() throws, or "" when it runs.
+std::string backward_error(const Tensor& loss, bool retain_graph = false) {
+  try {
+    loss.backward(Tensor(), retain_graph);
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST_CASE("autograd: every in-place change adds one to the version its views and detach share") {
+  Tensor w = Tensor::zeros({2, 3}).requires_grad_();
+  CHECK(w.version() == 0);
+  w.detach().fill_(1.0f);
+  CHECK(w.version() == 1);
+  reshape(w, {6}).detach().copy_(Tensor::ones({6}));
+  CHECK(w.version() == 2);
+  CHECK(w.detach().version() == 2);
+  CHECK(w.clone().version() == 0);  // new data
+}
+
+TEST_CASE("autograd: backward refuses an input its backward reads once it changed in place") {
+  Tensor x = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3});
+  Tensor w = Tensor::from_vector({1, -1, 0.5f, 2, 0, 1}, {2, 3}).requires_grad_();
+  Tensor loss = sum(linear(x, w));
+  w.detach().copy_(Tensor::zeros({2, 3}));  // a step before the backward
+  const std::string e = backward_error(loss);
+  CHECK(contains(e, "'linear'"));
+  CHECK(contains(e, "input 1 (shape [2, 3])"));
+  CHECK(contains(e, "changed in place"));
+  CHECK(contains(e, "version is 1, 0 when recorded"));
+  CHECK_FALSE(w.grad().defined());  // nothing was accumulated
+}
+
+TEST_CASE("autograd: a change through a view or to the other factor is seen too") {
+  Tensor a = Tensor::from_vector({1, 2, 3, 4}, {2, 2}).requires_grad_();
+  Tensor b = Tensor::from_vector({0.5f, 1, 1.5f, 2}, {4}).requires_grad_();
+  Tensor loss = sum(mul(a, reshape(b, {2, 2})));
+  b.detach().fill_(0.0f);  // a's gradient is b: it reads the changed values
+  const std::string e = backward_error(loss);
+  CHECK(contains(e, "'mul'"));
+  CHECK(contains(e, "input 1"));
+}
+
+TEST_CASE("autograd: changing an input whose values the backward does not read is no error") {
+  Tensor x = Tensor::from_vector({1, 2, 3}, {3}).requires_grad_();
+  Tensor b = Tensor::from_vector({4, 5, 6}, {3}).requires_grad_();
+  Tensor loss = sum(mul(add(x, b), 2.0f));
+  b.detach().fill_(0.0f);  // add's backward needs only b's shape, as in libtorch
+  CHECK(backward_error(loss).empty());
+  CHECK(values(b.grad()) == std::vector<float>{2, 2, 2});
+}
+
+TEST_CASE("autograd: an op's saved output changed through detach() is refused") {
+  Tensor x = Tensor::from_vector({0.5f, -1}, {2}).requires_grad_();
+  Tensor y = sigmoid(x);  // its backward reads y
+  Tensor loss = sum(y);
+  y.detach().fill_(0.5f);
+  const std::string e = backward_error(loss);
+  CHECK(contains(e, "'sigmoid'"));
+  CHECK(contains(e, "its output (shape [2])"));
+}
+
+TEST_CASE("autograd: a retained graph is checked again at its second backward") {
+  Tensor w = Tensor::from_vector({1, 2}, {2}).requires_grad_();
+  Tensor x = Tensor::from_vector({3, 4}, {2});
+  Tensor loss = sum(mul(x, w));
+  CHECK(backward_error(loss, true).empty());
+  CHECK(values(w.grad()) == std::vector<float>{3, 4});
+  x.fill_(0.0f);  // w's gradient reads x
+  CHECK(contains(backward_error(loss, true), "input 0"));
+}
+
+TEST_CASE("autograd: a gradient penalty's graph is checked at its second backward") {
+  Tensor w = Tensor::from_vector({0.5f, -0.25f, 1, 2}, {2, 2}).requires_grad_();
+  Tensor x = Tensor::from_vector({1, 2}, {1, 2}).requires_grad_();
+  Tensor gx = grad({sum(tanh(linear(x, w)))}, {x}, {.create_graph = true})[0];
+  Tensor penalty = sum(mul(gx, gx));
+  w.detach().fill_(0.0f);
+  CHECK(contains(backward_error(penalty), "changed in place"));
+}

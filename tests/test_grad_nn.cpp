@@ -298,10 +298,11 @@ TEST_CASE("nn: a convolution's backward reuses its forward's reordered input, an
   CHECK(kernels::conv_input_reorders() - start == 2);
 }
 
-// The parameter memo's promise: inside the guard a parameter is reordered once per layout, the
-// values are the unguarded ones bit for bit, a tensor that is not a parameter is reordered at each
-// use, and once the guard is gone an in-place change is seen, also by the next guard.
-TEST_CASE("nn: inside a ConstantParametersGuard, convolutions reorder each parameter once") {
+// The parameter memo: inside the scope a parameter is reordered once per layout and version, the
+// values are the unscoped ones bit for bit, a tensor that is not a parameter is reordered at each
+// use, an in-place change inside the scope is seen, and the next scope starts without the copies.
+TEST_CASE(
+    "nn: inside a ParameterReorderScope, convolutions reorder each parameter once per version") {
   const Conv2dOptions o{.stride = 2, .padding = 1};
   Tensor w = random({48, 32, 4, 4}, 2).requires_grad_();
   Tensor x1 = random({4, 32, 14, 14}, 1), x2 = random({4, 32, 14, 14}, 3);
@@ -310,18 +311,18 @@ TEST_CASE("nn: inside a ConstantParametersGuard, convolutions reorder each param
   Tensor xg = random({4, 32, 14, 14}, 4).requires_grad_(), gy = random({4, 48, 7, 7}, 5);
   const TensorList want_grads = grad({conv2d(xg, w, Tensor(), o)}, {xg, w}, {.grad_outputs = {gy}});
   {
-    ConstantParametersGuard constant;
+    ParameterReorderScope scope;
     int64_t start = kernels::conv_input_reorders();
     CHECK(conv2d(x1, w, Tensor(), o).to_vector() == want1);
     CHECK(kernels::conv_input_reorders() - start == 2);  // x1 and w
     start = kernels::conv_input_reorders();
     {
-      ConstantParametersGuard inner;  // shares the outer memo
+      ParameterReorderScope inner;  // shares the outer memo
       CHECK(conv2d(x2, w, Tensor(), o).to_vector() == want2);
     }
     CHECK(kernels::conv_input_reorders() - start == 1);  // x2 alone
     start = kernels::conv_input_reorders();
-    conv2d(x1, w, Tensor(), o);  // the outer memo outlives the inner guard
+    conv2d(x1, w, Tensor(), o);  // the outer memo outlives the inner scope
     CHECK(kernels::conv_input_reorders() - start == 1);
     // The forward finds w in its layout; backward data, which wants another, must not.
     const TensorList grads = grad({conv2d(xg, w, Tensor(), o)}, {xg, w}, {.grad_outputs = {gy}});
@@ -332,10 +333,19 @@ TEST_CASE("nn: inside a ConstantParametersGuard, convolutions reorder each param
     conv2d(x1, scaled, Tensor(), o);
     conv2d(x1, scaled, Tensor(), o);
     CHECK(kernels::conv_input_reorders() - start == 4);
+    // A change in place inside the scope (its version) is seen: w is reordered again, once.
+    Tensor moved = w.detach().clone();
+    moved.data()[0] += 1.0f;
+    w.detach().copy_(moved);
+    const std::vector<float> want_moved = conv2d(x1, moved, Tensor(), o).to_vector();
+    start = kernels::conv_input_reorders();
+    CHECK(conv2d(x1, w, Tensor(), o).to_vector() == want_moved);
+    CHECK(conv2d(x1, w, Tensor(), o).to_vector() == want_moved);
+    CHECK(kernels::conv_input_reorders() - start == 3);  // x1 at each call, w once
   }
-  w.data()[0] += 1.0f;  // a step after the guard
+  w.data()[0] += 1.0f;  // a raw write after the scope, with no version bump
   Tensor x = x1.detach(), moved = w.detach().clone();
-  ConstantParametersGuard next_step;  // opens without the last step's copies
+  ParameterReorderScope next_step;  // opens without the last step's copies
   CHECK(conv2d(x, w, Tensor(), o).to_vector() == conv2d(x, moved, Tensor(), o).to_vector());
   CHECK(conv2d(x, w, Tensor(), o).to_vector() != want1);
 }

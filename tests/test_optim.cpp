@@ -117,6 +117,24 @@ TEST_CASE("zero_grad drops every gradient, and step records nothing") {
   CHECK_FALSE(b.grad().defined());
 }
 
+// The classic mistake: D's optimizer steps between D's loss and a backward through D again.
+TEST_CASE("a step between a forward and its backward makes the backward an error") {
+  Tensor w = parameter({1.0f, 2.0f}), b = parameter({0.5f});
+  SGD sgd({w, b}, SGDOptions(0.1));
+  Tensor loss = sum(mul(w, b));
+  loss.backward(Tensor(), true);
+  const uint64_t before = w.version();
+  sgd.step();
+  CHECK(w.version() == before + 1);
+  CHECK(b.version() == before + 1);
+  try {
+    loss.backward();
+    FAIL("the backward after the step ran");
+  } catch (const std::runtime_error& e) {
+    CHECK(std::string(e.what()).find("changed in place") != std::string::npos);
+  }
+}
+
 TEST_CASE("options() reports the options in force") {
   Tensor p = parameter({1.0f});
   SGD sgd({p}, SGDOptions(0.1).momentum(0.5).weight_decay(1e-4));

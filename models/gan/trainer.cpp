@@ -85,7 +85,7 @@ void Trainer::set_gradients(optim::Optimizer& optimizer, const Tensor& loss) {
 Trainer::DiscriminatorOutputs Trainer::discriminator_gradients() {
   // No parameter changes until the optimizer steps, after this: the convolutions reorder each
   // weight once for the forwards and the backward.
-  ConstantParametersGuard constant;
+  ParameterReorderScope reordered_once;
   LabelledBatch real = data_(options_.batch);
   Tensor fake_labels = draw_labels(options_.batch), fake;
   {
@@ -121,7 +121,7 @@ void Trainer::discriminator_step(StepStats& stats) {
 void Trainer::generator_step(StepStats& stats) {
   Tensor loss;
   {
-    ConstantParametersGuard constant;  // until g_opt_ steps, as in discriminator_gradients
+    ParameterReorderScope reordered_once;  // until g_opt_ steps, as in discriminator_gradients
     g_opt_.zero_grad();
     Tensor labels = draw_labels(options_.batch);
     loss = options_.loss.generator(d_(g_(draw_noise(options_.batch), labels), labels));

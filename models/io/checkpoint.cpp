@@ -257,6 +257,7 @@ void Checkpoint::restore(const std::string& name, Tensor& into) const {
     throw CheckpointError(fmt::format("checkpoint {}: '{}' has shape {} but the model expects {}",
                                       source, name, stored.shape().str(), into.shape().str()));
   std::memcpy(into.data(), stored.data(), stored.numel() * sizeof(float));
+  into.bump_version();
 }
 
 const std::vector<uint64_t>& Checkpoint::word_list(const std::string& name) const {

@@ -53,6 +53,7 @@ void uniform_(Tensor& t, float low, float high, Generator& gen) {
     throw std::invalid_argument(fmt::format("uniform_: low {} above high {}", low, high));
   float* p = t.data();
   for (int64_t i = 0; i < t.numel(); ++i) p[i] = low + (high - low) * gen.uniform();
+  t.bump_version();
 }
 
 void normal_(Tensor& t, float mean, float stddev, Generator& gen) {
@@ -60,11 +61,13 @@ void normal_(Tensor& t, float mean, float stddev, Generator& gen) {
     throw std::invalid_argument(fmt::format("normal_: negative stddev {}", stddev));
   float* p = t.data();
   for (int64_t i = 0; i < t.numel(); ++i) p[i] = mean + stddev * gen.normal();
+  t.bump_version();
 }
 
 void constant_(Tensor& t, float value) {
   float* p = t.data();
   for (int64_t i = 0; i < t.numel(); ++i) p[i] = value;
+  t.bump_version();
 }
 
 void xavier_uniform_(Tensor& t, float g, Generator& gen) {

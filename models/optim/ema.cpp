@@ -41,6 +41,7 @@ void ExponentialMovingAverage::update() {
     float* to = targets_[i].data();
     detail::for_each_element(targets_[i].numel(),
                              [=](int64_t k) { to[k] = keep * to[k] + take * from[k]; });
+    targets_[i].bump_version();
   }
   ++updates_;
 }

@@ -61,6 +61,7 @@ void Optimizer::step() {
       throw std::logic_error(fmt::format("{}: parameter {} of shape {} has a gradient of shape {}",
                                          name_, i, p.shape().str(), g.shape().str()));
     update(i, p.data(), g.data(), p.numel());
+    p.bump_version();
   }
   ++step_count_;
 }

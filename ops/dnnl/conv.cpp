@@ -40,25 +40,38 @@ thread_local ConvReorderMemo* parameter_memo = nullptr;
 
 class ConvReorderMemo {
  public:
-  // The copy of `source` (seen through `plain`) in layout `chosen`, or an undefined tensor.
+  // The copy of `source` (seen through `plain`) in layout `chosen`, or an undefined tensor. A
+  // copy made before the source last changed in place (its version) is no copy of it.
   Tensor find(const Tensor& source, const memory::desc& plain, const memory::desc& chosen) const {
-    for (const Entry& e : entries_)
-      if (e.source.data() == source.data() && e.plain == plain && e.chosen == chosen) return e.copy;
-    return Tensor();
+    const Entry* e = entry(source, plain, chosen);
+    return e && e->version == source.version() ? e->copy : Tensor();
   }
   void remember(const Tensor& source, const memory::desc& plain, const memory::desc& chosen,
                 const Tensor& copy) {
-    if (!find(source, plain, chosen).defined())
-      entries_.push_back({source.detach(), plain, chosen, copy});
+    if (Entry* e = entry(source, plain, chosen)) {
+      *e = {e->source, source.version(), plain, chosen, copy};
+      return;
+    }
+    entries_.push_back({source.detach(), source.version(), plain, chosen, copy});
   }
   void clear() { entries_.clear(); }  // keeps the capacity for the next opening
 
  private:
   struct Entry {
     Tensor source;  // detached: it keeps the storage, not the graph, alive
+    uint64_t version;
     memory::desc plain, chosen;
     Tensor copy;
   };
+  Entry* entry(const Tensor& source, const memory::desc& plain, const memory::desc& chosen) {
+    for (Entry& e : entries_)
+      if (e.source.data() == source.data() && e.plain == plain && e.chosen == chosen) return &e;
+    return nullptr;
+  }
+  const Entry* entry(const Tensor& source, const memory::desc& plain,
+                     const memory::desc& chosen) const {
+    return const_cast<ConvReorderMemo*>(this)->entry(source, plain, chosen);
+  }
   std::vector<Entry> entries_;
 };
 

@@ -60,10 +60,10 @@ class ConvReorderScope {
   ConvReorderMemoPtr memo_;
 };
 
-// The memo behind ConstantParametersGuard (ops/ops.h): while it is open on this thread, a pass
+// The memo behind ParameterReorderScope (ops/ops.h): while it is open on this thread, a pass
 // that reads a parameter (a leaf tensor that requires grad) as its weight keeps the reordered copy
-// for the later passes, as ConvReorderScope does for activations. Its opener promises that no
-// parameter changes in place until it closes. open_parameter_memo returns false, and opens
+// for the later passes, as ConvReorderScope does for activations; a copy is used only while its
+// source's version is the one it was made from. open_parameter_memo returns false, and opens
 // nothing, when it is already open (the outer opening covers the inner); close_parameter_memo
 // drops the copies, and is called once for each opening that returned true.
 bool open_parameter_memo();
