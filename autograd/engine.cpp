@@ -98,13 +98,15 @@ void check_saved_versions(const Node& n) {
   for (const Node::SavedVersion& s : n.saved_versions) {
     const uint64_t now = s.storage->version();
     if (now == s.version) continue;
-    const bool output = s.input < 0;
+    const std::string what = s.input == Node::SavedVersion::kOutput ? "its output"
+                             : s.input == Node::SavedVersion::kOther
+                                 ? "a tensor it reads"
+                                 : fmt::format("its input {}", s.input);
     throw std::runtime_error(fmt::format(
         "backward through '{}': {} (shape {}) was changed in place after the op was recorded "
         "(its version is {}, {} when recorded), and the gradient would use the new values; change "
         "it only after backward(), or clone() it before it goes into the op",
-        n.name, output ? std::string("its output") : fmt::format("its input {}", s.input),
-        (output ? n.output_shape : n.input_shapes[s.input]).str(), now, s.version));
+        n.name, what, s.shape.str(), now, s.version));
   }
 }
 
@@ -313,8 +315,15 @@ Tensor Node::saved_output() const {
 
 namespace {
 
+// Notes t's data and its version now, for check_saved_versions.
+void note_version(Node& node, const Tensor& t, int input) {
+  if (!t.defined()) return;
+  const auto& storage = t.impl_ptr()->storage;
+  node.saved_versions.push_back({storage, storage->version(), input, t.shape()});
+}
+
 Tensor record_inputs(const char* name, Tensor output, std::span<const Input> inputs, BackwardFn fn,
-                     SaveOutput save) {
+                     SaveOutput save, std::span<const Tensor> also_reads) {
   if (!GradMode::is_enabled()) return output;
   bool any = std::any_of(inputs.begin(), inputs.end(),
                          [](const Input& x) { return x.tensor.requires_grad(); });
@@ -328,14 +337,11 @@ Tensor record_inputs(const char* name, Tensor output, std::span<const Input> inp
   node->input_shapes.reserve(inputs.size());
   node->saved_versions.reserve(
       std::count_if(inputs.begin(), inputs.end(), [](const Input& x) { return x.saved; }) +
-      (save == SaveOutput::kYes ? 1 : 0));
+      (save == SaveOutput::kYes ? 1 : 0) + also_reads.size());
+  for (const Tensor& t : also_reads) note_version(*node, t, Node::SavedVersion::kOther);
   for (const Input& input : inputs) {
     const Tensor& x = input.tensor;
-    if (input.saved && x.defined()) {
-      const auto& storage = x.impl_ptr()->storage;
-      node->saved_versions.push_back(
-          {storage, storage->version(), static_cast<int>(node->edges.size())});
-    }
+    if (input.saved) note_version(*node, x, static_cast<int>(node->edges.size()));
     Edge e;
     if (x.requires_grad()) {
       if (x.is_leaf()) {
@@ -351,8 +357,7 @@ Tensor record_inputs(const char* name, Tensor output, std::span<const Input> inp
   node->output_shape = output.shape();
   if (save == SaveOutput::kYes) {
     node->saved_output_storage = output.impl_ptr()->storage;
-    node->saved_versions.push_back(
-        {node->saved_output_storage, node->saved_output_storage->version(), -1});
+    note_version(*node, output, Node::SavedVersion::kOutput);
   }
   // Ops return fresh tensors; one that hands back an existing tensor gets a new handle, so that the
   // existing tensor's history is left as it was.
@@ -369,15 +374,15 @@ Tensor record_inputs(const char* name, Tensor output, std::span<const Input> inp
 }  // namespace
 
 Tensor record(const char* name, Tensor output, std::initializer_list<Input> inputs, BackwardFn fn,
-              SaveOutput save) {
+              SaveOutput save, std::initializer_list<Tensor> also_reads) {
   return record_inputs(name, std::move(output), std::span(inputs.begin(), inputs.size()),
-                       std::move(fn), save);
+                       std::move(fn), save, std::span(also_reads.begin(), also_reads.size()));
 }
 
 Tensor record(const char* name, Tensor output, const TensorList& inputs, BackwardFn fn,
               SaveOutput save) {
   const std::vector<Input> unsaved(inputs.begin(), inputs.end());
-  return record_inputs(name, std::move(output), unsaved, std::move(fn), save);
+  return record_inputs(name, std::move(output), unsaved, std::move(fn), save, {});
 }
 
 void backward(const TensorList& outputs, const BackwardOptions& o) {

@@ -40,12 +40,14 @@ struct Node {
   BackwardFn backward;                            // emptied when the graph is freed
   std::shared_ptr<Storage> saved_output_storage;  // only for ops whose backward uses the output
   Shape output_shape;
-  // The data the backward reads (the saved() inputs, and the output when saved) with its version
-  // at record time; backward() checks them before it runs the node.
+  // The data the backward reads (the saved() inputs, the output when saved, and the tensors it
+  // also reads) with its version at record time; backward() checks them before it runs the node.
   struct SavedVersion {
+    static constexpr int kOutput = -1, kOther = -2;
     std::shared_ptr<Storage> storage;
     uint64_t version;
-    int input;  // its position among the inputs, or -1 for the output
+    int input;  // its position among the inputs, or kOutput, or kOther
+    Shape shape;
   };
   std::vector<SavedVersion> saved_versions;
   std::weak_ptr<Node> self;
@@ -86,8 +88,10 @@ inline Input saved(const Tensor& t) {
 
 // Records `output` as produced by op `name` from `inputs` when grad mode is on and any input
 // requires grad; returns output (now carrying the history). Otherwise returns output unchanged.
+// `also_reads` are tensors other than the inputs whose values the backward reads (embedding's
+// indices), checked as the saved() inputs are.
 Tensor record(const char* name, Tensor output, std::initializer_list<Input> inputs, BackwardFn fn,
-              SaveOutput save = SaveOutput::kNo);
+              SaveOutput save = SaveOutput::kNo, std::initializer_list<Tensor> also_reads = {});
 // The same for a list of inputs none of which the backward reads (concat).
 Tensor record(const char* name, Tensor output, const TensorList& inputs, BackwardFn fn,
               SaveOutput save = SaveOutput::kNo);

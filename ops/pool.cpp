@@ -75,17 +75,18 @@ Tensor max_pool_gather(const Tensor& v, const Tensor& x, const PoolWorkspace& ws
   return record("max_pool2d_gather", std::move(out), {v},
                 [x, ws, g](const Tensor& gg, Node&) -> TensorList {
                   return {max_pool_backward(gg, x, ws, g)};
-                });
+                },
+                SaveOutput::kNo, {x});
 }
 
 Tensor max_pool_backward(const Tensor& gy, const Tensor& x, const PoolWorkspace& ws,
                          const PoolGeometry& g) {
   Tensor gx = Tensor::empty(x.shape());
   kernels::pool2d_backward(PoolKind::kMax, gy, gx, g, ws);
-  return record("max_pool2d_backward", std::move(gx), {gy},
-                [x, ws, g](const Tensor& gg, Node&) -> TensorList {
-                  return {max_pool_gather(gg, x, ws, g)};
-                });
+  return record(
+      "max_pool2d_backward", std::move(gx), {gy},
+      [x, ws, g](const Tensor& gg, Node&) -> TensorList { return {max_pool_gather(gg, x, ws, g)}; },
+      SaveOutput::kNo, {x});
 }
 
 }  // namespace

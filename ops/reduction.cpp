@@ -87,7 +87,8 @@ Tensor max(const Tensor& x, const Dims& dims, bool keepdim) {
                   Tensor winners = eq(x.detach(), out_kept);
                   Tensor share = div(winners, sum(winners, dims, true));
                   return {mul(spread(g, r, x.shape()), share)};
-                });
+                },
+                SaveOutput::kNo, {out_kept});
 }
 
 Tensor max(const Tensor& x) {

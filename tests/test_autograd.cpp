@@ -401,3 +401,20 @@ TEST_CASE("autograd: a gradient penalty's graph is checked at its second backwar
   w.detach().fill_(0.0f);
   CHECK(contains(backward_error(penalty), "changed in place"));
 }
+
+TEST_CASE("autograd: max's output changed through detach() is refused") {
+  Tensor x = Tensor::from_vector({1, 5, 3, 2}, {2, 2}).requires_grad_();
+  Tensor m = max(x, {1}, false);  // its backward finds the winners by comparing with m
+  Tensor loss = sum(m);
+  m.detach().fill_(0.0f);
+  CHECK(contains(backward_error(loss), "'max'"));
+}
+
+TEST_CASE("autograd: max_pool2d's input changed after a first backward is refused by the second") {
+  Tensor x = Tensor::from_vector({1, 4, 2, 3, 8, 5, 7, 6, 0}, {1, 1, 3, 3}).requires_grad_();
+  Tensor gx = grad({sum(square(max_pool2d(x, 2, 1, 0)))}, {x}, {.create_graph = true})[0];
+  x.detach().fill_(0.0f);  // the gradient's own backward finds the winners in x
+  const std::string e = backward_error(sum(gx));
+  CHECK(contains(e, "'max_pool2d_backward'"));
+  CHECK(contains(e, "a tensor it reads (shape [1, 1, 3, 3])"));
+}
