@@ -88,8 +88,8 @@ inline Input saved(const Tensor& t) {
 
 // Records `output` as produced by op `name` from `inputs` when grad mode is on and any input
 // requires grad; returns output (now carrying the history). Otherwise returns output unchanged.
-// `also_reads` are tensors other than the inputs whose values the backward reads (embedding's
-// indices), checked as the saved() inputs are.
+// `also_reads` are tensors other than the inputs whose values the backward reads (max's output,
+// which it compares with), checked as the saved() inputs are.
 Tensor record(const char* name, Tensor output, std::initializer_list<Input> inputs, BackwardFn fn,
               SaveOutput save = SaveOutput::kNo, std::initializer_list<Tensor> also_reads = {});
 // The same for a list of inputs none of which the backward reads (concat).
