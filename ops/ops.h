@@ -130,7 +130,7 @@ class ParameterReorderScope {
   ParameterReorderScope& operator=(const ParameterReorderScope&) = delete;
 
  private:
-  bool outermost_;  // whether this guard opened the memo (an inner one shares the outer's)
+  bool outermost_;  // whether this scope opened the memo (an inner one shares the outer's)
 };
 
 struct BatchNormState {

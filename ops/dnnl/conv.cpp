@@ -42,14 +42,15 @@ class ConvReorderMemo {
  public:
   // The copy of `source` (seen through `plain`) in layout `chosen`, or an undefined tensor. A
   // copy made before the source last changed in place (its version) is no copy of it.
-  Tensor find(const Tensor& source, const memory::desc& plain, const memory::desc& chosen) const {
+  Tensor find(const Tensor& source, const memory::desc& plain, const memory::desc& chosen) {
     const Entry* e = entry(source, plain, chosen);
     return e && e->version == source.version() ? e->copy : Tensor();
   }
   void remember(const Tensor& source, const memory::desc& plain, const memory::desc& chosen,
                 const Tensor& copy) {
-    if (Entry* e = entry(source, plain, chosen)) {
-      *e = {e->source, source.version(), plain, chosen, copy};
+    if (Entry* e = entry(source, plain, chosen)) {  // a copy of an older version
+      e->version = source.version();
+      e->copy = copy;
       return;
     }
     entries_.push_back({source.detach(), source.version(), plain, chosen, copy});
@@ -67,10 +68,6 @@ class ConvReorderMemo {
     for (Entry& e : entries_)
       if (e.source.data() == source.data() && e.plain == plain && e.chosen == chosen) return &e;
     return nullptr;
-  }
-  const Entry* entry(const Tensor& source, const memory::desc& plain,
-                     const memory::desc& chosen) const {
-    return const_cast<ConvReorderMemo*>(this)->entry(source, plain, chosen);
   }
   std::vector<Entry> entries_;
 };

@@ -38,8 +38,8 @@ void conv2d_backward_weights(const Tensor& x, const Tensor& gy, const Tensor& gw
 // pass reuses the blocked copy an earlier pass made of the same tensor in the same layout.
 //
 // Only activations (a pass's source and output gradient) are kept, never weights, which the
-// optimizer changes in place (the parameter memo, below, keeps parameters where its opener
-// promises that they stay). A copy keeps its source's storage alive, so its address cannot be
+// optimizer changes in place (the parameter memo, below, keeps parameters, each copy tied to its
+// source's version). A copy keeps its source's storage alive, so its address cannot be
 // reused for another tensor while the copy is remembered; the op layer must not open a scope
 // around a tensor that changes in place during it.
 class ConvReorderMemo;
