@@ -124,6 +124,12 @@ TEST_CASE("grad: conv2d") {
         squared({.stride = 2}),
         k2nd},
        {"squared output", {{{1, 2, 5, 4}}, {{3, 2, 3, 2}}, {{3}}}, squared({.padding = 1}), k2nd},
+       // The phase-split route (ops/dnnl/conv.cpp): stride 2, an even kernel, at most 4 output
+       // columns, 4 or more input channels. Backward weights stays direct.
+       {"phase split",
+        {{{1, 4, 6, 6}}, {{3, 4, 4, 4}}, {{3}}},
+        squared({.stride = 2, .padding = 1}),
+        k2nd},
        {"squared output stride 2",
         {{{1, 2, 5, 5}}, {{2, 2, 3, 3}}, {{2}}},
         squared({.stride = 2, .padding = 1, .dilation = 2}),
@@ -185,6 +191,12 @@ TEST_CASE("grad: conv_transpose2d") {
         k2nd},
        // A 1x1 input (a DCGAN generator's first layer) runs as a GEMM.
        {"1x1 input", {{{2, 3, 1, 1}}, {{3, 2, 3, 3}}, {{2}}}, deconv({}, true), k2nd},
+       // Its forward is a phase-split backward data (ops/dnnl/conv.cpp): stride 2, an even
+       // kernel, at most 4 columns on the narrow side, 4 or more channels on the wide one.
+       {"phase split",
+        {{{1, 6, 2, 2}}, {{6, 4, 4, 4}}, {{4}}},
+        squared({.stride = 2, .padding = 1}),
+        k2nd},
        {"1x1 input, squared", {{{2, 2, 1, 1}}, {{2, 2, 2, 3}}, {{2}}}, squared({}), k2nd},
        // 16 output channels: its forward is a convolution's blocked backward data.
        {"16 output channels stride 2",
@@ -227,7 +239,13 @@ TEST_CASE("nn: conv2d forward matches a direct loop") {
             {.stride = 2, .padding = 1, .groups = 4},
             true,
             {1, 4, 3, 3}},
-        Row{{2, 6, 3, 3}, {3, 2, 3, 3}, {.groups = 3}, false, {2, 3, 1, 1}}}) {
+        Row{{2, 6, 3, 3}, {3, 2, 3, 3}, {.groups = 3}, false, {2, 3, 1, 1}},
+        // The phase-split route (ops/dnnl/conv.cpp): split straight into oneDNN's blocked
+        // layout (4C a multiple of 16), through a plain split and a reorder (4C = 24), and with
+        // padding wider than half the kernel.
+        Row{{2, 4, 7, 7}, {8, 4, 4, 4}, {.stride = 2, .padding = 1}, true, {2, 8, 3, 3}},
+        Row{{1, 6, 6, 9}, {5, 6, 2, 4}, {.stride = 2}, false, {1, 5, 3, 3}},
+        Row{{2, 16, 8, 5}, {8, 16, 6, 2}, {.stride = 2, .padding = 2}, true, {2, 8, 4, 4}}}) {
     CAPTURE(r.x.str());
     Tensor x = random(r.x, 1), w = random(r.w, 2), b = r.bias ? random({r.w[0]}, 3) : Tensor();
     Tensor y = conv2d(x, w, b, r.o);
@@ -264,7 +282,16 @@ TEST_CASE("nn: conv_transpose2d forward matches a direct loop") {
             true,
             {1, 6, 6, 6}},
         Row{{2, 4, 1, 1}, {4, 1, 3, 3}, {.groups = 2}, false, {2, 2, 3, 3}},
-        Row{{2, 3, 3, 3}, {3, 16, 4, 4}, {.stride = 2, .padding = 1}, true, {2, 16, 6, 6}}}) {
+        Row{{2, 3, 3, 3}, {3, 16, 4, 4}, {.stride = 2, .padding = 1}, true, {2, 16, 6, 6}},
+        // Phase-split backward data (ops/dnnl/conv.cpp), merged from oneDNN's blocked layout and
+        // from a plain split; in the last, no window reaches the last row and column.
+        Row{{2, 8, 3, 3},
+            {8, 4, 4, 4},
+            {.stride = 2, .padding = 1, .output_padding = 1},
+            true,
+            {2, 4, 7, 7}},
+        Row{{1, 5, 2, 3}, {5, 6, 2, 4}, {.stride = 2}, false, {1, 6, 4, 8}},
+        Row{{1, 8, 2, 2}, {8, 4, 4, 4}, {.stride = 2, .output_padding = 1}, true, {1, 4, 7, 7}}}) {
     CAPTURE(r.x.str());
     Tensor x = random(r.x, 1), w = random(r.w, 2), b = r.bias ? random({r.out[1]}, 3) : Tensor();
     Tensor y = conv_transpose2d(x, w, b, r.o);

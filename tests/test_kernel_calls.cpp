@@ -1,6 +1,7 @@
 // The kernel-call recorder behind `minimax bench`'s compute floor: it sees every GEMM and
 // convolution pass of a step, each as it ran, and each can be run again alone.
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <set>
 
@@ -82,6 +83,40 @@ TEST_CASE("the recorder sees each convolution pass with its shapes, and nothing 
   conv2d(x, w, Tensor(), {.padding = 1});  // unrecorded: a new recorder starts empty
   KernelCallRecorder later;
   CHECK(later.calls().empty());
+}
+
+// A stride-2 convolution with an even kernel and at most 4 output columns runs forward and backward
+// data as the stride-1 convolution of its input's four phases (ops/dnnl/conv.cpp); backward
+// weights, and a convolution with 5 output columns, stay direct. The flops are the original's.
+TEST_CASE("the recorder sees the phase-split passes of a narrow stride-2 convolution") {
+  Generator gen(6);
+  for (int64_t width : {7, 11}) {
+    CAPTURE(width);
+    Tensor x = Tensor::uniform({2, 8, 7, width}, -1, 1, gen).requires_grad_();
+    Tensor w = Tensor::uniform({16, 8, 4, 4}, -1, 1, gen).requires_grad_();
+    const int64_t columns = (width + 2 - 4) / 2 + 1;
+    int64_t flops_before = flops_counted();
+    std::vector<KernelCall> calls;
+    {
+      KernelCallRecorder recorder;
+      sum(conv2d(x, w, Tensor(), {.stride = 2, .padding = 1}), {0, 2, 3})
+          .backward(Tensor::ones({16}));
+      calls = recorder.calls();
+    }
+    const std::string direct =
+        fmt::format("x [2, 8, 7, {}] w [16, 8, 4, 4] y [2, 16, 3, {}] stride 2 pad 1 dilation 1",
+                    width, columns);
+    const std::string split = fmt::format(
+        "x [2, 32, 4, {}] w [16, 32, 2, 2] y [2, 16, 3, {}] stride 1 pad 0 dilation 1 (the phases "
+        "of a stride-2 convolution)",
+        columns + 1, columns);
+    const std::string data = columns <= 4 ? split : direct;
+    const std::vector<std::string> expected = {"conv forward " + data, "conv backward data " + data,
+                                               "conv backward weights " + direct};
+    CHECK(shapes_of(calls) == expected);
+    CHECK(flops_of(calls) == flops_counted() - flops_before);
+    CHECK(flops_of(calls) == 3 * 2 * (2 * 16 * 3 * columns) * (8 * 4 * 4));
+  }
 }
 
 TEST_CASE("a recorded call runs again alone on its own buffers and takes time") {

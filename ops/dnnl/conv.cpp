@@ -7,12 +7,15 @@
 // friends), whose direct JIT kernels are several times faster than the im2col + gemm it falls back
 // to on plain layouts. Our tensors stay plain; each pass reorders its operands into the chosen
 // layouts and its result back, in scratch memory from the caching allocator, which costs far less
-// than the convolution it enables.
+// than the convolution it enables. A stride-2 convolution with an even kernel and a narrow output
+// runs its forward and backward data as the stride-1 convolution of its input's four phases (the
+// phase-split route, below), where oneDNN's kernels are faster.
 #include <fmt/format.h>
 #include <dnnl.hpp>
 
 #include <algorithm>
 #include <atomic>
+#include <optional>
 
 #include "ops/dnnl/context.h"
 #include "ops/dnnl/nn_kernels.h"
@@ -124,31 +127,168 @@ int64_t inner_size(const Shape& w) {
   return w[1] * w[2] * w[3];
 }
 
+// ---- the phase-split case ----
+//
+// A stride-2 convolution whose kernel is even in both dimensions is a stride-1 convolution of its
+// input's four phases (space to depth), with the kernel split the same way and no padding:
+//   x'[n, 4c + 2a + b, i, j] = x[n, c, 2i + a - pad, 2j + b - pad]  (zero outside x),
+//   w'[o, 4c + 2a + b, d, e] = w[o, c, 2d + a, 2e + b],
+// so that sum over c, kh, kw of w[o,c,kh,kw] x[n,c,2h+kh-pad,2v+kw-pad] (kh = 2d + a, kw = 2e + b)
+// is sum over (c,a,b), d, e of w'[o,(c,a,b),d,e] x'[n,(c,a,b),h+d,v+e]: the same products, summed
+// in another order. y keeps its shape. oneDNN's direct kernels block over the output width, and
+// with 4 output columns or fewer its stride-2 kernels starve: on a 2-core AVX-512 machine
+// (oneDNN 2.6, batch 64, each pass timed alone) a 4x4 kernel ran 160-280 GFLOP/s where the split
+// problem ran 330-400. Forward: [128,7,7] -> [256,3,3] 3.42 -> 1.73 ms, [128,8,8] -> [256,4,4] 3.88
+// -> 2.67, [128,5,5] -> [256,2,2] 1.65 -> 0.82, [256,6,6] -> [512,3,3] 9.34 -> 7.27; backward data
+// 2.55 -> 1.72, 3.25 -> 2.64, 1.18 -> 0.88, 7.83 -> 6.27. With 7 output columns ([64,14,14] ->
+// [128,7,7]) the two were even, and backward weights was slower split at every shape (2.98 ->
+// 3.25 ms for the first), so it keeps the direct route.
+
+// The split problem's geometry, for a convolution that takes the route.
+struct PhaseSplit {
+  int64_t pad = 0;         // the original padding, which the split absorbs
+  Shape x_split, w_split;  // [N,4C,OH-1+kh/2,OW-1+kw/2] and [O,4C,kh/2,kw/2]
+};
+
+// The widest output the route takes (the measurements above). From 4 input channels on, the split
+// input has a block of 16 channels, so backward data stays on the blocked layouts
+// (few_input_channels); an image layer with fewer keeps the direct route.
+constexpr int64_t kMaxSplitOutputWidth = 4;
+constexpr int64_t kMinSplitChannels = 4;
+
+bool splits_phases(const Shape& x, const Shape& w, const Shape& y, const ConvGeometry& g) {
+  return g.groups == 1 && g.dilation == 1 && g.stride == 2 && w[2] % 2 == 0 && w[3] % 2 == 0 &&
+         x[1] >= kMinSplitChannels && y[3] <= kMaxSplitOutputWidth;
+}
+
+PhaseSplit phase_split(const Shape& x, const Shape& w, const Shape& y, int64_t pad) {
+  return {pad,
+          {x[0], 4 * x[1], y[2] - 1 + w[2] / 2, y[3] - 1 + w[3] / 2},
+          {w[0], 4 * w[1], w[2] / 2, w[3] / 2}};
+}
+
+// The split tensor [N,4C,Hs,Ws] in a layout blocked by `block` channels (oneDNN's aBcd16b for 16,
+// and 1 for plain nchw): split channel c' of image n, at (i,j), is at
+// ((n 4C/block + c'/block) Hs Ws + i Ws + j) block + c' % block. Writing into a blocked layout
+// directly saves a reorder after the split. The loops walk groups of G = max(block, 4) split
+// channels, which hold G/4 whole input channels, with one table for every group: for each element
+// of the group's split block, in memory order, its offset in the group's input planes (or -1 for
+// the padding).
+struct PhaseTable {
+  int64_t group;                // G split channels, G/4 input channels
+  std::vector<int64_t> source;  // G Hs Ws entries
+};
+
+PhaseTable phase_table(int64_t H, int64_t W, int64_t pad, int64_t Hs, int64_t Ws, int64_t block) {
+  const int64_t group = std::max<int64_t>(block, 4), plane = Hs * Ws;
+  PhaseTable t{group, std::vector<int64_t>(group * plane)};
+  for (int64_t q = 0; q < group; ++q)  // split channel q of the group: input channel q/4, phase q%4
+    for (int64_t i = 0; i < Hs; ++i)
+      for (int64_t j = 0; j < Ws; ++j) {
+        const int64_t h = 2 * i + (q % 4) / 2 - pad, v = 2 * j + q % 2 - pad;
+        const int64_t at = ((q / block) * plane + i * Ws + j) * block + q % block;
+        t.source[at] = h >= 0 && h < H && v >= 0 && v < W ? (q / 4) * H * W + h * W + v : -1;
+      }
+  return t;
+}
+
+// split from src [N,C,H,W] as x' above (a weight: N = O, pad 0), in the layout blocked by `block`
+// (4C a multiple of it).
+void split_phases(const float* src, const Shape& shape, int64_t pad, int64_t Hs, int64_t Ws,
+                  int64_t block, float* split) {
+  const PhaseTable t = phase_table(shape[2], shape[3], pad, Hs, Ws, block);
+  const int64_t groups = shape[0] * shape[1] * 4 / t.group, out = t.group * Hs * Ws;
+  const int64_t in = t.group / 4 * shape[2] * shape[3];
+  const int64_t* from = t.source.data();
+#pragma omp parallel for if (groups * out >= kParallelMinElements)
+  for (int64_t g = 0; g < groups; ++g) {
+    const float* s = src + g * in;
+    float* d = split + g * out;
+    for (int64_t k = 0; k < out; ++k) d[k] = from[k] >= 0 ? s[from[k]] : 0.0f;
+  }
+}
+
+// dst [N,C,H,W] from split, laid out as split_phases writes it: the inverse for the elements it
+// read; an element of dst no phase holds (a row or column the stride never reaches) is zero.
+void merge_phases(const float* split, int64_t Hs, int64_t Ws, int64_t pad, int64_t block,
+                  const Shape& shape, float* dst) {
+  const PhaseTable t = phase_table(shape[2], shape[3], pad, Hs, Ws, block);
+  const int64_t groups = shape[0] * shape[1] * 4 / t.group, in = t.group * Hs * Ws;
+  const int64_t out = t.group / 4 * shape[2] * shape[3];
+  std::vector<int64_t> to(out, -1);  // the inverse table
+  for (int64_t k = 0; k < in; ++k)
+    if (t.source[k] >= 0) to[t.source[k]] = k;
+  const int64_t* from = to.data();
+#pragma omp parallel for if (groups * out >= kParallelMinElements)
+  for (int64_t g = 0; g < groups; ++g) {
+    const float* s = split + g * in;
+    float* d = dst + g * out;
+    for (int64_t k = 0; k < out; ++k) d[k] = from[k] >= 0 ? s[from[k]] : 0.0f;
+  }
+}
+
 // ---- the oneDNN case ----
 
+// How an operand's plain tensor maps onto the primitive's: as it is, or split into phases
+// (`shape` is then the split tensor's, `desc` its plain layout). `block` is the layout our loops
+// write the split in: the primitive's own when it is channels blocked by 8 or 16, else plain (1),
+// reordered into the primitive's.
+struct Phases {
+  int64_t pad = 0;
+  Shape shape;
+  memory::desc desc;
+  int64_t block = 1;
+  bool split() const { return !shape.empty(); }
+};
+
+// The channel block of `chosen` when it is oneDNN's aBcd8b or aBcd16b for the split shape and the
+// channels fill whole blocks; else 1.
+int64_t channel_block(const memory::desc& chosen, const Shape& split) {
+  for (auto [block, tag] :
+       {std::pair{16, memory::format_tag::aBcd16b}, std::pair{8, memory::format_tag::aBcd8b}})
+    if (split[1] % block == 0 &&
+        chosen == memory::desc(dims_of(split), memory::data_type::f32, tag))
+      return block;
+  return 1;
+}
+
 // One operand of a pass: the layout the primitive chose and, when that is not our plain layout,
-// the reorders between the two.
+// the reorders between the two. With phases, the reorders run between the split plain tensor and
+// the chosen layout, and our loops between the split and the caller's tensor.
 struct Operand {
   int arg;
   memory::desc plain, chosen;
   dnnl::reorder into_chosen, out_of_chosen;  // built when the layouts differ
+  Phases phases;
 };
 
-Operand make_operand(int arg, const memory::desc& plain, const memory::desc& chosen, bool output) {
-  Operand o{arg, plain, chosen, {}, {}};
-  if (plain == chosen) return o;
+Operand make_operand(int arg, const memory::desc& plain, const memory::desc& chosen, bool output,
+                     Phases phases = {}) {
+  if (phases.split()) phases.block = channel_block(chosen, phases.shape);
+  Operand o{arg, plain, chosen, {}, {}, phases};
+  const memory::desc& from = phases.split() ? phases.desc : plain;
+  if (from == chosen || phases.block > 1) return o;
   if (output)
     o.out_of_chosen =
-        dnnl::reorder(dnnl::reorder::primitive_desc(engine(), chosen, engine(), plain));
+        dnnl::reorder(dnnl::reorder::primitive_desc(engine(), chosen, engine(), from));
   else
-    o.into_chosen = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), plain, engine(), chosen));
+    o.into_chosen = dnnl::reorder(dnnl::reorder::primitive_desc(engine(), from, engine(), chosen));
   return o;
 }
 
-// A primitive with its operands; the last operand is the output.
+// A convolution problem as oneDNN states it.
+struct Problem {
+  Shape xs, ws, ys;  // ws: oneDNN's weight shape
+  memory::dims strides, dilates, pad_l, pad_r;
+};
+
+// A primitive with its operands, the last one the output, and the problem it solves (a split one
+// for a pass on the phase-split route).
 struct Pass {
   dnnl::primitive primitive;
   std::vector<Operand> operands;
+  Problem problem;
+  bool split = false;
 };
 
 std::atomic<int64_t> input_reorders{0};
@@ -167,6 +307,46 @@ ConvReorderMemo* memo_for_parameter(const Operand& o, const Tensor& t) {
   return o.arg == DNNL_ARG_WEIGHTS && parameter ? parameter_memo : nullptr;
 }
 
+// Writes t into `chosen`, operand o's layout: one reorder, or the phases split and then reordered.
+void into_chosen(const Operand& o, const Tensor& t, memory chosen, std::vector<Tensor>& scratch) {
+  if (!o.phases.split()) {
+    memory plain = wrap(o.plain, t.data());
+    o.into_chosen.execute(stream(), plain, chosen);
+    return;
+  }
+  const Phases& ph = o.phases;
+  if (!o.into_chosen) {  // the split is written in the chosen layout itself
+    auto* out = static_cast<float*>(chosen.get_data_handle());
+    split_phases(t.data(), t.shape(), ph.pad, ph.shape[2], ph.shape[3], ph.block, out);
+    return;
+  }
+  Tensor buffer = scratch_buffer(ph.desc, scratch);
+  split_phases(t.data(), t.shape(), ph.pad, ph.shape[2], ph.shape[3], 1, buffer.data());
+  memory plain_split = wrap(o.phases.desc, buffer.data());
+  o.into_chosen.execute(stream(), plain_split, chosen);
+}
+
+// Writes a pass's output from `chosen`, operand o's layout, into t: one reorder, or the phases
+// reordered and then merged.
+void out_of_chosen(const Operand& o, memory chosen, const Tensor& t, std::vector<Tensor>& scratch) {
+  if (!o.phases.split()) {
+    memory plain = wrap(o.plain, t.data());
+    if (o.out_of_chosen) o.out_of_chosen.execute(stream(), chosen, plain);
+    return;
+  }
+  const float* split = static_cast<const float*>(chosen.get_data_handle());
+  if (o.out_of_chosen) {
+    Tensor buffer = scratch_buffer(o.phases.desc, scratch);
+    memory plain_split = wrap(o.phases.desc, buffer.data());
+    o.out_of_chosen.execute(stream(), chosen, plain_split);
+    split = buffer.data();
+  }
+  stream().wait();  // our loop reads what the stream wrote
+  const Phases& ph = o.phases;
+  const int64_t block = o.out_of_chosen ? 1 : ph.block;
+  merge_phases(split, ph.shape[2], ph.shape[3], ph.pad, block, t.shape(), t.data());
+}
+
 // The input of operand o, tensor t, in the layout its pass chose: t itself, a copy an open scope
 // remembers, or a new reorder (held in `scratch` until the pass is done, and remembered by the
 // open scopes when t is an activation, by the parameter scope when it is a parameter).
@@ -181,15 +361,15 @@ memory input_memory(const Operand& o, const Tensor& t, std::vector<Tensor>& scra
   if (copy.defined()) return wrap(o.chosen, copy.data());
   copy = scratch_buffer(o.chosen, scratch);
   memory chosen = wrap(o.chosen, copy.data());
-  o.into_chosen.execute(stream(), plain, chosen);
+  into_chosen(o, t, chosen, scratch);
   input_reorders.fetch_add(1, std::memory_order_relaxed);
   if (activation) remember_reordered(t, o.plain, o.chosen, copy);
   if (parameters) parameters->remember(t, o.plain, o.chosen, copy);
   return chosen;
 }
 
-// Runs a pass on plain tensors (tensors[i] for operands[i]): inputs are reordered into the chosen
-// layouts, the primitive runs, and the output is reordered back.
+// Runs a pass on plain tensors (tensors[i] for operands[i]): inputs are reordered (or split) into
+// the chosen layouts, the primitive runs, and the output is reordered (or merged) back.
 void run(const Pass& pass, const std::vector<Tensor>& tensors) {
   std::vector<Tensor> scratch;  // keeps the reordered copies alive until the stream is done
   std::unordered_map<int, memory> args;
@@ -197,14 +377,13 @@ void run(const Pass& pass, const std::vector<Tensor>& tensors) {
   for (size_t i = 0; i < inputs; ++i)
     args.emplace(pass.operands[i].arg, input_memory(pass.operands[i], tensors[i], scratch));
   const Operand& out = pass.operands.back();
-  memory plain_out = wrap(out.plain, tensors.back().data());
   if (out.plain == out.chosen) {
-    args.emplace(out.arg, plain_out);
+    args.emplace(out.arg, wrap(out.plain, tensors.back().data()));
   } else {
     args.emplace(out.arg, wrap(out.chosen, scratch_buffer(out.chosen, scratch).data()));
   }
   pass.primitive.execute(stream(), args);
-  if (out.out_of_chosen) out.out_of_chosen.execute(stream(), args.at(out.arg), plain_out);
+  out_of_chosen(out, args.at(out.arg), tensors.back(), scratch);
   stream().wait();
 }
 
@@ -220,38 +399,60 @@ Shape onednn_weight_shape(const Shape& w, int64_t groups) {
 }
 
 // Everything for one problem (x shape, w shape, geometry). The bias-free forward's primitive
-// descriptor is the hint both backward passes require; each pass is built on first use.
+// descriptor is the hint both backward passes require; each pass is built on first use. With a
+// phase split, forward and backward data run the split problem, on its own hint, and backward
+// weights the direct one.
 struct ConvEntry {
-  Shape xs, ws, ys;            // ws: oneDNN's weight shape
-  memory::desc x, w, y, bias;  // plain
-  memory::dims strides, dilates, pad_l, pad_r;
-  dnnl::convolution_forward::primitive_desc hint;
+  Problem direct;
+  std::optional<Problem> split;
+  PhaseSplit phases;           // when split
+  memory::desc x, w, y, bias;  // plain, the caller's shapes
+  dnnl::convolution_forward::primitive_desc hint, split_hint;
   Pass forward, forward_bias, backward_data, backward_weights;
+
+  const Problem& data_problem() const { return split ? *split : direct; }
+  const dnnl::convolution_forward::primitive_desc& data_hint() const {
+    return split ? split_hint : hint;
+  }
+  // How the data passes see x and w: as they are, or split.
+  Phases x_phases() const {
+    return split ? Phases{phases.pad, phases.x_split, plain_desc(phases.x_split)} : Phases{};
+  }
+  Phases w_phases() const {
+    return split ? Phases{0, phases.w_split, plain_desc(phases.w_split)} : Phases{};
+  }
 };
 
-dnnl::convolution_forward::desc forward_desc(const ConvEntry& e, bool bias) {
+dnnl::convolution_forward::desc forward_desc(const Problem& p, const memory::desc* bias) {
   const auto prop = prop_kind::forward_training;
   const auto alg = algorithm::convolution_direct;
-  memory::desc x = any_desc(e.xs), w = any_desc(e.ws), y = any_desc(e.ys);
-  if (bias) return {prop, alg, x, w, e.bias, y, e.strides, e.dilates, e.pad_l, e.pad_r};
-  return {prop, alg, x, w, y, e.strides, e.dilates, e.pad_l, e.pad_r};
+  memory::desc x = any_desc(p.xs), w = any_desc(p.ws), y = any_desc(p.ys);
+  if (bias) return {prop, alg, x, w, *bias, y, p.strides, p.dilates, p.pad_l, p.pad_r};
+  return {prop, alg, x, w, y, p.strides, p.dilates, p.pad_l, p.pad_r};
 }
 
 ConvEntry make_entry(const Shape& x, const Shape& w, const Shape& y, const ConvGeometry& g) {
   ConvEntry e;
-  e.xs = x;
-  e.ws = onednn_weight_shape(w, g.groups);
-  e.ys = y;
+  // The same padding on the far side: oneDNN, like PyTorch, floors the output size, so the rows a
+  // stride does not reach are simply never read. oneDNN counts the dilation's gaps: 0 is dense.
+  e.direct = {x,
+              onednn_weight_shape(w, g.groups),
+              y,
+              {g.stride, g.stride},
+              {g.dilation - 1, g.dilation - 1},
+              {g.padding, g.padding},
+              {g.padding, g.padding}};
   e.x = plain_desc(x);
-  e.w = plain_desc(e.ws);
+  e.w = plain_desc(e.direct.ws);
   e.y = plain_desc(y);
   e.bias = plain_desc(Shape{y[1]});
-  e.strides = {g.stride, g.stride};
-  e.dilates = {g.dilation - 1, g.dilation - 1};  // oneDNN counts the gaps: 0 is dense
-  // The same padding on the far side: oneDNN, like PyTorch, floors the output size, so the rows a
-  // stride does not reach are simply never read.
-  e.pad_l = e.pad_r = {g.padding, g.padding};
-  e.hint = dnnl::convolution_forward::primitive_desc(forward_desc(e, false), engine());
+  e.hint = dnnl::convolution_forward::primitive_desc(forward_desc(e.direct, nullptr), engine());
+  if (splits_phases(x, w, y, g)) {
+    e.phases = phase_split(x, w, y, g.padding);
+    e.split = Problem{e.phases.x_split, e.phases.w_split, y, {1, 1}, {0, 0}, {0, 0}, {0, 0}};
+    e.split_hint =
+        dnnl::convolution_forward::primitive_desc(forward_desc(*e.split, nullptr), engine());
+  }
   return e;
 }
 
@@ -263,11 +464,14 @@ ConvEntry& conv_entry(const Shape& x, const Shape& w, const Shape& y, const Conv
   return cached<ConvEntry>(std::move(key), [&] { return make_entry(x, w, y, g); });
 }
 
-Pass make_forward(const ConvEntry& e, const dnnl::convolution_forward::primitive_desc& pd,
-                  bool bias) {
-  Pass p{dnnl::convolution_forward(pd), {}};
-  p.operands.push_back(make_operand(DNNL_ARG_SRC, e.x, pd.src_desc(), false));
-  p.operands.push_back(make_operand(DNNL_ARG_WEIGHTS, e.w, pd.weights_desc(), false));
+Pass make_forward(const ConvEntry& e, bool bias) {
+  const dnnl::convolution_forward::primitive_desc pd =
+      bias ? dnnl::convolution_forward::primitive_desc(forward_desc(e.data_problem(), &e.bias),
+                                                       engine())
+           : e.data_hint();
+  Pass p{dnnl::convolution_forward(pd), {}, e.data_problem(), e.split.has_value()};
+  p.operands.push_back(make_operand(DNNL_ARG_SRC, e.x, pd.src_desc(), false, e.x_phases()));
+  p.operands.push_back(make_operand(DNNL_ARG_WEIGHTS, e.w, pd.weights_desc(), false, e.w_phases()));
   if (bias) p.operands.push_back(make_operand(DNNL_ARG_BIAS, e.bias, pd.bias_desc(), false));
   p.operands.push_back(make_operand(DNNL_ARG_DST, e.y, pd.dst_desc(), true));
   return p;
@@ -278,29 +482,34 @@ Pass make_forward(const ConvEntry& e, const dnnl::convolution_forward::primitive
 // kernel took 1.3 ms for [64,1,28,28] from [64,64,14,14] (3 channels at 32x32: 1.9 ms), its
 // im2col + gemm on the plain layouts 0.26 ms (0.78 ms), on a 2-core AVX-512 machine. Forward and
 // backward weights on the same shapes are faster blocked, so only backward data stays plain.
+// A split problem has 4 times the channels, at least 16 (kMinSplitChannels).
 bool few_input_channels(const ConvEntry& e) {
-  return e.ws[e.ws.size() - 3] < 16;
+  const Shape& ws = e.data_problem().ws;
+  return ws[ws.size() - 3] < 16;
 }
 
 Pass make_backward_data(const ConvEntry& e) {
+  const Problem& q = e.data_problem();
   const bool plain = few_input_channels(e);
   dnnl::convolution_backward_data::desc d(
-      algorithm::convolution_direct, plain ? e.x : any_desc(e.xs), plain ? e.w : any_desc(e.ws),
-      plain ? e.y : any_desc(e.ys), e.strides, e.dilates, e.pad_l, e.pad_r);
-  dnnl::convolution_backward_data::primitive_desc pd(d, engine(), e.hint);
-  Pass p{dnnl::convolution_backward_data(pd), {}};
+      algorithm::convolution_direct, plain ? e.x : any_desc(q.xs), plain ? e.w : any_desc(q.ws),
+      plain ? e.y : any_desc(q.ys), q.strides, q.dilates, q.pad_l, q.pad_r);
+  dnnl::convolution_backward_data::primitive_desc pd(d, engine(), e.data_hint());
+  Pass p{dnnl::convolution_backward_data(pd), {}, q, e.split.has_value()};
   p.operands.push_back(make_operand(DNNL_ARG_DIFF_DST, e.y, pd.diff_dst_desc(), false));
-  p.operands.push_back(make_operand(DNNL_ARG_WEIGHTS, e.w, pd.weights_desc(), false));
-  p.operands.push_back(make_operand(DNNL_ARG_DIFF_SRC, e.x, pd.diff_src_desc(), true));
+  p.operands.push_back(make_operand(DNNL_ARG_WEIGHTS, e.w, pd.weights_desc(), false, e.w_phases()));
+  p.operands.push_back(
+      make_operand(DNNL_ARG_DIFF_SRC, e.x, pd.diff_src_desc(), true, e.x_phases()));
   return p;
 }
 
 Pass make_backward_weights(const ConvEntry& e) {
-  dnnl::convolution_backward_weights::desc d(algorithm::convolution_direct, any_desc(e.xs),
-                                             any_desc(e.ws), any_desc(e.ys), e.strides, e.dilates,
-                                             e.pad_l, e.pad_r);
+  const Problem& q = e.direct;
+  dnnl::convolution_backward_weights::desc d(algorithm::convolution_direct, any_desc(q.xs),
+                                             any_desc(q.ws), any_desc(q.ys), q.strides, q.dilates,
+                                             q.pad_l, q.pad_r);
   dnnl::convolution_backward_weights::primitive_desc pd(d, engine(), e.hint);
-  Pass p{dnnl::convolution_backward_weights(pd), {}};
+  Pass p{dnnl::convolution_backward_weights(pd), {}, q, false};
   p.operands.push_back(make_operand(DNNL_ARG_SRC, e.x, pd.src_desc(), false));
   p.operands.push_back(make_operand(DNNL_ARG_DIFF_DST, e.y, pd.diff_dst_desc(), false));
   p.operands.push_back(make_operand(DNNL_ARG_DIFF_WEIGHTS, e.w, pd.diff_weights_desc(), true));
@@ -310,11 +519,13 @@ Pass make_backward_weights(const ConvEntry& e) {
 // The pass for a KernelCallRecorder: the convolution primitive alone, on buffers of its own in the
 // layouts it chose. The reorders into and out of them are left out: they are overhead a model
 // that kept its activations in the blocked layouts would not pay.
-void record_pass(const char* kind, const ConvEntry& e, const Pass& pass, int64_t flops) {
+void record_pass(const char* kind, const Pass& pass, int64_t flops) {
+  const Problem& q = pass.problem;
   KernelCall call{kind,
-                  fmt::format("x {} w {} y {} stride {} pad {} dilation {}{}", e.xs.str(),
-                              e.ws.str(), e.ys.str(), e.strides[0], e.pad_l[0], e.dilates[0] + 1,
-                              pass.operands.size() == 4 ? " bias" : ""),
+                  fmt::format("x {} w {} y {} stride {} pad {} dilation {}{}{}", q.xs.str(),
+                              q.ws.str(), q.ys.str(), q.strides[0], q.pad_l[0], q.dilates[0] + 1,
+                              pass.operands.size() == 4 ? " bias" : "",
+                              pass.split ? " (the phases of a stride-2 convolution)" : ""),
                   static_cast<int>(current_threads()),
                   flops,
                   {}};
@@ -334,10 +545,10 @@ void record_pass(const char* kind, const ConvEntry& e, const Pass& pass, int64_t
 }
 
 // Counts the pass's flops, records it when a recorder listens, and runs it.
-void run_counted(const char* kind, const ConvEntry& e, const Pass& pass, int64_t flops,
+void run_counted(const char* kind, const Pass& pass, int64_t flops,
                  const std::vector<Tensor>& tensors) {
   count_flops(flops);
-  if (recording_kernel_calls()) record_pass(kind, e, pass, flops);
+  if (recording_kernel_calls()) record_pass(kind, pass, flops);
   run(pass, tensors);
 }
 
@@ -359,15 +570,12 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const 
   const int64_t flops = 2 * y.numel() * w.size(1) * w.size(2) * w.size(3);
   ConvEntry& e = conv_entry(x.shape(), w.shape(), y.shape(), g);
   if (bias.defined()) {
-    if (!e.forward_bias.primitive) {
-      dnnl::convolution_forward::primitive_desc pd(forward_desc(e, true), engine());
-      e.forward_bias = make_forward(e, pd, true);
-    }
-    run_counted("conv forward", e, e.forward_bias, flops, {x, w, bias, y});
+    if (!e.forward_bias.primitive) e.forward_bias = make_forward(e, true);
+    run_counted("conv forward", e.forward_bias, flops, {x, w, bias, y});
     return;
   }
-  if (!e.forward.primitive) e.forward = make_forward(e, e.hint, false);
-  run_counted("conv forward", e, e.forward, flops, {x, w, y});
+  if (!e.forward.primitive) e.forward = make_forward(e, false);
+  run_counted("conv forward", e.forward, flops, {x, w, y});
 }
 
 void conv2d_backward_data(const Tensor& gy, const Tensor& w, const Tensor& gx,
@@ -381,7 +589,7 @@ void conv2d_backward_data(const Tensor& gy, const Tensor& w, const Tensor& gx,
   const int64_t flops = 2 * gy.numel() * w.size(1) * w.size(2) * w.size(3);
   ConvEntry& e = conv_entry(gx.shape(), w.shape(), gy.shape(), g);
   if (!e.backward_data.primitive) e.backward_data = make_backward_data(e);
-  run_counted("conv backward data", e, e.backward_data, flops, {gy, w, gx});
+  run_counted("conv backward data", e.backward_data, flops, {gy, w, gx});
 }
 
 void conv2d_backward_weights(const Tensor& x, const Tensor& gy, const Tensor& gw,
@@ -399,7 +607,7 @@ void conv2d_backward_weights(const Tensor& x, const Tensor& gy, const Tensor& gw
   const int64_t flops = 2 * gy.numel() * gw.size(1) * gw.size(2) * gw.size(3);
   ConvEntry& e = conv_entry(x.shape(), gw.shape(), gy.shape(), g);
   if (!e.backward_weights.primitive) e.backward_weights = make_backward_weights(e);
-  run_counted("conv backward weights", e, e.backward_weights, flops, {x, gy, gw});
+  run_counted("conv backward weights", e.backward_weights, flops, {x, gy, gw});
 }
 
 int64_t conv_input_reorders() {
