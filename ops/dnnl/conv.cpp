@@ -144,12 +144,6 @@ int64_t inner_size(const Shape& w) {
 // [128,7,7]) the two were even, and backward weights was slower split at every shape (2.98 ->
 // 3.25 ms for the first), so it keeps the direct route.
 
-// The split problem's geometry, for a convolution that takes the route.
-struct PhaseSplit {
-  int64_t pad = 0;         // the original padding, which the split absorbs
-  Shape x_split, w_split;  // [N,4C,OH-1+kh/2,OW-1+kw/2] and [O,4C,kh/2,kw/2]
-};
-
 // The widest output the route takes (the measurements above). From 4 input channels on, the split
 // input has a block of 16 channels, so backward data stays on the blocked layouts
 // (few_input_channels); an image layer with fewer keeps the direct route.
@@ -159,12 +153,6 @@ constexpr int64_t kMinSplitChannels = 4;
 bool splits_phases(const Shape& x, const Shape& w, const Shape& y, const ConvGeometry& g) {
   return g.groups == 1 && g.dilation == 1 && g.stride == 2 && w[2] % 2 == 0 && w[3] % 2 == 0 &&
          x[1] >= kMinSplitChannels && y[3] <= kMaxSplitOutputWidth;
-}
-
-PhaseSplit phase_split(const Shape& x, const Shape& w, const Shape& y, int64_t pad) {
-  return {pad,
-          {x[0], 4 * x[1], y[2] - 1 + w[2] / 2, y[3] - 1 + w[3] / 2},
-          {w[0], 4 * w[1], w[2] / 2, w[3] / 2}};
 }
 
 // The split tensor [N,4C,Hs,Ws] in a layout blocked by `block` channels (oneDNN's aBcd16b for 16,
@@ -192,36 +180,15 @@ PhaseTable phase_table(int64_t H, int64_t W, int64_t pad, int64_t Hs, int64_t Ws
   return t;
 }
 
-// split from src [N,C,H,W] as x' above (a weight: N = O, pad 0), in the layout blocked by `block`
-// (4C a multiple of it).
-void split_phases(const float* src, const Shape& shape, int64_t pad, int64_t Hs, int64_t Ws,
-                  int64_t block, float* split) {
-  const PhaseTable t = phase_table(shape[2], shape[3], pad, Hs, Ws, block);
-  const int64_t groups = shape[0] * shape[1] * 4 / t.group, out = t.group * Hs * Ws;
-  const int64_t in = t.group / 4 * shape[2] * shape[3];
-  const int64_t* from = t.source.data();
+// For each group g: dst[g out + k] = src[g in + table[k]], or zero where table[k] is -1, out being
+// the table's size. With a phase table it splits; with its inverse it merges.
+void gather_groups(const float* src, int64_t in, float* dst, const std::vector<int64_t>& table,
+                   int64_t groups) {
+  const int64_t out = static_cast<int64_t>(table.size());
+  const int64_t* from = table.data();
 #pragma omp parallel for if (groups * out >= kParallelMinElements)
   for (int64_t g = 0; g < groups; ++g) {
     const float* s = src + g * in;
-    float* d = split + g * out;
-    for (int64_t k = 0; k < out; ++k) d[k] = from[k] >= 0 ? s[from[k]] : 0.0f;
-  }
-}
-
-// dst [N,C,H,W] from split, laid out as split_phases writes it: the inverse for the elements it
-// read; an element of dst no phase holds (a row or column the stride never reaches) is zero.
-void merge_phases(const float* split, int64_t Hs, int64_t Ws, int64_t pad, int64_t block,
-                  const Shape& shape, float* dst) {
-  const PhaseTable t = phase_table(shape[2], shape[3], pad, Hs, Ws, block);
-  const int64_t groups = shape[0] * shape[1] * 4 / t.group, in = t.group * Hs * Ws;
-  const int64_t out = t.group / 4 * shape[2] * shape[3];
-  std::vector<int64_t> to(out, -1);  // the inverse table
-  for (int64_t k = 0; k < in; ++k)
-    if (t.source[k] >= 0) to[t.source[k]] = k;
-  const int64_t* from = to.data();
-#pragma omp parallel for if (groups * out >= kParallelMinElements)
-  for (int64_t g = 0; g < groups; ++g) {
-    const float* s = split + g * in;
     float* d = dst + g * out;
     for (int64_t k = 0; k < out; ++k) d[k] = from[k] >= 0 ? s[from[k]] : 0.0f;
   }
@@ -229,16 +196,23 @@ void merge_phases(const float* split, int64_t Hs, int64_t Ws, int64_t pad, int64
 
 // ---- the oneDNN case ----
 
-// How an operand's plain tensor maps onto the primitive's: as it is, or split into phases
-// (`shape` is then the split tensor's, `desc` its plain layout). `block` is the layout our loops
-// write the split in: the primitive's own when it is channels blocked by 8 or 16, else plain (1),
-// reordered into the primitive's.
-struct Phases {
+// Which tensor a pass splits into phases: none (empty shapes), or the caller's `original` into
+// `split`, the original padding absorbed (0 for a weight).
+struct PhaseSpec {
   int64_t pad = 0;
-  Shape shape;
+  Shape original, split;
+};
+
+// How an operand's plain tensor maps onto the primitive's: as it is, or split into phases. `desc`
+// is the split tensor's plain layout. `block` is the layout our loop writes (or reads) the split
+// in: the primitive's own when it is channels blocked by 8 or 16, else plain (1), with a reorder
+// to or from the primitive's. `table` is the gather for one group of `groups`: the phase table of
+// an input, its inverse for an output; `source_stride` is one group's extent in the tensor read.
+struct Phases {
   memory::desc desc;
-  int64_t block = 1;
-  bool split() const { return !shape.empty(); }
+  int64_t block = 1, groups = 0, source_stride = 0;
+  std::vector<int64_t> table;
+  bool split() const { return groups > 0; }
 };
 
 // The channel block of `chosen` when it is oneDNN's aBcd8b or aBcd16b for the split shape and the
@@ -252,6 +226,28 @@ int64_t channel_block(const memory::desc& chosen, const Shape& split) {
   return 1;
 }
 
+// The phases of `spec` for a pass whose layout is `chosen`: for an input, the split written from
+// the caller's tensor; for an output, the caller's tensor merged from the split, an element no
+// phase holds (a row or column the stride never reaches) zero.
+Phases make_phases(const PhaseSpec& spec, const memory::desc& chosen, bool output) {
+  if (spec.split.empty()) return {};
+  const Shape &x = spec.original, &s = spec.split;
+  Phases p{plain_desc(s), channel_block(chosen, s), 0, 0, {}};
+  const PhaseTable t = phase_table(x[2], x[3], spec.pad, s[2], s[3], p.block);
+  const int64_t split_group = t.group * s[2] * s[3], original_group = t.group / 4 * x[2] * x[3];
+  p.groups = s[0] * s[1] / t.group;
+  if (!output) {
+    p.table = t.source;
+    p.source_stride = original_group;
+    return p;
+  }
+  p.table.assign(original_group, -1);
+  for (int64_t k = 0; k < split_group; ++k)
+    if (t.source[k] >= 0) p.table[t.source[k]] = k;
+  p.source_stride = split_group;
+  return p;
+}
+
 // One operand of a pass: the layout the primitive chose and, when that is not our plain layout,
 // the reorders between the two. With phases, the reorders run between the split plain tensor and
 // the chosen layout, and our loops between the split and the caller's tensor.
@@ -263,11 +259,10 @@ struct Operand {
 };
 
 Operand make_operand(int arg, const memory::desc& plain, const memory::desc& chosen, bool output,
-                     Phases phases = {}) {
-  if (phases.split()) phases.block = channel_block(chosen, phases.shape);
-  Operand o{arg, plain, chosen, {}, {}, phases};
-  const memory::desc& from = phases.split() ? phases.desc : plain;
-  if (from == chosen || phases.block > 1) return o;
+                     const PhaseSpec& spec = {}) {
+  Operand o{arg, plain, chosen, {}, {}, make_phases(spec, chosen, output)};
+  const memory::desc& from = o.phases.split() ? o.phases.desc : plain;
+  if (from == chosen || o.phases.block > 1) return o;
   if (output)
     o.out_of_chosen =
         dnnl::reorder(dnnl::reorder::primitive_desc(engine(), chosen, engine(), from));
@@ -288,7 +283,10 @@ struct Pass {
   dnnl::primitive primitive;
   std::vector<Operand> operands;
   Problem problem;
-  bool split = false;
+  bool split() const {
+    return std::any_of(operands.begin(), operands.end(),
+                       [](const Operand& o) { return o.phases.split(); });
+  }
 };
 
 std::atomic<int64_t> input_reorders{0};
@@ -317,12 +315,12 @@ void into_chosen(const Operand& o, const Tensor& t, memory chosen, std::vector<T
   const Phases& ph = o.phases;
   if (!o.into_chosen) {  // the split is written in the chosen layout itself
     auto* out = static_cast<float*>(chosen.get_data_handle());
-    split_phases(t.data(), t.shape(), ph.pad, ph.shape[2], ph.shape[3], ph.block, out);
+    gather_groups(t.data(), ph.source_stride, out, ph.table, ph.groups);
     return;
   }
   Tensor buffer = scratch_buffer(ph.desc, scratch);
-  split_phases(t.data(), t.shape(), ph.pad, ph.shape[2], ph.shape[3], 1, buffer.data());
-  memory plain_split = wrap(o.phases.desc, buffer.data());
+  gather_groups(t.data(), ph.source_stride, buffer.data(), ph.table, ph.groups);
+  memory plain_split = wrap(ph.desc, buffer.data());
   o.into_chosen.execute(stream(), plain_split, chosen);
 }
 
@@ -343,8 +341,7 @@ void out_of_chosen(const Operand& o, memory chosen, const Tensor& t, std::vector
   }
   stream().wait();  // our loop reads what the stream wrote
   const Phases& ph = o.phases;
-  const int64_t block = o.out_of_chosen ? 1 : ph.block;
-  merge_phases(split, ph.shape[2], ph.shape[3], ph.pad, block, t.shape(), t.data());
+  gather_groups(split, ph.source_stride, t.data(), ph.table, ph.groups);
 }
 
 // The input of operand o, tensor t, in the layout its pass chose: t itself, a copy an open scope
@@ -405,7 +402,7 @@ Shape onednn_weight_shape(const Shape& w, int64_t groups) {
 struct ConvEntry {
   Problem direct;
   std::optional<Problem> split;
-  PhaseSplit phases;           // when split
+  int64_t split_pad = 0;       // the padding the split absorbs
   memory::desc x, w, y, bias;  // plain, the caller's shapes
   dnnl::convolution_forward::primitive_desc hint, split_hint;
   Pass forward, forward_bias, backward_data, backward_weights;
@@ -415,12 +412,10 @@ struct ConvEntry {
     return split ? split_hint : hint;
   }
   // How the data passes see x and w: as they are, or split.
-  Phases x_phases() const {
-    return split ? Phases{phases.pad, phases.x_split, plain_desc(phases.x_split)} : Phases{};
+  PhaseSpec x_phases() const {
+    return split ? PhaseSpec{split_pad, direct.xs, split->xs} : PhaseSpec{};
   }
-  Phases w_phases() const {
-    return split ? Phases{0, phases.w_split, plain_desc(phases.w_split)} : Phases{};
-  }
+  PhaseSpec w_phases() const { return split ? PhaseSpec{0, direct.ws, split->ws} : PhaseSpec{}; }
 };
 
 dnnl::convolution_forward::desc forward_desc(const Problem& p, const memory::desc* bias) {
@@ -448,8 +443,15 @@ ConvEntry make_entry(const Shape& x, const Shape& w, const Shape& y, const ConvG
   e.bias = plain_desc(Shape{y[1]});
   e.hint = dnnl::convolution_forward::primitive_desc(forward_desc(e.direct, nullptr), engine());
   if (splits_phases(x, w, y, g)) {
-    e.phases = phase_split(x, w, y, g.padding);
-    e.split = Problem{e.phases.x_split, e.phases.w_split, y, {1, 1}, {0, 0}, {0, 0}, {0, 0}};
+    // x' [N,4C,OH-1+kh/2,OW-1+kw/2] and w' [O,4C,kh/2,kw/2], stride 1, no padding; y unchanged.
+    e.split_pad = g.padding;
+    e.split = Problem{{x[0], 4 * x[1], y[2] - 1 + w[2] / 2, y[3] - 1 + w[3] / 2},
+                      {w[0], 4 * w[1], w[2] / 2, w[3] / 2},
+                      y,
+                      {1, 1},
+                      {0, 0},
+                      {0, 0},
+                      {0, 0}};
     e.split_hint =
         dnnl::convolution_forward::primitive_desc(forward_desc(*e.split, nullptr), engine());
   }
@@ -469,7 +471,7 @@ Pass make_forward(const ConvEntry& e, bool bias) {
       bias ? dnnl::convolution_forward::primitive_desc(forward_desc(e.data_problem(), &e.bias),
                                                        engine())
            : e.data_hint();
-  Pass p{dnnl::convolution_forward(pd), {}, e.data_problem(), e.split.has_value()};
+  Pass p{dnnl::convolution_forward(pd), {}, e.data_problem()};
   p.operands.push_back(make_operand(DNNL_ARG_SRC, e.x, pd.src_desc(), false, e.x_phases()));
   p.operands.push_back(make_operand(DNNL_ARG_WEIGHTS, e.w, pd.weights_desc(), false, e.w_phases()));
   if (bias) p.operands.push_back(make_operand(DNNL_ARG_BIAS, e.bias, pd.bias_desc(), false));
@@ -495,7 +497,7 @@ Pass make_backward_data(const ConvEntry& e) {
       algorithm::convolution_direct, plain ? e.x : any_desc(q.xs), plain ? e.w : any_desc(q.ws),
       plain ? e.y : any_desc(q.ys), q.strides, q.dilates, q.pad_l, q.pad_r);
   dnnl::convolution_backward_data::primitive_desc pd(d, engine(), e.data_hint());
-  Pass p{dnnl::convolution_backward_data(pd), {}, q, e.split.has_value()};
+  Pass p{dnnl::convolution_backward_data(pd), {}, q};
   p.operands.push_back(make_operand(DNNL_ARG_DIFF_DST, e.y, pd.diff_dst_desc(), false));
   p.operands.push_back(make_operand(DNNL_ARG_WEIGHTS, e.w, pd.weights_desc(), false, e.w_phases()));
   p.operands.push_back(
@@ -509,7 +511,7 @@ Pass make_backward_weights(const ConvEntry& e) {
                                              any_desc(q.ws), any_desc(q.ys), q.strides, q.dilates,
                                              q.pad_l, q.pad_r);
   dnnl::convolution_backward_weights::primitive_desc pd(d, engine(), e.hint);
-  Pass p{dnnl::convolution_backward_weights(pd), {}, q, false};
+  Pass p{dnnl::convolution_backward_weights(pd), {}, q};
   p.operands.push_back(make_operand(DNNL_ARG_SRC, e.x, pd.src_desc(), false));
   p.operands.push_back(make_operand(DNNL_ARG_DIFF_DST, e.y, pd.diff_dst_desc(), false));
   p.operands.push_back(make_operand(DNNL_ARG_DIFF_WEIGHTS, e.w, pd.diff_weights_desc(), true));
@@ -525,7 +527,7 @@ void record_pass(const char* kind, const Pass& pass, int64_t flops) {
                   fmt::format("x {} w {} y {} stride {} pad {} dilation {}{}{}", q.xs.str(),
                               q.ws.str(), q.ys.str(), q.strides[0], q.pad_l[0], q.dilates[0] + 1,
                               pass.operands.size() == 4 ? " bias" : "",
-                              pass.split ? " (the phases of a stride-2 convolution)" : ""),
+                              pass.split() ? " (the phases of a stride-2 convolution)" : ""),
                   static_cast<int>(current_threads()),
                   flops,
                   {}};
