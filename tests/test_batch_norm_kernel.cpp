@@ -1,8 +1,11 @@
 // The batch-norm kernels (ops/dnnl/nn_kernels.h) against a direct evaluation in double: forward
 // values, the batch's mean and biased variance, and the fused backward's gx, gscale and gshift,
-// over ranks 2 and 4, H*W from 1 to 289 (odd sizes, one sample with many positions, one shape
-// large enough for the parallel loop), with and without scale and shift, training and eval; and
-// the double backward against difference quotients of the training gx, in double.
+// over ranks 2 and 4, H*W from 1 to 1024 (odd sizes, one sample with many positions, shapes large
+// enough for the parallel loop), with and without scale and shift, training and eval; and the
+// double backward against difference quotients of the training gx, in double. The kernels work in
+// tiles of at most 512 elements per sample (ops/dnnl/norm.cpp): the shapes include channels with
+// more positions than a tile ([2,3,24,24], [4,8,32,32]), groups of channels that do not divide C
+// ([3,20,7,7]) and a rank-2 input wider than a tile ([9,600]).
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -101,8 +104,9 @@ std::vector<double> as_double(const Tensor& t) {
 }  // namespace
 
 TEST_CASE("kernels: batch_norm forward and backward match a double reference") {
-  const std::vector<Shape> shapes{{7, 5},       {4, 3, 1, 1}, {5, 3, 3, 3},   {3, 2, 7, 7},
-                                  {2, 3, 5, 3}, {1, 4, 6, 5}, {8, 16, 17, 17}};
+  const std::vector<Shape> shapes{{7, 5},         {4, 3, 1, 1},  {5, 3, 3, 3},    {3, 2, 7, 7},
+                                  {2, 3, 5, 3},   {1, 4, 6, 5},  {8, 16, 17, 17}, {2, 3, 24, 24},
+                                  {4, 8, 32, 32}, {3, 20, 7, 7}, {9, 600}};
   for (const Shape& shape : shapes)
     for (bool training : {true, false})
       for (int affine = 0; affine < 4; ++affine) {
@@ -178,7 +182,8 @@ double channel_vjp(std::vector<double> x, std::vector<double> g, double scale,
 }  // namespace
 
 TEST_CASE("kernels: batch_norm double backward matches difference quotients in double") {
-  for (const Shape& shape : std::vector<Shape>{{7, 5}, {5, 3, 3, 3}, {2, 3, 5, 3}, {8, 16, 6, 6}})
+  for (const Shape& shape :
+       std::vector<Shape>{{7, 5}, {5, 3, 3, 3}, {2, 3, 5, 3}, {8, 16, 6, 6}, {1, 2, 23, 23}})
     for (bool affine : {true, false}) {
       const std::string name = shape.str();
       CAPTURE(name);
@@ -216,5 +221,44 @@ TEST_CASE("kernels: batch_norm double backward matches difference quotients in d
       CHECK(worst_error(d_x, want_x, 1.0) < kTolerance);
       CHECK(worst_error(d_gy, want_gy, 1.0) < kTolerance);
       if (affine) CHECK(worst_error(d_scale, want_scale, 1.0) < kTolerance);
+
+      // Each output alone (the others undefined) is the same.
+      Tensor only_gy = Tensor::empty(shape), only_x = Tensor::empty(shape);
+      kernels::batch_norm_double_backward(x, gy, u, scale, mean, var, kEps, only_gy, Tensor(),
+                                          Tensor());
+      kernels::batch_norm_double_backward(x, gy, u, scale, mean, var, kEps, Tensor(), only_x,
+                                          Tensor());
+      CHECK(only_gy.to_vector() == d_gy.to_vector());
+      CHECK(only_x.to_vector() == d_x.to_vector());
     }
+}
+
+TEST_CASE("kernels: batch_norm gives the same bits on one thread and on two") {
+  // Large enough for the parallel loop; one channel spans two tiles, and [64,256,3,3] makes
+  // groups of 16 channels.
+  for (const Shape& shape : std::vector<Shape>{{64, 256, 3, 3}, {8, 5, 30, 30}}) {
+    const std::string name = shape.str();
+    CAPTURE(name);
+    const int64_t c = shape[1];
+    auto outputs_at = [&](int threads) {
+      const int before = num_threads();
+      set_num_threads(threads);
+      Generator gen(5);
+      Tensor x = channel_data(shape, 1), gy = channel_data(shape, 2), u = channel_data(shape, 3);
+      Tensor scale = Tensor::uniform({c}, 0.5f, 2.0f, gen),
+             shift = Tensor::uniform({c}, -1, 1, gen);
+      Tensor mean = Tensor::empty({c}), var = Tensor::empty({c}), y = Tensor::empty(shape);
+      Tensor gx = Tensor::empty(shape), gscale = Tensor::empty({c}), gshift = Tensor::empty({c});
+      Tensor d_gy = Tensor::empty(shape), d_x = Tensor::empty(shape), d_scale = Tensor::empty({c});
+      kernels::batch_norm_forward(x, scale, shift, mean, var, y, kEps, true);
+      kernels::batch_norm_backward(x, gy, scale, mean, var, gx, gscale, gshift, kEps, true);
+      kernels::batch_norm_double_backward(x, gy, u, scale, mean, var, kEps, d_gy, d_x, d_scale);
+      set_num_threads(before);
+      std::vector<std::vector<float>> all;
+      for (const Tensor& t : {y, mean, var, gx, gscale, gshift, d_gy, d_x, d_scale})
+        all.push_back(t.to_vector());
+      return all;
+    };
+    CHECK(outputs_at(1) == outputs_at(2));
+  }
 }

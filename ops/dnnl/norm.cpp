@@ -1,10 +1,9 @@
 // Batch normalization of plain nchw tensors (our own loops) and layer normalization of the rows
 // of a plain [M,K] matrix (oneDNN), forward and fused backward.
 //
-// Batch norm is a loop over channels because oneDNN 2.6's for plain layouts (ncsp_bnorm) was about
-// ten times slower than memory allows: 0.6 ms forward and 0.75 ms backward for DCGAN's
-// [64,128,7,7]. Each channel's elements are N runs of H*W contiguous floats; the statistics and
-// the reductions of the backward accumulate in double.
+// Batch norm is our own loops because oneDNN 2.6's for plain layouts (ncsp_bnorm) was about ten
+// times slower than memory allows: 0.6 ms forward and 0.75 ms backward for DCGAN's [64,128,7,7].
+// The statistics and the reductions of the backward accumulate in double.
 #include <dnnl.hpp>
 
 #include <algorithm>
@@ -20,58 +19,185 @@ namespace minimax::kernels {
 
 namespace {
 
+// Each pass runs over tiles: a tile is channels [c0, c1) at positions [p0, p1) of each, and its
+// elements are one contiguous run of width() floats in every sample (several whole channels, or
+// a chunk of one channel's positions). A pass sums over the batch position by position, into
+// double accumulators that vectorize along the run, then over each channel's positions. Looping
+// per channel over its N runs of H*W instead (the first version) was bound by the short runs:
+// H*W is 9 to 49 in DCGAN's critic. With the vector clones below, the tiles took [64,128,7,7]'s
+// forward from 0.29 to 0.16 ms from cold caches, its backward from 0.26 to 0.19 and its double
+// backward from 0.82 to 0.35 (two threads, each timed alone).
+constexpr int64_t kTileElements = 512;
+constexpr int64_t kMinGroups = 16;
+
+// The functions that run a channel group's passes are compiled for AVX-512 and AVX2 beside the
+// baseline, the best one chosen when the program loads: their double accumulators go four or eight
+// to a register there, against two with SSE2. The clones compute the same values: each
+// accumulator is one element's sum over the batch whatever the vector width, and this file is
+// compiled with -ffp-contract=off (CMakeLists.txt), since AVX-512 has fused multiply-adds that
+// would round differently. flatten inlines every helper into each clone (a helper left out of
+// line runs the baseline's code). Clang builds the baseline only.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define MINIMAX_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default"), flatten))
+#else
+#define MINIMAX_VECTOR_CLONES
+#endif
+
 // x [N,C,H,W] as N*C contiguous runs of H*W floats: channel ch's elements are the runs n*C + ch.
+// The channels go to threads in groups that fill a tile.
 struct Planes {
   int64_t n, c, hw;
   explicit Planes(const Tensor& x)
       : n(x.size(0)), c(x.size(1)), hw(x.numel() / (x.size(0) * x.size(1))) {}
   int64_t count() const { return n * hw; }  // the elements of one channel
+  // Whole channels that fill a tile, but no more than make 16 groups (so that two threads share
+  // them evenly: DCGAN's [64,256,3,3] would otherwise be 5 groups of 56).
+  int64_t group_size() const {
+    return std::max<int64_t>(1, std::min(kTileElements / hw, (c + kMinGroups - 1) / kMinGroups));
+  }
+  int64_t groups() const { return (c + group_size() - 1) / group_size(); }
 };
 
-// Partial sums over kLanes lanes: a run's blocks of kLanes elements add lane by lane, the rest of
-// the run to lane 0. The lanes are independent chains of additions, which the compiler keeps in
-// vector registers: a single `omp simd` sum gets two (of two doubles each, with SSE2) and was
-// bound by their latency: the forward of [64,128,7,7] took 0.19 ms instead of 0.14. (The
-// backward's three sums give `omp simd` chains enough.)
-constexpr int kLanes = 8;
-struct Lanes {
-  double v[kLanes] = {};
-  double total() const {
-    double t = 0.0;
-    for (double x : v) t += x;
-    return t;
+struct Tile {
+  int64_t c0, c1, p0, p1;
+  int64_t positions() const { return p1 - p0; }
+  int64_t width() const { return (c1 - c0) * positions(); }
+  int64_t start(const Planes& p, int64_t sample) const { return (sample * p.c + c0) * p.hw + p0; }
+};
+
+// Channel group g: its channels [c0, c1), and the tiles that cover them: the group whole, or, when
+// one channel exceeds a tile, that channel's positions in chunks (for p0 = 0, kTileElements, ...
+// below H*W). Plain loops over the tiles, not a callback, keep each pass inside the function
+// compiled for the vector width.
+struct Group {
+  int64_t c0, c1;
+  Group(const Planes& p, int64_t g)
+      : c0(g * p.group_size()), c1(std::min(p.c, c0 + p.group_size())) {}
+  Tile tile(const Planes& p, int64_t p0) const {
+    return {c0, c1, p0, std::min(p.hw, p0 + kTileElements)};
   }
 };
 
-// Adds f(x[i]) over channel ch's elements into `sum`.
+// Runs body(g) for every channel group, on the threads when x is large enough. A channel's sums
+// run in the same order whatever the grouping, so results do not depend on the thread count.
 template <class F>
-void add_channel(const float* x, const Planes& p, int64_t ch, Lanes& sum, F f) {
+void for_each_group(const Planes& p, F body) {
+#pragma omp parallel for if (p.n * p.c * p.hw >= kParallelMinElements)
+  for (int64_t g = 0; g < p.groups(); ++g) body(Group(p, g));
+}
+
+// Calls add(i, j) for every sample's element j of the tile, i being its index in x: the loop that
+// sums over the batch into per-element accumulators indexed by j, or writes an output.
+template <class F>
+void over_batch(const Planes& p, const Tile& t, F add) {
+  const int64_t w = t.width();
   for (int64_t s = 0; s < p.n; ++s) {
-    const float* run = x + (s * p.c + ch) * p.hw;
-    int64_t j = 0;
-    for (; j + kLanes <= p.hw; j += kLanes)
-      for (int k = 0; k < kLanes; ++k) sum.v[k] += f(run[j + k]);
-    for (; j < p.hw; ++j) sum.v[0] += f(run[j]);
+    const int64_t base = t.start(p, s);
+#pragma omp simd
+    for (int64_t j = 0; j < w; ++j) add(base + j, j);
   }
 }
 
-// The mean and biased variance of one channel, in double.
-struct Moments {
-  double mean, var;
-};
+// Per-channel sums of a group: sum[k][ch - group.c0].
+template <int K>
+using ChannelSums = double[K][kTileElements];
 
-// Channel ch's moments in two passes: the mean, then the sum of squared deviations from it (no
-// cancellation, unlike the mean of squares minus the squared mean).
-Moments channel_moments(const float* x, const Planes& p, int64_t ch) {
-  Lanes sum, squares;
-  add_channel(x, p, ch, sum, [](float v) { return static_cast<double>(v); });
-  const double mean = sum.total() / static_cast<double>(p.count());
-  add_channel(x, p, ch, squares, [mean](float v) { return (v - mean) * (v - mean); });
-  return {mean, squares.total() / static_cast<double>(p.count())};
+// Adds the tile's K per-element accumulators acc[k][0, width) into their channels' sums.
+template <int K>
+void add_to_channels(const Tile& t, const Group& group, const ChannelSums<K>& acc,
+                     ChannelSums<K>& sums) {
+  for (int64_t ch = t.c0; ch < t.c1; ++ch) {
+    const int64_t from = (ch - t.c0) * t.positions(), to = from + t.positions();
+    for (int k = 0; k < K; ++k) {
+      double s = 0.0;
+      for (int64_t j = from; j < to; ++j) s += acc[k][j];
+      sums[k][ch - group.c0] += s;
+    }
+  }
+}
+
+// The per-element copy of per-channel values: out[j] = value(element j's channel).
+template <class F>
+void spread(const Tile& t, float* out, F value) {
+  for (int64_t ch = t.c0; ch < t.c1; ++ch)
+    std::fill_n(out + (ch - t.c0) * t.positions(), t.positions(), static_cast<float>(value(ch)));
 }
 
 float rstd_of(float var, float eps) {
   return static_cast<float>(1.0 / std::sqrt(static_cast<double>(var) + eps));
+}
+
+// Pointers to a batch-norm kernel's operands and outputs (null: not given, or not wanted).
+struct NormArgs {
+  const float *x, *scale, *shift;
+  float *mean, *var;  // written by a training forward, read by everything else
+  float eps;
+  bool batch_stats;
+};
+
+float* data_or_null(const Tensor& t) {
+  return t.defined() ? t.data() : nullptr;
+}
+
+NormArgs norm_args(const Tensor& x, const Tensor& scale, const Tensor& shift, const Tensor& mean,
+                   const Tensor& var, float eps, bool batch_stats) {
+  return {x.data(), data_or_null(scale), data_or_null(shift), mean.data(), var.data(),
+          eps,      batch_stats};
+}
+
+// The group's batch moments in two passes, in double: the mean, then the mean squared deviation
+// from it (no cancellation, unlike the mean of squares minus the squared mean). Writes them,
+// rounded, to a.mean and a.var, and the exact means to exact_mean[ch - group.c0].
+void group_moments(const NormArgs& a, const Planes& p, const Group& group, double* exact_mean) {
+  const double count = static_cast<double>(p.count());
+  ChannelSums<1> sum = {}, squares = {};
+  for (int64_t p0 = 0; p0 < p.hw; p0 += kTileElements) {
+    const Tile t = group.tile(p, p0);
+    ChannelSums<1> acc = {};
+    over_batch(p, t, [&](int64_t i, int64_t j) { acc[0][j] += a.x[i]; });
+    add_to_channels<1>(t, group, acc, sum);
+  }
+  for (int64_t p0 = 0; p0 < p.hw; p0 += kTileElements) {
+    const Tile t = group.tile(p, p0);
+    double mu[kTileElements];
+    ChannelSums<1> acc = {};
+    for (int64_t ch = t.c0; ch < t.c1; ++ch)
+      std::fill_n(mu + (ch - t.c0) * t.positions(), t.positions(), sum[0][ch - group.c0] / count);
+    over_batch(p, t, [&](int64_t i, int64_t j) {
+      const double d = a.x[i] - mu[j];
+      acc[0][j] += d * d;
+    });
+    add_to_channels<1>(t, group, acc, squares);
+  }
+  for (int64_t ch = group.c0; ch < group.c1; ++ch) {
+    exact_mean[ch - group.c0] = sum[0][ch - group.c0] / count;
+    a.mean[ch] = static_cast<float>(exact_mean[ch - group.c0]);
+    a.var[ch] = static_cast<float>(squares[0][ch - group.c0] / count);
+  }
+}
+
+// batch_norm_forward for one channel group.
+MINIMAX_VECTOR_CLONES void forward_group(const NormArgs& a, const Planes& p, const Group& group,
+                                         float* y) {
+  double exact_mean[kTileElements];
+  if (a.batch_stats) group_moments(a, p, group, exact_mean);
+  // y = (x - mu) k + b with mu the stored mean, and b making up for the exact mean's offset from
+  // it.
+  auto k_of = [&](int64_t ch) {
+    return (a.scale ? a.scale[ch] : 1.0f) * rstd_of(a.var[ch], a.eps);
+  };
+  auto b_of = [&](int64_t ch) {
+    const double exact = a.batch_stats ? exact_mean[ch - group.c0] : a.mean[ch];
+    return (a.shift ? a.shift[ch] : 0.0) - (exact - a.mean[ch]) * k_of(ch);
+  };
+  for (int64_t p0 = 0; p0 < p.hw; p0 += kTileElements) {
+    const Tile t = group.tile(p, p0);
+    float mu[kTileElements], k[kTileElements], b[kTileElements];
+    spread(t, mu, [&](int64_t ch) { return a.mean[ch]; });
+    spread(t, k, k_of);
+    spread(t, b, b_of);
+    over_batch(p, t, [&](int64_t i, int64_t j) { y[i] = (a.x[i] - mu[j]) * k[j] + b[j]; });
+  }
 }
 
 }  // namespace
@@ -81,75 +207,77 @@ void batch_norm_forward(const Tensor& x, const Tensor& scale, const Tensor& shif
                         bool batch_stats) {
   if (x.numel() == 0) return;
   const Planes p(x);
-  const float* xs = x.data();
-  const float* sc = scale.defined() ? scale.data() : nullptr;
-  const float* sh = shift.defined() ? shift.data() : nullptr;
-  float* m = mean.data();
-  float* v = var.data();
+  const NormArgs a = norm_args(x, scale, shift, mean, var, eps, batch_stats);
   float* ys = y.data();
-#pragma omp parallel for if (x.numel() >= kParallelMinElements)
-  for (int64_t ch = 0; ch < p.c; ++ch) {
-    double exact_mean = m[ch];
-    if (batch_stats) {
-      const Moments batch = channel_moments(xs, p, ch);
-      m[ch] = static_cast<float>(batch.mean);
-      v[ch] = static_cast<float>(batch.var);
-      exact_mean = batch.mean;
-    }
-    // y = (x - exact mean) a + shift, with the exact mean's offset from the stored one in b.
-    const float mu = m[ch], a = (sc ? sc[ch] : 1.0f) * rstd_of(v[ch], eps);
-    const float b = static_cast<float>((sh ? sh[ch] : 0.0) - (exact_mean - mu) * a);
-    for (int64_t s = 0; s < p.n; ++s) {
-      const int64_t run = (s * p.c + ch) * p.hw;
-#pragma omp simd
-      for (int64_t j = 0; j < p.hw; ++j) ys[run + j] = (xs[run + j] - mu) * a + b;
-    }
-  }
+  for_each_group(p, [&](const Group& group) { forward_group(a, p, group, ys); });
 }
 
 namespace {
 
-// Channel ch's share of batch_norm_backward, with k = scale * rstd and xhat = (x - mean) rstd:
+// The gradients of one group: gy in, gx out, and gscale / gshift [C] when wanted.
+struct BackwardArgs {
+  const float* gy;
+  float *gx, *gscale, *gshift;
+};
+
+// batch_norm_backward for one channel group, with k = scale * rstd and xhat = (x - mean) rstd:
 // gscale = sum(gy xhat) and gshift = sum(gy) when wanted; gx = k (gy - mean(gy) - xhat mean(gy
-// xhat)) with batch statistics, k gy with given ones. The batch mean `mu` was rounded to float;
-// the exact one is mu + mean(x - mu), and the sums use it, since the rounding times rstd |mean(gy)|
+// xhat)) with batch statistics, k gy with given ones. The batch mean mu was rounded to float; the
+// exact one is mu + mean(x - mu), and the sums use it, since the rounding times rstd |mean(gy)|
 // would show in gx and gscale where the channel's mean is large against its spread.
-void channel_backward(const float* x, const float* gy, float* gx, float* gscale, float* gshift,
-                      const Planes& p, int64_t ch, float mu, float rstd, float k,
-                      bool batch_stats) {
-  double g = 0.0, sum_d = 0.0, sum_gd = 0.0;  // sum(gy), sum(x - mu), sum(gy (x - mu))
-  for (int64_t s = 0; s < p.n && (batch_stats || gscale || gshift); ++s) {
-    const int64_t run = (s * p.c + ch) * p.hw;
-#pragma omp simd reduction(+ : g, sum_d, sum_gd)
-    for (int64_t j = 0; j < p.hw; ++j) {
-      const double d = static_cast<double>(x[run + j]) - mu;
-      g += gy[run + j];
-      sum_d += d;
-      sum_gd += gy[run + j] * d;
-    }
-  }
+MINIMAX_VECTOR_CLONES void backward_group(const NormArgs& a, const BackwardArgs& b, const Planes& p,
+                                          const Group& group) {
   const double count = static_cast<double>(p.count());
-  const double offset = batch_stats ? sum_d / count : 0.0;  // the exact mean - mu
-  const double gd = sum_gd - g * offset;                    // sum(gy (x - mean))
-  if (gscale) gscale[ch] = static_cast<float>(gd * rstd);
-  if (gshift) gshift[ch] = static_cast<float>(g);
-  // Training: gx = k (gy - mean(gy)) + c1 (x - mean). In floats, k (gy - g_mean) + c1 (x - mu) + c0
-  // with g_mean and mu the two means rounded, c0 making up for both roundings. Subtracting g_mean
-  // before scaling keeps k gy and k mean(gy) from cancelling where gy is far from 0 against its
-  // spread.
-  const double c1 = -k * static_cast<double>(rstd) * rstd * gd / count;
-  const float g_mean = static_cast<float>(g / count);
-  const float c0 = static_cast<float>(k * (g_mean - g / count) - c1 * offset);
-  for (int64_t s = 0; s < p.n; ++s) {
-    const int64_t run = (s * p.c + ch) * p.hw;
-    if (batch_stats) {
-#pragma omp simd
-      for (int64_t j = 0; j < p.hw; ++j)
-        gx[run + j] = (gy[run + j] - g_mean) * k + (x[run + j] - mu) * static_cast<float>(c1) + c0;
-    } else {
-#pragma omp simd
-      for (int64_t j = 0; j < p.hw; ++j) gx[run + j] = gy[run + j] * k;
+  ChannelSums<3> sums = {};  // sum(gy), sum(x - mu), sum(gy (x - mu))
+  if (a.batch_stats || b.gscale || b.gshift)
+    for (int64_t p0 = 0; p0 < p.hw; p0 += kTileElements) {
+      const Tile t = group.tile(p, p0);
+      float mu[kTileElements];
+      ChannelSums<3> acc = {};
+      spread(t, mu, [&](int64_t ch) { return a.mean[ch]; });
+      over_batch(p, t, [&](int64_t i, int64_t j) {
+        const double d = static_cast<double>(a.x[i]) - mu[j];
+        acc[0][j] += b.gy[i];
+        acc[1][j] += d;
+        acc[2][j] += b.gy[i] * d;
+      });
+      add_to_channels<3>(t, group, acc, sums);
     }
+  // Training: gx = k (gy - mean(gy)) + c1 (x - mean). In floats, k (gy - g_mean) + c1 (x - mu) +
+  // c0 with g_mean and mu the two means rounded, c0 making up for both roundings. Subtracting
+  // g_mean before scaling keeps k gy and k mean(gy) from cancelling where gy is far from 0 against
+  // its spread.
+  float k[kTileElements], g_mean[kTileElements], c1[kTileElements], c0[kTileElements];
+  for (int64_t ch = group.c0; ch < group.c1; ++ch) {
+    const int64_t at = ch - group.c0;
+    const float rstd = rstd_of(a.var[ch], a.eps);
+    const double g = sums[0][at], offset = a.batch_stats ? sums[1][at] / count : 0.0;
+    const double gd = sums[2][at] - g * offset;  // sum(gy (x - mean))
+    if (b.gscale) b.gscale[ch] = static_cast<float>(gd * rstd);
+    if (b.gshift) b.gshift[ch] = static_cast<float>(g);
+    k[at] = (a.scale ? a.scale[ch] : 1.0f) * rstd;
+    const double slope = -k[at] * static_cast<double>(rstd) * rstd * gd / count;
+    g_mean[at] = static_cast<float>(g / count);
+    c1[at] = static_cast<float>(slope);
+    c0[at] = static_cast<float>(k[at] * (g_mean[at] - g / count) - slope * offset);
+  }
+  for (int64_t p0 = 0; p0 < p.hw; p0 += kTileElements) {
+    const Tile t = group.tile(p, p0);
+    auto of_group = [&](const float* v) { return [&, v](int64_t ch) { return v[ch - group.c0]; }; };
+    float ks[kTileElements];
+    spread(t, ks, of_group(k));
+    if (!a.batch_stats) {
+      over_batch(p, t, [&](int64_t i, int64_t j) { b.gx[i] = b.gy[i] * ks[j]; });
+      continue;
+    }
+    float mu[kTileElements], gm[kTileElements], c1s[kTileElements], c0s[kTileElements];
+    spread(t, mu, [&](int64_t ch) { return a.mean[ch]; });
+    spread(t, gm, of_group(g_mean));
+    spread(t, c1s, of_group(c1));
+    spread(t, c0s, of_group(c0));
+    over_batch(p, t, [&](int64_t i, int64_t j) {
+      b.gx[i] = (b.gy[i] - gm[j]) * ks[j] + (a.x[i] - mu[j]) * c1s[j] + c0s[j];
+    });
   }
 }
 
@@ -164,29 +292,28 @@ void batch_norm_backward(const Tensor& x, const Tensor& gy, const Tensor& scale,
     return;
   }
   const Planes p(x);
-  const float* sc = scale.defined() ? scale.data() : nullptr;
-  const float* m = mean.data();
-  const float* v = var.data();
-  float* gsc = gscale.defined() ? gscale.data() : nullptr;
-  float* gsh = gshift.defined() ? gshift.data() : nullptr;
-#pragma omp parallel for if (x.numel() >= kParallelMinElements)
-  for (int64_t ch = 0; ch < p.c; ++ch) {
-    const float rstd = rstd_of(v[ch], eps);
-    channel_backward(x.data(), gy.data(), gx.data(), gsc, gsh, p, ch, m[ch], rstd,
-                     (sc ? sc[ch] : 1.0f) * rstd, batch_stats);
-  }
+  const NormArgs a = norm_args(x, scale, Tensor(), mean, var, eps, batch_stats);
+  const BackwardArgs b{gy.data(), gx.data(), data_or_null(gscale), data_or_null(gshift)};
+  for_each_group(p, [&](const Group& group) { backward_group(a, b, p, group); });
 }
 
 namespace {
 
-// Pointers to batch_norm_double_backward's operands and outputs (null: not wanted).
+// The double backward's operands beside NormArgs: gy, and u, the gradient arriving at gx; and its
+// outputs (null: not wanted).
 struct DoubleBackwardArgs {
-  const float *x, *gy, *u;  // u: the gradient arriving at gx
+  const float *gy, *u;
   float *d_gy, *d_x, *d_scale;
 };
 
-// Channel ch's share of batch_norm_double_backward. With r = rstd, xhat = (x - mean) r and means
-// over the channel's elements, gx = scale r Pg where P q = q - mean(q) - xhat mean(q xhat) (P is
+// The per-element factors of the double backward's outputs for one channel:
+// d_gy = k_g (u - ubar - xh b) and d_x = k_x (cx xh + m u + b gy - q0), xh = (x - mu) r.
+struct DoubleBackwardFactors {
+  float mu, r, k_g, k_x, cx, q0, m, b, ubar;
+};
+
+// One channel's factors from its sums. With r = rstd, xhat = (x - mean) r and means over the
+// channel's elements, gx = scale r Pg where P q = q - mean(q) - xhat mean(q xhat) (P is
 // symmetric). Differentiating, with gbar = mean(gy), m = mean(gy xhat), ubar = mean(u), b =
 // mean(u xhat) and c = mean(u Pg):
 //   d_gy = scale r P u = scale r (u - ubar - xhat b)
@@ -194,49 +321,85 @@ struct DoubleBackwardArgs {
 //         - m ubar - b gbar)
 //   d_scale = r sum(u Pg) = r count c
 // (d_x: r's derivative gives the xhat c term, xhat's and m's give P(m u + b gy)).
-// The sums run over x - mu, mu being the forward's mean rounded to float, and take the exact mean
-// as mu + mean(x - mu), as channel_backward does; r is the forward's, from its float variance.
-void channel_double_backward(const DoubleBackwardArgs& a, const Planes& p, int64_t ch, double gamma,
-                             float mu, float rf) {
-  const double r = rf, n = static_cast<double>(p.count());
-  double sd = 0.0, sg = 0.0, sgd = 0.0, su = 0.0, sud = 0.0, sug = 0.0;
-  for (int64_t s = 0; s < p.n; ++s) {
-    const int64_t run = (s * p.c + ch) * p.hw;
-#pragma omp simd reduction(+ : sd, sg, sgd, su, sud, sug)
-    for (int64_t j = 0; j < p.hw; ++j) {
-      const double d = static_cast<double>(a.x[run + j]) - mu, g = a.gy[run + j], u = a.u[run + j];
-      sd += d;
-      sg += g;
-      sgd += g * d;
-      su += u;
-      sud += u * d;
-      sug += u * g;
-    }
-  }
-  const double offset = sd / n;  // the exact mean - mu
-  const double sgx = (sgd - sg * offset) * r, sux = (sud - su * offset) * r;
-  const double gbar = sg / n, m = sgx / n, ubar = su / n, b = sux / n;
-  const double c = sug / n - gbar * ubar - m * b;
-  if (a.d_scale) a.d_scale[ch] = static_cast<float>(r * n * c);
-  // Per element, in float: d_gy = k_g (u - ubar - xh b); d_x = k_x (cx xh + m u + b gy - q0),
-  // xh from the float mean as the forward's y.
-  const float k_g = static_cast<float>(gamma * r), k_x = static_cast<float>(-gamma * r * r);
-  const float cx = static_cast<float>(c - 2.0 * m * b),
-              q0 = static_cast<float>(m * ubar + b * gbar);
-  const float mf = static_cast<float>(m), bf = static_cast<float>(b), uf = static_cast<float>(ubar);
-  for (int64_t s = 0; s < p.n; ++s) {
-    const int64_t run = (s * p.c + ch) * p.hw;
-#pragma omp simd
-    for (int64_t j = 0; j < p.hw; ++j) {
-      const float xh = (a.x[run + j] - mu) * rf, u = a.u[run + j];
-      if (a.d_gy) a.d_gy[run + j] = k_g * (u - uf - xh * bf);
-      if (a.d_x) a.d_x[run + j] = k_x * (cx * xh + mf * u + bf * a.gy[run + j] - q0);
-    }
-  }
+// The sums s (of d, gy, gy d, u, u d and u gy, with d = x - mu) run over x - mu, mu being the
+// forward's mean rounded to float, and take the exact mean as mu + mean(x - mu), as
+// batch_norm_backward does; r is the forward's, from its float variance.
+DoubleBackwardFactors double_backward_factors(const double (&s)[6], double n, double gamma,
+                                              float mu, float rf, float* d_scale) {
+  const double r = rf;
+  const double offset = s[0] / n;  // the exact mean - mu
+  const double sgx = (s[2] - s[1] * offset) * r, sux = (s[4] - s[3] * offset) * r;
+  const double gbar = s[1] / n, m = sgx / n, ubar = s[3] / n, b = sux / n;
+  const double c = s[5] / n - gbar * ubar - m * b;
+  if (d_scale) *d_scale = static_cast<float>(r * n * c);
+  return {mu,
+          rf,
+          static_cast<float>(gamma * r),
+          static_cast<float>(-gamma * r * r),
+          static_cast<float>(c - 2.0 * m * b),
+          static_cast<float>(m * ubar + b * gbar),
+          static_cast<float>(m),
+          static_cast<float>(b),
+          static_cast<float>(ubar)};
 }
 
-float* data_or_null(const Tensor& t) {
-  return t.defined() ? t.data() : nullptr;
+// batch_norm_double_backward for one channel group.
+MINIMAX_VECTOR_CLONES void double_backward_group(const NormArgs& a, const DoubleBackwardArgs& d,
+                                                 const Planes& p, const Group& group) {
+  ChannelSums<6> sums = {};
+  for (int64_t p0 = 0; p0 < p.hw; p0 += kTileElements) {
+    const Tile t = group.tile(p, p0);
+    float mu[kTileElements];
+    ChannelSums<6> acc = {};
+    spread(t, mu, [&](int64_t ch) { return a.mean[ch]; });
+    over_batch(p, t, [&](int64_t i, int64_t j) {
+      const double dx = static_cast<double>(a.x[i]) - mu[j], g = d.gy[i], u = d.u[i];
+      acc[0][j] += dx;
+      acc[1][j] += g;
+      acc[2][j] += g * dx;
+      acc[3][j] += u;
+      acc[4][j] += u * dx;
+      acc[5][j] += u * g;
+    });
+    add_to_channels<6>(t, group, acc, sums);
+  }
+  DoubleBackwardFactors f[kTileElements];
+  for (int64_t ch = group.c0; ch < group.c1; ++ch) {
+    const int64_t at = ch - group.c0;
+    const double s[6] = {sums[0][at], sums[1][at], sums[2][at],
+                         sums[3][at], sums[4][at], sums[5][at]};
+    f[at] = double_backward_factors(s, static_cast<double>(p.count()), a.scale ? a.scale[ch] : 1.0,
+                                    a.mean[ch], rstd_of(a.var[ch], a.eps),
+                                    d.d_scale ? d.d_scale + ch : nullptr);
+  }
+  for (int64_t p0 = 0; p0 < p.hw; p0 += kTileElements) {
+    const Tile t = group.tile(p, p0);
+    auto factor = [&](float DoubleBackwardFactors::*member, float* out) {
+      spread(t, out, [&](int64_t ch) { return f[ch - group.c0].*member; });
+    };
+    float mu[kTileElements], r[kTileElements], k_g[kTileElements], k_x[kTileElements],
+        cx[kTileElements], q0[kTileElements], m[kTileElements], b[kTileElements],
+        ubar[kTileElements];
+    factor(&DoubleBackwardFactors::mu, mu);
+    factor(&DoubleBackwardFactors::r, r);
+    factor(&DoubleBackwardFactors::k_g, k_g);
+    factor(&DoubleBackwardFactors::k_x, k_x);
+    factor(&DoubleBackwardFactors::cx, cx);
+    factor(&DoubleBackwardFactors::q0, q0);
+    factor(&DoubleBackwardFactors::m, m);
+    factor(&DoubleBackwardFactors::b, b);
+    factor(&DoubleBackwardFactors::ubar, ubar);
+    if (d.d_gy)
+      over_batch(p, t, [&](int64_t i, int64_t j) {
+        const float xh = (a.x[i] - mu[j]) * r[j];
+        d.d_gy[i] = k_g[j] * (d.u[i] - ubar[j] - xh * b[j]);
+      });
+    if (d.d_x)
+      over_batch(p, t, [&](int64_t i, int64_t j) {
+        const float xh = (a.x[i] - mu[j]) * r[j];
+        d.d_x[i] = k_x[j] * (cx[j] * xh + m[j] * d.u[i] + b[j] * d.gy[i] - q0[j]);
+      });
+  }
 }
 
 }  // namespace
@@ -250,13 +413,10 @@ void batch_norm_double_backward(const Tensor& x, const Tensor& gy, const Tensor&
     return;
   }
   const Planes p(x);
-  const DoubleBackwardArgs a{x.data(),           gy.data(),         ggx.data(),
-                             data_or_null(d_gy), data_or_null(d_x), data_or_null(d_scale)};
-  const float* sc = scale.defined() ? scale.data() : nullptr;
-  const float *m = mean.data(), *v = var.data();
-#pragma omp parallel for if (x.numel() >= kParallelMinElements)
-  for (int64_t ch = 0; ch < p.c; ++ch)
-    channel_double_backward(a, p, ch, sc ? sc[ch] : 1.0, m[ch], rstd_of(v[ch], eps));
+  const NormArgs a = norm_args(x, scale, Tensor(), mean, var, eps, true);
+  const DoubleBackwardArgs d{gy.data(), ggx.data(), data_or_null(d_gy), data_or_null(d_x),
+                             data_or_null(d_scale)};
+  for_each_group(p, [&](const Group& group) { double_backward_group(a, d, p, group); });
 }
 
 void batch_norm_update_running(const Tensor& running_mean, const Tensor& running_var,
