@@ -50,8 +50,9 @@ struct Planes {
   explicit Planes(const Tensor& x)
       : n(x.size(0)), c(x.size(1)), hw(x.numel() / (x.size(0) * x.size(1))) {}
   int64_t count() const { return n * hw; }  // the elements of one channel
-  // Whole channels that fill a tile, but no more than make 16 groups (so that two threads share
-  // them evenly: DCGAN's [64,256,3,3] would otherwise be 5 groups of 56).
+  // Whole channels that fill a tile, but at most C/16 of them (rounded up), so that there are
+  // about 16 groups or more for the threads to share evenly: DCGAN's [64,256,3,3] would otherwise
+  // be 5 groups of 56.
   int64_t group_size() const {
     return std::max<int64_t>(1, std::min(kTileElements / hw, (c + kMinGroups - 1) / kMinGroups));
   }
@@ -67,8 +68,7 @@ struct Tile {
 
 // Channel group g: its channels [c0, c1), and the tiles that cover them: the group whole, or, when
 // one channel exceeds a tile, that channel's positions in chunks (for p0 = 0, kTileElements, ...
-// below H*W). Plain loops over the tiles, not a callback, keep each pass inside the function
-// compiled for the vector width.
+// below H*W).
 struct Group {
   int64_t c0, c1;
   Group(const Planes& p, int64_t g)
