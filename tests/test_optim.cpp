@@ -5,14 +5,19 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <bit>
 #include <cmath>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "minimax.h"
+#include "models/optim/loop.h"
 #include "temp_dir.h"
 
 using namespace minimax;
@@ -175,6 +180,100 @@ TEST_CASE("a large parameter gives the same result on one thread and on several"
     if (!adam)
       CHECK(one[123] == doctest::Approx(start.to_vector()[123] -
                                         0.1 * grad.to_vector()[123] * (1.9 + 2.71 + 3.439)));
+  }
+}
+
+// The update loop of every optimizer (models/optim/loop.h) takes three paths: one block with
+// ordinary stores below the parallel size, streaming stores for whole cache lines of line-aligned
+// arrays above it (the rest of the elements in one block after them), and line-sized blocks with
+// ordinary stores for arrays that are not line-aligned.
+TEST_CASE("the update loop writes every element once, on each of its paths and thread counts") {
+  const int64_t big = kParallelMinElements + 5;  // whole lines, then a tail of 5
+  for (int64_t n : {int64_t{37}, big, int64_t{4} * kParallelMinElements}) {
+    for (int64_t offset : {0, 1}) {  // 1: one float past a line boundary
+      for (int threads : {1, 2}) {
+        CAPTURE(n);
+        CAPTURE(offset);
+        CAPTURE(threads);
+        std::vector<float> a_store(n + 32), b_store(n + 32), in(n);
+        // Line-aligned starts, as the caching allocator's blocks are, then offset.
+        auto line_start = [](std::vector<float>& v) {
+          auto address = reinterpret_cast<uintptr_t>(v.data());
+          return v.data() + (64 - address % 64) % 64 / sizeof(float);
+        };
+        float* a = line_start(a_store) + offset;
+        float* b = line_start(b_store) + offset;
+        for (int64_t k = 0; k < n; ++k) {
+          a[k] = static_cast<float>(k % 1000);
+          b[k] = -1.0f;
+          in[k] = 0.5f * static_cast<float>(k % 7);
+        }
+        const int before = num_threads();
+        set_num_threads(threads);
+        const float* x = in.data();
+        optim::detail::for_each_block<2>(
+            n, {a, b}, [=](int64_t begin, int64_t end, const std::array<float*, 2>& dst) {
+              for (int64_t k = begin; k < end; ++k) {
+                dst[0][k - begin] = 2.0f * a[k] + x[k];  // reads the old value it replaces
+                dst[1][k - begin] = static_cast<float>(k);
+              }
+            });
+        set_num_threads(before);
+        int64_t wrong = 0;
+        for (int64_t k = 0; k < n; ++k)
+          wrong += a[k] != 2.0f * static_cast<float>(k % 1000) + 0.5f * static_cast<float>(k % 7) ||
+                   b[k] != static_cast<float>(k);
+        CHECK(wrong == 0);
+      }
+    }
+  }
+}
+
+TEST_CASE("a large parameter's update is bit for bit the same as its pieces' updates") {
+  // One parameter above the parallel size (streaming stores, then a tail) against the same values
+  // as parameters below it (one block each, ordinary stores), through every optimizer's loop.
+  const int64_t piece = 16'000, pieces = 5, n = piece * pieces + 3;
+  Generator gen(11);
+  Tensor start = Tensor::uniform({n}, -1, 1, gen), grad = Tensor::uniform({n}, -1, 1, gen);
+  using Make = std::function<std::unique_ptr<Optimizer>(TensorList)>;
+  const std::vector<std::pair<std::string, Make>> optimizers = {
+      {"SGD",
+       [](TensorList ps) {
+         return std::make_unique<SGD>(ps, SGDOptions(0.1).momentum(0.9).weight_decay(1e-3));
+       }},
+      {"SGD nesterov",
+       [](TensorList ps) {
+         return std::make_unique<SGD>(ps, SGDOptions(0.1).momentum(0.9).nesterov(true));
+       }},
+      {"SGD plain", [](TensorList ps) { return std::make_unique<SGD>(ps, SGDOptions(0.1)); }},
+      {"Adam",
+       [](TensorList ps) {
+         return std::make_unique<Adam>(ps, AdamOptions(0.01).weight_decay(1e-3));
+       }},
+      {"AdamW", [](TensorList ps) { return std::make_unique<AdamW>(ps, AdamWOptions(0.01)); }}};
+  for (const auto& [name, make] : optimizers) {
+    CAPTURE(name);
+    Tensor whole = start.clone().requires_grad_();
+    whole.set_grad(grad);
+    TensorList parts;
+    for (int64_t i = 0; i * piece < n; ++i) {
+      const int64_t end = std::min(n, (i + 1) * piece);
+      Tensor part = slice(start, 0, i * piece, end).clone().requires_grad_();
+      part.set_grad(slice(grad, 0, i * piece, end).clone());
+      parts.push_back(part);
+    }
+    std::unique_ptr<Optimizer> one = make({whole}), many = make(parts);
+    for (int step = 0; step < 3; ++step) {  // the first step and two after it
+      one->step();
+      many->step();
+    }
+    std::vector<float> joined;
+    for (const Tensor& part : parts) {
+      std::vector<float> values = part.to_vector();
+      joined.insert(joined.end(), values.begin(), values.end());
+    }
+    CHECK(whole.to_vector() == joined);
+    CHECK(whole.to_vector() != start.to_vector());
   }
 }
 

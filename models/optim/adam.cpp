@@ -80,15 +80,23 @@ void Adam::update(size_t i, float* p, const float* g, int64_t n) {
   const Coefficients c = coefficients(lr(), options_, decoupled_, ++steps_[i]);
   float* m = exp_avg_[i].data();
   float* v = exp_avg_sq_[i].data();
-  detail::for_each_element(n, [=](int64_t k) {
-    const float w = p[k] * c.shrink;
-    const float d = g[k] + c.l2 * w;
-    const float mk = c.beta1 * m[k] + c.keep1 * d;
-    const float vk = c.beta2 * v[k] + c.keep2 * d * d;
-    m[k] = mk;
-    v[k] = vk;
-    p[k] = w - c.step_size * mk / (std::sqrt(vk) / c.root_bc2 + c.eps);
-  });
+  detail::for_each_block<3>(
+      n, {p, m, v}, [=](int64_t begin, int64_t end, const std::array<float*, 3>& dst) {
+        const Coefficients k = c;  // a local copy: see detail::for_each_block
+        float* new_p = dst[0];
+        float* new_m = dst[1];
+        float* new_v = dst[2];
+#pragma omp simd
+        for (int64_t e = begin; e < end; ++e) {
+          const float w = p[e] * k.shrink;
+          const float d = g[e] + k.l2 * w;
+          const float me = k.beta1 * m[e] + k.keep1 * d;
+          const float ve = k.beta2 * v[e] + k.keep2 * d * d;
+          new_m[e - begin] = me;
+          new_v[e - begin] = ve;
+          new_p[e - begin] = w - k.step_size * me / (std::sqrt(ve) / k.root_bc2 + k.eps);
+        }
+      });
 }
 
 void Adam::save_extra(Checkpoint& checkpoint, const std::string& prefix) const {

@@ -32,6 +32,22 @@ double ExponentialMovingAverage::decay_at(int64_t update) const {
   return std::min(decay_, (1.0 + t) / (10.0 + t));
 }
 
+namespace {
+
+// to = keep * to + take * from, elementwise.
+void blend(float* to, const float* from, float keep, float take, int64_t n) {
+  detail::for_each_block<1>(
+      n, {to}, [=](int64_t begin, int64_t end, const std::array<float*, 1>& dst) {
+        const float keep_local = keep, take_local = take;  // see detail::for_each_block
+        float* new_to = dst[0];
+#pragma omp simd
+        for (int64_t k = begin; k < end; ++k)
+          new_to[k - begin] = keep_local * to[k] + take_local * from[k];
+      });
+}
+
+}  // namespace
+
 void ExponentialMovingAverage::update() {
   // As an optimizer's hyperparameters: rounded to float once per step.
   const double decay = decay_at(updates_);
@@ -39,8 +55,7 @@ void ExponentialMovingAverage::update() {
   for (size_t i = 0; i < sources_.size(); ++i) {
     const float* from = sources_[i].data();
     float* to = targets_[i].data();
-    detail::for_each_element(targets_[i].numel(),
-                             [=](int64_t k) { to[k] = keep * to[k] + take * from[k]; });
+    blend(to, from, keep, take, targets_[i].numel());
     targets_[i].bump_version();
   }
   ++updates_;

@@ -28,27 +28,43 @@ struct Coefficients {
 };
 
 // In every body, weight_decay * p adds an exact zero when there is no weight decay (p finite), so
-// one body serves both cases.
+// one body serves both cases. Each body copies the coefficients into locals (see
+// detail::for_each_block).
 void plain_update(const Coefficients& c, float* p, const float* g, int64_t n) {
-  detail::for_each_element(n, [=](int64_t k) { p[k] -= c.lr * (g[k] + c.weight_decay * p[k]); });
+  detail::for_each_block<1>(n, {p},
+                            [=](int64_t begin, int64_t end, const std::array<float*, 1>& dst) {
+                              const float lr = c.lr, weight_decay = c.weight_decay;
+                              float* new_p = dst[0];
+#pragma omp simd
+                              for (int64_t k = begin; k < end; ++k)
+                                new_p[k - begin] = p[k] - lr * (g[k] + weight_decay * p[k]);
+                            });
 }
 
-// PyTorch starts the momentum buffer at the first gradient itself, undamped.
-void first_momentum_update(const Coefficients& c, float* p, const float* g, float* buf, int64_t n) {
-  detail::for_each_element(n, [=](int64_t k) {
-    const float d = g[k] + c.weight_decay * p[k];
-    buf[k] = d;
-    p[k] -= c.lr * (c.nesterov ? d + c.momentum * d : d);
-  });
-}
-
+// PyTorch starts the momentum buffer at the first gradient itself, undamped. kFirst selects that
+// step's update; kNesterov the Nesterov form. Both are template parameters so that the loop has no
+// branch and vectorizes.
+template <bool kFirst, bool kNesterov>
 void momentum_update(const Coefficients& c, float* p, const float* g, float* buf, int64_t n) {
-  detail::for_each_element(n, [=](int64_t k) {
-    const float d = g[k] + c.weight_decay * p[k];
-    const float b = c.momentum * buf[k] + c.keep * d;
-    buf[k] = b;
-    p[k] -= c.lr * (c.nesterov ? d + c.momentum * b : b);
-  });
+  detail::for_each_block<2>(
+      n, {p, buf}, [=](int64_t begin, int64_t end, const std::array<float*, 2>& dst) {
+        const float lr = c.lr, weight_decay = c.weight_decay, momentum = c.momentum, keep = c.keep;
+        float* new_p = dst[0];
+        float* new_buf = dst[1];
+#pragma omp simd
+        for (int64_t k = begin; k < end; ++k) {
+          const float d = g[k] + weight_decay * p[k];
+          const float b = kFirst ? d : momentum * buf[k] + keep * d;
+          new_buf[k - begin] = b;
+          new_p[k - begin] = p[k] - lr * (kNesterov ? d + momentum * b : b);
+        }
+      });
+}
+
+template <bool kFirst>
+void momentum_update(const Coefficients& c, float* p, const float* g, float* buf, int64_t n) {
+  if (c.nesterov) return momentum_update<kFirst, true>(c, p, g, buf, n);
+  momentum_update<kFirst, false>(c, p, g, buf, n);
 }
 
 }  // namespace
@@ -76,9 +92,9 @@ void SGD::update(size_t i, float* p, const float* g, int64_t n) {
                        static_cast<float>(1.0 - options_.dampening()), options_.nesterov()};
   if (options_.momentum() == 0.0) return plain_update(c, p, g, n);
   Tensor& buffer = momentum_buffers_[i];
-  if (buffer.defined()) return momentum_update(c, p, g, buffer.data(), n);
+  if (buffer.defined()) return momentum_update<false>(c, p, g, buffer.data(), n);
   buffer = Tensor::empty(parameters()[i].shape());
-  first_momentum_update(c, p, g, buffer.data(), n);
+  momentum_update<true>(c, p, g, buffer.data(), n);
 }
 
 void SGD::save_extra(Checkpoint& checkpoint, const std::string& prefix) const {
