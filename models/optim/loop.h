@@ -40,6 +40,7 @@ inline bool line_aligned(const float* p) {
 // against 0.13 ms in a small program where both threads first read the weight). Streaming stores
 // write whole lines to memory without claiming them first (0.25 ms in that program). The next
 // read of the parameter, the next forward's GEMM, then comes from memory, which it streams well.
+// bench/shared_line_stores times both ways of writing, alone and after shared reads.
 template <size_t W, class Block>
 inline void for_each_block(int64_t n, const std::array<float*, W>& out, Block block) {
   auto in_place = [&](int64_t begin, int64_t end) {
