@@ -16,11 +16,14 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
-#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <new>
+#include <optional>
+#include <string_view>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -100,14 +103,23 @@ double median_ms(const std::function<void()>& before, const std::function<void()
   return times[runs / 2];
 }
 
+// The whole argument must be a positive count: "2x" or "" is refused, not read as 2 or 0.
+std::optional<int> parse_threads(std::string_view text) {
+  int threads = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), threads);
+  if (error != std::errc{} || end != text.data() + text.size() || threads < 1) return std::nullopt;
+  return threads;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc > 2 || (argc == 2 && std::atoi(argv[1]) < 1)) {
+  const std::optional<int> threads = argc == 2 ? parse_threads(argv[1]) : std::nullopt;
+  if (argc > 2 || (argc == 2 && !threads)) {
     fmt::print(stderr, "usage: shared_line_stores [threads >= 1]\n");
     return 2;
   }
-  if (argc == 2) omp_set_num_threads(std::atoi(argv[1]));
+  if (threads) omp_set_num_threads(*threads);
   Arrays arrays;
   volatile float sink = 0;
   const auto nothing = [] {};
