@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # minimax on a busy machine: one CPU-bound process (`while :; do :; done`) per core beside it,
 # `minimax bench` at its default thread count and at --threads 1, alternating, for mlp and dcgan.
-# The default must not be slower than one thread (issue 14): idle OpenMP threads sleep instead of
-# spinning (ops/runtime.h, restart_with_openmp_wait_policy) and small ops run on one thread.
+# The default must not be slower than one thread (issue 14): idle OpenMP threads spin only briefly
+# before they sleep (ops/runtime.h, restart_with_openmp_wait_policy) and small ops run on one thread.
 # Usage: bench/busy.sh [--rounds N] [--seconds S]   (needs build/bin/minimax, Release)
 set -euo pipefail
 cd "$(dirname "$0")/.."

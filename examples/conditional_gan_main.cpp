@@ -8,7 +8,7 @@
 #include "ops/runtime.h"
 
 int main(int argc, char** argv) {
-  minimax::restart_with_openmp_wait_policy(argv);  // idle OpenMP threads sleep (ops/runtime.h)
+  minimax::restart_with_openmp_wait_policy(argv);  // how idle OpenMP threads wait (ops/runtime.h)
   minimax::examples::ConditionalGanOptions options;
   if (argc > 1) options.steps = std::atoi(argv[1]);
   options.log_every = 250;

@@ -41,8 +41,8 @@ int run(cli::CommandLine& cl) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Idle OpenMP threads sleep rather than spin: runs minimax again with the setting libgomp reads
-  // at its start (ops/runtime.h). The user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
+  // Idle OpenMP threads spin only briefly, then sleep: runs minimax again with the setting libgomp
+  // reads at its start (ops/runtime.h). The user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
   restart_with_openmp_wait_policy(argv);
   set_flush_denormals(true);  // denormals as zero: a slow path saved (ops/denormals.h)
   cli::CommandLine cl;

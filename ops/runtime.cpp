@@ -97,7 +97,7 @@ std::string use_threads(int requested) {
 }
 
 std::pair<const char*, const char*> openmp_wait_setting() {
-  return {"OMP_WAIT_POLICY", "passive"};
+  return {"GOMP_SPINCOUNT", "1000"};
 }
 
 void restart_with_openmp_wait_policy(char** argv) {

@@ -44,11 +44,15 @@ std::optional<int> cgroup_cpu_quota(const std::filesystem::path& root);
 std::string use_threads(int requested);
 
 // How idle OpenMP threads wait. libgomp reads OMP_WAIT_POLICY and GOMP_SPINCOUNT once, in its own
-// constructor, before main: by default an idle thread spins some 300,000 times before it sleeps,
-// which on a machine busy with other work burns the time slices of the threads it waits for (a
-// 2-thread run became many times slower than a 1-thread run). Setting the variable in main is too
-// late, and so is an executable's .preinit_array (glibc installs the process's environment after
-// it, before libgomp's constructor, discarding a setenv there).
+// constructor, before main: by default an idle thread spins some 300,000 times (a few ms) before
+// it sleeps, which on a machine busy with other work burns the time slices of the threads it waits
+// for (a 2-thread run became many times slower than a 1-thread run). Sleeping at once (passive)
+// costs a futex wake-up at every parallel region, tens of microseconds, and on a busy machine the
+// woken thread queues behind the other work. minimax spins 1,000 times (some 15-20 us), enough to
+// catch the next region of an op sequence without sleeping, too short to burn a time slice:
+// faster than passive on a quiet machine and on a busy one (ARCHITECTURE.md, Threads). Setting
+// the variable in main is too late, and so is an executable's .preinit_array (glibc installs the
+// process's environment after it, before libgomp's constructor, discarding a setenv there).
 //
 // So a program calls this first thing in main, with main's argv: when the user has set neither
 // variable, it sets the one minimax chose (openmp_wait_setting()) and executes the program again
@@ -56,7 +60,7 @@ std::string use_threads(int requested);
 // nothing to do (the variable is set: the user's own setting always wins) or the re-execution
 // failed (the program then runs with libgomp's default). Call it before any thread starts.
 void restart_with_openmp_wait_policy(char** argv);
-// The variable and value restart_with_openmp_wait_policy sets: {"OMP_WAIT_POLICY", "passive"}.
+// The variable and value restart_with_openmp_wait_policy sets: {"GOMP_SPINCOUNT", "1000"}.
 std::pair<const char*, const char*> openmp_wait_setting();
 
 // Floating-point operations done by GEMMs and convolutions since the start (2 per multiply-add):

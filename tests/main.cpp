@@ -3,8 +3,9 @@
 
 #include "ops/runtime.h"
 
-// The tests wait as every minimax program does: idle OpenMP threads sleep rather than spin, which
-// on a machine busy with another build or test made tests 50 times slower.
+// Run directly, the tests wait as every minimax program does (ops/runtime.h): libgomp's default
+// spinning, on a machine busy with another build or test, made tests 50 times slower. Under ctest
+// they sleep at once (tests/CMakeLists.txt).
 int main(int argc, char** argv) {
   minimax::restart_with_openmp_wait_policy(argv);
   return doctest::Context(argc, argv).run();

@@ -65,7 +65,7 @@ class Discriminator28 : public gan::ConditionalModule {
 };
 
 int main(int argc, char** argv) try {
-  // Idle OpenMP threads sleep rather than spin, so that a busy machine does not slow training
+  // Idle OpenMP threads spin only briefly, then sleep, so a busy machine does not slow training
   // down; this runs the program again with the setting (ops/runtime.h). The user's own wins.
   restart_with_openmp_wait_policy(argv);
   const int steps = argc > 1 ? std::stoi(argv[1]) : 2000;
