@@ -12,6 +12,9 @@
 // flush denormal results, which is their only error there; our own kernels keep them (a test
 // below). oneDNN's exp, and so its sigmoid and the derivatives of softplus, log_sigmoid and elu,
 // are up to 4.4 ulps off at the ends of its range (e^73, results near FLT_MIN); 1 ulp elsewhere.
+// That is with AVX2: below it oneDNN's exp reduces its argument without a fused multiply-add and
+// loses up to an ulp per unit of |x| (62 ulps at e^72, 50 at e^-86.7), which those ops are allowed
+// there (exp_slack).
 // pow's derivative p x^p / x rounds twice after pow itself: 2.1 ulps measured.
 //
 // Points: every binade from the smallest denormal to the domain's end, 48 mantissas each, both
@@ -30,6 +33,7 @@
 #include <vector>
 
 #include "minimax.h"
+#include "onednn_isa.h"
 
 using namespace minimax;
 
@@ -108,20 +112,38 @@ struct Worst {
   double ref = 0.0;
 };
 
-Worst worst_error(const std::vector<float>& xs, const Tensor& got, const Fn& ref, double floor) {
+// The ops whose values or derivatives come from oneDNN's exp.
+bool uses_onednn_exp(const Sweep& s) {
+  for (const char* name : {"exp", "sigmoid", "softplus", "log_sigmoid", "elu", "elu alpha 0.5"})
+    if (s.name == name) return true;
+  return false;
+}
+
+// The ulps allowed at x beyond the sweep's bound: |x| (up to exp's 89) for those ops where
+// oneDNN's kernels lack AVX2 and so FMA (the header comment); none otherwise.
+Fn exp_slack(const Sweep& s) {
+  if (testing::onednn_has_avx2() || !uses_onednn_exp(s)) return [](double) { return 0.0; };
+  return [](double x) { return std::min(std::abs(x), 89.0); };
+}
+
+// The point whose error most exceeds its slack; `ulps` holds the error less the slack.
+Worst worst_error(const std::vector<float>& xs, const Tensor& got, const Fn& ref, double floor,
+                  const Fn& slack) {
   std::vector<float> g = got.to_vector();
   Worst w;
   for (size_t i = 0; i < xs.size(); ++i) {
     double r = ref(xs[i]);
-    double e = ulp_error(g[i], r, floor);
+    double e = ulp_error(g[i], r, floor) - slack(xs[i]);
     if (!(e <= w.ulps)) w = {e, xs[i], g[i], r};
   }
   return w;
 }
 
 void check_worst(const std::string& what, const Worst& w, const Bound& b) {
-  INFO(fmt::format("{}: {:.3g} ulps at x = {:.9g}: got {:.9g}, double gives {:.17g}", what, w.ulps,
-                   w.x, w.got, w.ref));
+  INFO(
+      fmt::format("{}: {:.3g} ulps beyond the slack at x = {:.9g}: got {:.9g}, double gives "
+                  "{:.17g}",
+                  what, w.ulps, w.x, w.got, w.ref));
   CHECK(w.ulps <= b.ulps);
 }
 
@@ -138,14 +160,15 @@ std::vector<float> away_from_kinks(const std::vector<float>& xs, const Sweep& s)
 void run_sweep(const Sweep& s) {
   const std::vector<float> all = sweep_points(s);
   Tensor y = s.op(Tensor::from_vector(all, {int64_t(all.size())}));
-  check_worst(s.name, worst_error(all, y, s.f, s.forward.floor), s.forward);
+  const Fn slack = exp_slack(s);
+  check_worst(s.name, worst_error(all, y, s.f, s.forward.floor, slack), s.forward);
   const std::vector<float> xs = away_from_kinks(all, s);
   Tensor x = Tensor::from_vector(xs, {int64_t(xs.size())}).requires_grad_();
   Tensor g = grad({sum(s.op(x))}, {x}, {.create_graph = static_cast<bool>(s.d2)})[0];
-  check_worst(s.name + "'", worst_error(xs, g, s.d1, s.first.floor), s.first);
+  check_worst(s.name + "'", worst_error(xs, g, s.d1, s.first.floor, slack), s.first);
   if (!s.d2) return;
   Tensor gg = grad({sum(g)}, {x})[0];
-  check_worst(s.name + "''", worst_error(xs, gg, s.d2, s.second.floor), s.second);
+  check_worst(s.name + "''", worst_error(xs, gg, s.d2, s.second.floor, slack), s.second);
 }
 
 double sigmoid_d(double x) {
