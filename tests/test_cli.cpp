@@ -102,6 +102,45 @@ TEST_CASE(
   CHECK_FALSE(fs::exists(run_dir / "samples" / "step_000200.png"));
 }
 
+// --force empties the directory only as the new run writes its first file, so a run that cannot
+// start leaves the old one as it was; a run directory it cannot fill stops it before its first
+// step, not after its last.
+TEST_CASE(
+    "cli: --force keeps the old run until the new one starts; unwritable outputs stop at once") {
+  TempDir s;
+  fs::path run_dir = s.path / "ring";
+  REQUIRE(run_cli(ring_run(run_dir, 100), s).status == 0);
+  const std::string checkpoint = slurp(run_dir / "model.ckpt"),
+                    metrics = slurp(run_dir / "metrics.jsonl");
+  for (const char* bad : {"--force --lr -1", "--force --data nosuch", "--force --model dcgan"}) {
+    CAPTURE(bad);
+    CliResult r = run_cli(ring_run(run_dir, 100, bad), s);
+    CHECK(r.status == 2);
+    CHECK(slurp(run_dir / "model.ckpt") == checkpoint);
+    CHECK(slurp(run_dir / "metrics.jsonl") == metrics);
+    CHECK(fs::exists(run_dir / "config.json"));
+    CHECK(fs::exists(run_dir / "samples" / "step_000100.png"));
+  }
+
+  // samples/ as a file: refused before the first step, with nothing written.
+  fs::path blocked = s.path / "blocked";
+  fs::create_directories(blocked);
+  std::ofstream(blocked / "samples") << "not a directory";
+  CliResult r = run_cli(ring_run(blocked, 100), s);
+  CHECK(r.status == 1);
+  CHECK(contains(r.err, (blocked / "samples").string()));
+  CHECK(count_lines(r.err) == 1);
+  CHECK_FALSE(fs::exists(blocked / "config.json"));
+  CHECK_FALSE(fs::exists(blocked / "model.ckpt"));
+
+  // A run that stopped before its first checkpoint: the refusal says why --resume cannot help.
+  fs::create_directories(s.path / "early");
+  std::ofstream(s.path / "early" / "config.json") << "{}";
+  r = run_cli(ring_run(s.path / "early", 100), s);
+  CHECK(r.status == 2);
+  CHECK(contains(r.err, "saved no checkpoint"));
+}
+
 TEST_CASE("cli: a resumed run ends where an uninterrupted one does") {
   // Stopping at 100 of 200 steps means running with --steps 100 and extending it on resume. The
   // lr decay is laid over --steps, so extending a run reshapes it: this compares constant-lr runs.

@@ -157,14 +157,18 @@ void write_report_after_training(const fs::path& dir) {
   }
 }
 
-// Refuses a directory that holds a run unless --resume or --force; --force empties it. Only rank 0
-// touches the run directory.
-void prepare_run_directory(const TrainOptions& o, const RunPaths& paths) {
-  if (o.resume || !paths.holds_run()) return;
-  if (!o.force)
-    throw UsageError(
-        fmt::format("{} already holds a run; pass --resume to continue it or --force to start over",
-                    paths.dir.string()));
+// Refuses a directory that holds a run unless --resume or --force, before anything else runs.
+void check_run_directory(const TrainOptions& o, const RunPaths& paths) {
+  if (o.resume || o.force || !paths.holds_run()) return;
+  throw UsageError(fmt::format(
+      "{} already holds a run{}; pass --resume to continue it or --force to start over",
+      paths.dir.string(),
+      fs::exists(paths.checkpoint) ? "" : " that saved no checkpoint (so --resume cannot)"));
+}
+
+// --force empties the directory of the run it holds. Called as the new run writes its first file,
+// so that a bad flag, unreadable data or a model that does not fit stop it with the old run intact.
+void clear_previous_run(const RunPaths& paths) {
   for (const fs::path& p : {paths.checkpoint, paths.metrics, paths.config}) fs::remove(p);
   fs::remove_all(paths.samples);
 }
@@ -241,16 +245,21 @@ class TrainingRun {
 
  private:
   void open_outputs() {
-    fs::create_directories(paths_.dir);
-    io::write_text_file_atomically(paths_.config, to_json(config_).dump(2) + "\n");
-    if (options_.resume) truncate_metrics(paths_.metrics, step_);
-    metrics_.open(paths_.metrics, std::ios::app);  // a log: appended a line at a time
     fmt::print("{}\n", header(config_, step_ + 1, threads_, paths_.dir));
     for (const std::string& change : changes_) fmt::print("resumed with {}\n", change);
     if (!replicas_.alone())
       fmt::print("{}\n", replicas_.describe(config_.batch, options_.sharding));
     // Reads and embeds the test split once, before the first step: a problem shows at once.
     if (config_.eval_every > 0) fid_ = std::make_unique<FidMonitor>(session_.data());
+    if (options_.force) clear_previous_run(paths_);
+    // Every directory the run writes to, now: one it cannot create stops it before its first step.
+    fs::create_directories(paths_.samples);
+    io::write_text_file_atomically(paths_.config, to_json(config_).dump(2) + "\n");
+    if (options_.resume) truncate_metrics(paths_.metrics, step_);
+    metrics_.open(paths_.metrics, std::ios::app);  // a log: appended a line at a time
+    if (!metrics_)
+      throw std::runtime_error(
+          fmt::format("cannot open {} for appending", paths_.metrics.string()));
   }
 
   gan::Trainer make_trainer() {
@@ -305,8 +314,9 @@ class TrainingRun {
     bool sample = step % config_.sample_every == 0 || last;
     bool checkpoint = step % config_.checkpoint_every == 0 || last;
     if (sample || checkpoint) replicas_.sync_buffers();
-    if (sample && root_) write_samples(session_, paths_.samples, step);
+    // The checkpoint first: a grid that cannot be written must not cost the step's checkpoint.
     if (checkpoint) write_checkpoint(step);
+    if (sample && root_) write_samples(session_, paths_.samples, step);
     return checkpoint;
   }
 
@@ -351,7 +361,7 @@ int train(const TrainOptions& o, dist::Communicator& world) {
   if (o.resume && o.force)
     throw UsageError("--resume and --force contradict each other: choose one");
   RunPaths paths(run_directory(o));
-  if (world.is_root()) prepare_run_directory(o, paths);
+  if (world.is_root()) check_run_directory(o, paths);
   // Every rank reads the checkpoint it resumes: the run directory must be visible to all of them.
   Start start = starting_point(o, paths);
   std::string threads = use_threads(start.config.threads);
