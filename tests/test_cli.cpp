@@ -141,6 +141,52 @@ TEST_CASE(
   CHECK(contains(r.err, "saved no checkpoint"));
 }
 
+// sample, interpolate, eval and classify check the file they will write before their work: a
+// command never writes over a file it reads, and an output it cannot write costs nothing.
+TEST_CASE("cli: an output file that is an input, a directory or in no directory is refused first") {
+  TempDir s;
+  REQUIRE(run_cli(ring_run(s.path / "ring", 50), s).status == 0);
+  const fs::path checkpoint = s.path / "ring" / "model.ckpt";
+  const std::string kept = slurp(checkpoint);
+  const std::string eval =
+      "eval --threads 1 --metric modes --n 50 --checkpoint " + checkpoint.string();
+  CliResult r = run_cli(eval + " --json " + checkpoint.string(), s);
+  CHECK(r.status == 2);
+  CHECK(contains(r.err, "is the file --checkpoint reads"));
+  CHECK(slurp(checkpoint) == kept);
+  // The same file under another name.
+  fs::copy_file(checkpoint, s.path / "c.npy");
+  fs::create_symlink(s.path / "c.npy", s.path / "alias.npy");
+  r = run_cli("sample --threads 1 --n 4 --checkpoint " + (s.path / "c.npy").string() + " --out " +
+                  (s.path / "alias.npy").string(),
+              s);
+  CHECK(r.status == 2);
+  CHECK(contains(r.err, "is the file --checkpoint reads"));
+  CHECK(slurp(s.path / "c.npy") == kept);
+  fs::copy_file(checkpoint, s.path / "c.png");
+  r = run_cli("interpolate --threads 1 --checkpoint " + (s.path / "c.png").string() + " --out " +
+                  (s.path / "c.png").string(),
+              s);
+  CHECK(r.status == 2);
+  CHECK(contains(r.err, "is the file --checkpoint reads"));
+  CHECK(slurp(s.path / "c.png") == kept);
+
+  r = run_cli(eval + " --json " + s.path.string(), s);
+  CHECK(r.status == 2);
+  CHECK(contains(r.err, "is a directory"));
+  r = run_cli(eval + " --json " + (s.path / "missing" / "modes.json").string(), s);
+  CHECK(r.status == 1);
+  CHECK(contains(r.err, "the directory " + (s.path / "missing").string() + " does not exist"));
+  CHECK_FALSE(contains(r.out, "modes captured"));  // refused before the evaluation
+  r = run_cli("classify --epochs 1 --out " + (s.path / "missing" / "net.ckpt").string(), s);
+  CHECK(r.status == 1);
+  CHECK(contains(r.err, "does not exist"));
+
+  r = run_cli(eval + " --json " + (s.path / "modes.json").string(), s);
+  CHECK(r.status == 0);
+  CHECK(fs::exists(s.path / "modes.json"));
+}
+
 TEST_CASE("cli: a resumed run ends where an uninterrupted one does") {
   // Stopping at 100 of 200 steps means running with --steps 100 and extending it on resume. The
   // lr decay is laid over --steps, so extending a run reshapes it: this compares constant-lr runs.

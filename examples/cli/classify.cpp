@@ -7,6 +7,7 @@
 
 #include "examples/cli/commands.h"
 #include "examples/cli/datasets.h"
+#include "examples/cli/output_file.h"
 #include "models/data/batches.h"
 #include "models/gan/feature_net.h"
 #include "models/optim/optimizer.h"
@@ -27,6 +28,8 @@ void check_options(const ClassifyOptions& o) {
   if (!(o.lr > 0)) throw UsageError(fmt::format("--lr {} must be positive", o.lr));
   if (o.threads < 0 || o.threads > 1024)
     throw UsageError(fmt::format("--threads {} must be 0 (the default) to 1024", o.threads));
+  const std::string idx_images = o.data.starts_with("idx:") ? o.data.substr(4) : "";
+  check_output_file("--out", o.out, {{"--data", idx_images}, {"--labels", o.labels}});
 }
 
 // The training split with its labels; a data set without them is a usage error.

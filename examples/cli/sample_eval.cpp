@@ -6,6 +6,7 @@
 
 #include "examples/cli/commands.h"
 #include "examples/cli/feature_eval.h"
+#include "examples/cli/output_file.h"
 #include "examples/cli/registry.h"
 #include "examples/cli/session.h"
 #include "models/data/batches.h"
@@ -162,6 +163,7 @@ int sample(const SampleOptions& o) {
     throw UsageError(fmt::format("--out {}: the file must end in .npy or .png", o.out));
   if (o.nearest && !png)
     throw UsageError(fmt::format("--nearest draws a grid: --out {} must end in .png", o.out));
+  check_output_file("--out", o.out, {{"--checkpoint", o.checkpoint}});
   fmt::print("minimax sample: {}\n", use_threads(o.threads));
   auto s = open_checkpoint(o.checkpoint);
   if (o.nearest) require_image_run(*s, o.checkpoint, "--nearest");
@@ -192,6 +194,7 @@ int interpolate(const InterpolateOptions& o) {
   if (!ends_with(o.out, ".png"))
     throw UsageError(
         fmt::format("--out {}: interpolate draws a grid, the file must end in .png", o.out));
+  check_output_file("--out", o.out, {{"--checkpoint", o.checkpoint}});
   fmt::print("minimax interpolate: {}\n", use_threads(o.threads));
   auto s = open_checkpoint(o.checkpoint);
   require_image_run(*s, o.checkpoint, "interpolate");
@@ -269,6 +272,10 @@ nlohmann::json eval_samples(const EvalOptions& o) {
 int eval(const EvalOptions& o) {
   if (o.checkpoint.empty() == o.samples.empty())
     throw UsageError("give exactly one of --checkpoint FILE and --samples FILE.npy");
+  if (!o.json_out.empty())
+    check_output_file(
+        "--json", o.json_out,
+        {{"--checkpoint", o.checkpoint}, {"--samples", o.samples}, {"--features", o.features}});
   nlohmann::json result = o.checkpoint.empty() ? eval_samples(o) : eval_checkpoint(o);
   fmt::print("{}\n", result.dump());
   if (!o.json_out.empty()) io::write_text_file_atomically(o.json_out, result.dump(2) + "\n");
