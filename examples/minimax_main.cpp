@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <exception>
+#include <new>
 
 #include "examples/cli/distributed.h"
 #include "examples/cli/launch.h"
@@ -58,6 +59,9 @@ int main(int argc, char** argv) {
   } catch (const cli::UsageError& e) {
     fmt::print(stderr, "minimax: error: {}\n", e.what());
     return 2;
+  } catch (const std::bad_alloc&) {
+    fmt::print(stderr, "minimax: error: out of memory (a smaller --batch or --n asks for less)\n");
+    return 1;
   } catch (const std::exception& e) {
     fmt::print(stderr, "minimax: error: {}\n", e.what());
     return 1;

@@ -48,6 +48,35 @@ TEST_CASE("cli: --help and --version exit 0, and a bad flag exits 2 with one lin
   CHECK(count_lines(r.err) == 1);
 }
 
+// Integers are read whole (CLI11 alone wraps -1 into an unsigned flag and clamps a number beyond
+// the type), a float flag's NaN is named as such, and a misspelt command is called unknown.
+TEST_CASE("cli: flags out of their type's range, NaN and an unknown command are named") {
+  TempDir s;
+  const std::string out = " --out " + (s.path / "run").string();
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"trian", "trian: not a command; choose train, sample"},
+      {"train --data ring8 --seed -1" + out, "--seed: '-1' is not an integer from 0 to"},
+      {"train --data ring8 --steps 99999999999999999999" + out,
+       "--steps: '99999999999999999999' is not an integer"},
+      {"train --data ring8 --k 1.5" + out, "--k: '1.5' is not an integer"},
+      {"train --data ring8 --lr nan" + out, "'lr' is nan, not a finite number"},
+      {"sample --checkpoint x.ckpt --out x.npy --seed -1", "--seed: '-1' is not an integer"},
+      {"sample --checkpoint x.ckpt --out x.npy --threads -2",
+       "--threads: Value -2 not in range 0 to 1024"},
+      {"eval --checkpoint x.ckpt --metric fid --n 99999999999999999999",
+       "--n: '99999999999999999999'"},
+      {"bench --seconds inf", "--seconds inf must be positive, a day at most"},
+  };
+  for (const auto& [args, message] : cases) {
+    CAPTURE(args);
+    CliResult r = run_cli(args, s);
+    CHECK(r.status == 2);
+    CHECK(count_lines(r.err) == 1);
+    CHECK(contains(r.err, message));
+  }
+  CHECK_FALSE(fs::exists(s.path / "run"));
+}
+
 TEST_CASE("cli: the README's copy of train --help is the program's, which lists every registry") {
   TempDir s;
   CliResult r = run_cli("train --help", s);

@@ -83,7 +83,8 @@ int bench(const BenchOptions& o) {
                                  o.loss.empty() ? "" : " --loss '" + o.loss + "'",
                                  BenchIteration::models()));
   if (o.threads < 0) throw UsageError(fmt::format("--threads {} must be 0 or more", o.threads));
-  if (!(o.seconds > 0)) throw UsageError(fmt::format("--seconds {} must be positive", o.seconds));
+  if (!(o.seconds > 0 && o.seconds <= 86400))
+    throw UsageError(fmt::format("--seconds {} must be positive, a day at most", o.seconds));
   const std::string threads = use_threads(o.threads);
   const std::string name = o.loss.empty() ? o.model : o.model + " " + o.loss;
   fmt::print("minimax bench: {}, {}\n", name, threads);

@@ -28,7 +28,9 @@ decltype(auto) visit_member(const ConfigField& field, Visitor&& visitor) {
 
 [[noreturn]] void bad_value(const std::string& key, const nlohmann::json& value,
                             const std::string& want) {
-  std::string shown = value.is_number() || value.is_boolean() || value.is_null()
+  // A flag's NaN or infinity is a JSON float too, which dump() would show as null.
+  std::string shown = value.is_number_float() ? fmt::format("{}", value.get<double>())
+                      : value.is_number() || value.is_boolean() || value.is_null()
                           ? value.dump()
                           : fmt::format("a {}", value.type_name());
   throw UsageError(fmt::format("'{}' is {}, not {}", key, shown, want));

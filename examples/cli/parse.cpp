@@ -5,26 +5,64 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <charconv>
+#include <limits>
+#include <optional>
+
 #include "examples/cli/datasets.h"
 #include "examples/cli/models.h"
 #include "examples/cli/optimizers.h"
+#include "examples/cli/registry.h"
 #include "models/gan/losses.h"
 
 namespace minimax::cli {
 
 namespace {
 
-template <class T, class Field>
-void optional_flag(CLI::App* cmd, const std::string& name, Field& field, const std::string& help) {
-  cmd->add_option_function<T>(
-      name, [&field](const T& v) { field = v; }, help);
+// An integer flag's text, read whole: CLI11 would read "-1" into an unsigned field as 2^64 - 1,
+// and clamp a value beyond the type's range to its end.
+template <class Int>
+Int parse_integer(const std::string& flag, const std::string& text) {
+  Int value{};
+  const char* end = text.data() + text.size();
+  auto [stop, error] = std::from_chars(text.data(), end, value);
+  if (error != std::errc() || stop != end || text.empty())
+    throw CLI::ValidationError(
+        flag, fmt::format("'{}' is not an integer from {} to {}", text,
+                          std::numeric_limits<Int>::min(), std::numeric_limits<Int>::max()));
+  return value;
+}
+
+// An integer flag; `set` receives its value.
+template <class Int, class Set>
+CLI::Option* add_integer_function(CLI::App* cmd, const std::string& flag, Set set,
+                                  const std::string& help) {
+  return cmd
+      ->add_option_function<std::string>(
+          flag, [flag, set](const std::string& text) { set(parse_integer<Int>(flag, text)); }, help)
+      ->type_name(std::is_unsigned_v<Int> ? "UINT" : "INT");
+}
+
+template <class Int>
+CLI::Option* add_integer(CLI::App* cmd, const std::string& flag, Int& field,
+                         const std::string& help) {
+  return add_integer_function<Int>(
+      cmd, flag, [&field](Int v) { field = v; }, help);
+}
+
+template <class Int>
+CLI::Option* add_integer(CLI::App* cmd, const std::string& flag, std::optional<Int>& field,
+                         const std::string& help) {
+  return add_integer_function<Int>(
+      cmd, flag, [&field](Int v) { field = v; }, help);
 }
 
 // --threads of the commands that are not `train` (whose flag comes from the configuration).
 void add_threads(CLI::App* cmd, int& threads) {
-  cmd->add_option("--threads", threads,
-                  "compute threads (default 0: the cores this process may use)")
-      ->check(CLI::NonNegativeNumber);
+  add_integer(cmd, "--threads", threads,
+              "compute threads (default 0: the cores this process may use)")
+      ->check(CLI::Range(0, 1024));
 }
 
 // One flag per configuration field; a given flag becomes overrides[field.key].
@@ -38,6 +76,8 @@ void add_config_flags(CLI::App* cmd, ConfigOverrides& overrides) {
           if constexpr (std::is_same_v<T, bool>)
             cmd->add_flag_function(
                 field.flag(), [set](int64_t count) { set(count > 0); }, field.help);
+          else if constexpr (std::is_integral_v<T>)
+            add_integer_function<T>(cmd, field.flag(), set, field.help);
           else
             cmd->add_option_function<T>(field.flag(), set, field.help);
         },
@@ -100,13 +140,13 @@ void add_train(CLI::App& app, TrainOptions& o) {
 void add_sample(CLI::App& app, SampleOptions& o) {
   CLI::App* cmd = app.add_subcommand("sample", "draw samples from a trained generator");
   cmd->add_option("--checkpoint", o.checkpoint, "a model.ckpt written by train")->required();
-  cmd->add_option("--n", o.n, "number of samples");
-  cmd->add_option("--seed", o.seed, "random seed");
+  add_integer(cmd, "--n", o.n, "number of samples");
+  add_integer(cmd, "--seed", o.seed, "random seed");
   cmd->add_option("--out", o.out,
                   "FILE.npy (float32: [N, 2] or [N, C, H, W] in [0, 1]) or FILE.png")
       ->required();
-  optional_flag<int64_t>(cmd, "--class", o.label,
-                         "conditional runs: every sample of this class (default: a class per row)");
+  add_integer(cmd, "--class", o.label,
+              "conditional runs: every sample of this class (default: a class per row)");
   add_threads(cmd, o.threads);
   cmd->add_flag("--nearest", o.nearest,
                 "PNG grid whose last column shows the training image closest to each row's last "
@@ -118,9 +158,9 @@ void add_interpolate(CLI::App& app, InterpolateOptions& o) {
       "interpolate", "PNG grid: each row walks a straight line in z between two random z");
   cmd->add_option("--checkpoint", o.checkpoint, "a model.ckpt written by train (an image run)")
       ->required();
-  cmd->add_option("--rows", o.rows, "lines, one per row (1 to 100)");
-  cmd->add_option("--steps", o.steps, "images per line, both ends included (2 to 100)");
-  cmd->add_option("--seed", o.seed, "random seed for the lines' ends");
+  add_integer(cmd, "--rows", o.rows, "lines, one per row (1 to 100)");
+  add_integer(cmd, "--steps", o.steps, "images per line, both ends included (2 to 100)");
+  add_integer(cmd, "--seed", o.seed, "random seed for the lines' ends");
   add_threads(cmd, o.threads);
   cmd->add_option("--out", o.out, "FILE.png")->required();
 }
@@ -147,11 +187,11 @@ void add_eval(CLI::App& app, EvalOptions& o) {
         fmt::format("{}{}: {}", metrics.empty() ? "" : "; ", d.name, fmt::join(d.metrics, ", "));
   cmd->add_option("--metric", o.metric, "what applies to the run's data set (" + metrics + ")")
       ->required();
-  optional_flag<int64_t>(cmd, "--n", o.n, "samples (default 2500 for modes, 10000 for the others)");
+  add_integer(cmd, "--n", o.n, "samples (default 2500 for modes, 10000 for the others)");
   cmd->add_option("--features", o.features,
                   "fid, pr, classes: a feature network written by classify (default: the data "
                   "set's bundled one)");
-  cmd->add_option("--seed", o.seed, "random seed");
+  add_integer(cmd, "--seed", o.seed, "random seed");
   cmd->add_option("--json", o.json_out, "also write the JSON result to this file");
   add_threads(cmd, o.threads);
 }
@@ -165,10 +205,10 @@ void add_classify(CLI::App& app, ClassifyOptions& o) {
                               "last 10%, held out from training)",
                               dataset_names(), RunConfig{}.data));
   cmd->add_option("--labels", o.labels, "idx data: its IDX labels file");
-  cmd->add_option("--epochs", o.epochs, "passes over the training images");
-  cmd->add_option("--batch", o.batch, "minibatch size");
+  add_integer(cmd, "--epochs", o.epochs, "passes over the training images");
+  add_integer(cmd, "--batch", o.batch, "minibatch size");
   cmd->add_option("--lr", o.lr, "Adam's learning rate, falling linearly to 5% over the run");
-  cmd->add_option("--seed", o.seed, "random seed (initial weights, data order)");
+  add_integer(cmd, "--seed", o.seed, "random seed (initial weights, data order)");
   add_threads(cmd, o.threads);
   cmd->add_option("--out", o.out, "the weights file to write (a checkpoint)")->required();
 }
@@ -187,8 +227,8 @@ void add_bench(CLI::App& app, BenchOptions& o) {
 void add_demo(CLI::App& app, examples::Gaussian1dOptions& o) {
   CLI::App* cmd =
       app.add_subcommand("demo", "the smallest GAN: two tiny MLPs learn a 1-D Gaussian");
-  cmd->add_option("--steps", o.steps, "training iterations")->check(CLI::Range(1, 1 << 30));
-  cmd->add_option("--seed", o.seed, "random seed");
+  add_integer(cmd, "--steps", o.steps, "training iterations")->check(CLI::Range(1, 1 << 30));
+  add_integer(cmd, "--seed", o.seed, "random seed");
 }
 
 }  // namespace
@@ -206,6 +246,17 @@ CommandLine::CommandLine()
   add_classify(app_, classify);
   add_bench(app_, bench);
   add_demo(app_, demo);
+}
+
+void CommandLine::parse(int argc, char** argv) {
+  // CLI11 would report a misspelt command as a missing one.
+  if (argc > 1 && argv[1][0] != '-') {
+    std::vector<std::string> names;
+    for (const CLI::App* sub : app_.get_subcommands({})) names.push_back(sub->get_name());
+    if (std::find(names.begin(), names.end(), argv[1]) == names.end())
+      throw CLI::ValidationError(argv[1], "not a command; choose " + join_or(names));
+  }
+  app_.parse(argc, argv);
 }
 
 std::string CommandLine::command() const {

@@ -17,7 +17,8 @@ class CommandLine {
   CommandLine& operator=(const CommandLine&) = delete;
 
   // Throws CLI::ParseError (CLI::App::exit turns it into the message and status).
-  void parse(int argc, char** argv) { app_.parse(argc, argv); }
+  // CLI::ParseError for a bad command line, as CLI11 throws them; an unknown command by name.
+  void parse(int argc, char** argv);
   CLI::App& app() { return app_; }
   // The subcommand given: "train", "sample", ...
   std::string command() const;
