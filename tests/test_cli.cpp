@@ -466,6 +466,50 @@ TEST_CASE("cli: missing, garbage and corrupted inputs give one-line errors, neve
   CHECK(r.err.find("no checkpoint") != std::string::npos);
 }
 
+// Files whose checksums hold but whose contents are wrong for the command: each is a data error
+// (exit 1) naming the file, not a usage error about flags the user never gave.
+TEST_CASE("cli: a checkpoint of the wrong kind, configuration or step is named as such") {
+  TempDir s;
+  REQUIRE(run_cli(ring_run(s.path / "ring", 50), s).status == 0);
+  const fs::path good = s.path / "ring" / "model.ckpt";
+  auto rewritten = [&](const std::string& name, auto change) {
+    minimax::Checkpoint c = minimax::load_checkpoint(good);
+    change(c);
+    fs::path file = s.path / name;
+    minimax::save_checkpoint(c, file);
+    return file;
+  };
+  const fs::path negative_batch = rewritten("batch.ckpt", [](minimax::Checkpoint& c) {
+    auto config = nlohmann::json::parse(c.strings["config"]);
+    config["batch"] = -1;
+    c.strings["config"] = config.dump();
+  });
+  CliResult r = run_cli("sample --n 4 --checkpoint " + negative_batch.string() + " --out " +
+                            (s.path / "x.npy").string(),
+                        s);
+  CHECK(r.status == 1);
+  CHECK(count_lines(r.err) == 1);
+  CHECK(contains(r.err, "checkpoint " + negative_batch.string() + ": the run's configuration"));
+  CHECK(contains(r.err, "'batch' is -1"));
+
+  const fs::path classifier = rewritten("net.ckpt", [](minimax::Checkpoint& c) {
+    c.strings.erase("config");
+    c.words["feature_net/shape"] = {1, 28, 28, 10};
+  });
+  r = run_cli(
+      "sample --n 4 --checkpoint " + classifier.string() + " --out " + (s.path / "x.npy").string(),
+      s);
+  CHECK(r.status == 1);
+  CHECK(contains(r.err, "not a training run's"));
+  CHECK(contains(r.err, "feature network, which eval takes as --features"));
+
+  fs::create_directories(s.path / "far");
+  rewritten("far/model.ckpt", [](minimax::Checkpoint& c) { c.words["step"] = {(1ull << 63) + 5}; });
+  r = run_cli(ring_run(s.path / "far", 60, "--resume"), s);
+  CHECK(r.status == 1);
+  CHECK(contains(r.err, "step 9223372036854775813 is out of range"));
+}
+
 TEST_CASE("cli: sample refuses a checkpoint whose header promises 2^64 - 4 bytes in one line") {
   TempDir s;
   // Found by fuzzing: header + length + checksum wrapped around to the file's 20 bytes, and the

@@ -163,6 +163,14 @@ TEST_CASE("cli: classify and the feature metrics refuse what cannot work, in one
               s)
           .status == 0);
   const std::string idx_eval = "eval --checkpoint " + (run / "model.ckpt").string() + " --n 20 ";
+  r = run_cli(idx_eval + "--metric fid", s);  // idx data has no bundled feature network
+  CHECK(r.status == 2);
+  CHECK(contains(r.err, "`minimax classify --data idx:FILE --labels LABELS --out FILE`"));
+  // CIFAR-10's labels are its own: the advice leaves --labels out.
+  const std::string cifar = "cifar10:" + s.path.string();
+  CHECK_THROWS_WITH_AS(minimax::cli::open_feature_net(minimax::cli::find_dataset(cifar), ""),
+                       doctest::Contains("`minimax classify --data cifar10:DIR --out FILE`"),
+                       minimax::cli::UsageError);
   r = run_cli(idx_eval + "--metric fid --features " + (s.path / "absent.ckpt").string(), s);
   CHECK(r.status == 1);
   CHECK(contains(r.err, "absent.ckpt"));

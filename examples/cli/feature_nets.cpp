@@ -14,7 +14,8 @@ FeatureNetChoice bundled(const DataChoice& data) {
     throw UsageError(fmt::format(
         "--data {} has no bundled feature network: train one with `minimax classify --data {}{} "
         "--out FILE` and pass --features FILE",
-        d.name, d.name, d.argument.empty() ? "" : ":" + d.argument + " --labels LABELS"));
+        d.name, d.name,
+        (d.argument.empty() ? "" : ":" + d.argument) + (d.load_labels ? " --labels LABELS" : "")));
   std::span<const char> bytes = bundled_file(d.feature_net);
   if (bytes.empty())  // a registry entry naming a file CMakeLists.txt does not embed
     throw std::logic_error(fmt::format("no bundled file {}", d.feature_net));

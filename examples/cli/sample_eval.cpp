@@ -27,14 +27,7 @@ namespace {
 std::unique_ptr<Session> open_checkpoint(const std::string& path) {
   if (path.empty()) throw UsageError("--checkpoint FILE is required");
   Checkpoint c = load_checkpoint(path);
-  RunConfig config;
-  try {
-    config = from_json(nlohmann::json::parse(c.string("config")));
-  } catch (const nlohmann::json::exception& e) {
-    throw CheckpointError(
-        fmt::format("checkpoint {}: unreadable configuration: {}", path, e.what()));
-  }
-  auto s = std::make_unique<Session>(config, /*load_training_data=*/false);
+  auto s = std::make_unique<Session>(stored_config(c), /*load_training_data=*/false);
   s->restore(c);
   return s;
 }

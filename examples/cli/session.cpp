@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <utility>
 
 #include "models/data/error.h"
 #include "models/gan/conditional.h"
@@ -33,6 +34,24 @@ ModelOptions model_options(const RunConfig& config) {
 }
 
 }  // namespace
+
+RunConfig stored_config(const Checkpoint& checkpoint) {
+  const std::string& file = checkpoint.source;
+  if (!checkpoint.strings.contains("config"))
+    throw CheckpointError(
+        fmt::format("checkpoint {}: not a training run's (it holds no configuration){}", file,
+                    checkpoint.words.contains("feature_net/shape")
+                        ? "; it is a feature network, which eval takes as --features"
+                        : ""));
+  try {
+    return from_json(nlohmann::json::parse(checkpoint.string("config")));
+  } catch (const nlohmann::json::exception& e) {
+    throw CheckpointError(
+        fmt::format("checkpoint {}: unreadable configuration: {}", file, e.what()));
+  } catch (const UsageError& e) {
+    throw CheckpointError(fmt::format("checkpoint {}: {}", file, e.what()));
+  }
+}
 
 Shard::Sharding parse_sharding(const std::string& name) {
   if (name == "streams") return Shard::Sharding::kStreams;
@@ -261,7 +280,10 @@ int64_t Session::restore(const Checkpoint& c) {
   load_generator(c, "rng/data", data_gen_);
   load_generator(c, "rng/default", default_generator());
   if (sampler_) sampler_->load_state(c, "sampler/");
-  return static_cast<int64_t>(c.word("step"));
+  const uint64_t step = c.word("step");
+  if (!std::in_range<int64_t>(step))
+    throw CheckpointError(fmt::format("checkpoint {}: step {} is out of range", c.source, step));
+  return static_cast<int64_t>(step);
 }
 
 std::vector<uint64_t> Session::stream_state() const {

@@ -46,6 +46,11 @@ struct Shard {
 // "streams" or "slices"; throws UsageError for anything else.
 Shard::Sharding parse_sharding(const std::string& name);
 
+// The configuration a training run's checkpoint holds. A checkpoint that holds none (another
+// program's, such as a feature network) or one that is unreadable or out of range is a
+// CheckpointError naming the file: a damaged or wrong file, not a bad flag.
+RunConfig stored_config(const Checkpoint& checkpoint);
+
 class Session {
  public:
   // Builds everything from the configuration, loading the training data. Throws data::DataError for

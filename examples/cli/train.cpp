@@ -130,13 +130,7 @@ Start starting_point(const TrainOptions& o, const RunPaths& paths) {
     throw UsageError(fmt::format("--resume: {} holds no checkpoint to resume", paths.dir.string()));
   Start start;
   start.checkpoint = load_checkpoint(paths.checkpoint);
-  RunConfig saved;
-  try {
-    saved = from_json(nlohmann::json::parse(start.checkpoint.string("config")));
-  } catch (const nlohmann::json::exception& e) {
-    throw CheckpointError(fmt::format("checkpoint {}: unreadable configuration: {}",
-                                      paths.checkpoint.string(), e.what()));
-  }
+  const RunConfig saved = stored_config(start.checkpoint);
   start.config = resume(saved, o.flags, &start.changes);
   if (saved.steps != start.config.steps) {
     const OptimizerChoice& optimizer = find_optimizer(saved.optimizer);
