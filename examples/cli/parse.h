@@ -16,8 +16,8 @@ class CommandLine {
   CommandLine(const CommandLine&) = delete;  // the options are bound by reference
   CommandLine& operator=(const CommandLine&) = delete;
 
-  // Throws CLI::ParseError (CLI::App::exit turns it into the message and status).
-  // CLI::ParseError for a bad command line, as CLI11 throws them; an unknown command by name.
+  // Throws CLI::ParseError for a bad command line, an unknown command included (CLI::App::exit
+  // turns it into the message and status).
   void parse(int argc, char** argv);
   CLI::App& app() { return app_; }
   // The subcommand given: "train", "sample", ...
