@@ -148,6 +148,15 @@ TEST_CASE("cli: classify and the feature metrics refuse what cannot work, in one
   r = run_cli("classify --data ring8" + out, s);
   CHECK(r.status == 2);
   CHECK(contains(r.err, "points"));
+  fs::path forty_labels = s.path / "forty-idx1-ubyte";
+  write_idx_labels(forty_labels, 40, 4);
+  const std::string images_before = slurp(images);
+  r = run_cli("classify --data idx:" + images.string() + " --labels " + forty_labels.string() +
+                  " --out " + images.string(),
+              s);  // its own training images as the output
+  CHECK(r.status == 2);
+  CHECK(contains(r.err, "is the file --data reads"));
+  CHECK(slurp(images) == images_before);
   CHECK(!fs::exists(s.path / "net.ckpt"));
 
   fs::path ring = s.path / "ring";

@@ -28,8 +28,6 @@ void check_options(const ClassifyOptions& o) {
   if (!(o.lr > 0)) throw UsageError(fmt::format("--lr {} must be positive", o.lr));
   if (o.threads < 0 || o.threads > 1024)
     throw UsageError(fmt::format("--threads {} must be 0 (the default) to 1024", o.threads));
-  const std::string idx_images = o.data.starts_with("idx:") ? o.data.substr(4) : "";
-  check_output_file("--out", o.out, {{"--data", idx_images}, {"--labels", o.labels}});
 }
 
 // The training split with its labels; a data set without them is a usage error.
@@ -94,7 +92,8 @@ double train_epoch(gan::FeatureNet& net, optim::Optimizer& opt, data::BatchSampl
 int classify(const ClassifyOptions& o) {
   check_options(o);
   DataChoice data = find_dataset(o.data, o.labels);
-  const auto [training, test, test_name] = split(data, o);
+  const auto [training, test, test_name] = split(data, o);  // images only: source() applies
+  check_output_file("--out", o.out, {{"--data", data.source().string()}, {"--labels", o.labels}});
   const int classes = data.classes();
   if (classes < 2)
     throw UsageError(fmt::format(
