@@ -31,8 +31,14 @@ Tensor elu_curvature(const Tensor& x, float alpha, float) {
   return mul(mul(rsub(1.0f, positive_mask(x)), exp(negative_part)), alpha);
 }
 
-const UnarySpec kRelu{"relu", "relu_backward", algorithm::eltwise_relu, algorithm::eltwise_relu,
-                      false,  nullptr};
+const UnarySpec kRelu{
+    "relu",
+    "relu_backward",
+    algorithm::eltwise_relu,
+    algorithm::eltwise_relu,
+    false,
+    nullptr,
+    [](const float* x, float* y, int64_t n, float, float) { kernels::relu(x, y, n); }};
 const UnarySpec kLeakyRelu{
     "leaky_relu", "leaky_relu_backward", algorithm::eltwise_relu, algorithm::eltwise_relu, false,
     nullptr};
@@ -55,7 +61,7 @@ const UnarySpec kSoftplus{
     algorithm::eltwise_soft_relu,
     false,
     [](const Tensor& x, float, float) { return logistic_slope(x); },
-    [](const float* x, float* y, int64_t n, float) { kernels::softplus(x, y, n); }};
+    [](const float* x, float* y, int64_t n, float, float) { kernels::softplus(x, y, n); }};
 const UnarySpec kLogSigmoid{
     "log_sigmoid",
     "log_sigmoid_backward",
@@ -63,7 +69,7 @@ const UnarySpec kLogSigmoid{
     algorithm::eltwise_logsigmoid,
     false,
     [](const Tensor& x, float, float) { return neg(logistic_slope(x)); },
-    [](const float* x, float* y, int64_t n, float) { kernels::log_sigmoid(x, y, n); }};
+    [](const float* x, float* y, int64_t n, float, float) { kernels::log_sigmoid(x, y, n); }};
 const UnarySpec kElu{
     "elu",
     "elu_backward",
@@ -71,13 +77,15 @@ const UnarySpec kElu{
     algorithm::eltwise_elu,
     false,
     elu_curvature,
-    [](const float* x, float* y, int64_t n, float alpha) { kernels::elu(x, y, n, alpha); }};
+    [](const float* x, float* y, int64_t n, float alpha, float) { kernels::elu(x, y, n, alpha); }};
 }  // namespace
 
 Tensor relu(const Tensor& x) {
   return unary(kRelu, x);
 }
 Tensor leaky_relu(const Tensor& x, float negative_slope) {
+  // oneDNN takes a zero slope for max(x, 0), which turns NaN into 0; relu keeps it.
+  if (negative_slope == 0.0f) return relu(x);
   return unary(kLeakyRelu, x, negative_slope);
 }
 Tensor sigmoid(const Tensor& x) {

@@ -81,7 +81,12 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 
 Tensor gt(const Tensor& a, const Tensor& b) {
-  return binary_kernel(algorithm::binary_gt, a, b, "gt", false);
+  // oneDNN's gt is "not less or equal", true where either side is NaN; its lt is an ordered
+  // comparison, false there, as IEEE's and PyTorch's a > b are.
+  detail::check_defined(a, "gt", "first operand");
+  detail::check_defined(b, "gt", "second operand");
+  broadcast_shapes(a.shape(), b.shape(), "gt");
+  return binary_kernel(algorithm::binary_lt, b, a, "gt", false);
 }
 
 Tensor eq(const Tensor& a, const Tensor& b) {
@@ -141,7 +146,7 @@ Tensor detail::unary(const UnarySpec& spec, const Tensor& x, float alpha, float 
   detail::check_defined(x, spec.name, "input");
   Tensor y = Tensor::empty(x.shape());
   if (spec.own_forward)
-    spec.own_forward(x.data(), y.data(), x.numel(), alpha);
+    spec.own_forward(x.data(), y.data(), x.numel(), alpha, beta);
   else
     kernels::eltwise_forward(spec.forward, alpha, beta, x.data(), y.data(), x.numel());
   Tensor saved_input = spec.saves_output ? Tensor() : x;
@@ -161,19 +166,22 @@ Tensor detail::positive_mask(const Tensor& s) {
 namespace {
 using detail::unary;
 
-const UnarySpec kExp{"exp",
-                     "exp_backward",
-                     algorithm::eltwise_exp,
-                     algorithm::eltwise_exp_use_dst_for_bwd,
-                     true,
-                     [](const Tensor& y, float, float) { return Tensor::ones(y.shape()); }};
-const UnarySpec kLog{"log",
-                     "log_backward",
-                     algorithm::eltwise_log,
-                     algorithm::eltwise_log,
-                     false,
-                     [](const Tensor& x, float, float) { return neg(pow(x, -2.0f)); },
-                     [](const float* x, float* y, int64_t n, float) { kernels::log(x, y, n); }};
+const UnarySpec kExp{
+    "exp",
+    "exp_backward",
+    algorithm::eltwise_exp,
+    algorithm::eltwise_exp_use_dst_for_bwd,
+    true,
+    [](const Tensor& y, float, float) { return Tensor::ones(y.shape()); },
+    [](const float* x, float* y, int64_t n, float, float) { kernels::exp(x, y, n); }};
+const UnarySpec kLog{
+    "log",
+    "log_backward",
+    algorithm::eltwise_log,
+    algorithm::eltwise_log,
+    false,
+    [](const Tensor& x, float, float) { return neg(pow(x, -2.0f)); },
+    [](const float* x, float* y, int64_t n, float, float) { kernels::log(x, y, n); }};
 const UnarySpec kSqrt{"sqrt",
                       "sqrt_backward",
                       algorithm::eltwise_sqrt,
@@ -196,8 +204,15 @@ const UnarySpec kSquare{
     [](const Tensor& x, float, float) { return Tensor::full(x.shape(), 2.0f); }};
 const UnarySpec kAbs{"abs", "abs_backward", algorithm::eltwise_abs, algorithm::eltwise_abs,
                      false, nullptr};
-const UnarySpec kClamp{"clamp", "clamp_backward", algorithm::eltwise_clip, algorithm::eltwise_clip,
-                       false,   nullptr};
+const UnarySpec kClamp{"clamp",
+                       "clamp_backward",
+                       algorithm::eltwise_clip,
+                       algorithm::eltwise_clip,
+                       false,
+                       nullptr,
+                       [](const float* x, float* y, int64_t n, float low, float high) {
+                         kernels::clamp(x, y, n, low, high);
+                       }};
 
 }  // namespace
 

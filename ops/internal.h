@@ -34,8 +34,9 @@ struct UnarySpec {
   bool saves_output;            // s, the tensor f' is written in, is the output (else the input)
   // d f'(s) / ds, or null where it is zero almost everywhere.
   Tensor (*curvature)(const Tensor& s, float alpha, float beta);
-  // Our own forward kernel (ops/math_kernels.h), where oneDNN's `forward` is inexact; else null.
-  void (*own_forward)(const float* x, float* y, int64_t n, float alpha) = nullptr;
+  // Our own forward kernel (ops/math_kernels.h), where oneDNN's `forward` is inexact or loses NaN;
+  // else null.
+  void (*own_forward)(const float* x, float* y, int64_t n, float alpha, float beta) = nullptr;
 };
 
 Tensor unary(const UnarySpec& spec, const Tensor& x, float alpha = 0.0f, float beta = 0.0f);

@@ -96,6 +96,12 @@ inline float elu_one(float x, float alpha) {
   return x > 0.0f || x != x ? x : r;
 }
 
+// e^x, clamped to +-200 where float overflows to inf or underflows to 0 anyway.
+inline float exp_one(float x) {
+  const float r = static_cast<float>(exp_d(std::clamp(static_cast<double>(x), -200.0, 200.0)));
+  return x == x ? r : x;
+}
+
 template <class F>
 void for_each(const float* x, float* y, int64_t n, F f) {
 #pragma omp parallel for simd schedule(static) if (parallel : n >= kParallelMinElements)
@@ -115,6 +121,15 @@ void log_sigmoid(const float* x, float* y, int64_t n) {
 }
 void elu(const float* x, float* y, int64_t n, float alpha) {
   for_each(x, y, n, [alpha](float v) { return elu_one(v, alpha); });
+}
+void exp(const float* x, float* y, int64_t n) {
+  for_each(x, y, n, exp_one);
+}
+void relu(const float* x, float* y, int64_t n) {
+  for_each(x, y, n, [](float v) { return v > 0.0f || v != v ? v : 0.0f; });
+}
+void clamp(const float* x, float* y, int64_t n, float low, float high) {
+  for_each(x, y, n, [low, high](float v) { return v < low ? low : v > high ? high : v; });
 }
 
 namespace {

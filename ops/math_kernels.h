@@ -1,6 +1,7 @@
 // Our own float kernels for the functions where oneDNN 2.6's JIT is inexact: its log is about 1e-6
 // off (log(1) = -1.43e-6, log(2) 24 ulps low), and soft_relu, logsigmoid and softmax_log use it;
-// its elu computes exp(x) - 1, which loses the relative accuracy of small negative results.
+// its elu computes exp(x) - 1, which loses the relative accuracy of small negative results; its
+// exp gives +inf for NaN, and below AVX2 it loses about an ulp per unit of |x|.
 //
 // Each evaluates in double (exp and log by range reduction and a polynomial, no libm call, so the
 // loops vectorize) and rounds once to float: the double result is within about 1e-15 relative of
@@ -22,6 +23,12 @@ void log(const float* x, float* y, int64_t n);
 void softplus(const float* x, float* y, int64_t n);     // log(1 + e^x)
 void log_sigmoid(const float* x, float* y, int64_t n);  // -softplus(-x)
 void elu(const float* x, float* y, int64_t n, float alpha);
+void exp(const float* x, float* y, int64_t n);
+
+// oneDNN's relu and clip take max(x, bound), which turns NaN into the bound; these keep NaN, as
+// PyTorch does, and are as memory-bound as oneDNN's.
+void relu(const float* x, float* y, int64_t n);
+void clamp(const float* x, float* y, int64_t n, float low, float high);
 
 // y = log_softmax of x along `axis`: x - max - log(sum(exp(x - max))), each row in double.
 void log_softmax(const Tensor& x, const Tensor& y, int axis);

@@ -3,7 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <stdexcept>
+#include <vector>
 
 #include "ops/internal.h"
 
@@ -76,9 +79,36 @@ Tensor mean(const Tensor& x) {
   return mean(x, {}, false);
 }
 
+namespace {
+
+// oneDNN's max skips NaN and starts from the lowest float. As torch.amax, a group that holds a NaN
+// gets NaN and a group of -inf gets -inf. A sum finds the groups worth a second look (NaN
+// propagates through it), so a group of numbers costs one pass more.
+void mend_max(const Tensor& x, const Reduction& r, Tensor& out) {
+  NoGradGuard no_grad;
+  const Tensor v = x.detach();
+  float* o = out.data();
+  const int64_t n = out.numel();
+  const std::vector<float> sums = reduce(algorithm::reduction_sum, v, r).to_vector();
+  if (std::any_of(sums.begin(), sums.end(), [](float s) { return s != s; })) {
+    const std::vector<float> numbers = reduce(algorithm::reduction_sum, eq(v, v), r).to_vector();
+    for (int64_t i = 0; i < n; ++i)
+      if (numbers[i] < static_cast<float>(r.count)) o[i] = std::numeric_limits<float>::quiet_NaN();
+  }
+  const float lowest = std::numeric_limits<float>::lowest();
+  if (std::none_of(o, o + n, [&](float m) { return m == lowest; })) return;
+  const std::vector<float> lows =
+      reduce(algorithm::reduction_sum, eq(v, Tensor::full({1}, lowest)), r).to_vector();
+  for (int64_t i = 0; i < n; ++i)
+    if (o[i] == lowest && lows[i] == 0.0f) o[i] = -std::numeric_limits<float>::infinity();
+}
+
+}  // namespace
+
 Tensor max(const Tensor& x, const Dims& dims, bool keepdim) {
   Reduction r = plan(x, dims, keepdim, "max");
   Tensor out = reduce(algorithm::reduction_max, x, r);
+  mend_max(x, r, out);
   Tensor out_kept = detail::view(out, r.kept);  // no history: captured without a cycle
   return record("max", std::move(out), {saved(x)},
                 [r, x, out_kept, dims](const Tensor& g, Node&) -> TensorList {
@@ -96,11 +126,15 @@ Tensor max(const Tensor& x) {
 }
 
 Tensor logsumexp(const Tensor& x, const Dims& dims, bool keepdim) {
+  const Reduction r = plan(x, dims, keepdim, "logsumexp");  // its errors name this op
   // Shifting by the (constant) max keeps exp from overflowing; the shift cancels in the gradient.
+  // An infinite max shifts by 0 instead: -inf - -inf would be NaN where the answer is -inf.
   Tensor m = max(x.detach(), dims, true);
+  float* shift = m.data();
+  for (int64_t i = 0; i < m.numel(); ++i)
+    if (std::isinf(shift[i])) shift[i] = 0.0f;
   Tensor out = add(log(sum(exp(sub(x, m)), dims, true)), m);
-  if (keepdim) return out;
-  return reshape(out, plan(x, dims, false, "logsumexp").out);
+  return keepdim ? out : reshape(out, r.out);
 }
 
 Tensor sum_to(const Tensor& x, const Shape& shape) {
