@@ -135,10 +135,11 @@ class BackwardPass {
       if (!x.requires_grad())
         throw std::invalid_argument(
             fmt::format("grad: input {} (shape {}) does not require grad", j, x.shape().str()));
-      if (x.is_leaf())
-        targets_.leaves[x.impl_ptr().get()] = j;
-      else
-        targets_.nodes[x.grad_fn().get()] = j;
+      // A tensor given twice is one target: its later entries copy the first's gradient.
+      const size_t first = x.is_leaf()
+                               ? targets_.leaves.try_emplace(x.impl_ptr().get(), j).first->second
+                               : targets_.nodes.try_emplace(x.grad_fn().get(), j).first->second;
+      if (first != j) repeats_.emplace_back(j, first);
     }
   }
 
@@ -181,13 +182,15 @@ class BackwardPass {
 
   // The gradients of grad()'s inputs; throws for one no output reaches, unless allow_unused.
   TensorList results(const TensorList& inputs, bool allow_unused) const {
-    for (size_t j = 0; j < results_.size(); ++j)
-      if (!results_[j].defined() && !allow_unused)
+    TensorList out = results_;
+    for (auto [j, first] : repeats_) out[j] = out[first];
+    for (size_t j = 0; j < out.size(); ++j)
+      if (!out[j].defined() && !allow_unused)
         throw std::invalid_argument(fmt::format(
             "grad: input {} (shape {}) is not reachable from the outputs; pass allow_unused=true "
             "if that is expected",
             j, inputs[j].shape().str()));
-    return results_;
+    return out;
   }
 
  private:
@@ -254,6 +257,7 @@ class BackwardPass {
   }
 
   Targets targets_;
+  std::vector<std::pair<size_t, size_t>> repeats_;  // (input, the earlier input it repeats)
   TensorList results_;
   bool collect_, retain_graph_;
   std::unordered_map<Node*, Tensor> pending_;

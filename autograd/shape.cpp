@@ -23,7 +23,9 @@ void Shape::push_back(int64_t d) {
 
 int64_t Shape::numel() const {
   int64_t n = 1;
-  for (int i = 0; i < ndim_; ++i) n *= dims_[i];
+  for (int i = 0; i < ndim_; ++i)
+    if (__builtin_mul_overflow(n, dims_[i], &n))
+      throw std::length_error(fmt::format("Shape {}: more elements than an int64 counts", str()));
   return n;
 }
 

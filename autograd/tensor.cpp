@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 
 #include "autograd/allocator.h"
@@ -29,8 +30,13 @@ Tensor Tensor::empty(const Shape& shape) {
   for (int64_t d : shape)
     if (d < 0)
       throw std::invalid_argument(fmt::format("Tensor: negative extent in shape {}", shape.str()));
+  // The byte count must not wrap: a wrapped one allocates a small block that ops then overrun.
+  const int64_t numel = shape.numel();
+  if (numel > std::numeric_limits<int64_t>::max() / static_cast<int64_t>(sizeof(float)))
+    throw std::length_error(fmt::format(
+        "Tensor: shape {} has {} elements, more than memory can address", shape.str(), numel));
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(shape.numel());
+  impl->storage = std::make_shared<Storage>(numel);
   impl->shape = shape;
   return Tensor(std::move(impl));
 }
@@ -61,6 +67,8 @@ Tensor Tensor::from_vector(const std::vector<float>& values, const Shape& shape)
 }
 
 Tensor Tensor::uniform(const Shape& shape, float low, float high, Generator& gen) {
+  if (!(low <= high))
+    throw std::invalid_argument(fmt::format("Tensor::uniform: low {} above high {}", low, high));
   Tensor t = empty(shape);
   float* p = t.data();
   for (int64_t i = 0; i < t.numel(); ++i) p[i] = low + (high - low) * gen.uniform();
@@ -68,6 +76,8 @@ Tensor Tensor::uniform(const Shape& shape, float low, float high, Generator& gen
 }
 
 Tensor Tensor::normal(const Shape& shape, float mean, float stddev, Generator& gen) {
+  if (!(stddev >= 0))
+    throw std::invalid_argument(fmt::format("Tensor::normal: negative stddev {}", stddev));
   Tensor t = empty(shape);
   float* p = t.data();
   for (int64_t i = 0; i < t.numel(); ++i) p[i] = mean + stddev * gen.normal();

@@ -76,6 +76,9 @@ Tensor flatten(const Tensor& x, int start_dim, int end_dim) {
   detail::check_defined(x, "flatten", "input");
   int start = normalize_dim(start_dim, x.dim(), "flatten");
   int end = normalize_dim(end_dim, x.dim(), "flatten");
+  if (start > end)
+    throw std::invalid_argument(fmt::format(
+        "flatten: start_dim {} comes after end_dim {} (rank {})", start_dim, end_dim, x.dim()));
   Shape s;
   for (int i = 0; i < start; ++i) s.push_back(x.size(i));
   int64_t merged = 1;

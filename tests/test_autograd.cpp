@@ -418,3 +418,62 @@ TEST_CASE("autograd: max_pool2d's input changed after a first backward is refuse
   CHECK(contains(e, "'max_pool2d_backward'"));
   CHECK(contains(e, "a tensor it reads (shape [1, 1, 3, 3])"));
 }
+
+TEST_CASE("autograd: a shape whose size overflows is refused before anything is allocated") {
+  // 2^62 floats are 2^64 bytes, which wrapped to 0: a small block the op then overran.
+  CHECK_THROWS_WITH_AS(Tensor::zeros({int64_t{1} << 62}),
+                       doctest::Contains("more than memory can address"), std::length_error);
+  CHECK_THROWS_WITH_AS(relu(expand(Tensor::ones({1}), {int64_t{1} << 62})),
+                       doctest::Contains("[4611686018427387904]"), std::length_error);
+  // 2^80 elements wrapped to 0 in the element count itself.
+  CHECK_THROWS_WITH_AS(Tensor::zeros({int64_t{1} << 40, int64_t{1} << 40}),
+                       doctest::Contains("more elements than an int64 counts"), std::length_error);
+  CHECK_THROWS_AS(one_hot(Tensor::from_vector({3.0f}, {1}), int64_t{1} << 62), std::length_error);
+}
+
+TEST_CASE("autograd: grad gives a tensor listed twice its gradient in both places") {
+  Tensor w = Tensor::from_vector({1.0f, -2.0f, 3.0f}, {3}).requires_grad_();
+  Tensor y = sum(mul(w, w));
+  TensorList g = grad({y}, {w, w});
+  REQUIRE(g.size() == 2);
+  CHECK(g[0].to_vector() == std::vector<float>{2.0f, -4.0f, 6.0f});
+  CHECK(g[1].to_vector() == std::vector<float>{2.0f, -4.0f, 6.0f});
+  Tensor h = mul(w, 3.0f);  // a non-leaf input given twice, around another input
+  TensorList gh = grad({sum(mul(h, w))}, {h, w, h});
+  CHECK(gh[0].to_vector() == w.to_vector());
+  CHECK(gh[2].to_vector() == w.to_vector());
+}
+
+TEST_CASE("autograd: random tensors refuse an empty range or a negative spread") {
+  Generator gen(1);
+  CHECK_THROWS_WITH_AS(Tensor::uniform({2}, 1.0f, -1.0f, gen),
+                       doctest::Contains("low 1 above high -1"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(Tensor::normal({2}, 0.0f, -1.0f, gen), doctest::Contains("negative stddev"),
+                       std::invalid_argument);
+}
+
+TEST_CASE("ops: a product over an empty inner dimension is zeros, as in PyTorch") {
+  Tensor a = Tensor::ones({2, 0}).requires_grad_(), b = Tensor::ones({0, 3}).requires_grad_();
+  Tensor c = matmul(a, b);  // both GEMM libraries refuse K = 0's leading dimensions
+  CHECK(c.shape() == Shape{2, 3});
+  CHECK(c.to_vector() == std::vector<float>(6, 0.0f));
+  sum(c).backward();
+  CHECK(a.grad().shape() == Shape{2, 0});
+  CHECK(b.grad().shape() == Shape{0, 3});
+  Tensor w = Tensor::full({4, 0}, 1.0f);  // linear with no inputs: the bias alone
+  CHECK(linear(Tensor::ones({2, 0}), w, Tensor::full({4}, 0.5f)).to_vector() ==
+        std::vector<float>(8, 0.5f));
+}
+
+TEST_CASE("ops: flatten's dimensions out of order and logsumexp's bad dimensions name the op") {
+  Tensor x = Tensor::ones({2, 3, 4});
+  CHECK(
+      contains(error_of([&] { flatten(x, 2, 1); }), "flatten: start_dim 2 comes after end_dim 1"));
+  CHECK(flatten(x, 1, 1).shape() == Shape{2, 3, 4});
+  CHECK(flatten(x, -2, -1).shape() == Shape{2, 12});
+  CHECK(contains(error_of([&] { logsumexp(x, {7}, false); }), "logsumexp: dimension 7"));
+  CHECK(contains(error_of([&] {
+                   logsumexp(Tensor::ones({0, 3}), {0}, false);
+                 }),
+                 "logsumexp: cannot reduce over an empty dimension"));
+}
