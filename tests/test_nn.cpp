@@ -131,6 +131,31 @@ TEST_CASE("module errors: bad sizes, duplicate names, wrong input rank") {
   CHECK_THROWS_WITH_AS(Dup(), doctest::Contains("already registered"), std::invalid_argument);
 }
 
+TEST_CASE("module errors: a null child, a cycle and an empty batch are refused, not crashed on") {
+  struct Holder : Module {
+    explicit Holder(std::shared_ptr<Module> child) { register_module("child", std::move(child)); }
+  };
+  CHECK_THROWS_WITH_AS(Holder(nullptr), doctest::Contains("child module 'child' is null"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS((Sequential{std::make_shared<ReLU>(), nullptr}),
+                       doctest::Contains("child module '1' is null"), std::invalid_argument);
+  // A module that held itself made parameters() recurse until the stack ran out.
+  auto outer = std::make_shared<Sequential>(), inner = std::make_shared<Sequential>();
+  outer->push_back(inner);
+  CHECK_THROWS_WITH_AS(outer->push_back(outer), doctest::Contains("would make a cycle"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(inner->push_back(outer), doctest::Contains("would make a cycle"),
+                       std::invalid_argument);
+  CHECK(outer->size() == 1);
+  inner->push_back(std::make_shared<Linear>(2, 2));  // the same module twice is no cycle
+  outer->push_back(inner->named_children()[0].second);
+  CHECK(outer->size() == 2);
+  // MinibatchStdDev divided by its group's size, min(group, batch), which is 0 for no batch.
+  MinibatchStdDev stddev(4);
+  CHECK_THROWS_WITH_AS(stddev(Tensor::ones({0, 3, 2, 2})), doctest::Contains("the batch is empty"),
+                       std::invalid_argument);
+}
+
 TEST_CASE("layers produce PyTorch's shapes") {
   Generator gen(3);
   Tensor img = Tensor::uniform({2, 1, 28, 28}, -1, 1, gen);
@@ -219,6 +244,27 @@ TEST_CASE("a module saves to and loads from a checkpoint, buffers included") {
   CHECK(a.named_buffers()[0].second.to_vector() == b.named_buffers()[0].second.to_vector());
   Sequential other{std::make_shared<Linear>(4, 5)};
   CHECK_THROWS_WITH_AS(other.load(c, "D"), doctest::Contains("0.weight"), CheckpointError);
+  // A checkpoint that fits only in part changes nothing: its first entries fit, the last does not.
+  Sequential part{std::make_shared<Linear>(4, 3), std::make_shared<BatchNorm1d>(5)};
+  const std::vector<float> before = part.named_parameters()[0].second.to_vector();
+  CHECK_THROWS_WITH_AS(part.load(c, "D"), doctest::Contains("1.weight"), CheckpointError);
+  CHECK(part.named_parameters()[0].second.to_vector() == before);
+}
+
+TEST_CASE("EvalModeGuard gives every module its own mode back, also when the scope throws") {
+  Sequential net{std::make_shared<Dropout>(0.5f), std::make_shared<BatchNorm1d>(3)};
+  net.train();
+  net.named_children()[1].second->eval();  // a mixed state: only the batch norm in eval mode
+  try {
+    EvalModeGuard eval(net);
+    CHECK_FALSE(net.is_training());
+    CHECK_FALSE(net.named_children()[0].second->is_training());
+    throw std::runtime_error("inside");
+  } catch (const std::runtime_error&) {
+  }
+  CHECK(net.is_training());
+  CHECK(net.named_children()[0].second->is_training());
+  CHECK_FALSE(net.named_children()[1].second->is_training());
 }
 
 TEST_CASE("named_state_tensors lists every parameter, then every buffer, in registration order") {

@@ -640,4 +640,12 @@ TEST_CASE("ema: refuses another architecture or decay, and round-trips through a
   nn::Linear m3(3, 2), a3(3, 2);
   ExponentialMovingAverage other_decay(m3, a3, 0.5);
   CHECK_THROWS_WITH_AS(other_decay.load(c, "G_ema"), Contains("decay 0.99"), CheckpointError);
+  // A count beyond int64 read as a negative number of updates, after the average had changed.
+  c.words["G_ema#updates"] = {~uint64_t{0}};
+  nn::Linear m4(3, 2), a4(3, 2);
+  ExponentialMovingAverage corrupt(m4, a4, 0.99);
+  const std::vector<float> before = a4.weight.to_vector();
+  CHECK_THROWS_WITH_AS(corrupt.load(c, "G_ema"), Contains("too large a count"), CheckpointError);
+  CHECK(a4.weight.to_vector() == before);
+  CHECK(corrupt.updates() == 0);
 }

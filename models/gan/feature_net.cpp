@@ -97,8 +97,7 @@ Embedded embed(FeatureNet& net, const Tensor& images) {
   constexpr int64_t kBatch = 500;
   const int64_t n = images.size(0);
   NoGradGuard no_grad;
-  const bool was_training = net.is_training();
-  net.eval();
+  nn::EvalModeGuard eval(net);
   Embedded out{Tensor::empty({n, FeatureNet::kFeatures}), std::vector<int64_t>(n)};
   for (int64_t start = 0; start < n; start += kBatch) {
     const int64_t rows = std::min(kBatch, n - start);
@@ -109,7 +108,6 @@ Embedded embed(FeatureNet& net, const Tensor& images) {
     for (int64_t i = 0; i < rows; ++i, logit += net.shape().classes)
       out.classes[start + i] = std::max_element(logit, logit + net.shape().classes) - logit;
   }
-  net.train(was_training);
   return out;
 }
 

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <span>
 
 #include "models/io/atomic_file.h"
@@ -251,11 +252,16 @@ const Tensor& Checkpoint::tensor(const std::string& name) const {
   return it->second;
 }
 
-void Checkpoint::restore(const std::string& name, Tensor& into) const {
+const Tensor& Checkpoint::matching(const std::string& name, const Tensor& into) const {
   const Tensor& stored = tensor(name);
   if (!(stored.shape() == into.shape()))
     throw CheckpointError(fmt::format("checkpoint {}: '{}' has shape {} but the model expects {}",
                                       source, name, stored.shape().str(), into.shape().str()));
+  return stored;
+}
+
+void Checkpoint::restore(const std::string& name, Tensor& into) const {
+  const Tensor& stored = matching(name, into);
   std::memcpy(into.data(), stored.data(), stored.numel() * sizeof(float));
   into.bump_version();
 }
@@ -273,6 +279,14 @@ uint64_t Checkpoint::word(const std::string& name) const {
     throw CheckpointError(
         fmt::format("checkpoint {}: '{}' holds {} values, not one", source, name, values.size()));
   return values[0];
+}
+
+int64_t Checkpoint::count(const std::string& name) const {
+  const uint64_t value = word(name);
+  if (value > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+    throw CheckpointError(
+        fmt::format("checkpoint {}: '{}' holds {}, too large a count", source, name, value));
+  return static_cast<int64_t>(value);
 }
 
 const std::string& Checkpoint::string(const std::string& name) const {

@@ -41,8 +41,12 @@ struct Checkpoint {
   const Tensor& tensor(const std::string& name) const;
   // Copies the stored tensor `name` into `into`, which must have the same shape.
   void restore(const std::string& name, Tensor& into) const;
+  // The stored tensor `name`; a CheckpointError unless it has the shape of `into`.
+  const Tensor& matching(const std::string& name, const Tensor& into) const;
   const std::vector<uint64_t>& word_list(const std::string& name) const;
   uint64_t word(const std::string& name) const;
+  // A count (a step, a number of updates): one word that fits an int64_t.
+  int64_t count(const std::string& name) const;
   const std::string& string(const std::string& name) const;
 
   std::string source = "<memory>";  // the file it was loaded from, for messages

@@ -9,24 +9,21 @@ namespace minimax::nn {
 
 namespace {
 
-// Puts back every module's training mode and every batch-norm layer's momentum when it goes out
-// of scope.
+// Puts the module in eval mode, and gives back every module's training mode and every batch-norm
+// layer's momentum when it goes out of scope.
 class RestoreModes {
  public:
-  RestoreModes(Module& module, const std::vector<BatchNorm*>& layers) {
-    for (auto& [name, m] : module.named_modules()) modes_.emplace_back(m, m->is_training());
+  RestoreModes(Module& module, const std::vector<BatchNorm*>& layers) : modes_(module) {
     for (BatchNorm* layer : layers) momenta_.emplace_back(layer, layer->momentum());
   }
   RestoreModes(const RestoreModes&) = delete;
   RestoreModes& operator=(const RestoreModes&) = delete;
   ~RestoreModes() {
-    // Parents come first and train() is recursive, so each module's own call comes last.
-    for (auto [m, training] : modes_) m->train(training);
     for (auto [layer, momentum] : momenta_) layer->set_momentum(momentum);
   }
 
  private:
-  std::vector<std::pair<Module*, bool>> modes_;
+  EvalModeGuard modes_;  // puts the module in eval mode; gives back every module's own mode
   std::vector<std::pair<BatchNorm*, float>> momenta_;
 };
 
@@ -48,7 +45,6 @@ void recompute_batch_norm_statistics(Module& module, int64_t batches,
   if (layers.empty()) return;
   RestoreModes restore(module, layers);
   NoGradGuard no_grad;
-  module.eval();
   for (BatchNorm* layer : layers) {
     layer->running_mean.fill_(0.0f);
     layer->running_var.fill_(1.0f);

@@ -251,6 +251,7 @@ Tensor MinibatchStdDev::forward(const Tensor& x) {
     throw std::invalid_argument(
         fmt::format("MinibatchStdDev: expects [N, C, ...], got {}", x.shape().str()));
   const int64_t n = x.size(0);
+  if (n == 0) throw std::invalid_argument("MinibatchStdDev: the batch is empty");
   const int64_t members = std::min(group_size_, n);
   if (n % members != 0)
     throw std::invalid_argument(
@@ -313,7 +314,6 @@ Sequential::Sequential(std::initializer_list<std::shared_ptr<Module>> modules) :
 }
 
 void Sequential::push_back(std::shared_ptr<Module> module) {
-  if (!module) throw std::invalid_argument("Sequential: cannot add a null module");
   register_module(std::to_string(size()), std::move(module));
 }
 

@@ -54,6 +54,23 @@ void Module::check_new_name(const std::string& name) const {
         fmt::format("{}: the name '{}' is already registered", type_name_, name));
 }
 
+void Module::check_new_child(const std::string& name, const Module* child) const {
+  check_new_name(name);
+  if (!child)
+    throw std::invalid_argument(fmt::format("{}: child module '{}' is null", type_name_, name));
+  if (child->holds(this))
+    throw std::invalid_argument(
+        fmt::format("{}: child module '{}' is this module or holds it, which would make a cycle",
+                    type_name_, name));
+}
+
+bool Module::holds(const Module* m) const {
+  if (m == this) return true;
+  for (const auto& [name, child] : children_)
+    if (child->holds(m)) return true;
+  return false;
+}
+
 Tensor Module::register_parameter(const std::string& name, Tensor t) {
   check_new_name(name);
   if (!t.defined())
@@ -165,8 +182,22 @@ void Module::save(Checkpoint& checkpoint, const std::string& prefix) const {
 }
 
 void Module::load(const Checkpoint& checkpoint, const std::string& prefix) {
-  for (auto [name, t] : named_parameters()) checkpoint.restore(prefix + "/" + name, t);
-  for (auto [name, t] : named_buffers()) checkpoint.restore(prefix + "/" + name, t);
+  // Every entry is checked before the first is copied: a checkpoint that does not fit leaves the
+  // module as it was.
+  NamedTensors targets = named_parameters(), buffers = named_buffers();
+  targets.insert(targets.end(), buffers.begin(), buffers.end());
+  for (const auto& [name, t] : targets) checkpoint.matching(prefix + "/" + name, t);
+  for (auto& [name, t] : targets) checkpoint.restore(prefix + "/" + name, t);
+}
+
+EvalModeGuard::EvalModeGuard(Module& module) {
+  for (auto& [name, m] : module.named_modules()) modes_.emplace_back(m, m->is_training());
+  module.eval();
+}
+
+EvalModeGuard::~EvalModeGuard() {
+  // Parents come first and train() is recursive, so each module's own call comes last.
+  for (auto [m, training] : modes_) m->train(training);
 }
 
 }  // namespace minimax::nn

@@ -117,7 +117,7 @@ class Module {
   Tensor register_buffer(const std::string& name, Tensor t);
   template <class M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
-    check_new_name(name);
+    check_new_child(name, module.get());
     if (module->name_.empty()) module->name_ = name;
     children_.emplace_back(name, module);
     return module;
@@ -126,6 +126,9 @@ class Module {
  private:
   [[noreturn]] void rethrow_named(const std::invalid_argument& e) const;
   void check_new_name(const std::string& name) const;
+  // A child must exist and must not hold this module: a cycle would recurse forever.
+  void check_new_child(const std::string& name, const Module* child) const;
+  bool holds(const Module* m) const;  // m is this module or one below it
   void collect(const std::string& prefix, bool parameters, NamedTensors& out) const;
   void collect_modules(const std::string& prefix,
                        std::vector<std::pair<std::string, Module*>>& out);
@@ -135,6 +138,19 @@ class Module {
   NamedTensors parameters_, buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
+};
+
+// Puts a module and every module below it in eval mode for a scope, and gives each its own mode
+// back when the scope ends, an exception included.
+class EvalModeGuard {
+ public:
+  explicit EvalModeGuard(Module& module);
+  ~EvalModeGuard();
+  EvalModeGuard(const EvalModeGuard&) = delete;
+  EvalModeGuard& operator=(const EvalModeGuard&) = delete;
+
+ private:
+  std::vector<std::pair<Module*, bool>> modes_;
 };
 
 }  // namespace minimax::nn

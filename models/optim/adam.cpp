@@ -113,7 +113,7 @@ void Adam::load_extra(const Checkpoint& checkpoint, const std::string& prefix) {
   std::vector<int64_t> steps(count);
   TensorList exp_avg(count), exp_avg_sq(count);
   for (size_t i = 0; i < count; ++i) {
-    steps[i] = stored_count(checkpoint, entry(prefix, i, "step"));
+    steps[i] = checkpoint.count(entry(prefix, i, "step"));
     if (steps[i] == 0) continue;
     exp_avg[i] = restored(checkpoint, entry(prefix, i, "exp_avg"), i);
     exp_avg_sq[i] = restored(checkpoint, entry(prefix, i, "exp_avg_sq"), i);

@@ -73,8 +73,9 @@ void ExponentialMovingAverage::load(const Checkpoint& checkpoint, const std::str
     throw CheckpointError(
         fmt::format("checkpoint: the moving average '{}' was saved with decay {}, not {}", prefix,
                     saved, decay_));
+  const int64_t updates = checkpoint.count(prefix + "#updates");  // read before anything changes
   average_.load(checkpoint, prefix);
-  updates_ = static_cast<int64_t>(checkpoint.word(prefix + "#updates"));
+  updates_ = updates;
 }
 
 }  // namespace minimax::optim

@@ -100,14 +100,6 @@ double Optimizer::stored_double(const Checkpoint& checkpoint, const std::string&
   return std::bit_cast<double>(checkpoint.word(name));
 }
 
-int64_t Optimizer::stored_count(const Checkpoint& checkpoint, const std::string& name) {
-  const uint64_t count = checkpoint.word(name);
-  if (count > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-    throw CheckpointError(fmt::format("checkpoint {}: '{}' holds {}, too large a count",
-                                      checkpoint.source, name, count));
-  return static_cast<int64_t>(count);
-}
-
 void Optimizer::check_stored(const Checkpoint& checkpoint, const std::string& name,
                              const std::function<void()>& check) {
   try {
@@ -153,7 +145,7 @@ void Optimizer::check_layout(const Checkpoint& checkpoint, const std::string& pr
 
 void Optimizer::load_state(const Checkpoint& checkpoint, const std::string& prefix) {
   check_layout(checkpoint, prefix);
-  const int64_t steps = stored_count(checkpoint, prefix + "/step");
+  const int64_t steps = checkpoint.count(prefix + "/step");
   const double lr = stored_double(checkpoint, prefix + "/lr");
   check_stored(checkpoint, prefix + "/lr", [&] {
     if (!(lr >= 0.0)) throw std::invalid_argument(fmt::format("learning rate {}", lr));

@@ -79,8 +79,6 @@ class Optimizer {
   // A double as one word holding its bits: exact, unlike a decimal or a float.
   static void save_double(Checkpoint& checkpoint, const std::string& name, double value);
   static double stored_double(const Checkpoint& checkpoint, const std::string& name);
-  // A step count: one word that fits an int64_t.
-  static int64_t stored_count(const Checkpoint& checkpoint, const std::string& name);
   // Runs `check` on a value read from the checkpoint; its std::invalid_argument becomes a
   // CheckpointError naming the file and the entry.
   static void check_stored(const Checkpoint& checkpoint, const std::string& name,
