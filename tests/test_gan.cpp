@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numbers>
 #include <set>
 
@@ -356,6 +357,40 @@ TEST_CASE("a conditional trainer refuses to run without classes, an unconditiona
                        std::invalid_argument);
 }
 
+TEST_CASE(
+    "a trainer refuses one optimizer for both networks, an empty part and a negative penalty") {
+  Generator gen(9);
+  Tensor w = Tensor::ones({1, 1}).requires_grad_(), v = Tensor::ones({1, 1}).requires_grad_();
+  optim::SGD both({w, v}, optim::SGDOptions(0.1)), d_opt({v}, optim::SGDOptions(0.1));
+  optim::SGD g_opt({w}, optim::SGDOptions(0.1));
+  auto net = [](const Tensor& x) { return x; };
+  auto data = [](int64_t n) { return Tensor::zeros({n, 1}); };
+  const auto prior = gan::NoisePrior::gaussian(1);
+  // G's step would move D's weight too, to lower G's own loss.
+  CHECK_THROWS_WITH_AS(gan::Trainer(net, net, both, both, prior, data, gen, {}),
+                       doctest::Contains("D's optimizer's parameter 0 [1, 1] is also G's"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(gan::Trainer(net, net, both, d_opt, prior, data, gen, {}),
+                       doctest::Contains("D's optimizer's parameter 0 [1, 1] is also G's"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(gan::Trainer(net, net, g_opt, d_opt, prior, nullptr, gen, {}),
+                       "Trainer: the data source is empty", std::invalid_argument);
+  CHECK_THROWS_WITH_AS(gan::Trainer(nullptr, net, g_opt, d_opt, prior, data, gen, {}),
+                       "Trainer: the generator is empty", std::invalid_argument);
+  gan::TrainerOptions no_loss;
+  no_loss.loss = gan::Loss{};
+  CHECK_THROWS_WITH_AS(gan::Trainer(net, net, g_opt, d_opt, prior, data, gen, no_loss),
+                       doctest::Contains("the loss's discriminator part is empty"),
+                       std::invalid_argument);
+  gan::TrainerOptions negative;
+  negative.r1_gamma = -1.0f;
+  CHECK_THROWS_WITH_AS(gan::Trainer(net, net, g_opt, d_opt, prior, data, gen, negative),
+                       doctest::Contains("must be >= 0 (R1 -1"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(gan::wgan_gp_loss(-1.0f), doctest::Contains("penalty weight -1"),
+                       std::invalid_argument);
+  CHECK_NOTHROW(gan::Trainer(net, net, g_opt, d_opt, prior, data, gen, {}));
+}
+
 TEST_CASE("a conditional GAN learns a different Gaussian for each label") {
   manual_seed(10);
   Generator gen(10);
@@ -486,6 +521,57 @@ TEST_CASE("conditional modules refuse bad labels and a G without room for them, 
   CHECK_THROWS_WITH_AS(gan::conditional_generator(plain), doctest::Contains("not conditional"),
                        std::invalid_argument);
   CHECK_THROWS_AS(gan::mixture_mlp(2, 16, 1, 1), std::invalid_argument);  // one class
+  CHECK_THROWS_WITH_AS(gan::mixture_mlp(2, 16, 1, -1), doctest::Contains("-1 classes"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(gan::ConditionalGenerator(std::make_shared<Linear>(3, 2), 1),
+                       "ConditionalGenerator: 1 classes (a conditional model needs at least 2)",
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(gan::ConditionalGenerator(nullptr, 3),
+                       doctest::Contains("child module 'body' is null"), std::invalid_argument);
+  gan::GanModel no_d = gan::mixture_mlp();
+  no_d.discriminator = nullptr;
+  CHECK_THROWS_WITH_AS(gan::make_conditional(no_d, 8, {2}),
+                       doctest::Contains("the model has no discriminator"), std::invalid_argument);
+}
+
+TEST_CASE("a make_conditional that fails leaves G and D in the mode they were in") {
+  // G and D keep their layers in the conditional pair, so a failed call used to leave the
+  // caller's networks in eval mode: dropout and batch norm's batch statistics switched off.
+  manual_seed(5);
+  gan::GanModel plain = gan::mixture_mlp();
+  plain.generator->train();
+  plain.discriminator->train();
+  CHECK_THROWS_AS(gan::make_conditional(plain, 8, {2}), std::invalid_argument);  // G too narrow
+  CHECK(plain.generator->is_training());
+  CHECK(plain.discriminator->is_training());
+  CHECK_THROWS_AS(gan::make_conditional(gan::mixture_mlp(), 8, {5}), std::invalid_argument);
+  gan::GanModel wrong_shape = gan::mixture_mlp();
+  wrong_shape.discriminator->train();
+  CHECK_THROWS_AS(gan::make_conditional(wrong_shape, 8, {5}), std::invalid_argument);
+  for (auto& [name, m] : wrong_shape.discriminator->named_modules()) {
+    CAPTURE(name);
+    CHECK(m->is_training());
+  }
+}
+
+TEST_CASE("the paper's output-bias initializer refuses what it cannot use and counts as a change") {
+  manual_seed(6);
+  gan::GanModel paper = gan::paper_mnist_mlp();
+  Tensor means = Tensor::full({784}, 0.25f);
+  Sequential empty;
+  CHECK_THROWS_WITH_AS(gan::init_output_bias_from_data(empty, means),
+                       doctest::Contains("the generator has no parameters"), std::invalid_argument);
+  Tensor nan_means = Tensor::full({784}, 0.25f);
+  nan_means.data()[7] = std::numeric_limits<float>::quiet_NaN();
+  CHECK_THROWS_WITH_AS(gan::init_output_bias_from_data(*paper.generator, nan_means),
+                       doctest::Contains("pixel mean nan at index 7 is not in [0, 1]"),
+                       std::invalid_argument);
+  // A backward recorded before the change, which reads the bias, must not use the new values.
+  Tensor bias = paper.generator->named_parameters().back().second;
+  Tensor loss = sum(mul(bias, bias));
+  gan::init_output_bias_from_data(*paper.generator, means);
+  CHECK(bias.data()[0] == doctest::Approx(std::log(1.0 / 3)));
+  CHECK_THROWS_WITH_AS(loss.backward(), doctest::Contains("changed in place"), std::runtime_error);
 }
 
 TEST_CASE("the DCGAN for 32x32 RGB images makes CIFAR-10-shaped images in [-1, 1] and trains") {

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 #include <numbers>
 
 #include "minimax.h"
@@ -101,4 +102,18 @@ TEST_CASE("nearest_neighbours finds what a direct search finds, across reference
     CHECK(nn.distance[i] == doctest::Approx(std::sqrt(best_d2)).epsilon(1e-3));
   }
   CHECK_THROWS_AS(gan::nearest_neighbours(queries, Tensor::zeros({4, 3})), std::invalid_argument);
+}
+
+TEST_CASE("nearest_neighbours refuses a NaN or an infinity instead of calling it a copy") {
+  // A NaN distance clamped at 0 reported an exact match: a sample "memorized" from the data.
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  Tensor refs = Tensor::from_vector({0, 0, 1, 1, 2, 2}, {3, 2});
+  Tensor bad_query = Tensor::from_vector({0.5f, 0.5f, nan, 1.0f}, {2, 2});
+  CHECK_THROWS_WITH_AS(gan::nearest_neighbours(bad_query, refs),
+                       doctest::Contains("query row 1 holds a NaN"), std::invalid_argument);
+  Tensor bad_refs =
+      Tensor::from_vector({0, 0, 1, std::numeric_limits<float>::infinity(), 2, 2}, {3, 2});
+  CHECK_THROWS_WITH_AS(gan::nearest_neighbours(Tensor::zeros({1, 2}), bad_refs),
+                       doctest::Contains("reference row 1"), std::invalid_argument);
+  CHECK(gan::nearest_neighbours(Tensor::from_vector({1.9f, 2.1f}, {1, 2}), refs).index[0] == 2);
 }

@@ -14,8 +14,8 @@ using nn::Sequential;
 ConditionalModule::ConditionalModule(std::string type_name, int64_t classes)
     : Module(std::move(type_name)), classes_(classes) {
   if (classes < 2)
-    throw std::invalid_argument(
-        fmt::format("{}: {} classes (a conditional model needs at least 2)", type_name, classes));
+    throw std::invalid_argument(fmt::format("{}: {} classes (a conditional model needs at least 2)",
+                                            this->type_name(), classes));
 }
 
 Tensor ConditionalModule::forward(const Tensor&) {
@@ -32,8 +32,8 @@ void ConditionalModule::check_labels(const Tensor& labels, int64_t rows) const {
 
 ConditionalGenerator::ConditionalGenerator(std::shared_ptr<Module> g, int64_t classes)
     : ConditionalModule("ConditionalGenerator", classes) {
-  g->set_name("body");  // its path inside this module, whatever it was called on its own
   body = register_module("body", std::move(g));
+  body->set_name("body");  // its path inside this module, whatever it was called on its own
 }
 
 Tensor ConditionalGenerator::forward(const Tensor& z, const Tensor& labels) {
@@ -95,8 +95,7 @@ std::pair<std::shared_ptr<Sequential>, std::shared_ptr<Sequential>> split_at_out
 // G runs on one [z, one_hot(y)] row, or the error says what it takes.
 void check_generator_inputs(ConditionalGenerator& g, const NoisePrior& prior) {
   NoGradGuard no_grad;
-  bool training = g.is_training();
-  g.eval();
+  nn::EvalModeGuard eval(g);
   try {
     g(Tensor::zeros({1, prior.dim}), Tensor::zeros({1}));
   } catch (const std::invalid_argument& e) {
@@ -104,7 +103,6 @@ void check_generator_inputs(ConditionalGenerator& g, const NoisePrior& prior) {
         "make_conditional: G must take {} prior dimensions + {} classes = {} inputs: {}", prior.dim,
         g.classes(), prior.dim + g.classes(), e.what()));
   }
-  g.train(training);
 }
 
 // The number of values features(x) gives per sample, from one zero sample in eval mode.
@@ -112,16 +110,16 @@ int64_t feature_size(Module& features, const Shape& sample_shape) {
   Shape dims{1};
   for (int64_t d : sample_shape) dims.push_back(d);
   NoGradGuard no_grad;
-  bool training = features.is_training();
-  features.eval();
-  Tensor h = features(Tensor::zeros(dims));
-  features.train(training);
-  return h.numel();
+  nn::EvalModeGuard eval(features);
+  return features(Tensor::zeros(dims)).numel();
 }
 
 }  // namespace
 
 GanModel make_conditional(GanModel model, int64_t classes, const Shape& sample_shape) {
+  if (!model.generator || !model.discriminator)
+    throw std::invalid_argument(fmt::format("make_conditional: the model has no {}",
+                                            model.generator ? "discriminator" : "generator"));
   auto* d = dynamic_cast<Sequential*>(model.discriminator.get());
   if (!d)
     throw std::invalid_argument(

@@ -72,6 +72,22 @@ ParzenResult parzen_evaluate(const Tensor& samples, const Tensor& validation, co
   return result;
 }
 
+namespace {
+
+// A row whose squared norm is not finite holds a NaN or an infinity (or values too large to
+// square): its distances would be NaN, and a NaN compares as no distance at all.
+void check_finite_rows(const std::vector<float>& squared_norms, int64_t first_row,
+                       const char* what) {
+  for (size_t i = 0; i < squared_norms.size(); ++i)
+    if (!std::isfinite(squared_norms[i]))
+      throw std::invalid_argument(
+          fmt::format("nearest_neighbours: {} row {} holds a NaN, an infinity or a value too "
+                      "large to square",
+                      what, first_row + static_cast<int64_t>(i)));
+}
+
+}  // namespace
+
 NearestNeighbours nearest_neighbours(const Tensor& queries, const Tensor& references) {
   if (queries.dim() != 2 || references.dim() != 2 || queries.size(1) != references.size(1))
     throw std::invalid_argument(fmt::format(
@@ -83,12 +99,14 @@ NearestNeighbours nearest_neighbours(const Tensor& queries, const Tensor& refere
   NearestNeighbours out{std::vector<int64_t>(q, 0),
                         std::vector<double>(q, std::numeric_limits<double>::infinity())};
   std::vector<float> query_sq = sum(square(queries), {1}).to_vector();
+  check_finite_rows(query_sq, 0, "query");
   // A block of references at a time: CIFAR-10's 50,000 x 3072 floats would double the memory if
   // squared whole, and a [q, block] product is all that is needed at once.
   constexpr int64_t kBlock = 4096;
   for (int64_t start = 0; start < n; start += kBlock) {
     Tensor block = slice(references, 0, start, std::min(start + kBlock, n));
     std::vector<float> block_sq = sum(square(block), {1}).to_vector();
+    check_finite_rows(block_sq, start, "reference");
     Tensor dot = matmul(queries, block, false, true);  // [q, block]
     const int64_t b = block.size(0);
     for (int64_t i = 0; i < q; ++i)

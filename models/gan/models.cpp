@@ -61,6 +61,9 @@ std::shared_ptr<Module> down(int64_t in, int64_t out, int64_t kernel, Conv2dOpti
 // classes, the conditional pair (G built for [z, one_hot(y)]); `sample_shape` is one real
 // sample's shape as D takes it.
 GanModel named_pair(GanModel m, int64_t classes, const Shape& sample_shape) {
+  if (classes < 0)
+    throw std::invalid_argument(
+        fmt::format("{}: {} classes (0 for an unconditional model)", m.name, classes));
   if (classes > 0) m = make_conditional(std::move(m), classes, sample_shape);
   m.generator->set_name("G");
   m.discriminator->set_name("D");
@@ -82,15 +85,23 @@ GanModel paper_mnist_mlp(int64_t classes, float d_input_dropout) {
 
 void init_output_bias_from_data(Module& generator, const Tensor& pixel_means) {
   auto params = generator.named_parameters();
+  if (params.empty())
+    throw std::invalid_argument("init_output_bias_from_data: the generator has no parameters");
   Tensor bias = params.back().second;
   if (!(bias.shape() == pixel_means.shape()))
     throw std::invalid_argument(
         fmt::format("init_output_bias_from_data: the output bias {} and pixel means {} differ",
                     bias.shape().str(), pixel_means.shape().str()));
+  Tensor logits = Tensor::empty(bias.shape());
   for (int64_t i = 0; i < bias.numel(); ++i) {
-    float p = std::clamp(pixel_means.data()[i], 1e-3f, 1.0f - 1e-3f);
-    bias.data()[i] = std::log(p / (1.0f - p));
+    const float mean = pixel_means.data()[i];
+    if (!(mean >= 0.0f && mean <= 1.0f))
+      throw std::invalid_argument(fmt::format(
+          "init_output_bias_from_data: pixel mean {} at index {} is not in [0, 1]", mean, i));
+    float p = std::clamp(mean, 1e-3f, 1.0f - 1e-3f);
+    logits.data()[i] = std::log(p / (1.0f - p));
   }
+  bias.copy_(logits);  // counts as an in-place change, which a recorded backward then refuses
 }
 
 GanModel dcgan28(int64_t classes) {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <unordered_set>
 
 #include "models/data/batches.h"
 #include "ops/ops.h"
@@ -14,15 +15,42 @@ Tensor NoisePrior::sample(int64_t n, Generator& gen) const {
                                 : Tensor::normal({n, dim}, 0.0f, 1.0f, gen);
 }
 
+namespace {
+
+// A network or data source the Trainer is given, which must not be empty: the unlabelled
+// constructor wraps each in a lambda, which would hide that.
+template <class F>
+F given(F f, const char* what) {
+  if (!f) throw std::invalid_argument(fmt::format("Trainer: the {} is empty", what));
+  return f;
+}
+
+// G's step would otherwise move D's weights too (or D's G's), to lower its own loss.
+void check_separate_optimizers(const optim::Optimizer& g, const optim::Optimizer& d) {
+  std::unordered_set<const float*> g_parameters;
+  for (const Tensor& p : g.parameters()) g_parameters.insert(p.data());
+  for (size_t i = 0; i < d.parameters().size(); ++i)
+    if (g_parameters.count(d.parameters()[i].data()))
+      throw std::invalid_argument(fmt::format(
+          "Trainer: D's optimizer's parameter {} {} is also G's: each network needs an optimizer "
+          "over its own parameters",
+          i, d.parameters()[i].shape().str()));
+}
+
+}  // namespace
+
 Trainer::Trainer(Network g, Network d, optim::Optimizer& g_optimizer, optim::Optimizer& d_optimizer,
                  NoisePrior prior, DataSource data, Generator& gen, TrainerOptions options)
-    : Trainer([g = std::move(g)](const Tensor& z, const Tensor&) { return g(z); },
-              [d = std::move(d)](const Tensor& x, const Tensor&) { return d(x); }, g_optimizer,
-              d_optimizer, prior,
-              [data = std::move(data)](int64_t n) {
-                return LabelledBatch{data(n), Tensor()};
-              },
-              gen, options, /*conditional=*/false) {}
+    : Trainer(
+          [g = given(std::move(g), "generator")](const Tensor& z, const Tensor&) { return g(z); },
+          [d = given(std::move(d), "discriminator")](const Tensor& x, const Tensor&) {
+            return d(x);
+          },
+          g_optimizer, d_optimizer, prior,
+          [data = given(std::move(data), "data source")](int64_t n) {
+            return LabelledBatch{data(n), Tensor()};
+          },
+          gen, options, /*conditional=*/false) {}
 
 Trainer::Trainer(ConditionalNetwork g, ConditionalNetwork d, optim::Optimizer& g_optimizer,
                  optim::Optimizer& d_optimizer, NoisePrior prior, LabelledSource data,
@@ -45,6 +73,16 @@ Trainer::Trainer(ConditionalNetwork g, ConditionalNetwork d, optim::Optimizer& g
     throw std::invalid_argument(fmt::format("Trainer: k = {} D steps per G step", options_.k));
   if (options_.batch < 1)
     throw std::invalid_argument(fmt::format("Trainer: batch {} is empty", options_.batch));
+  given(g_, "generator");
+  given(d_, "discriminator");
+  given(data_, "data source");
+  given(options_.loss.discriminator, "loss's discriminator part");
+  given(options_.loss.generator, "loss's generator part");
+  if (!(options_.r1_gamma >= 0.0f) || !(options_.loss.gradient_penalty >= 0.0f))
+    throw std::invalid_argument(
+        fmt::format("Trainer: the penalty weights must be >= 0 (R1 {}, gradient penalty {})",
+                    options_.r1_gamma, options_.loss.gradient_penalty));
+  check_separate_optimizers(g_optimizer, d_optimizer);
   if (conditional != (options_.classes > 0))
     throw std::invalid_argument(
         fmt::format("Trainer: {} networks with {} classes: conditional training needs classes > 0, "
