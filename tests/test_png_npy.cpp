@@ -147,9 +147,8 @@ TEST_CASE("an image grid maps its value range to black and white") {
   CHECK(d.at(0, 3) == 255);
   for (auto [low, high] : {std::pair{1.0f, 1.0f}, std::pair{0.0f, -1.0f},
                            std::pair{0.0f, std::numeric_limits<float>::infinity()}}) {
-    CHECK(contains(error_of<io::PngError>([&] {
-                     io::write_image_grid(images, p, {.low = low, .high = high});
-                   }),
+    CHECK(contains(error_of<io::PngError>(
+                       [&] { io::write_image_grid(images, p, {.low = low, .high = high}); }),
                    "value range"));
   }
 }
