@@ -116,6 +116,17 @@ TEST_CASE("module errors: bad sizes, duplicate names, wrong input rank") {
   CHECK_THROWS_AS(Conv2d(3, 4, 0), std::invalid_argument);
   CHECK_THROWS_AS(Dropout(1.0f), std::invalid_argument);
   CHECK_THROWS_AS(Maxout(4, 3, 0), std::invalid_argument);
+  // Options were checked only at the first forward; a rank of 5 built a "BatchNorm2d".
+  CHECK_THROWS_WITH_AS(BatchNorm(3, 5), doctest::Contains("BatchNorm: rank 5"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(BatchNorm2d(3, {.eps = -1.0f}),
+                       doctest::Contains("BatchNorm2d: eps -1 must be finite"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(BatchNorm1d(3, {.momentum = 2.0f}),
+                       doctest::Contains("BatchNorm1d: momentum 2 must be in [0, 1]"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(Maxout(3, 0, 2), doctest::Contains("Maxout: units must be positive"),
+                       std::invalid_argument);  // it named Linear's out_features
   BatchNorm2d bn(3);
   CHECK_THROWS_WITH_AS(bn(Tensor::ones({2, 3})), doctest::Contains("rank-4"),
                        std::invalid_argument);
@@ -249,6 +260,11 @@ TEST_CASE("a module saves to and loads from a checkpoint, buffers included") {
   const std::vector<float> before = part.named_parameters()[0].second.to_vector();
   CHECK_THROWS_WITH_AS(part.load(c, "D"), doctest::Contains("1.weight"), CheckpointError);
   CHECK(part.named_parameters()[0].second.to_vector() == before);
+  // A shallower network than the one saved: the saved layer 1 has no place in it.
+  Sequential shallow{std::make_shared<Linear>(4, 3)};
+  CHECK_THROWS_WITH_AS(shallow.load(c, "D"),
+                       doctest::Contains("'D/1.bias' has no place in the Sequential"),
+                       CheckpointError);
 }
 
 TEST_CASE("EvalModeGuard gives every module its own mode back, also when the scope throws") {

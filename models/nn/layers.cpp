@@ -49,6 +49,11 @@ void check_eps(float eps, const char* layer) {
         fmt::format("{}: eps {} must be finite and non-negative", layer, eps));
 }
 
+void check_momentum(float momentum, const char* layer) {
+  if (!(momentum >= 0.0f && momentum <= 1.0f))
+    throw std::invalid_argument(fmt::format("{}: momentum {} must be in [0, 1]", layer, momentum));
+}
+
 }  // namespace
 
 Linear::Linear(int64_t in, int64_t out, bool with_bias) : Module("Linear") {
@@ -105,7 +110,12 @@ std::string ConvTranspose2d::describe() const {
 
 BatchNorm::BatchNorm(int64_t features, int rank, BatchNormOptions o)
     : Module(rank == 2 ? "BatchNorm1d" : "BatchNorm2d"), rank_(rank) {
+  if (rank != 2 && rank != 4)
+    throw std::invalid_argument(fmt::format(
+        "BatchNorm: rank {} (2 for BatchNorm1d's [N, C], 4 for BatchNorm2d's [N, C, H, W])", rank));
   check_positive(features, type_name().c_str(), "features");
+  check_eps(o.eps, type_name().c_str());
+  check_momentum(o.momentum, type_name().c_str());
   if (o.affine) {
     weight = register_parameter("weight", Tensor::ones({features}));
     bias = register_parameter("bias", Tensor::zeros({features}));
@@ -123,9 +133,7 @@ Tensor BatchNorm::forward(const Tensor& x) {
 }
 
 void BatchNorm::set_momentum(float momentum) {
-  if (!(momentum >= 0.0f && momentum <= 1.0f))
-    throw std::invalid_argument(
-        fmt::format("{}: momentum {} must be in [0, 1]", type_name(), momentum));
+  check_momentum(momentum, type_name().c_str());
   state_.momentum = momentum;
 }
 
@@ -289,6 +297,8 @@ std::string Dropout::describe() const {
 
 Maxout::Maxout(int64_t in, int64_t units, int64_t pieces)
     : Module("Maxout"), units_(units), pieces_(pieces) {
+  check_positive(in, "Maxout", "in_features");
+  check_positive(units, "Maxout", "units");
   check_positive(pieces, "Maxout", "pieces");
   linear = register_module("linear", std::make_shared<Linear>(in, units * pieces));
 }

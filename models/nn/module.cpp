@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <set>
 #include <stdexcept>
 
 namespace minimax::nn {
@@ -183,11 +184,23 @@ void Module::save(Checkpoint& checkpoint, const std::string& prefix) const {
 
 void Module::load(const Checkpoint& checkpoint, const std::string& prefix) {
   // Every entry is checked before the first is copied: a checkpoint that does not fit leaves the
-  // module as it was.
+  // module as it was. As PyTorch's strict load_state_dict, a tensor under the prefix that the
+  // module has no place for is an error too (a deeper network saved there, say).
   NamedTensors targets = named_parameters(), buffers = named_buffers();
   targets.insert(targets.end(), buffers.begin(), buffers.end());
-  for (const auto& [name, t] : targets) checkpoint.matching(prefix + "/" + name, t);
-  for (auto& [name, t] : targets) checkpoint.restore(prefix + "/" + name, t);
+  const std::string under = prefix + "/";
+  std::set<std::string> expected;
+  for (const auto& [name, t] : targets) {
+    checkpoint.matching(under + name, t);
+    expected.insert(under + name);
+  }
+  for (auto it = checkpoint.tensors.lower_bound(under);
+       it != checkpoint.tensors.end() && it->first.starts_with(under); ++it)
+    if (!expected.count(it->first))
+      throw CheckpointError(fmt::format(
+          "checkpoint {}: '{}' has no place in the {} (a checkpoint of another architecture?)",
+          checkpoint.source, it->first, type_name_));
+  for (auto& [name, t] : targets) checkpoint.restore(under + name, t);
 }
 
 EvalModeGuard::EvalModeGuard(Module& module) {
