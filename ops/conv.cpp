@@ -186,13 +186,14 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
   const int64_t channels = weight.size(1) * g.groups;
   check_groups(x, weight, x.size(1), channels, g.groups, op);
   check_bias(bias, channels, weight, op);
-  Shape out{x.size(0), channels, transposed_extent(x.size(2), weight.size(2), options),
-            transposed_extent(x.size(3), weight.size(3), options)};
-  if (out[2] < 1 || out[3] < 1)
+  const int64_t height = transposed_extent(x.size(2), weight.size(2), options),
+                width = transposed_extent(x.size(3), weight.size(3), options);
+  if (height < 1 || width < 1)  // before a Shape, which refuses a negative extent unnamed
     throw std::invalid_argument(
-        fmt::format("conv_transpose2d: padding {} leaves an empty output {} for input {} and "
+        fmt::format("conv_transpose2d: padding {} leaves an empty output {} x {} for input {} and "
                     "weight {}",
-                    options.padding, out.str(), x.shape().str(), weight.shape().str()));
+                    options.padding, height, width, x.shape().str(), weight.shape().str()));
+  const Shape out{x.size(0), channels, height, width};
   // The weight [in, out/groups, kh, kw] is the weight of the convolution this op transposes.
   Tensor y = input_grad(x, weight, out, g, "conv_transpose2d");
   if (!bias.defined()) return y;

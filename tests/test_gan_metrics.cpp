@@ -104,6 +104,20 @@ TEST_CASE("nearest_neighbours finds what a direct search finds, across reference
   CHECK_THROWS_AS(gan::nearest_neighbours(queries, Tensor::zeros({4, 3})), std::invalid_argument);
 }
 
+TEST_CASE("parzen_evaluate names an empty set or samples no width fits, instead of sigma 0") {
+  Generator gen(6);
+  Tensor samples = Tensor::normal({50, 2}, 0, 1, gen), data = Tensor::normal({20, 2}, 0, 1, gen);
+  CHECK_THROWS_WITH_AS(gan::parzen_evaluate(samples, Tensor::zeros({0, 2}), data),
+                       "parzen: the validation set is empty", std::invalid_argument);
+  // An empty test set gave a NaN mean without complaint.
+  CHECK_THROWS_WITH_AS(gan::parzen_evaluate(samples, data, Tensor::zeros({0, 2})),
+                       "parzen: the test set is empty", std::invalid_argument);
+  samples.data()[3] = std::numeric_limits<float>::quiet_NaN();
+  CHECK_THROWS_WITH_AS(gan::parzen_evaluate(samples, data, data),
+                       doctest::Contains("no sigma gave the validation set a finite mean"),
+                       std::invalid_argument);
+}
+
 TEST_CASE("nearest_neighbours refuses a NaN or an infinity instead of calling it a copy") {
   // A NaN distance clamped at 0 reported an exact match: a sample "memorized" from the data.
   const float nan = std::numeric_limits<float>::quiet_NaN();

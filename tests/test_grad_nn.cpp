@@ -446,7 +446,13 @@ TEST_CASE("nn: conv_transpose2d rejects bad shapes") {
   CHECK_THROWS_AS(conv_transpose2d(x, w, Tensor::zeros({3})), std::invalid_argument);  // [in]
   CHECK_THROWS_AS(conv_transpose2d(x, w, Tensor(), {.stride = 2, .output_padding = 2}),
                   std::invalid_argument);
-  CHECK_THROWS_AS(conv_transpose2d(x, w, Tensor(), {.padding = 4}), std::invalid_argument);
+  // A negative extent was refused by Shape, whose message named no op.
+  CHECK_THROWS_WITH_AS(
+      conv_transpose2d(x, w, Tensor(), {.padding = 4}),
+      doctest::Contains("conv_transpose2d: padding 4 leaves an empty output -2 x -2"),
+      std::invalid_argument);
+  CHECK_THROWS_WITH_AS(conv_transpose2d(x, w, Tensor(), {.padding = 3}),
+                       doctest::Contains("empty output 0 x 0"), std::invalid_argument);
   CHECK_THROWS_AS(conv_transpose2d(x, w, Tensor(), {.dilation = 0}), std::invalid_argument);
   // Groups: weight [C, O/groups, kh, kw]; C divides by groups; the bias has O entries.
   Tensor x4 = Tensor::zeros({1, 4, 3, 3}), w4 = Tensor::zeros({4, 3, 3, 3});

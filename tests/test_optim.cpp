@@ -393,6 +393,10 @@ TEST_CASE("the GAN paper's momentum: 0.5 rising linearly to 0.7, then constant")
 TEST_CASE("schedules set SGD's lr and momentum from its step count") {
   Tensor p = parameter({1.0f});
   SGD sgd({p}, SGDOptions(1.0).momentum(0.0));
+  CHECK_THROWS_WITH_AS(schedule_lr(sgd, Schedule()), "schedule_lr: the schedule is empty",
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(schedule_momentum(sgd, nullptr), "schedule_momentum: the schedule is empty",
+                       std::invalid_argument);
   Schedule lr = exponential_decay(0.1, 2.0, 0.02), momentum = linear_ramp(0.5, 0.7, 2);
   std::vector<std::pair<double, double>> seen;
   for (int i = 0; i < 4; ++i) {

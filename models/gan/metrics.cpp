@@ -51,6 +51,10 @@ std::vector<double> parzen_log_likelihoods(const Tensor& samples, const Tensor& 
 
 ParzenResult parzen_evaluate(const Tensor& samples, const Tensor& validation, const Tensor& test,
                              std::vector<double> sigmas) {
+  if (validation.defined() && validation.dim() >= 1 && validation.size(0) == 0)
+    throw std::invalid_argument("parzen: the validation set is empty");
+  if (test.defined() && test.dim() >= 1 && test.size(0) == 0)
+    throw std::invalid_argument("parzen: the test set is empty");
   if (sigmas.empty())
     for (int i = 0; i < 10; ++i) sigmas.push_back(std::pow(10.0, -1.0 + i / 9.0));
   ParzenResult result;
@@ -63,6 +67,13 @@ ParzenResult parzen_evaluate(const Tensor& samples, const Tensor& validation, co
     result.validation_ll.push_back(m);
     if (m > best) best = m, result.sigma = sigma;
   }
+  if (result.sigma == 0)  // no width gave a finite mean: -inf (or NaN) for every one
+    throw std::invalid_argument(fmt::format(
+        "parzen: no sigma gave the validation set a finite mean log-likelihood (the best was "
+        "{}): the samples hold NaN, or lie too far from the data for these widths",
+        result.validation_ll.empty()
+            ? 0.0
+            : *std::max_element(result.validation_ll.begin(), result.validation_ll.end())));
   std::vector<double> ll = parzen_log_likelihoods(samples, test, result.sigma);
   double n = static_cast<double>(ll.size()), sum1 = 0, sum2 = 0;
   for (double v : ll) sum1 += v;

@@ -14,6 +14,13 @@ void check_step(int64_t step, const char* schedule) {
   if (step < 0) throw std::invalid_argument(fmt::format("{}: negative step {}", schedule, step));
 }
 
+// The schedule's value at the optimizer's next update; an empty schedule is named, not a
+// std::bad_function_call.
+double value_now(const Schedule& schedule, const Optimizer& optimizer, const char* caller) {
+  if (!schedule) throw std::invalid_argument(fmt::format("{}: the schedule is empty", caller));
+  return schedule(optimizer.step_count());
+}
+
 }  // namespace
 
 Schedule constant(double value) {
@@ -50,11 +57,11 @@ Schedule linear_ramp(double from, double to, int64_t steps) {
 }
 
 void schedule_lr(Optimizer& optimizer, const Schedule& lr) {
-  optimizer.set_lr(lr(optimizer.step_count()));
+  optimizer.set_lr(value_now(lr, optimizer, "schedule_lr"));
 }
 
 void schedule_momentum(SGD& optimizer, const Schedule& momentum) {
-  optimizer.set_momentum(momentum(optimizer.step_count()));
+  optimizer.set_momentum(value_now(momentum, optimizer, "schedule_momentum"));
 }
 
 }  // namespace minimax::optim
