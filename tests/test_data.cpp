@@ -49,6 +49,11 @@ TEST_CASE("mixture samples sit around their labelled mode with the mixture's sig
   for (int c : counts) CHECK(c == doctest::Approx(2500).epsilon(0.1));  // uniform over modes
   CHECK(std::sqrt(sq / 40000) == doctest::Approx(0.01).epsilon(0.05));  // per-axis sigma
   CHECK_THROWS_AS(ring.sample_modes(Tensor::full({1}, 8.0f), gen), std::invalid_argument);
+  // Labels were truncated: 1.5 drew from mode 1 and -0.5 from mode 0.
+  CHECK_THROWS_WITH_AS(ring.sample_modes(Tensor::full({1}, 1.5f), gen),
+                       doctest::Contains("label 1.5 is not a mode"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(ring.sample_modes(Tensor::full({1}, -0.5f), gen),
+                       doctest::Contains("label -0.5 is not a mode"), std::invalid_argument);
 }
 
 TEST_CASE("a generator's state survives a checkpoint") {

@@ -205,6 +205,30 @@ TEST_CASE("default initialization follows PyTorch's bounds") {
   CHECK(init::fan_in(up.weight) == 8 * 16);
 }
 
+TEST_CASE("initializers and a checkpoint refuse to write under autograd history, and count") {
+  Generator gen(3);
+  Tensor leaf = Tensor::zeros({4}).requires_grad_();
+  Tensor derived = mul(leaf, 2.0f);  // a value a recorded op computed, which its backward may use
+  CHECK_THROWS_WITH_AS(init::uniform_(derived, -1, 1, gen), doctest::Contains("autograd history"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(init::normal_(derived, 0, 1, gen), doctest::Contains("autograd history"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(init::constant_(derived, 1), doctest::Contains("autograd history"),
+                       std::invalid_argument);
+  Checkpoint c;
+  c.tensors["x"] = Tensor::ones({4});
+  CHECK_THROWS_WITH_AS(c.restore("x", derived), doctest::Contains("carries autograd history"),
+                       std::invalid_argument);
+  const uint64_t version = leaf.version();
+  init::uniform_(leaf, -1, 1, gen);
+  CHECK(leaf.version() == version + 1);
+  // The same draws as Tensor::uniform from the same generator state.
+  Generator a(7), b(7);
+  Tensor w = Tensor::empty({5});
+  init::uniform_(w, -2, 3, a);
+  CHECK(w.to_vector() == Tensor::uniform({5}, -2, 3, b).to_vector());
+}
+
 TEST_CASE("initializers: fans, gains and the spread they promise") {
   Tensor w = Tensor::empty({300, 200});
   CHECK(init::fan_in(w) == 200);

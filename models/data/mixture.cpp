@@ -46,10 +46,11 @@ Tensor GaussianMixture::sample_modes(const Tensor& labels, Generator& gen) const
   int64_t n = labels.numel();
   Tensor points = Tensor::empty({n, 2});
   for (int64_t i = 0; i < n; ++i) {
-    auto k = static_cast<int64_t>(labels.data()[i]);
-    if (k < 0 || k >= static_cast<int64_t>(modes_.size()))
+    const float label = labels.data()[i];
+    if (!(label >= 0.0f && label < static_cast<float>(modes_.size()) && label == std::floor(label)))
       throw std::invalid_argument(
-          fmt::format("{}: label {} is not a mode (0..{})", name_, k, modes_.size() - 1));
+          fmt::format("{}: label {} is not a mode (0..{})", name_, label, modes_.size() - 1));
+    const auto k = static_cast<int64_t>(label);
     points.data()[2 * i] = modes_[k].x + sigma_ * gen.normal();
     points.data()[2 * i + 1] = modes_[k].y + sigma_ * gen.normal();
   }

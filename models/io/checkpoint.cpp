@@ -261,6 +261,10 @@ const Tensor& Checkpoint::matching(const std::string& name, const Tensor& into) 
 }
 
 void Checkpoint::restore(const std::string& name, Tensor& into) const {
+  if (!into.is_leaf())
+    throw std::invalid_argument(fmt::format(
+        "checkpoint: restoring '{}' into a tensor that carries autograd history; detach() it first",
+        name));
   const Tensor& stored = matching(name, into);
   std::memcpy(into.data(), stored.data(), stored.numel() * sizeof(float));
   into.bump_version();

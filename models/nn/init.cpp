@@ -48,26 +48,18 @@ int64_t fan_out(const Tensor& t) {
   return t.size(0) * receptive_field(t);
 }
 
+// Each draws as Tensor::uniform and Tensor::normal do, and writes through copy_ and fill_, which
+// refuse a tensor with autograd history and count the change.
 void uniform_(Tensor& t, float low, float high, Generator& gen) {
-  if (!(low <= high))
-    throw std::invalid_argument(fmt::format("uniform_: low {} above high {}", low, high));
-  float* p = t.data();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = low + (high - low) * gen.uniform();
-  t.bump_version();
+  t.copy_(Tensor::uniform(t.shape(), low, high, gen));
 }
 
 void normal_(Tensor& t, float mean, float stddev, Generator& gen) {
-  if (!(stddev >= 0))
-    throw std::invalid_argument(fmt::format("normal_: negative stddev {}", stddev));
-  float* p = t.data();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = mean + stddev * gen.normal();
-  t.bump_version();
+  t.copy_(Tensor::normal(t.shape(), mean, stddev, gen));
 }
 
 void constant_(Tensor& t, float value) {
-  float* p = t.data();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = value;
-  t.bump_version();
+  t.fill_(value);
 }
 
 void xavier_uniform_(Tensor& t, float g, Generator& gen) {
