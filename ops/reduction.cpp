@@ -91,9 +91,12 @@ void mend_max(const Tensor& x, const Reduction& r, Tensor& out) {
   const int64_t n = out.numel();
   const std::vector<float> sums = reduce(algorithm::reduction_sum, v, r).to_vector();
   if (std::any_of(sums.begin(), sums.end(), [](float s) { return s != s; })) {
-    const std::vector<float> numbers = reduce(algorithm::reduction_sum, eq(v, v), r).to_vector();
+    // Counting the NaN, not the numbers: a float count of 2^24 numbers and more is not exact, but
+    // a count of NaN is 0 only when there is none.
+    const std::vector<float> nans =
+        reduce(algorithm::reduction_sum, rsub(1.0f, eq(v, v)), r).to_vector();
     for (int64_t i = 0; i < n; ++i)
-      if (numbers[i] < static_cast<float>(r.count)) o[i] = std::numeric_limits<float>::quiet_NaN();
+      if (nans[i] > 0.0f) o[i] = std::numeric_limits<float>::quiet_NaN();
   }
   const float lowest = std::numeric_limits<float>::lowest();
   if (std::none_of(o, o + n, [&](float m) { return m == lowest; })) return;
