@@ -9,6 +9,7 @@
 #include "examples/cli/distributed.h"
 #include "examples/cli/launch.h"
 #include "examples/cli/parse.h"
+#include "examples/cli/stop_signal.h"
 #include "ops/denormals.h"
 #include "ops/runtime.h"
 
@@ -25,6 +26,7 @@ int demo(const examples::Gaussian1dOptions& options) {
 
 int run(cli::CommandLine& cl) {
   const std::string command = cl.command();
+  cli::EndOnSignals end_on_signals(command.c_str());  // train's loop installs its own
   if (command == "train") {
     // Under mpirun every rank trains its share; an error on one rank ends them all.
     std::unique_ptr<dist::Communicator> world = cli::join_launched_processes();

@@ -407,7 +407,46 @@ TEST_CASE("cli: a second SIGINT stops training at once, leaving the last checkpo
     ::usleep(2000);
   ::kill(child, SIGINT);
   CHECK(exit_status(child) == -SIGINT);  // ended by the signal itself
+  CHECK(contains(slurp(s.path / "stderr"), "minimax train: stopped by SIGINT\n"));
   CHECK(minimax::load_checkpoint(dir / "model.ckpt").word("step") >= 2);
+}
+
+// Waits until process `pid` runs minimax and catches `signal` (its SigCgt mask in /proc): the
+// handler is in place. Until it execs, the child is a copy of this process, which catches it too.
+bool wait_for_handler(pid_t pid, int signal) {
+  const fs::path proc = "/proc/" + std::to_string(pid);
+  for (int i = 0; i < 2400; ++i) {  // a minute, for a loaded machine
+    std::error_code error;
+    if (fs::read_symlink(proc / "exe", error) != fs::canonical(MINIMAX_CLI)) {
+      ::usleep(25000);
+      continue;
+    }
+    std::ifstream status(proc / "status");
+    for (std::string line; std::getline(status, line);)
+      if (line.rfind("SigCgt:", 0) == 0 &&
+          (std::stoull(line.substr(7), nullptr, 16) >> (signal - 1)) & 1)
+        return true;
+    ::usleep(25000);
+  }
+  return false;
+}
+
+TEST_CASE("cli: SIGINT and SIGTERM end any other command at once, with a line naming both") {
+  for (int signal : {SIGINT, SIGTERM}) {
+    CAPTURE(signal);
+    TempDir s;
+    pid_t child = start_cli("bench --model mlp --seconds 60 --threads 1", s);
+    if (!wait_for_handler(child, signal)) {
+      ::kill(child, SIGKILL);
+      exit_status(child);
+      FAIL("minimax bench never caught the signal");
+    }
+    ::kill(child, signal);
+    CHECK(exit_status(child) == -signal);  // ended by the signal itself, as without a handler
+    std::string err = slurp(s.path / "stderr");
+    CHECK(contains(err, signal == SIGINT ? "minimax bench: stopped by SIGINT\n"
+                                         : "minimax bench: stopped by SIGTERM\n"));
+  }
 }
 
 TEST_CASE("cli: sample writes .npy and .png, and eval reports mode coverage as JSON") {
