@@ -493,6 +493,55 @@ TEST_CASE("accuracy: NaN and infinities go through as in PyTorch") {
   CHECK(logsumexp(Tensor::from_vector({kInfF, 0.0f}, {2}), {0}).item() == kInfF);
 }
 
+// oneDNN's softmax put NaN only where a row (along the axis) held NaN or +inf, and gave the rest of
+// the row the softmax of the other elements; PyTorch's row is NaN throughout.
+TEST_CASE("accuracy: softmax makes a row with a NaN or +inf NaN throughout, as PyTorch") {
+  // [2, 3, 2] along dimension 1: rows (n, :, j), their elements two apart in memory.
+  std::vector<float> v = {0.5f, 1.0f, kNaNF, -1.0f,  2.0f, 0.0f,
+                          1.0f, 3.0f, 0.0f,  -kInfF, 2.0f, kInfF};
+  std::vector<float> y = softmax(Tensor::from_vector(v, {2, 3, 2}), 1).to_vector();
+  auto row = [&](int n, int j) {
+    return std::vector<float>{y[n * 6 + j], y[n * 6 + 2 + j], y[n * 6 + 4 + j]};
+  };
+  for (float e : row(0, 0)) CHECK(std::isnan(e));  // 0.5, NaN, 2
+  for (float e : row(1, 1)) CHECK(std::isnan(e));  // 3, -inf, +inf
+  for (auto [n, j] : {std::pair{0, 1}, std::pair{1, 0}}) {
+    std::vector<float> r = row(n, j);
+    CHECK(r[0] + r[1] + r[2] == doctest::Approx(1.0f));
+  }
+  CHECK(row(1, 0)[2] > row(1, 0)[0]);  // softmax of 1, 0, 2
+  CHECK(softmax(Tensor::from_vector({-kInfF, 0.0f}, {2}), 0).to_vector() ==
+        std::vector<float>{0.0f, 1.0f});
+  // Along the last dimension, where oneDNN's kernel dropped the NaN (along the middle one, above,
+  // it did not): rows of 37, a NaN in the first, +inf in the second, the third clean.
+  std::vector<float> w(3 * 37, 0.5f);
+  w[20] = kNaNF, w[37 + 36] = kInfF;
+  std::vector<float> z = softmax(Tensor::from_vector(w, {3, 37}), 1).to_vector();
+  for (int64_t i = 0; i < 2 * 37; ++i) CHECK(std::isnan(z[i]));
+  for (int64_t i = 2 * 37; i < 3 * 37; ++i) CHECK(z[i] == doctest::Approx(1.0f / 37));
+}
+
+// oneDNN's max pooling skipped NaN and began at the lowest float, as its max reduction did.
+TEST_CASE("accuracy: max_pool2d gives a window's NaN, and -inf for a window of -inf, as PyTorch") {
+  const float lowest = std::numeric_limits<float>::lowest();
+  // Four 2x2 windows: a NaN among numbers, all -inf, the lowest float beside -inf, numbers.
+  const std::vector<float> v = {1.0f,   kNaNF,  -kInfF, -kInfF, 3.0f,   0.0f,   -kInfF, -kInfF,
+                                lowest, -kInfF, 2.0f,   5.0f,   -kInfF, -kInfF, 4.0f,   -1.0f};
+  for (bool training : {false, true}) {  // without and with the workspace a backward needs
+    CAPTURE(training);
+    Tensor x = Tensor::from_vector(v, {1, 1, 4, 4});
+    if (training) x.requires_grad_();
+    std::vector<float> y = max_pool2d(x, 2).to_vector();
+    CHECK(std::isnan(y[0]));
+    CHECK(y[1] == -kInfF);
+    CHECK(y[2] == lowest);
+    CHECK(y[3] == 5.0f);
+  }
+  // With padding, which never wins: each 2x2 window at stride 2 holds one element of x.
+  std::vector<float> padded = max_pool2d(Tensor::full({1, 1, 2, 2}, -kInfF), 2, 2, 1).to_vector();
+  for (float e : padded) CHECK(e == -kInfF);
+}
+
 // elu's curvature multiplied 0 by e^x = inf for x >= 89; PyTorch gives [0, 0, e^-1 = 0.2707].
 TEST_CASE("accuracy: elu's second derivative is finite for large inputs") {
   Tensor x = Tensor::from_vector({100.0f, 50.0f, -1.0f}, {3}).requires_grad_();

@@ -2,6 +2,9 @@
 // transposes max pooling's backward.
 #include <dnnl.hpp>
 
+#include <algorithm>
+#include <limits>
+
 #include "ops/dnnl/context.h"
 #include "ops/dnnl/nn_kernels.h"
 #include "ops/runtime.h"
@@ -77,6 +80,37 @@ int64_t window_argmax(const float* plane, int64_t H, int64_t W, int64_t oh, int6
   return best;
 }
 
+// oneDNN's max pooling skips NaN and starts from the lowest float. As in PyTorch, a window that
+// holds a NaN gives NaN, and a window of -inf gives -inf. One pass over x shows whether it holds a
+// NaN at all; only then, or where y holds the lowest float, are the windows read again.
+void mend_max_pool(const Tensor& x, const Tensor& y, const PoolGeometry& g) {
+  const float* xs = x.data();
+  float* ys = y.data();
+  const int64_t n = x.numel(), m = y.numel();
+  bool any_nan = false;
+  for (int64_t i = 0; i < n; ++i) any_nan |= xs[i] != xs[i];  // no early exit: it vectorizes
+  const float lowest = std::numeric_limits<float>::lowest();
+  if (!any_nan && std::find(ys, ys + m, lowest) == ys + m) return;
+  const int64_t H = x.size(2), W = x.size(3), OH = y.size(2), OW = y.size(3);
+  for (int64_t o = 0; o < m; ++o) {
+    if (!any_nan && ys[o] != lowest) continue;
+    const float* plane = xs + o / (OH * OW) * H * W;
+    const int64_t oh = o / OW % OH, ow = o % OW;
+    bool nan = false, all_minus_inf = true;
+    for (int64_t ih = oh * g.stride - g.padding, kh = 0; kh < g.kernel; ++kh, ++ih)
+      for (int64_t iw = ow * g.stride - g.padding, kw = 0; kw < g.kernel; ++kw, ++iw) {
+        if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;  // padding never wins
+        const float v = plane[ih * W + iw];
+        nan |= v != v;
+        all_minus_inf &= v == -std::numeric_limits<float>::infinity();
+      }
+    if (nan)
+      ys[o] = std::numeric_limits<float>::quiet_NaN();
+    else if (all_minus_inf && ys[o] == lowest)
+      ys[o] = -std::numeric_limits<float>::infinity();
+  }
+}
+
 }  // namespace
 
 void pool2d_forward(PoolKind kind, const Tensor& x, const Tensor& y, const PoolGeometry& g,
@@ -90,10 +124,11 @@ void pool2d_forward(PoolKind kind, const Tensor& x, const Tensor& y, const PoolG
     *workspace = std::make_shared<std::vector<uint8_t>>(e.training.workspace_desc().get_size());
     args.emplace(DNNL_ARG_WORKSPACE, workspace_memory(e, *workspace));
     execute(e.forward_training, args);
-    return;
+  } else {
+    if (!e.forward_inference) e.forward_inference = inference_forward(kind, e);
+    execute(e.forward_inference, args);
   }
-  if (!e.forward_inference) e.forward_inference = inference_forward(kind, e);
-  execute(e.forward_inference, args);
+  if (kind == PoolKind::kMax) mend_max_pool(x, y, g);
 }
 
 void pool2d_backward(PoolKind kind, const Tensor& gy, const Tensor& gx, const PoolGeometry& g,

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <stdexcept>
 #include <vector>
 
@@ -90,11 +91,40 @@ SoftmaxEntry& softmax_entry(bool log, const Shape& shape, int axis) {
 
 }  // namespace
 
+namespace {
+
+// oneDNN's softmax along the last dimension puts NaN where a row (the elements along `axis`) holds
+// NaN or +inf, and computes the rest of the row as if that element were not there. As in
+// torch.softmax, such a row is NaN throughout. One pass finds whether y holds a NaN at all; only
+// then are rows looked at.
+void spread_nan_along_rows(const Tensor& y, int axis) {
+  float* p = y.data();
+  const int64_t n = y.numel();
+  bool any = false;
+  for (int64_t i = 0; i < n; ++i) any |= p[i] != p[i];  // no early exit: it vectorizes
+  if (!any) return;
+  const int64_t length = y.size(axis);
+  int64_t inner = 1;
+  for (int d = axis + 1; d < y.dim(); ++d) inner *= y.size(d);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (int64_t outer = 0; outer < n / (length * inner); ++outer)
+    for (int64_t i = 0; i < inner; ++i) {
+      float* row = p + outer * length * inner + i;
+      bool has_nan = false;
+      for (int64_t k = 0; k < length; ++k) has_nan |= row[k * inner] != row[k * inner];
+      if (has_nan)
+        for (int64_t k = 0; k < length; ++k) row[k * inner] = nan;
+    }
+}
+
+}  // namespace
+
 void softmax_forward(const Tensor& x, const Tensor& y, int axis) {
   if (x.numel() == 0) return;
   SerialBelow serial(x.numel());
   SoftmaxEntry& e = softmax_entry(/*log=*/false, x.shape(), axis);
   execute(e.forward, {{DNNL_ARG_SRC, wrap(e.md, x.data())}, {DNNL_ARG_DST, wrap(e.md, y.data())}});
+  spread_nan_along_rows(y, axis);
 }
 
 void softmax_backward(bool log, const Tensor& gy, const Tensor& y, const Tensor& gx, int axis) {
