@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <stdexcept>
-#include <utility>
 
 #include "models/data/error.h"
 #include "models/gan/conditional.h"
