@@ -1,19 +1,80 @@
 #include "autograd/allocator.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
+#include <fstream>
+#include <limits>
 #include <mutex>
 #include <new>
+#include <sstream>
 #include <unordered_map>
 #include <vector>
 
 namespace minimax {
 
 namespace {
+
 size_t round_up(size_t bytes) {
   size_t a = CachingAllocator::kAlignment;
   return bytes == 0 ? a : (bytes + a - 1) / a * a;
 }
+
+// The value of a "Name:   123 kB" line of /proc/meminfo, in bytes.
+std::optional<int64_t> meminfo_bytes(const std::string& text, const std::string& name) {
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(name + ":", 0) != 0) continue;
+    int64_t kib = 0;
+    std::istringstream(line.substr(name.size() + 1)) >> kib;
+    return kib * 1024;
+  }
+  return std::nullopt;
+}
+
+// The first word of a file as a non-negative whole number: nullopt for "max", garbage or no file.
+std::optional<int64_t> file_number(const std::string& path) {
+  std::ifstream in(path);
+  std::string word;
+  const auto digit = [](unsigned char c) { return std::isdigit(c) != 0; };
+  if (!(in >> word) || !std::all_of(word.begin(), word.end(), digit)) return std::nullopt;
+  try {
+    return std::stoll(word);
+  } catch (const std::out_of_range&) {  // more than int64 holds: no limit to speak of
+    return std::nullopt;
+  }
+}
+
+// What the cgroup's memory limit leaves, if it sets one.
+std::optional<int64_t> cgroup_memory_left(const std::string& root) {
+  for (auto [limit, usage] :
+       {std::pair{"/memory.max", "/memory.current"},
+        std::pair{"/memory/memory.limit_in_bytes", "/memory/memory.usage_in_bytes"}}) {
+    std::optional<int64_t> l = file_number(root + limit), u = file_number(root + usage);
+    if (l && u) return std::max<int64_t>(0, *l - *u);
+  }
+  return std::nullopt;
+}
+
+std::string gib(int64_t bytes) {
+  return fmt::format("{:.1f} GiB", static_cast<double>(bytes) / (int64_t{1} << 30));
+}
+
 }  // namespace
+
+std::optional<int64_t> available_memory_bytes(const std::string& meminfo,
+                                              const std::string& cgroup_root) {
+  std::ifstream in(meminfo);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::optional<int64_t> available = meminfo_bytes(text.str(), "MemAvailable");
+  if (!available) return std::nullopt;
+  const int64_t free = *available + meminfo_bytes(text.str(), "SwapFree").value_or(0);
+  const std::optional<int64_t> left = cgroup_memory_left(cgroup_root);
+  return left ? std::min(free, *left) : free;
+}
 
 struct CachingAllocator::Impl {
   std::mutex mutex;
@@ -51,6 +112,7 @@ void* CachingAllocator::allocate(size_t bytes) {
       return p;
     }
   }
+  if (size >= kCheckedBytes) check_fits(size);
   void* p = std::aligned_alloc(kAlignment, size);
   if (p == nullptr) {
     release_cached();  // memory may be parked in free lists of other sizes
@@ -61,6 +123,21 @@ void* CachingAllocator::allocate(size_t bytes) {
   s->stats.system_allocations++;
   s->stats.bytes_in_use += static_cast<int64_t>(size);
   return p;
+}
+
+void CachingAllocator::check_fits(size_t size) {
+  const int64_t bytes =
+      static_cast<int64_t>(std::min<size_t>(size, std::numeric_limits<int64_t>::max()));
+  const auto fits = [&] {
+    std::optional<int64_t> free = available_memory_bytes();
+    return !free || bytes <= *free;
+  };
+  if (fits()) return;
+  release_cached();  // what our free lists hold counts as free once given back
+  if (fits()) return;
+  throw OutOfMemory(
+      fmt::format("a block of {} does not fit in the {} of memory the system has free", gib(bytes),
+                  gib(available_memory_bytes().value_or(0))));
 }
 
 void CachingAllocator::deallocate(void* ptr, size_t bytes) {

@@ -7,8 +7,29 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <new>
+#include <optional>
+#include <string>
 
 namespace minimax {
+
+// A block too large for the memory the system has free: a std::bad_alloc that says how much was
+// asked for and how much there was.
+class OutOfMemory : public std::bad_alloc {
+ public:
+  explicit OutOfMemory(std::string message) : message_(std::move(message)) {}
+  const char* what() const noexcept override { return message_.c_str(); }
+
+ private:
+  std::string message_;
+};
+
+// The memory the system can still give this process, in bytes: /proc/meminfo's MemAvailable plus
+// SwapFree, and no more than the cgroup's memory limit leaves (v2's memory.max - memory.current,
+// v1's memory.limit_in_bytes - memory.usage_in_bytes, under `cgroup_root`). nullopt when
+// `meminfo` cannot be read.
+std::optional<int64_t> available_memory_bytes(const std::string& meminfo = "/proc/meminfo",
+                                              const std::string& cgroup_root = "/sys/fs/cgroup");
 
 struct AllocatorStats {
   int64_t system_allocations = 0;  // blocks obtained from the system, ever
@@ -23,8 +44,14 @@ class CachingAllocator {
 
   static CachingAllocator& instance();
 
-  // Returns a block of at least `bytes` bytes, 64-byte aligned. Throws std::bad_alloc on failure.
+  // Returns a block of at least `bytes` bytes, 64-byte aligned. Throws std::bad_alloc on failure,
+  // and OutOfMemory for a new block of kCheckedBytes or more that would not fit in
+  // available_memory_bytes(), after giving the cached blocks back. Linux hands out address space
+  // it does not have, and its OOM killer then ends the process when the block is written; the
+  // check turns the kill into an error the caller can report. Smaller blocks are not checked,
+  // and blocks asked for before any is written are each checked alone.
   void* allocate(size_t bytes);
+  static constexpr size_t kCheckedBytes = size_t{64} << 20;
   // Returns a block obtained from allocate(bytes) to its free list.
   void deallocate(void* ptr, size_t bytes);
   // Gives every cached block back to the system.
@@ -33,6 +60,8 @@ class CachingAllocator {
 
  private:
   CachingAllocator() = default;
+  // Throws OutOfMemory when a new block of `size` bytes would not fit (see allocate).
+  void check_fits(size_t size);
   ~CachingAllocator();
   struct Impl;
   Impl* impl();

@@ -6,6 +6,7 @@
 #include <exception>
 #include <new>
 
+#include "autograd/allocator.h"
 #include "examples/cli/distributed.h"
 #include "examples/cli/launch.h"
 #include "examples/cli/parse.h"
@@ -61,6 +62,11 @@ int main(int argc, char** argv) {
   } catch (const cli::UsageError& e) {
     fmt::print(stderr, "minimax: error: {}\n", e.what());
     return 2;
+  } catch (const OutOfMemory& e) {
+    fmt::print(stderr,
+               "minimax: error: out of memory: {} (a smaller --batch or --n asks for less)\n",
+               e.what());
+    return 1;
   } catch (const std::bad_alloc&) {
     fmt::print(stderr, "minimax: error: out of memory (a smaller --batch or --n asks for less)\n");
     return 1;

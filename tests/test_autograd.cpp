@@ -2,9 +2,11 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <fstream>
 #include <stdexcept>
 
 #include "minimax.h"
+#include "temp_dir.h"
 
 using namespace minimax;
 
@@ -429,6 +431,50 @@ TEST_CASE("autograd: a shape whose size overflows is refused before anything is 
   CHECK_THROWS_WITH_AS(Tensor::zeros({int64_t{1} << 40, int64_t{1} << 40}),
                        doctest::Contains("more elements than an int64 counts"), std::length_error);
   CHECK_THROWS_AS(one_hot(Tensor::from_vector({3.0f}, {1}), int64_t{1} << 62), std::length_error);
+}
+
+TEST_CASE("autograd: a block larger than the memory the system has free is refused, naming both") {
+  // Linux would hand out the address space and its OOM killer end the process once it was written.
+  const std::optional<int64_t> free = available_memory_bytes();
+  REQUIRE(free.has_value());
+  const int64_t floats = (*free + *free / 8 + (int64_t{1} << 30)) / 4;
+  const int64_t before = CachingAllocator::instance().stats().system_allocations;
+  std::string message;
+  try {
+    Tensor::empty({floats});
+  } catch (const OutOfMemory& e) {
+    message = e.what();
+  }
+  CHECK(message.find("GiB does not fit in the ") != std::string::npos);
+  CHECK(message.find(" GiB of memory the system has free") != std::string::npos);
+  CHECK(CachingAllocator::instance().stats().system_allocations == before);
+}
+
+TEST_CASE("autograd: free memory is MemAvailable plus SwapFree, capped by the cgroup's limit") {
+  minimax::testing::TempDir d;
+  const auto write = [&](const std::string& name, const std::string& text) {
+    std::filesystem::create_directories((d.path / name).parent_path());
+    std::ofstream(d.path / name) << text;
+  };
+  write("meminfo", "MemTotal:    1000 kB\nMemAvailable:     600 kB\nSwapFree:  100 kB\n");
+  const std::string meminfo = (d.path / "meminfo").string(), cgroup = (d.path / "cg").string();
+  CHECK(available_memory_bytes(meminfo, cgroup) == 700 * 1024);  // no cgroup files
+  write("cg/memory.max", "max\n");
+  write("cg/memory.current", "1000\n");
+  CHECK(available_memory_bytes(meminfo, cgroup) == 700 * 1024);  // v2 without a limit
+  write("cg/memory.max", "500000\n");
+  CHECK(available_memory_bytes(meminfo, cgroup) == 499000);
+  write("cg/memory.current", "600000\n");
+  CHECK(available_memory_bytes(meminfo, cgroup) == 0);  // over its limit
+  std::filesystem::remove_all(d.path / "cg");
+  write("cg/memory/memory.limit_in_bytes", "9223372036854771712\n");  // v1 without a limit
+  write("cg/memory/memory.usage_in_bytes", "5000\n");
+  CHECK(available_memory_bytes(meminfo, cgroup) == 700 * 1024);
+  write("cg/memory/memory.limit_in_bytes", "300000\n");
+  CHECK(available_memory_bytes(meminfo, cgroup) == 295000);
+  write("meminfo", "MemTotal:    1000 kB\n");  // an old kernel without MemAvailable
+  CHECK(available_memory_bytes(meminfo, cgroup) == std::nullopt);
+  CHECK(available_memory_bytes((d.path / "none").string(), cgroup) == std::nullopt);
 }
 
 TEST_CASE("autograd: grad gives a tensor listed twice its gradient in both places") {
