@@ -1,7 +1,10 @@
 #include "autograd/random.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <numbers>
+#include <stdexcept>
 
 namespace minimax {
 
@@ -54,6 +57,16 @@ Generator::State Generator::state() const {
 }
 
 void Generator::set_state(const State& s) {
+  if (s[0] == 0 && s[1] == 0 && s[2] == 0 && s[3] == 0)
+    throw std::invalid_argument(
+        "Generator: a state of four zero words, which xoshiro256** never reaches and never leaves "
+        "(every draw would be 0)");
+  const uint64_t flag = s[4] >> 32;
+  if (flag > 1 || (flag == 0 && s[4] != 0))
+    throw std::invalid_argument(
+        fmt::format("Generator: cached-normal word {:#x} is not one state() writes (0, or bit 32 "
+                    "set above a float's 32 bits)",
+                    s[4]));
   for (int i = 0; i < 4; ++i) s_[i] = s[i];
   has_cached_normal_ = (s[4] >> 32) != 0;
   cached_normal_ = std::bit_cast<float>(static_cast<uint32_t>(s[4]));

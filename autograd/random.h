@@ -38,6 +38,8 @@ class Generator {
 
   using State = std::array<uint64_t, 5>;  // four state words and the cached normal (as bits + flag)
   State state() const;
+  // Throws std::invalid_argument for a state no generator is in: four zero words, or a
+  // cached-normal word state() does not write.
   void set_state(const State& s);
 
  private:

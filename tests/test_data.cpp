@@ -66,4 +66,18 @@ TEST_CASE("a generator's state survives a checkpoint") {
   for (int i = 0; i < 5; ++i) CHECK(a.normal() == b.normal());
   c.words["short"] = {1, 2};
   CHECK_THROWS_AS(load_generator(c, "short", b), CheckpointError);
+  // States no generator is in, refused before anything changes: xoshiro256** stays at zero
+  // forever, and state() writes the cached normal's flag as bit 32 alone.
+  const Generator::State before = b.state();
+  c.words["zero"] = {0, 0, 0, 0, 0};
+  CHECK_THROWS_WITH_AS(load_generator(c, "zero", b),
+                       doctest::Contains("generator state 'zero': Generator: a state of four zero"),
+                       CheckpointError);
+  c.words["flag"] = {1, 2, 3, 4, uint64_t{3} << 32};
+  CHECK_THROWS_WITH_AS(load_generator(c, "flag", b),
+                       doctest::Contains("cached-normal word 0x300000000 is not one"),
+                       CheckpointError);
+  CHECK(b.state() == before);
+  CHECK_THROWS_AS(b.set_state({0, 0, 0, 0, 1}), std::invalid_argument);
+  CHECK_THROWS_AS(b.set_state({1, 2, 3, 4, 7}), std::invalid_argument);  // a float, no flag
 }

@@ -313,7 +313,12 @@ void load_generator(const Checkpoint& checkpoint, const std::string& name, Gener
         fmt::format("checkpoint {}: generator state '{}' has {} words, expected {}",
                     checkpoint.source, name, words.size(), state.size()));
   std::copy(words.begin(), words.end(), state.begin());
-  gen.set_state(state);
+  try {
+    gen.set_state(state);
+  } catch (const std::invalid_argument& e) {
+    throw CheckpointError(
+        fmt::format("checkpoint {}: generator state '{}': {}", checkpoint.source, name, e.what()));
+  }
 }
 
 void save_checkpoint(const Checkpoint& checkpoint, const std::filesystem::path& path) {
