@@ -16,10 +16,11 @@ namespace {
 // overwrote the heap below it ("corrupted size vs. prev_size" at the next large allocation).
 alignas(64) char handler_stack[64 * 1024];
 
+using SignalAction = struct sigaction;  // the type, not the function of the same name
+
 // SIGINT's and SIGTERM's handlers as they were before one of ours, and the stack they ran on.
 struct Previous {
-  struct sigaction on_int {
-  }, on_term{};
+  SignalAction on_int{}, on_term{};
   stack_t stack{};
 };
 
@@ -29,7 +30,7 @@ Previous install(void (*handler)(int)) {
   stack.ss_sp = handler_stack;
   stack.ss_size = sizeof(handler_stack);
   ::sigaltstack(&stack, &previous.stack);
-  struct sigaction action {};
+  SignalAction action{};
   action.sa_handler = handler;
   sigemptyset(&action.sa_mask);
   action.sa_flags = SA_RESTART | SA_ONSTACK;  // a write or read in progress carries on

@@ -88,7 +88,7 @@ void mend_max_pool(const Tensor& x, const Tensor& y, const PoolGeometry& g) {
   float* ys = y.data();
   const int64_t n = x.numel(), m = y.numel();
   bool any_nan = false;
-  for (int64_t i = 0; i < n; ++i) any_nan |= xs[i] != xs[i];  // no early exit: it vectorizes
+  for (int64_t i = 0; i < n; ++i) any_nan |= xs[i] != xs[i];  // no early exit, so it can vectorize
   const float lowest = std::numeric_limits<float>::lowest();
   if (!any_nan && std::find(ys, ys + m, lowest) == ys + m) return;
   const int64_t H = x.size(2), W = x.size(3), OH = y.size(2), OW = y.size(3);

@@ -89,10 +89,6 @@ SoftmaxEntry& softmax_entry(bool log, const Shape& shape, int axis) {
   });
 }
 
-}  // namespace
-
-namespace {
-
 // oneDNN's softmax along the last dimension puts NaN where a row (the elements along `axis`) holds
 // NaN or +inf, and computes the rest of the row as if that element were not there. As in
 // torch.softmax, such a row is NaN throughout. One pass finds whether y holds a NaN at all; only
@@ -101,7 +97,7 @@ void spread_nan_along_rows(const Tensor& y, int axis) {
   float* p = y.data();
   const int64_t n = y.numel();
   bool any = false;
-  for (int64_t i = 0; i < n; ++i) any |= p[i] != p[i];  // no early exit: it vectorizes
+  for (int64_t i = 0; i < n; ++i) any |= p[i] != p[i];  // no early exit, so it can vectorize
   if (!any) return;
   const int64_t length = y.size(axis);
   int64_t inner = 1;
