@@ -10,6 +10,7 @@
 #include <new>
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace minimax {
 
@@ -41,6 +42,7 @@ struct AllocatorStats {
 class CachingAllocator {
  public:
   static constexpr size_t kAlignment = 64;
+  static constexpr size_t kCheckedBytes = size_t{64} << 20;  // see allocate
 
   static CachingAllocator& instance();
 
@@ -51,7 +53,6 @@ class CachingAllocator {
   // check turns the kill into an error the caller can report. Smaller blocks are not checked,
   // and blocks asked for before any is written are each checked alone.
   void* allocate(size_t bytes);
-  static constexpr size_t kCheckedBytes = size_t{64} << 20;
   // Returns a block obtained from allocate(bytes) to its free list.
   void deallocate(void* ptr, size_t bytes);
   // Gives every cached block back to the system.

@@ -68,7 +68,7 @@ void Generator::set_state(const State& s) {
                     "set above a float's 32 bits)",
                     s[4]));
   for (int i = 0; i < 4; ++i) s_[i] = s[i];
-  has_cached_normal_ = (s[4] >> 32) != 0;
+  has_cached_normal_ = flag != 0;
   cached_normal_ = std::bit_cast<float>(static_cast<uint32_t>(s[4]));
 }
 
