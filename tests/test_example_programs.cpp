@@ -61,3 +61,27 @@ TEST_CASE("programs: wgan_gp trains its convolutional critic with the penalty an
 TEST_CASE("programs: sagan trains a conditional SAGAN with its labels and draws a row per class") {
   check_short_run("sagan", "step 3  D loss", 10);  // a row for each of the 10 classes
 }
+
+TEST_CASE(
+    "programs: a bad STEPS or a stray argument is named before any training, --help lists both") {
+  for (const char* name : {"wgan_gp", "sagan", "conditional_gan"}) {
+    CAPTURE(name);
+    TempDir s;
+    const std::string program = std::string(MINIMAX_PROGRAM_DIR) + "/" + name;
+    for (const char* steps : {"10x", "0", "-3", "2.5"}) {
+      CAPTURE(steps);
+      CliResult r = run_shell(program + " " + steps, s);
+      CHECK(r.status != 0);
+      CHECK(contains(r.err, std::string("STEPS: Value ") + steps + " not in range 1 to"));
+      CHECK(r.out.find("step") == std::string::npos);  // nothing trained
+    }
+    const fs::path grid = s.path / "grid.png";
+    CliResult extra = run_shell(program + " 3 " + grid.string() + " extra", s);
+    CHECK(extra.status != 0);
+    CHECK(contains(extra.err, "not expected: extra"));
+    CHECK(!fs::exists(grid));
+    CliResult help = run_shell(program + " --help", s);
+    CHECK(help.status == 0);
+    CHECK(contains(help.out, "STEPS"));
+  }
+}

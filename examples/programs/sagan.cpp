@@ -4,6 +4,7 @@
 //
 //   sagan [STEPS] [OUT.png]     (defaults: 2000 steps, sagan.png; row r of the grid is class r)
 #include <minimax/minimax.h>
+#include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <string>
@@ -68,8 +69,12 @@ int main(int argc, char** argv) try {
   // Idle OpenMP threads spin only briefly, then sleep, so a busy machine does not slow training
   // down; this runs the program again with the setting (ops/runtime.h). The user's own wins.
   restart_with_openmp_wait_policy(argv);
-  const int steps = argc > 1 ? std::stoi(argv[1]) : 2000;
-  const std::string out = argc > 2 ? argv[2] : "sagan.png";
+  CLI::App app{"a class-conditional SAGAN on Fashion-MNIST, a row of the grid per class"};
+  int steps = 2000;
+  std::string out = "sagan.png";
+  app.add_option("STEPS", steps, "training steps")->check(CLI::Range(1, 1000000000));
+  app.add_option("OUT.png", out, "the grid of samples drawn after training");
+  CLI11_PARSE(app, argc, argv);
   std::printf("sagan: %s\n", use_threads(0).c_str());  // the cores this process may use
   manual_seed(1);
   Generator gen(1);

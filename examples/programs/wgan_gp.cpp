@@ -4,6 +4,7 @@
 //
 //   wgan_gp [STEPS] [OUT.png]     (defaults: 2000 steps, wgan_gp.png)
 #include <minimax/minimax.h>
+#include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <string>
@@ -43,8 +44,12 @@ int main(int argc, char** argv) try {
   // Idle OpenMP threads spin only briefly, then sleep, so a busy machine does not slow training
   // down; this runs the program again with the setting (ops/runtime.h). The user's own wins.
   restart_with_openmp_wait_policy(argv);
-  const int steps = argc > 1 ? std::stoi(argv[1]) : 2000;
-  const std::string out = argc > 2 ? argv[2] : "wgan_gp.png";
+  CLI::App app{"WGAN-GP with a convolutional critic on Fashion-MNIST"};
+  int steps = 2000;
+  std::string out = "wgan_gp.png";
+  app.add_option("STEPS", steps, "training steps")->check(CLI::Range(1, 1000000000));
+  app.add_option("OUT.png", out, "the grid of samples drawn after training");
+  CLI11_PARSE(app, argc, argv);
   std::printf("wgan_gp: %s\n", use_threads(0).c_str());  // the cores this process may use
   manual_seed(1);
   Generator gen(1);
