@@ -449,6 +449,47 @@ TEST_CASE("cli: SIGINT and SIGTERM end any other command at once, with a line na
   }
 }
 
+// True when process `pid` ignores `signal` (its SigIgn mask in /proc).
+bool ignores(pid_t pid, int signal) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("SigIgn:", 0) == 0)
+      return (std::stoull(line.substr(7), nullptr, 16) >> (signal - 1)) & 1;
+  return false;
+}
+
+TEST_CASE("cli: a SIGINT ignored when minimax starts stays ignored, in train's loop too") {
+  TempDir s;
+  fs::path dir = s.path / "run";
+  // As a non-interactive shell starts a background job: SIGINT ignored, SIGTERM not.
+  const std::string ignoring_int = "sh -c \"trap '' INT; exec " + std::string(MINIMAX_CLI) + " ";
+  const std::vector<std::string> commands = {
+      "bench --model mlp --seconds 60 --threads 1",
+      "train --data ring8 --steps 100000 --batch 64 --log-every 1 --threads 1 --out " +
+          dir.string()};
+  for (const std::string& command : commands) {
+    CAPTURE(command);
+    pid_t child = start_shell(ignoring_int + command + "\"", s);
+    const bool train = command.rfind("train", 0) == 0;
+    if (train) wait_for_step(dir / "metrics.jsonl", 5);  // its loop's handlers are in place
+    if (!wait_for_handler(child, SIGTERM)) {
+      ::kill(child, SIGKILL);
+      exit_status(child);
+      FAIL("minimax never caught SIGTERM");
+    }
+    CHECK(ignores(child, SIGINT));
+    ::kill(child, SIGINT);
+    ::usleep(300000);
+    int status = 0;
+    CHECK(::waitpid(child, &status, WNOHANG) == 0);  // still running
+    ::kill(child, SIGTERM);
+    CHECK(exit_status(child) == (train ? 128 + SIGTERM : -SIGTERM));
+    std::string err = slurp(s.path / "stderr");
+    INFO(err);
+    CHECK(!contains(err, "SIGINT"));
+  }
+}
+
 TEST_CASE("cli: sample writes .npy and .png, and eval reports mode coverage as JSON") {
   TempDir s;
   REQUIRE(run_cli(ring_run(s.path / "r", 100), s).status == 0);

@@ -24,6 +24,16 @@ struct Previous {
   stack_t stack{};
 };
 
+// Sets `action` for `signo` unless the signal is ignored, and returns the action it had. A signal
+// ignored when minimax started stays ignored, the convention of POSIX programs: a non-interactive
+// shell starts its background jobs with SIGINT ignored, and `trap '' INT` asks for it.
+SignalAction install_unless_ignored(int signo, const SignalAction& action) {
+  SignalAction previous{};
+  ::sigaction(signo, nullptr, &previous);
+  if (previous.sa_handler != SIG_IGN) ::sigaction(signo, &action, nullptr);
+  return previous;
+}
+
 Previous install(void (*handler)(int)) {
   Previous previous;
   stack_t stack{};
@@ -34,8 +44,8 @@ Previous install(void (*handler)(int)) {
   action.sa_handler = handler;
   sigemptyset(&action.sa_mask);
   action.sa_flags = SA_RESTART | SA_ONSTACK;  // a write or read in progress carries on
-  ::sigaction(SIGINT, &action, &previous.on_int);
-  ::sigaction(SIGTERM, &action, &previous.on_term);
+  previous.on_int = install_unless_ignored(SIGINT, action);
+  previous.on_term = install_unless_ignored(SIGTERM, action);
   return previous;
 }
 

@@ -1,5 +1,6 @@
 // What SIGINT and SIGTERM do in the minimax command line. Batch schedulers send SIGTERM before a
-// time limit; a terminal sends SIGINT on Ctrl-C.
+// time limit; a terminal sends SIGINT on Ctrl-C. A signal ignored when minimax started (SIGINT in
+// a non-interactive shell's background job) stays ignored: neither class handles it.
 #pragma once
 
 namespace minimax::cli {
