@@ -155,9 +155,23 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
 Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight = Tensor(),
                   const Tensor& bias = Tensor(), float eps = 1e-5f);
 
+// The pooling window both ops check, and the modules at construction: throws
+// std::invalid_argument, naming `op`, unless kernel >= 1, stride >= 0 and 0 <= padding <= kernel /
+// 2 (PyTorch's rule).
+void check_pool2d_window(int64_t kernel, int64_t stride, int64_t padding, const char* op);
 // x [N,C,H,W]; kernel, stride (0 = kernel), padding.
 Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride = 0, int64_t padding = 0);
 Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride = 0, int64_t padding = 0);
+
+// Padding the last two dimensions of x (rank >= 2; ops/pad.cpp), as torch.nn.functional.pad(x,
+// (left, right, top, bottom), mode, value): kConstant fills with `value`; kReflect mirrors about
+// the edge without repeating it (each size smaller than the dimension it pads); kReplicate repeats
+// the edge. Sizes are non-negative.
+enum class PadMode { kConstant, kReflect, kReplicate };
+struct Pad2d {
+  int64_t left = 0, right = 0, top = 0, bottom = 0;
+};
+Tensor pad2d(const Tensor& x, Pad2d pad, PadMode mode = PadMode::kConstant, float value = 0.0f);
 
 // Resampling (ops/resample.cpp). x [N,C,H,W] -> [N,C,H*scale,W*scale] for an integer scale >= 1:
 // each pixel repeated, or interpolated bilinearly between pixel centres (align_corners=false,

@@ -17,11 +17,7 @@ using kernels::PoolGeometry;
 using kernels::PoolKind;
 using kernels::PoolWorkspace;
 
-namespace {
-
-PoolGeometry check_pool(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding,
-                        const char* op) {
-  detail::check_rank(x, 4, op, "input");
+void check_pool2d_window(int64_t kernel, int64_t stride, int64_t padding, const char* op) {
   if (kernel < 1 || stride < 0 || padding < 0)
     throw std::invalid_argument(
         fmt::format("{}: kernel {} must be positive, stride {} and padding {} non-negative", op,
@@ -30,6 +26,14 @@ PoolGeometry check_pool(const Tensor& x, int64_t kernel, int64_t stride, int64_t
   if (padding > kernel / 2)
     throw std::invalid_argument(
         fmt::format("{}: padding {} must be at most half the kernel size {}", op, padding, kernel));
+}
+
+namespace {
+
+PoolGeometry check_pool(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding,
+                        const char* op) {
+  detail::check_rank(x, 4, op, "input");
+  check_pool2d_window(kernel, stride, padding, op);
   for (int i = 2; i < 4; ++i)
     if (x.size(i) + 2 * padding < kernel)
       throw std::invalid_argument(

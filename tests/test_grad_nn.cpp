@@ -903,6 +903,62 @@ TEST_CASE("nn: layer_norm and group_norm reject bad shapes") {
   CHECK(group_norm(Tensor::zeros({0, 4, 3}), 2).shape() == Shape{0, 4, 3});
 }
 
+// ---- padding ----
+
+TEST_CASE("grad: pad2d") {
+  auto pad = [](Pad2d p, PadMode mode, bool squared) {
+    return [=](const TensorList& x) {
+      Tensor y = pad2d(x[0], p, mode, 0.5f);
+      return squared ? square(y) : y;
+    };
+  };
+  check_table(
+      {{"constant", {{{2, 2, 3, 4}}}, pad({1, 2, 0, 1}, PadMode::kConstant, false), k2nd},
+       {"squared constant", {{{1, 2, 2, 2}}}, pad({1, 0, 1, 1}, PadMode::kConstant, true), k2nd},
+       {"reflect", {{{1, 2, 3, 4}}}, pad({3, 1, 2, 2}, PadMode::kReflect, false), k2nd},
+       {"squared reflect rank 3", {{{2, 3, 3}}}, pad({2, 1, 1, 2}, PadMode::kReflect, true), k2nd},
+       {"replicate", {{{1, 2, 2, 3}}}, pad({3, 0, 2, 1}, PadMode::kReplicate, false), k2nd},
+       {"squared replicate",
+        {{{1, 1, 2, 2}}},
+        pad({2, 2, 0, 3}, PadMode::kReplicate, true),
+        k2nd}});
+}
+
+TEST_CASE("nn: padding values, the edge pixels' gradients, and bad sizes") {
+  Tensor x = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {1, 1, 2, 3});
+  CHECK(pad2d(x, {.left = 1, .top = 1}, PadMode::kConstant, 9).to_vector() ==
+        std::vector<float>{9, 9, 9, 9, 9, 1, 2, 3, 9, 4, 5, 6});
+  // Mirrored about the edge, which is not repeated: columns 2 1 [0 1 2] 1, rows 1 [0 1].
+  CHECK(pad2d(x, {.left = 2, .right = 1, .top = 1}, PadMode::kReflect).to_vector() ==
+        std::vector<float>{6, 5, 4, 5, 6, 5, 3, 2, 1, 2, 3, 2, 6, 5, 4, 5, 6, 5});
+  Tensor leaf = x.detach().requires_grad_();
+  Tensor y = pad2d(leaf, {.left = 1, .bottom = 2}, PadMode::kReplicate);
+  CHECK(y.to_vector() == std::vector<float>{1, 1, 2, 3, 4, 4, 5, 6, 4, 4, 5, 6, 4, 4, 5, 6});
+  // d sum(y) / dx counts the copies of each pixel: rows 1 and 3 times, columns 2, 1 and 1.
+  CHECK(grad({sum(y)}, {leaf})[0].to_vector() == std::vector<float>{2, 1, 1, 6, 3, 3});
+  CHECK(pad2d(x, {}).data() == x.data());  // nothing to pad: x itself
+  // An empty batch pads to an empty output; an empty dimension fills with the constant.
+  CHECK(pad2d(Tensor::zeros({0, 2, 3, 3}), {1, 1, 1, 1}, PadMode::kReflect).shape() ==
+        Shape{0, 2, 5, 5});
+  CHECK(pad2d(Tensor::zeros({1, 1, 0, 2}), {.top = 1}, PadMode::kConstant, 7).to_vector() ==
+        std::vector<float>{7, 7});
+
+  using doctest::Contains;
+  CHECK_THROWS_WITH_AS(pad2d(x, {.left = -1}), Contains("pad2d: sizes (left -1"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(pad2d(x, {.top = 2}, PadMode::kReflect),
+                       Contains("reflect padding (left 0, right 0, top 2, bottom 0) does not fit "
+                                "input [1, 1, 2, 3]: each size must be smaller"),
+                       std::invalid_argument);
+  CHECK_NOTHROW(pad2d(x, {.left = 2, .top = 1}, PadMode::kReflect));  // the largest that fit
+  CHECK_THROWS_WITH_AS(pad2d(Tensor::zeros({1, 0, 2}), {.top = 1}, PadMode::kReplicate),
+                       Contains("must not be empty"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(pad2d(Tensor::zeros({4}), {1, 1, 0, 0}),
+                       Contains("pad2d: input [4] has no two dimensions"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(pad2d(Tensor(), {1, 1, 0, 0}), Contains("pad2d: input"),
+                       std::invalid_argument);
+}
+
 // ---- upsampling ----
 
 TEST_CASE("grad: upsample_nearest2d") {

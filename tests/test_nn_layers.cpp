@@ -1,8 +1,8 @@
 // The layers GANs since DCGAN use (issue 13): Embedding, LayerNorm, GroupNorm, InstanceNorm2d,
-// Upsample, PixelShuffle, SelfAttention2d, SpectralNorm and grouped convolutions. Outputs and
-// gradients against PyTorch's modules (tests/reference/make_torch_reference.py, family "modules"),
-// finite-difference gradients in the parameters too, spectral norm's power iteration and its
-// buffers, and the errors.
+// Upsample, PixelShuffle, MaxPool2d, AvgPool2d, SelfAttention2d, SpectralNorm and grouped
+// convolutions. Outputs and gradients against PyTorch's modules
+// (tests/reference/make_torch_reference.py, family "modules"), finite-difference gradients in the
+// parameters too, spectral norm's power iteration and its buffers, and the errors.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -39,6 +39,11 @@ std::shared_ptr<Module> make_module(const std::string& op, const json& o) {
     return std::make_shared<Upsample>(
         i("scale"), o.at("mode") == "bilinear" ? UpsampleMode::kBilinear : UpsampleMode::kNearest);
   if (op == "PixelShuffle") return std::make_shared<PixelShuffle>(i("r"));
+  if (op == "MaxPool2d" || op == "AvgPool2d") {
+    Pool2dOptions pool{.stride = i("stride"), .padding = i("padding")};
+    if (op == "MaxPool2d") return std::make_shared<MaxPool2d>(i("kernel"), pool);
+    return std::make_shared<AvgPool2d>(i("kernel"), pool);
+  }
   if (op == "SelfAttention2d")
     return std::make_shared<SelfAttention2d>(i("channels"),
                                              SelfAttention2dOptions{.reduction = i("reduction")});
@@ -84,9 +89,9 @@ Tensor module_case(TensorList& inputs, const json& c) {
 
 TEST_CASE("torch: modules") {
   OpTable table;
-  for (const char* op :
-       {"Embedding", "LayerNorm", "GroupNorm", "InstanceNorm2d", "Upsample", "PixelShuffle",
-        "SelfAttention2d", "SpectralNorm(Linear)", "SpectralNorm(Conv2d)"})
+  for (const char* op : {"Embedding", "LayerNorm", "GroupNorm", "InstanceNorm2d", "Upsample",
+                         "PixelShuffle", "MaxPool2d", "AvgPool2d", "SelfAttention2d",
+                         "SpectralNorm(Linear)", "SpectralNorm(Conv2d)"})
     table[op] = module_case;
   check_family("modules", table);
 }
@@ -315,6 +320,18 @@ TEST_CASE("new modules: PyTorch's shapes and defaults, grouped convolution layer
   CHECK(Upsample(2)(x).shape() == Shape{2, 4, 6, 6});
   CHECK(Upsample(3, UpsampleMode::kBilinear)(x).shape() == Shape{2, 4, 9, 9});
   CHECK(PixelShuffle(2)(x).shape() == Shape{2, 1, 6, 6});
+  CHECK(MaxPool2d(2)(x).shape() == Shape{2, 4, 1, 1});  // stride = kernel, floor mode
+  CHECK(AvgPool2d(3, {.stride = 1, .padding = 1})(x).shape() == x.shape());
+  CHECK(MaxPool2d(2).describe() == "MaxPool2d(kernel 2, stride 2, padding 0)");
+  CHECK(AvgPool2d(3, {.stride = 1, .padding = 1}).describe() ==
+        "AvgPool2d(kernel 3, stride 1, padding 1)");
+  CHECK(MaxPool2d(2).named_parameters().empty());
+  CHECK(ReflectionPad2d(1)(x).shape() == Shape{2, 4, 5, 5});
+  Pad2d uneven{.left = 2, .right = 0, .top = 1, .bottom = 2};
+  CHECK(ReplicationPad2d(uneven)(x).to_vector() ==
+        pad2d(x, uneven, PadMode::kReplicate).to_vector());
+  CHECK(ZeroPad2d(1)(x).to_vector() == pad2d(x, {1, 1, 1, 1}).to_vector());
+  CHECK(ReflectionPad2d(uneven).describe() == "ReflectionPad2d(left 2, right 0, top 1, bottom 2)");
   CHECK(GroupNorm(2, 4)(x).shape() == x.shape());
   CHECK(InstanceNorm2d(4).named_parameters().empty());  // affine = false by default
   LayerNorm ln(Shape{3, 3});
@@ -350,6 +367,17 @@ TEST_CASE("new modules refuse bad sizes and inputs, naming the module") {
   CHECK_THROWS_AS(Embedding(0, 3), std::invalid_argument);
   CHECK_THROWS_AS(Upsample(0), std::invalid_argument);
   CHECK_THROWS_AS(PixelShuffle(0), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(MaxPool2d(0), Contains("MaxPool2d: kernel 0 must be positive"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(AvgPool2d(2, {.padding = 2}),
+                       Contains("AvgPool2d: padding 2 must be at most half the kernel size 2"),
+                       std::invalid_argument);
+  CHECK_THROWS_AS(MaxPool2d(2, {.stride = -1}), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(ReflectionPad2d(-1),
+                       Contains("ReflectionPad2d: sizes (left -1, right -1, top -1, bottom -1)"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(ReflectionPad2d(3)(Tensor::zeros({1, 1, 3, 3})),
+                       Contains("pad2d: reflect padding"), std::invalid_argument);
   CHECK_THROWS_AS(MinibatchStdDev(0), std::invalid_argument);
   CHECK_THROWS_WITH_AS(MinibatchStdDev(4)(Tensor::zeros({6, 3})),
                        Contains("MinibatchStdDev: a batch of 6 does not split into groups of 4"),

@@ -105,6 +105,20 @@ TEST_CASE("torch: resampling") {
                                }}});
 }
 
+TEST_CASE("torch: padding") {
+  check_family("padding", {{"pad2d", [](const TensorList& x, const json& c) {
+                              const json& o = options(c);
+                              const std::vector<int64_t> p =
+                                  o.at("pad").get<std::vector<int64_t>>();
+                              const std::string m = o.at("mode").get<std::string>();
+                              const PadMode mode = m == "reflect"     ? PadMode::kReflect
+                                                   : m == "replicate" ? PadMode::kReplicate
+                                                                      : PadMode::kConstant;
+                              return pad2d(x[0], {p.at(0), p.at(1), p.at(2), p.at(3)}, mode,
+                                           o.at("value").get<float>());
+                            }}});
+}
+
 // A tiny DCGAN discriminator and generator: chained double backwards through the convolutions.
 TEST_CASE("torch: conv_composition") {
   Conv2dOptions s2p1;

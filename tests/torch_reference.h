@@ -42,7 +42,7 @@ inline const std::set<std::string>& known_families() {
       "elementwise", "activations", "matmul",           "reductions",    "shape",
       "nn",          "losses",      "composition",      "conv2d",        "conv_transpose2d",
       "batch_norm",  "pooling",     "conv_composition", "normalization", "resampling",
-      "modules"};
+      "padding",     "modules"};
   return families;
 }
 

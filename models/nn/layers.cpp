@@ -226,6 +226,33 @@ std::string Embedding::describe() const {
   return fmt::format("Embedding({}, {})", weight.size(0), weight.size(1));
 }
 
+Pooling2d::Pooling2d(const char* name, PoolOp op, int64_t kernel_size, Pool2dOptions options)
+    : Module(name), op_(op), kernel_(kernel_size), options_(options) {
+  check_pool2d_window(kernel_, options_.stride, options_.padding, name);
+}
+
+Tensor Pooling2d::forward(const Tensor& x) {
+  return op_(x, kernel_, options_.stride, options_.padding);
+}
+
+std::string Pooling2d::describe() const {
+  return fmt::format("{}(kernel {}, stride {}, padding {})", type_name(), kernel_,
+                     options_.stride == 0 ? kernel_ : options_.stride, options_.padding);
+}
+
+Padding2d::Padding2d(const char* name, Pad2d padding, PadMode mode, float value)
+    : Module(name), padding_(padding), mode_(mode), value_(value) {
+  if (padding.left < 0 || padding.right < 0 || padding.top < 0 || padding.bottom < 0)
+    throw std::invalid_argument(
+        fmt::format("{}: sizes (left {}, right {}, top {}, bottom {}) must be non-negative", name,
+                    padding.left, padding.right, padding.top, padding.bottom));
+}
+
+std::string Padding2d::describe() const {
+  return fmt::format("{}(left {}, right {}, top {}, bottom {})", type_name(), padding_.left,
+                     padding_.right, padding_.top, padding_.bottom);
+}
+
 Upsample::Upsample(int64_t scale_factor, UpsampleMode mode)
     : Module("Upsample"), scale_(scale_factor), mode_(mode) {
   check_positive(scale_factor, "Upsample", "scale_factor");

@@ -148,6 +148,79 @@ class Embedding : public Module {
   Tensor weight;  // [num_embeddings, embedding_dim]
 };
 
+// A pooling window's step and padding: stride 0 is the kernel size (PyTorch's default); the
+// padding on each side is at most half the kernel.
+struct Pool2dOptions {
+  int64_t stride = 0;
+  int64_t padding = 0;
+};
+
+// Pooling [N, C, H, W] in windows of kernel_size x kernel_size, floor mode, by max_pool2d or
+// avg_pool2d; MaxPool2d and AvgPool2d name the two.
+class Pooling2d : public Module {
+ public:
+  using PoolOp = Tensor (*)(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding);
+  Pooling2d(const char* name, PoolOp op, int64_t kernel_size, Pool2dOptions options);
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+
+ private:
+  PoolOp op_;
+  int64_t kernel_;
+  Pool2dOptions options_;
+};
+
+// Each window's maximum (the padding -inf).
+class MaxPool2d : public Pooling2d {
+ public:
+  explicit MaxPool2d(int64_t kernel_size, Pool2dOptions options = {})
+      : Pooling2d("MaxPool2d", max_pool2d, kernel_size, options) {}
+};
+
+// Each window's mean, the zero padding counted in the divisor (PyTorch's count_include_pad).
+class AvgPool2d : public Pooling2d {
+ public:
+  explicit AvgPool2d(int64_t kernel_size, Pool2dOptions options = {})
+      : Pooling2d("AvgPool2d", avg_pool2d, kernel_size, options) {}
+};
+
+// Padding the last two dimensions (pad2d), as libtorch's padding layers: one size for every side,
+// or Pad2d{left, right, top, bottom}. Reflection suits image-to-image generators (CycleGAN's
+// ResNet blocks), whose borders zero padding would darken.
+class Padding2d : public Module {
+ public:
+  Padding2d(const char* name, Pad2d padding, PadMode mode, float value = 0.0f);
+  Tensor forward(const Tensor& x) override { return pad2d(x, padding_, mode_, value_); }
+  std::string describe() const override;
+
+ private:
+  Pad2d padding_;
+  PadMode mode_;
+  float value_;
+};
+
+class ReflectionPad2d : public Padding2d {
+ public:
+  explicit ReflectionPad2d(Pad2d padding)
+      : Padding2d("ReflectionPad2d", padding, PadMode::kReflect) {}
+  explicit ReflectionPad2d(int64_t padding)
+      : ReflectionPad2d(Pad2d{padding, padding, padding, padding}) {}
+};
+
+class ReplicationPad2d : public Padding2d {
+ public:
+  explicit ReplicationPad2d(Pad2d padding)
+      : Padding2d("ReplicationPad2d", padding, PadMode::kReplicate) {}
+  explicit ReplicationPad2d(int64_t padding)
+      : ReplicationPad2d(Pad2d{padding, padding, padding, padding}) {}
+};
+
+class ZeroPad2d : public Padding2d {
+ public:
+  explicit ZeroPad2d(Pad2d padding) : Padding2d("ZeroPad2d", padding, PadMode::kConstant) {}
+  explicit ZeroPad2d(int64_t padding) : ZeroPad2d(Pad2d{padding, padding, padding, padding}) {}
+};
+
 enum class UpsampleMode { kNearest, kBilinear };  // bilinear: align_corners = false
 
 // [N, C, H, W] -> [N, C, H * scale_factor, W * scale_factor].

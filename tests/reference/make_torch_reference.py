@@ -219,6 +219,8 @@ TORCH_OPS = {
     "conv_transpose2d": _conv_transpose2d,
     "max_pool2d": lambda xs, o: F.max_pool2d(xs[0], o["kernel"], _pool_stride(o), o["padding"]),
     "avg_pool2d": lambda xs, o: F.avg_pool2d(xs[0], o["kernel"], _pool_stride(o), o["padding"]),
+    "pad2d": lambda xs, o: F.pad(xs[0], tuple(o["pad"]), mode=o["mode"], value=o["value"])
+    if o["mode"] == "constant" else F.pad(xs[0], tuple(o["pad"]), mode=o["mode"]),
     # losses (mean reduction)
     "binary_cross_entropy_with_logits": lambda xs, o: F.binary_cross_entropy_with_logits(
         xs[0], xs[1]),
@@ -283,6 +285,8 @@ MODULES = {
     "InstanceNorm2d": lambda o: (torch.nn.InstanceNorm2d(o["features"], affine=o["affine"]), {}),
     "Upsample": _upsample,
     "PixelShuffle": lambda o: (torch.nn.PixelShuffle(o["r"]), {}),
+    "MaxPool2d": lambda o: (torch.nn.MaxPool2d(o["kernel"], _pool_stride(o), o["padding"]), {}),
+    "AvgPool2d": lambda o: (torch.nn.AvgPool2d(o["kernel"], _pool_stride(o), o["padding"]), {}),
     "SelfAttention2d": lambda o: (SelfAttention2d(o["channels"], o["reduction"]), {}),
     "SpectralNorm(Linear)": lambda o: _spectral_norm(torch.nn.Linear(o["in"], o["out"])),
     "SpectralNorm(Conv2d)": lambda o: _spectral_norm(
@@ -706,6 +710,19 @@ for op in ("upsample_nearest2d", "upsample_bilinear2d"):
 case(RS, "r 2", "pixel_shuffle", [inp("x", [2, 8, 2, 3])], {"r": 2}, SO)
 case(RS, "r 3", "pixel_shuffle", [inp("x", [1, 9, 2, 2])], {"r": 3}, SO)
 
+# ---- padding: x [..., H, W]; pad (left, right, top, bottom), mode, value (constant) ----
+PD = "padding"
+case(PD, "constant 0.5", "pad2d", [inp("x", [2, 2, 3, 4])],
+     {"pad": [1, 2, 0, 1], "mode": "constant", "value": 0.5}, SO)
+case(PD, "constant rank 2", "pad2d", [inp("x", [3, 2])],
+     {"pad": [2, 0, 1, 1], "mode": "constant", "value": 0.0}, SO)
+case(PD, "reflect", "pad2d", [inp("x", [1, 2, 3, 4])],
+     {"pad": [3, 1, 2, 2], "mode": "reflect", "value": 0.0}, SO)
+case(PD, "reflect rank 3", "pad2d", [inp("x", [2, 3, 3])],
+     {"pad": [1, 1, 1, 0], "mode": "reflect", "value": 0.0}, SO)
+case(PD, "replicate", "pad2d", [inp("x", [1, 2, 2, 3])],
+     {"pad": [3, 0, 2, 1], "mode": "replicate", "value": 0.0}, SO)
+
 # ---- modules: the input, then the parameters by minimax's names; state: the buffers ----
 MO = "modules"
 
@@ -735,6 +752,9 @@ module("affine, eval", "InstanceNorm2d", [inp("x", [2, 2, 2, 3], -2.0, 2.0),
 module("nearest x2", "Upsample", [inp("x", [1, 2, 2, 3])], scale=2, mode="nearest")
 module("bilinear x2", "Upsample", [inp("x", [1, 2, 3, 2])], scale=2, mode="bilinear")
 module("r 2", "PixelShuffle", [inp("x", [1, 8, 2, 2])], r=2)
+for pool in ("MaxPool2d", "AvgPool2d"):
+    module("2x2", pool, [inp("x", [2, 2, 4, 4])], kernel=2, stride=0, padding=0)
+    module("3x3 stride 2 padding 1", pool, [inp("x", [1, 2, 5, 5])], kernel=3, stride=2, padding=1)
 module("8 channels, reduction 4", "SelfAttention2d",
        [inp("x", [2, 8, 2, 3]), inp("query.weight", [2, 8, 1, 1]), inp("query.bias", [2]),
         inp("key.weight", [2, 8, 1, 1]), inp("key.bias", [2]), inp("value.weight", [8, 8, 1, 1]),
