@@ -163,6 +163,14 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
         "expects {}",
         x.shape().str(), x.size(1), weight.shape().str(), g.groups, weight.size(1) * g.groups));
   check_bias(bias, weight.size(0), weight, op);
+  if (options.padding_mode != PadMode::kConstant && options.padding > 0) {
+    // As PyTorch's Conv2d: the input padded first, then convolved without padding.
+    const int64_t p = options.padding;
+    Conv2dOptions unpadded = options;
+    unpadded.padding = 0;
+    unpadded.padding_mode = PadMode::kConstant;
+    return conv2d(pad2d(x, {p, p, p, p}, options.padding_mode), weight, bias, unpadded);
+  }
   check_kernel_fits(x, weight, g, op);
   return forward(x, weight, bias, g);
 }
@@ -177,6 +185,9 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
     throw std::invalid_argument(
         fmt::format("conv_transpose2d: output_padding {} must be smaller than stride {}",
                     options.output_padding, options.stride));
+  if (options.padding_mode != PadMode::kConstant)
+    throw std::invalid_argument(
+        "conv_transpose2d: padding_mode must be zeros (PadMode::kConstant), as in PyTorch");
   check_operands(x, weight, op);
   if (x.size(1) != weight.size(0))
     throw std::invalid_argument(fmt::format(

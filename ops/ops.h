@@ -100,12 +100,25 @@ Tensor maxout(const Tensor& x, int64_t pieces);
 // Zeroes each element with probability p and scales the rest by 1/(1-p); identity when !training.
 Tensor dropout(const Tensor& x, float p, bool training, Generator& gen);
 
+// Padding the last two dimensions of x (rank >= 2; ops/pad.cpp), as torch.nn.functional.pad(x,
+// (left, right, top, bottom), mode, value): kConstant fills with `value`; kReflect mirrors about
+// the edge without repeating it (each size smaller than the dimension it pads); kReplicate repeats
+// the edge. Sizes are non-negative.
+enum class PadMode { kConstant, kReflect, kReplicate };
+struct Pad2d {
+  int64_t left = 0, right = 0, top = 0, bottom = 0;
+};
+Tensor pad2d(const Tensor& x, Pad2d pad, PadMode mode = PadMode::kConstant, float value = 0.0f);
+
 struct Conv2dOptions {
   int64_t stride = 1, padding = 0, dilation = 1;
   int64_t output_padding = 0;  // conv_transpose2d only: extra rows/cols on the bottom/right
   // Channels split into `groups` independent convolutions (groups = C: depthwise); input and
   // output channels must both divide by it.
   int64_t groups = 1;
+  // conv2d only: how the padding is filled, as PyTorch's Conv2d padding_mode: zeros (kConstant),
+  // reflect or replicate (the input padded by pad2d, then convolved without padding).
+  PadMode padding_mode = PadMode::kConstant;
 };
 // x [N,C,H,W], weight [O,C/groups,kh,kw], bias [O] (optional) -> [N,O,H',W'].
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
@@ -162,16 +175,6 @@ void check_pool2d_window(int64_t kernel, int64_t stride, int64_t padding, const 
 // x [N,C,H,W]; kernel, stride (0 = kernel), padding.
 Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride = 0, int64_t padding = 0);
 Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride = 0, int64_t padding = 0);
-
-// Padding the last two dimensions of x (rank >= 2; ops/pad.cpp), as torch.nn.functional.pad(x,
-// (left, right, top, bottom), mode, value): kConstant fills with `value`; kReflect mirrors about
-// the edge without repeating it (each size smaller than the dimension it pads); kReplicate repeats
-// the edge. Sizes are non-negative.
-enum class PadMode { kConstant, kReflect, kReplicate };
-struct Pad2d {
-  int64_t left = 0, right = 0, top = 0, bottom = 0;
-};
-Tensor pad2d(const Tensor& x, Pad2d pad, PadMode mode = PadMode::kConstant, float value = 0.0f);
 
 // Resampling (ops/resample.cpp). x [N,C,H,W] -> [N,C,H*scale,W*scale] for an integer scale >= 1:
 // each pixel repeated, or interpolated bilinearly between pixel centres (align_corners=false,

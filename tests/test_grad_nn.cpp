@@ -125,6 +125,15 @@ TEST_CASE("grad: conv2d") {
         squared({.stride = 2}),
         k2nd},
        {"squared output", {{{1, 2, 5, 4}}, {{3, 2, 3, 2}}, {{3}}}, squared({.padding = 1}), k2nd},
+       // PyTorch's padding_mode: pad2d, then the convolution without padding.
+       {"reflect padding, squared",
+        {{{1, 2, 4, 5}}, {{2, 2, 3, 3}}, {{2}}},
+        squared({.padding = 1, .padding_mode = PadMode::kReflect}),
+        k2nd},
+       {"replicate padding 2 stride 2",
+        {{{1, 2, 3, 4}}, {{3, 2, 3, 3}}, {{3}}},
+        conv({.stride = 2, .padding = 2, .padding_mode = PadMode::kReplicate}, true),
+        k2nd},
        // The phase-split route (ops/dnnl/conv.cpp): stride 2, an even kernel, at most 4 output
        // columns, 4 or more input channels. Backward weights stays direct.
        {"phase split",

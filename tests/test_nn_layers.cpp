@@ -332,6 +332,12 @@ TEST_CASE("new modules: PyTorch's shapes and defaults, grouped convolution layer
         pad2d(x, uneven, PadMode::kReplicate).to_vector());
   CHECK(ZeroPad2d(1)(x).to_vector() == pad2d(x, {1, 1, 1, 1}).to_vector());
   CHECK(ReflectionPad2d(uneven).describe() == "ReflectionPad2d(left 2, right 0, top 1, bottom 2)");
+  Conv2d reflecting(4, 2, 3, {.padding = 1, .padding_mode = PadMode::kReflect});
+  CHECK(reflecting(x).to_vector() ==
+        conv2d(pad2d(x, {1, 1, 1, 1}, PadMode::kReflect), reflecting.weight, reflecting.bias)
+            .to_vector());
+  CHECK(reflecting.describe() ==
+        "Conv2d(4 -> 2, kernel 3, stride 1, padding 1 reflect, dilation 1)");
   CHECK(GroupNorm(2, 4)(x).shape() == x.shape());
   CHECK(InstanceNorm2d(4).named_parameters().empty());  // affine = false by default
   LayerNorm ln(Shape{3, 3});
@@ -373,6 +379,17 @@ TEST_CASE("new modules refuse bad sizes and inputs, naming the module") {
                        Contains("AvgPool2d: padding 2 must be at most half the kernel size 2"),
                        std::invalid_argument);
   CHECK_THROWS_AS(MaxPool2d(2, {.stride = -1}), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(ConvTranspose2d(2, 2, 3, {.padding_mode = PadMode::kReflect}),
+                       Contains("ConvTranspose2d: padding_mode must be zeros"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(conv_transpose2d(Tensor::zeros({1, 2, 3, 3}), Tensor::zeros({2, 2, 3, 3}),
+                                        Tensor(), {.padding_mode = PadMode::kReplicate}),
+                       Contains("conv_transpose2d: padding_mode must be zeros"),
+                       std::invalid_argument);
+  // Reflection needs more input than its padding: pad2d names the sizes.
+  CHECK_THROWS_WITH_AS(Conv2d(2, 2, 3, {.padding = 3, .padding_mode = PadMode::kReflect})(
+                           Tensor::zeros({1, 2, 3, 3})),
+                       Contains("pad2d: reflect padding (left 3"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(ReflectionPad2d(-1),
                        Contains("ReflectionPad2d: sizes (left -1, right -1, top -1, bottom -1)"),
                        std::invalid_argument);

@@ -8,6 +8,13 @@ using namespace minimax::torch_reference;
 
 namespace {
 
+// PyTorch's name of a padding mode as ours.
+PadMode pad_mode(const std::string& name) {
+  return name == "reflect"     ? PadMode::kReflect
+         : name == "replicate" ? PadMode::kReplicate
+                               : PadMode::kConstant;
+}
+
 Conv2dOptions conv_options(const json& c) {
   const json& o = options(c);
   Conv2dOptions r;
@@ -16,6 +23,7 @@ Conv2dOptions conv_options(const json& c) {
   r.dilation = o.at("dilation").get<int64_t>();
   r.output_padding = o.at("output_padding").get<int64_t>();
   r.groups = o.at("groups").get<int64_t>();
+  r.padding_mode = pad_mode(o.value("padding_mode", "zeros"));
   return r;
 }
 
@@ -110,11 +118,8 @@ TEST_CASE("torch: padding") {
                               const json& o = options(c);
                               const std::vector<int64_t> p =
                                   o.at("pad").get<std::vector<int64_t>>();
-                              const std::string m = o.at("mode").get<std::string>();
-                              const PadMode mode = m == "reflect"     ? PadMode::kReflect
-                                                   : m == "replicate" ? PadMode::kReplicate
-                                                                      : PadMode::kConstant;
-                              return pad2d(x[0], {p.at(0), p.at(1), p.at(2), p.at(3)}, mode,
+                              return pad2d(x[0], {p.at(0), p.at(1), p.at(2), p.at(3)},
+                                           pad_mode(o.at("mode").get<std::string>()),
                                            o.at("value").get<float>());
                             }}});
 }

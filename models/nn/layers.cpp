@@ -25,7 +25,11 @@ void default_init(Tensor& weight, Tensor& bias, int64_t fan_in) {
 }
 
 std::string conv_options(const Conv2dOptions& o) {
-  return fmt::format("stride {}, padding {}, dilation {}{}{}", o.stride, o.padding, o.dilation,
+  const char* mode = o.padding_mode == PadMode::kReflect     ? " reflect"
+                     : o.padding_mode == PadMode::kReplicate ? " replicate"
+                                                             : "";
+  return fmt::format("stride {}, padding {}{}, dilation {}{}{}", o.stride, o.padding, mode,
+                     o.dilation,
                      o.output_padding ? fmt::format(", output_padding {}", o.output_padding) : "",
                      o.groups != 1 ? fmt::format(", groups {}", o.groups) : "");
 }
@@ -94,6 +98,8 @@ ConvTranspose2d::ConvTranspose2d(int64_t in, int64_t out, int64_t k, Conv2dOptio
                                  bool with_bias)
     : Module("ConvTranspose2d"), options(o) {
   check_conv_sizes(in, out, k, o, "ConvTranspose2d");
+  if (o.padding_mode != PadMode::kConstant)
+    throw std::invalid_argument("ConvTranspose2d: padding_mode must be zeros, as in PyTorch");
   weight = register_parameter("weight", Tensor::empty({in, out / o.groups, k, k}));
   if (with_bias) bias = register_parameter("bias", Tensor::empty({out}));
   default_init(weight, bias, out / o.groups * k * k);  // PyTorch's fan_in: weight.size(1) * k * k

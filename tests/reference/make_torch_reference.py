@@ -116,7 +116,10 @@ def _mat(x, transposed):
 
 def _conv2d(xs, o):
     bias = xs[2] if len(xs) > 2 else None
-    return F.conv2d(xs[0], xs[1], bias, stride=o["stride"], padding=o["padding"],
+    x, padding = xs[0], o["padding"]
+    if o.get("padding_mode", "zeros") != "zeros":  # as torch.nn.Conv2d does it
+        x, padding = F.pad(x, (padding,) * 4, mode=o["padding_mode"]), 0
+    return F.conv2d(x, xs[1], bias, stride=o["stride"], padding=padding,
                     dilation=o["dilation"], groups=o["groups"])
 
 
@@ -530,9 +533,12 @@ case(CO, "concat(x, embedding)-linear-tanh-linear", "conditional_discriminator",
 C2 = "conv2d"
 
 
-def conv_opts(stride=1, padding=0, dilation=1, output_padding=0, groups=1):
-    return {"stride": stride, "padding": padding, "dilation": dilation,
-            "output_padding": output_padding, "groups": groups}
+def conv_opts(stride=1, padding=0, dilation=1, output_padding=0, groups=1, padding_mode="zeros"):
+    o = {"stride": stride, "padding": padding, "dilation": dilation,
+         "output_padding": output_padding, "groups": groups}
+    if padding_mode != "zeros":
+        o["padding_mode"] = padding_mode
+    return o
 
 
 case(C2, "3x3 with bias", "conv2d",
@@ -572,6 +578,12 @@ case(C2, "depthwise stride 2 padding 1", "conv2d",
      conv_opts(stride=2, padding=1, groups=3), SO)
 case(C2, "groups 2 dilation 2 no bias", "conv2d",
      [inp("x", [1, 4, 6, 6]), inp("weight", [4, 2, 2, 2])], conv_opts(dilation=2, groups=2), SO)
+case(C2, "reflect padding 2, stride 2", "conv2d",
+     [inp("x", [2, 2, 5, 6]), inp("weight", [3, 2, 3, 3]), inp("bias", [3])],
+     conv_opts(stride=2, padding=2, padding_mode="reflect"), SO)
+case(C2, "replicate padding 1, groups 2", "conv2d",
+     [inp("x", [1, 4, 4, 4]), inp("weight", [2, 2, 3, 3])],
+     conv_opts(padding=1, groups=2, padding_mode="replicate"), SO)
 case(C2, "groups 2, kernel spans the input", "conv2d",
      [inp("x", [2, 4, 3, 3]), inp("weight", [2, 2, 3, 3]), inp("bias", [2])],
      conv_opts(groups=2), SO)
