@@ -109,6 +109,9 @@ struct Pad2d {
   int64_t left = 0, right = 0, top = 0, bottom = 0;
 };
 Tensor pad2d(const Tensor& x, Pad2d pad, PadMode mode = PadMode::kConstant, float value = 0.0f);
+// The sizes both pad2d and the padding layers check: throws std::invalid_argument, naming `op`,
+// unless all four are non-negative.
+void check_pad2d_sizes(const Pad2d& pad, const char* op);
 
 struct Conv2dOptions {
   int64_t stride = 1, padding = 0, dilation = 1;

@@ -114,10 +114,7 @@ void check_pad(const Tensor& x, const Pad2d& p, PadMode mode) {
   if (x.dim() < 2)
     throw std::invalid_argument(
         fmt::format("pad2d: input {} has no two dimensions to pad", x.shape().str()));
-  if (p.left < 0 || p.right < 0 || p.top < 0 || p.bottom < 0)
-    throw std::invalid_argument(
-        fmt::format("pad2d: sizes (left {}, right {}, top {}, bottom {}) must be non-negative",
-                    p.left, p.right, p.top, p.bottom));
+  check_pad2d_sizes(p, "pad2d");
   const int64_t h = x.size(x.dim() - 2), w = x.size(x.dim() - 1);
   const bool reflect = mode == PadMode::kReflect;
   auto fits = [&](int64_t size, int64_t before, int64_t after) {
@@ -133,6 +130,13 @@ void check_pad(const Tensor& x, const Pad2d& p, PadMode mode) {
 }
 
 }  // namespace
+
+void check_pad2d_sizes(const Pad2d& p, const char* op) {
+  if (p.left < 0 || p.right < 0 || p.top < 0 || p.bottom < 0)
+    throw std::invalid_argument(
+        fmt::format("{}: sizes (left {}, right {}, top {}, bottom {}) must be non-negative", op,
+                    p.left, p.right, p.top, p.bottom));
+}
 
 Tensor pad2d(const Tensor& x, Pad2d pad, PadMode mode, float value) {
   check_pad(x, pad, mode);

@@ -248,10 +248,7 @@ std::string Pooling2d::describe() const {
 
 Padding2d::Padding2d(const char* name, Pad2d padding, PadMode mode, float value)
     : Module(name), padding_(padding), mode_(mode), value_(value) {
-  if (padding.left < 0 || padding.right < 0 || padding.top < 0 || padding.bottom < 0)
-    throw std::invalid_argument(
-        fmt::format("{}: sizes (left {}, right {}, top {}, bottom {}) must be non-negative", name,
-                    padding.left, padding.right, padding.top, padding.bottom));
+  check_pad2d_sizes(padding_, name);
 }
 
 std::string Padding2d::describe() const {
