@@ -93,6 +93,44 @@ TEST_CASE(
   CHECK(q.item() == doctest::Approx(1.9));
 }
 
+TEST_CASE("RMSprop's first step moves each element by lr / sqrt(1 - alpha) against its sign") {
+  // s = (1 - alpha) g^2 after one step: p -= lr * g / (sqrt(1 - alpha) |g| + eps).
+  Tensor p = parameter({1.0f, -2.0f, 3.0f});
+  RMSprop rmsprop({p}, RMSpropOptions(0.01).alpha(0.75));
+  set_grad(p, {0.5f, -4.0f, 1e-3f});
+  rmsprop.step();
+  CHECK(p.to_vector()[0] == doctest::Approx(0.98));
+  CHECK(p.to_vector()[1] == doctest::Approx(-1.98));
+  CHECK(p.to_vector()[2] == doctest::Approx(2.98));
+  // The second, with the same gradient: s = (1 - alpha^2) g^2, so the step is lr / sqrt(0.4375).
+  set_grad(p, {0.5f, -4.0f, 1e-3f});
+  rmsprop.step();
+  CHECK(p.to_vector()[0] == doctest::Approx(0.98 - 0.01 / std::sqrt(0.4375)));
+}
+
+TEST_CASE("centered RMSprop divides by the deviation; its momentum buffer starts at zero") {
+  // Centered, one step: s = (1 - a) g^2 and m = (1 - a) g, so s - m^2 = a (1 - a) g^2.
+  // With momentum 0.5 the buffer is 0.5 * 0 + g / avg, the same as the step without it.
+  Tensor p = parameter({1.0f}), q = parameter({1.0f});
+  RMSprop centered({p}, RMSpropOptions(0.1).alpha(0.5).centered(true));
+  RMSprop with_momentum({q}, RMSpropOptions(0.1).alpha(0.5).centered(true).momentum(0.5));
+  set_grad(p, {2.0f});
+  set_grad(q, {2.0f});
+  centered.step();
+  with_momentum.step();
+  CHECK(p.item() == doctest::Approx(1.0 - 0.1 * 2.0 / std::sqrt(0.25 * 4.0)));  // 0.8
+  CHECK(q.item() == doctest::Approx(p.item()));
+  // Second step, same gradient: s = 0.75 g^2, m = 0.75 g, deviation sqrt(0.1875) g; the buffer
+  // adds half of the first step's g / avg = 2.
+  set_grad(p, {2.0f});
+  set_grad(q, {2.0f});
+  centered.step();
+  with_momentum.step();
+  const double second = 1.0 / std::sqrt(0.75 - 0.5625);
+  CHECK(p.item() == doctest::Approx(0.8 - 0.1 * second));
+  CHECK(q.item() == doctest::Approx(0.8 - 0.1 * (0.5 * 2.0 + second)));
+}
+
 // ---- bookkeeping ----
 
 TEST_CASE("a parameter without a gradient is skipped and its state does not advance") {
@@ -250,7 +288,14 @@ TEST_CASE("a large parameter's update is bit for bit the same as its pieces' upd
        [](TensorList ps) {
          return std::make_unique<Adam>(ps, AdamOptions(0.01).weight_decay(1e-3));
        }},
-      {"AdamW", [](TensorList ps) { return std::make_unique<AdamW>(ps, AdamWOptions(0.01)); }}};
+      {"AdamW", [](TensorList ps) { return std::make_unique<AdamW>(ps, AdamWOptions(0.01)); }},
+      {"RMSprop",
+       [](TensorList ps) {
+         return std::make_unique<RMSprop>(ps, RMSpropOptions(0.01).weight_decay(1e-3));
+       }},
+      {"RMSprop centered momentum", [](TensorList ps) {
+         return std::make_unique<RMSprop>(ps, RMSpropOptions(0.01).centered(true).momentum(0.9));
+       }}};
   for (const auto& [name, make] : optimizers) {
     CAPTURE(name);
     Tensor whole = start.clone().requires_grad_();
@@ -286,7 +331,8 @@ TEST_CASE("a steady-state step allocates nothing") {
   SGD sgd({w, b}, SGDOptions(0.01).momentum(0.9).nesterov(true).weight_decay(1e-4));
   Adam adam({w, b}, AdamOptions(1e-3).weight_decay(1e-4));
   AdamW adamw({w, b}, AdamWOptions(1e-3));
-  for (Optimizer* opt : std::initializer_list<Optimizer*>{&sgd, &adam, &adamw}) {
+  RMSprop rmsprop({w, b}, RMSpropOptions(1e-3).centered(true).momentum(0.9));
+  for (Optimizer* opt : std::initializer_list<Optimizer*>{&sgd, &adam, &adamw, &rmsprop}) {
     INFO(std::string(opt->name()));
     auto train_step = [&] {
       opt->zero_grad();
@@ -347,6 +393,21 @@ TEST_CASE("Adam and AdamW refuse bad hyperparameters, naming them") {
     refuses(AdamOptions().eps(-1e-8), "eps");
     refuses(AdamOptions().weight_decay(-0.01), "weight_decay");
   }
+}
+
+TEST_CASE("RMSprop refuses bad hyperparameters, naming them") {
+  TensorList p = {parameter({1.0f})};
+  auto refuses = [&](const RMSpropOptions& o, const char* message) {
+    CHECK_THROWS_WITH_AS(RMSprop(p, o), Contains(message), std::invalid_argument);
+  };
+  refuses(RMSpropOptions(-1e-3), "RMSprop: invalid learning rate");
+  refuses(RMSpropOptions().alpha(-0.1), "RMSprop: invalid alpha -0.1 (must be in [0, 1])");
+  refuses(RMSpropOptions().alpha(1.5), "RMSprop: invalid alpha 1.5 (must be in [0, 1])");
+  refuses(RMSpropOptions().eps(-1e-8), "RMSprop: invalid eps");
+  refuses(RMSpropOptions().weight_decay(-0.01), "RMSprop: invalid weight_decay");
+  refuses(RMSpropOptions().momentum(-0.5), "RMSprop: invalid momentum");
+  CHECK_NOTHROW(RMSprop(p, RMSpropOptions().alpha(0.0)));
+  CHECK_NOTHROW(RMSprop(p, RMSpropOptions().alpha(1.0)));
 }
 
 TEST_CASE("an optimizer refuses parameters it cannot update") {
@@ -474,6 +535,11 @@ const std::vector<std::pair<const char*, MakeOptimizer>>& optimizers() {
       {"AdamW",
        [](const TensorList& p) -> std::unique_ptr<Optimizer> {
          return std::make_unique<AdamW>(p, AdamWOptions(0.01));
+       }},
+      {"RMSprop",
+       [](const TensorList& p) -> std::unique_ptr<Optimizer> {
+         return std::make_unique<RMSprop>(
+             p, RMSpropOptions(0.01).centered(true).momentum(0.5).weight_decay(1e-3));
        }},
   };
   return all;
@@ -652,4 +718,22 @@ TEST_CASE("ema: refuses another architecture or decay, and round-trips through a
   CHECK_THROWS_WITH_AS(corrupt.load(c, "G_ema"), Contains("too large a count"), CheckpointError);
   CHECK(a4.weight.to_vector() == before);
   CHECK(corrupt.updates() == 0);
+}
+
+TEST_CASE("RMSprop refuses a state without the averages its options need") {
+  // Centering and momentum are construction options: a centered RMSprop needs the gradient
+  // averages a plain one never kept, and a checkpoint without them is named, not read as zeros.
+  auto make = [](bool centered, double momentum) -> MakeOptimizer {
+    return [=](const TensorList& p) -> std::unique_ptr<Optimizer> {
+      return std::make_unique<RMSprop>(p,
+                                       RMSpropOptions(0.01).centered(centered).momentum(momentum));
+    };
+  };
+  Training plain(make(false, 0.0), 7), centered(make(true, 0.0), 7), moving(make(false, 0.9), 7);
+  plain.train(2);
+  Checkpoint c;
+  plain.opt->save_state(c, "opt");
+  check_load_error(*centered.opt, c, "opt", "'opt/0/grad_avg'");
+  check_load_error(*moving.opt, c, "opt", "'opt/0/momentum_buffer'");
+  CHECK(centered.opt->step_count() == 0);
 }

@@ -1,4 +1,4 @@
-// Step-for-step agreement of SGD, Adam and AdamW with PyTorch 1.13, read from
+// Step-for-step agreement of SGD, Adam, AdamW and RMSprop with PyTorch 1.13, read from
 // tests/data/optim_reference.json (written by tests/reference/make_optim_reference.py, which
 // documents the format). Each case trains the same small MLP regression for 12 steps; after every
 // step all parameters must match PyTorch's.
@@ -56,6 +56,13 @@ std::unique_ptr<Optimizer> make_optimizer(const json& c, const TensorList& param
                                              .dampening(o.at("dampening"))
                                              .weight_decay(o.at("weight_decay"))
                                              .nesterov(o.at("nesterov")));
+  if (kind == "RMSprop")
+    return std::make_unique<RMSprop>(params, RMSpropOptions(o.at("lr"))
+                                                 .alpha(o.at("alpha"))
+                                                 .eps(o.at("eps"))
+                                                 .weight_decay(o.at("weight_decay"))
+                                                 .momentum(o.at("momentum"))
+                                                 .centered(o.at("centered")));
   auto options = AdamOptions(o.at("lr"))
                      .betas({o.at("beta1"), o.at("beta2")})
                      .eps(o.at("eps"))
@@ -188,8 +195,9 @@ TEST_CASE("optim reference: the comparison picks a NaN or infinity wherever it i
 
 // An optimizer must pass a NaN or infinite gradient on to the parameter it updates (and only to
 // that element), so that a diverged run shows as NaN and the trainer's checks see it.
-TEST_CASE("optim reference: SGD, Adam and AdamW do not hide a NaN or infinite gradient") {
-  for (const char* kind : {"SGD", "SGD momentum", "Adam", "AdamW"}) {
+TEST_CASE("optim reference: no optimizer hides a NaN or infinite gradient") {
+  for (const char* kind :
+       {"SGD", "SGD momentum", "Adam", "AdamW", "RMSprop", "RMSprop centered momentum"}) {
     for (float bad :
          {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
       CAPTURE(kind);
@@ -203,6 +211,12 @@ TEST_CASE("optim reference: SGD, Adam and AdamW do not hide a NaN or infinite gr
         opt = std::make_unique<Adam>(TensorList{p}, AdamOptions(0.1));
       if (std::string(kind) == "AdamW")
         opt = std::make_unique<AdamW>(TensorList{p}, AdamOptions(0.1).weight_decay(0.01));
+      if (std::string(kind) == "RMSprop")
+        opt = std::make_unique<RMSprop>(TensorList{p}, RMSpropOptions(0.1));
+      if (std::string(kind) == "RMSprop centered momentum")
+        opt = std::make_unique<RMSprop>(TensorList{p},
+                                        RMSpropOptions(0.1).centered(true).momentum(0.9));
+      REQUIRE(opt);
       for (int step = 0; step < 2; ++step) {
         opt->zero_grad();
         sum(mul(p, Tensor::from_vector({1.0f, 1.0f, step == 0 ? bad : 1.0f, 1.0f}, {4})))
@@ -224,7 +238,8 @@ TEST_CASE("optim reference: the fixture holds only known optimizers") {
   REQUIRE_MESSAGE(f.error.empty(), f.error);
   for (const json& c : f.doc["cases"]) {
     CAPTURE(c.value("name", std::string("?")));
-    CHECK(std::set<std::string>{"SGD", "Adam", "AdamW"}.count(c.value("optimizer", "")) == 1);
+    CHECK(std::set<std::string>{"SGD", "Adam", "AdamW", "RMSprop"}.count(
+              c.value("optimizer", "")) == 1);
   }
 }
 
@@ -238,4 +253,8 @@ TEST_CASE("optim reference: Adam matches PyTorch step for step") {
 
 TEST_CASE("optim reference: AdamW matches PyTorch step for step") {
   run_cases_of("AdamW");
+}
+
+TEST_CASE("optim reference: RMSprop matches PyTorch step for step") {
+  run_cases_of("RMSprop");
 }

@@ -1,5 +1,5 @@
-// Optimizers: SGD (with momentum, dampening, Nesterov, weight decay), Adam and AdamW, with exactly
-// PyTorch 1.13's update rules.
+// Optimizers: SGD (with momentum, dampening, Nesterov, weight decay), Adam, AdamW and RMSprop
+// (with momentum, centering, weight decay), with exactly PyTorch 1.13's update rules.
 //
 // An optimizer holds its own list of parameters (Tensor handles sharing the model's data), each a
 // leaf that requires grad. step() updates every parameter whose .grad() is defined, in place and
@@ -10,13 +10,14 @@
 // 1.000004 per update needs more than float's 7 digits), and each step rounds them to float once.
 //
 // Checkpoints (save_state / load_state) store, under a caller-chosen prefix P:
-//   strings  P/type                  "SGD", "Adam" or "AdamW"
+//   strings  P/type                  "SGD", "Adam", "AdamW" or "RMSprop"
 //   words    P/count                 the number of parameters
 //            P/<i>/shape             parameter i's extents
 //            P/step                  step() calls so far
 //            P/lr, P/momentum        hyperparameters that schedules change, as IEEE-754 double bits
-//            P/<i>/has_momentum_buffer (SGD), P/<i>/step (Adam)    per-parameter counters
-//   tensors  P/<i>/momentum_buffer, P/<i>/exp_avg, P/<i>/exp_avg_sq  (once they exist)
+//            P/<i>/has_momentum_buffer (SGD), P/<i>/step (Adam, RMSprop)    per-parameter counters
+//   tensors  P/<i>/momentum_buffer, P/<i>/exp_avg, P/<i>/exp_avg_sq (Adam),
+//            P/<i>/square_avg, P/<i>/grad_avg (RMSprop)  (once they exist)
 // Construction options that schedules do not change (weight decay, betas, ...) are not stored: a
 // resumed run constructs its optimizer with the same options.
 
@@ -214,6 +215,65 @@ class AdamW : public Adam {
  public:
   // Pass AdamWOptions (weight decay 1e-2 by default); plain AdamOptions default to no decay.
   explicit AdamW(TensorList parameters, const AdamOptions& options = AdamWOptions());
+};
+
+// ---- RMSprop ----
+
+// PyTorch's RMSprop options: RMSpropOptions(5e-5) (WGAN's),
+// .alpha(0.9).momentum(0.9).centered(true).
+class RMSpropOptions {
+ public:
+  explicit RMSpropOptions(double lr = 1e-2) : lr_(lr) {}
+  RMSpropOptions& lr(double v) { return set(lr_, v); }
+  RMSpropOptions& alpha(double v) { return set(alpha_, v); }
+  RMSpropOptions& eps(double v) { return set(eps_, v); }
+  RMSpropOptions& weight_decay(double v) { return set(weight_decay_, v); }
+  RMSpropOptions& momentum(double v) { return set(momentum_, v); }
+  RMSpropOptions& centered(bool v) { return set(centered_, v); }
+  double lr() const { return lr_; }
+  double alpha() const { return alpha_; }
+  double eps() const { return eps_; }
+  double weight_decay() const { return weight_decay_; }
+  double momentum() const { return momentum_; }
+  bool centered() const { return centered_; }
+
+ private:
+  template <class T>
+  RMSpropOptions& set(T& field, T value) {
+    field = value;
+    return *this;
+  }
+  double lr_;
+  double alpha_ = 0.99;
+  double eps_ = 1e-8;
+  double weight_decay_ = 0.0;
+  double momentum_ = 0.0;
+  bool centered_ = false;
+};
+
+// g = grad + weight_decay * p,  s = alpha s + (1 - alpha) g^2  (s starts at 0),
+// centered: a = alpha a + (1 - alpha) g, avg = sqrt(s - a^2) + eps;  else avg = sqrt(s) + eps,
+// momentum: buf = momentum buf + g / avg (buf starts at 0), p = p - lr buf;  else p = p - lr g /
+// avg.
+class RMSprop : public Optimizer {
+ public:
+  // Throws std::invalid_argument for a negative lr, eps, weight decay or momentum, or an alpha
+  // outside [0, 1] (PyTorch takes any alpha >= 0; above 1 the average of squares goes negative).
+  explicit RMSprop(TensorList parameters, const RMSpropOptions& options = RMSpropOptions());
+
+  // The options in force: the constructor's, with the current lr.
+  RMSpropOptions options() const { return RMSpropOptions(options_).lr(lr()); }
+
+ protected:
+  void update(size_t i, float* param, const float* grad, int64_t numel) override;
+  void save_extra(Checkpoint& checkpoint, const std::string& prefix) const override;
+  void load_extra(const Checkpoint& checkpoint, const std::string& prefix) override;
+
+ private:
+  RMSpropOptions options_;
+  std::vector<int64_t> steps_;  // per parameter: updates so far
+  // Undefined until parameter i's first update; the last two only with momentum or centering.
+  TensorList square_avg_, momentum_buffer_, grad_avg_;
 };
 
 }  // namespace minimax::optim

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Writes tests/data/optim_reference.json: PyTorch's SGD, Adam and AdamW, step by step.
+"""Writes tests/data/optim_reference.json: PyTorch's SGD, Adam, AdamW and RMSprop, step by step.
 
 Run with Debian's PyTorch (python3-torch, 1.13):  /usr/bin/python3 tests/reference/make_optim_reference.py
 
@@ -11,9 +11,10 @@ C++ test (tests/test_optim_reference.cpp) measures only minimax's own float32 ro
 Format (format_version 1):
   x, y:      {"shape": [...], "data": [...]}                 row-major
   initial:   [{"name", "shape", "data"}, ...]                 the parameters, in optimizer order
-  cases:     [{"name", "optimizer": "SGD" | "Adam" | "AdamW",
+  cases:     [{"name", "optimizer": "SGD" | "Adam" | "AdamW" | "RMSprop",
                "options": {lr, momentum, dampening, weight_decay, nesterov} for SGD,
                           {lr, beta1, beta2, eps, weight_decay} for Adam and AdamW,
+                          {lr, alpha, eps, weight_decay, momentum, centered} for RMSprop,
                "schedule": null, or {"lr": {initial, factor, floor, values},
                                      "momentum": {from, to, steps, values}}: the GAN paper's
                            exponential lr decay and linear momentum ramp, with the value set
@@ -66,6 +67,10 @@ def make_optimizer(kind, options, params):
         return torch.optim.SGD(params, lr=options["lr"], momentum=options["momentum"],
                                dampening=options["dampening"],
                                weight_decay=options["weight_decay"], nesterov=options["nesterov"])
+    if kind == "RMSprop":
+        return torch.optim.RMSprop(params, lr=options["lr"], alpha=options["alpha"],
+                                   eps=options["eps"], weight_decay=options["weight_decay"],
+                                   momentum=options["momentum"], centered=options["centered"])
     cls = {"Adam": torch.optim.Adam, "AdamW": torch.optim.AdamW}[kind]
     return cls(params, lr=options["lr"], betas=(options["beta1"], options["beta2"]),
                eps=options["eps"], weight_decay=options["weight_decay"])
@@ -105,6 +110,11 @@ def adam(lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
     return {"lr": lr, "beta1": beta1, "beta2": beta2, "eps": eps, "weight_decay": weight_decay}
 
 
+def rmsprop(lr, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
+    return {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weight_decay,
+            "momentum": momentum, "centered": centered}
+
+
 def gan_like_schedule():
     """The paper's schedule shapes, compressed into 12 steps: lr divided by 1.2 per update down to
     0.03, momentum 0.5 rising to 0.7 over 6 updates. The fixture holds both the parameters (for
@@ -138,6 +148,15 @@ CASES = [
     {"name": "adamw", "optimizer": "AdamW", "options": adam(0.01, weight_decay=0.1)},
     {"name": "adamw_gan_betas", "optimizer": "AdamW",
      "options": adam(2e-3, beta1=0.5, beta2=0.999, weight_decay=0.5)},
+    {"name": "rmsprop", "optimizer": "RMSprop", "options": rmsprop(0.01)},
+    {"name": "rmsprop_wgan", "optimizer": "RMSprop", "options": rmsprop(5e-3, alpha=0.9, eps=1e-6)},
+    {"name": "rmsprop_weight_decay_momentum", "optimizer": "RMSprop",
+     "options": rmsprop(0.005, weight_decay=0.05, momentum=0.9)},
+    {"name": "rmsprop_centered", "optimizer": "RMSprop",
+     "options": rmsprop(0.01, alpha=0.95, centered=True)},
+    {"name": "rmsprop_centered_momentum_skipped_steps", "optimizer": "RMSprop",
+     "options": rmsprop(0.005, momentum=0.5, centered=True, weight_decay=1e-3),
+     "no_grad": [[0, 3], [1, 3], [5, 0]]},
 ]
 
 
