@@ -146,6 +146,20 @@ TEST_CASE("loss: wgan-gp") {
   CHECK(gan::find_loss("wgan-gp").gradient_penalty == 10);  // the paper's lambda
   CHECK(loss.mean_output(kReal) == doctest::Approx(0.5));   // raw scores
 }
+TEST_CASE("loss: wgan") {
+  gan::Loss loss = gan::wgan_loss(0.05f);
+  CHECK(loss.discriminator(kReal, kFake).item() == doctest::Approx(-1.25 - 0.5));
+  CHECK(loss.generator(kFake).item() == doctest::Approx(1.25));
+  CHECK(loss.weight_clip == 0.05f);
+  CHECK(loss.gradient_penalty == 0);
+  CHECK(gan::find_loss("wgan").weight_clip == 0.01f);  // the paper's c
+  CHECK(gan::find_loss("wgan-gp").weight_clip == 0);   // the penalty replaces the clipping
+  CHECK_FALSE(loss.logits);
+  for (float bad : {0.0f, -0.01f, std::numeric_limits<float>::infinity(),
+                    std::numeric_limits<float>::quiet_NaN()})
+    CHECK_THROWS_WITH_AS(gan::wgan_loss(bad), doctest::Contains("wgan_loss: weight clip"),
+                         std::invalid_argument);
+}
 TEST_CASE("loss: hinge") {
   gan::Loss loss = gan::hinge_loss();
   CHECK(loss.discriminator(kReal, kFake).item() ==
@@ -173,7 +187,7 @@ TEST_CASE("loss: the registry finds every loss by name, refuses others, and none
     CHECK(std::isfinite(loss.discriminator(neg(huge), huge).item()));
     CHECK(std::isfinite(loss.generator(neg(huge)).item()));
   }
-  CHECK(names.size() == 5);
+  CHECK(names.size() == 6);
   CHECK_THROWS_WITH_AS(gan::find_loss("bogus"), doctest::Contains("bogus"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(gan::find_loss("bogus"), doctest::Contains(gan::loss_names().c_str()),
                        std::invalid_argument);
@@ -290,6 +304,54 @@ TEST_CASE("the trainer runs k discriminator steps per generator step and reports
   CHECK(s.d_real < 1);
   CHECK(s.d_fake > 0);
   CHECK(std::isfinite(s.g_loss));
+}
+
+TEST_CASE("the wgan loss clamps D's parameters after each of its updates, and leaves G's alone") {
+  manual_seed(8);
+  Generator gen(8);
+  auto model = gan::mixture_mlp();  // PyTorch's default init: many weights beyond 0.02
+  optim::RMSprop g_opt(model.generator->parameters(), optim::RMSpropOptions(5e-5));
+  optim::RMSprop d_opt(model.discriminator->parameters(), optim::RMSpropOptions(5e-5));
+  gan::TrainerOptions options;
+  options.loss = gan::wgan_loss(0.02f);
+  options.k = 2;
+  options.batch = 8;
+  auto ring = data::GaussianMixture::ring8();
+  TensorList d_params = model.discriminator->parameters();
+  auto largest = [](const TensorList& params) {
+    float m = 0;
+    for (const Tensor& p : params)
+      for (float v : p.to_vector()) m = std::max(m, std::abs(v));
+    return m;
+  };
+  REQUIRE(largest(d_params) > 0.02f);
+  // The clamp runs after every D update: D's second forward of a step already sees it.
+  int d_calls = 0;
+  float largest_seen_by_second_d_step = 0;
+  gan::Trainer trainer([&](const Tensor& z) { return model.generator->forward(z); },
+                       [&](const Tensor& x) {
+                         if (++d_calls == 3) largest_seen_by_second_d_step = largest(d_params);
+                         return model.discriminator->forward(x);
+                       },
+                       g_opt, d_opt, model.prior, [&](int64_t n) { return ring.sample(n, gen); },
+                       gen, options);
+  const float g_before = largest(model.generator->parameters());
+  REQUIRE(g_before > 0.02f);
+  trainer.step();
+  CHECK(largest_seen_by_second_d_step <= 0.02f);
+  CHECK(largest(d_params) <= 0.02f);
+  CHECK(largest(d_params) == 0.02f);  // some weights sit on the bound
+  CHECK(largest(model.generator->parameters()) > 0.02f);
+  CHECK(largest(model.generator->parameters()) == doctest::Approx(g_before).epsilon(1e-3));
+
+  gan::TrainerOptions negative;
+  negative.loss = gan::wgan_loss();
+  negative.loss.weight_clip = -1.0f;
+  CHECK_THROWS_WITH_AS(
+      gan::Trainer([&](const Tensor& z) { return model.generator->forward(z); },
+                   [&](const Tensor& x) { return model.discriminator->forward(x); }, g_opt, d_opt,
+                   model.prior, [&](int64_t n) { return ring.sample(n, gen); }, gen, negative),
+      doctest::Contains("the loss's weight clip -1 must be >= 0"), std::invalid_argument);
 }
 
 // The label as one more input column: [N, 1] labels beside [N, d] data.

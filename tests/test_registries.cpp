@@ -131,14 +131,24 @@ TEST_CASE("registry: every optimizer builds and follows its schedule") {
     CHECK(s.optimizer->lr() == doctest::Approx(c.lr));
     CHECK_FALSE(o.describe_schedule(c).empty());
   }
-  // Adam's decay: the rate at the last iteration is 1% of lr.
+  // Adam's and RMSprop's decay: lr until the decay starts, 1% of it at the last iteration.
   c.optimizer = "adam";
   c.lr_decay_start = 0.5;
-  Tensor w = Tensor::zeros({3}).requires_grad_();
-  ScheduledOptimizer adam = find_optimizer("adam").build({w}, c, 10);
-  adam.schedule(c.steps - 1);
-  CHECK(adam.optimizer->lr() == doctest::Approx(0.01 * c.lr));
-  CHECK_THROWS_WITH_AS(find_optimizer("lbfgs"), doctest::Contains("adam or sgd"), UsageError);
+  for (const char* name : {"adam", "rmsprop"}) {
+    CAPTURE(name);
+    c.optimizer = name;
+    Tensor w = Tensor::zeros({3}).requires_grad_();
+    ScheduledOptimizer decaying = find_optimizer(name).build({w}, c, 10);
+    decaying.schedule(c.steps / 2 - 1);
+    CHECK(decaying.optimizer->lr() == doctest::Approx(c.lr));
+    decaying.schedule(c.steps - 1);
+    CHECK(decaying.optimizer->lr() == doctest::Approx(0.01 * c.lr));
+  }
+  CHECK(std::string(find_optimizer("rmsprop")
+                        .build({Tensor::zeros({3}).requires_grad_()}, c, 10)
+                        .optimizer->name()) == "RMSprop");
+  CHECK_THROWS_WITH_AS(find_optimizer("lbfgs"), doctest::Contains("adam, sgd or rmsprop"),
+                       UsageError);
 }
 
 TEST_CASE("config: every field round-trips through JSON, and a missing one is named") {
@@ -235,7 +245,7 @@ TEST_CASE("config: flags override the recipe, and bad values are refused naming 
            {"r1", -1.0, "--r1"},
            {"loss", "wasserstein", "--loss"},
            {"model", "dcgan", "--model"},
-           {"optimizer", "rmsprop", "--optimizer"}}) {
+           {"optimizer", "lbfgs", "--optimizer"}}) {
     CAPTURE(key);
     CHECK_THROWS_WITH_AS(resolve({{"data", "ring8"}, {key, value}}),
                          doctest::Contains(flag.c_str()), UsageError);

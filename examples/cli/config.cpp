@@ -78,7 +78,8 @@ std::vector<ConfigField> make_fields() {
       {"optimizer", &C::optimizer, "the optimizer of G and D: " + optimizer_names()},
       {"lr", &C::lr, "learning rate"},
       {"lr_decay_start", &C::lr_decay_start,
-       "adam: fraction of the run after which lr falls linearly to 1% (1: off)", false, true},
+       "adam, rmsprop: fraction of the run after which lr falls linearly to 1% (1: off)", false,
+       true},
       {"steps", &C::steps, "the run's total number of iterations", true},
       {"batch", &C::batch, "minibatch size m"},
       {"k", &C::k, "discriminator steps per generator step"},
@@ -193,9 +194,10 @@ void validate_names(const RunConfig& c) {
         "--eval-every {}: --data {} has no bundled feature network to compute the FID with",
         c.eval_every, c.data));
   if (find_optimizer(c.optimizer).own_schedule && c.lr_decay_start < 1)
-    throw UsageError(fmt::format(
-        "--lr-decay-start applies to adam; --optimizer {} follows a schedule of its own",
-        c.optimizer));
+    throw UsageError(
+        fmt::format("--lr-decay-start applies to adam and rmsprop; --optimizer {} follows a "
+                    "schedule of its own",
+                    c.optimizer));
 }
 
 // -1 keeps the model's own; anything else needs a model whose D drops out its input.

@@ -16,30 +16,49 @@ int64_t decay_start(const RunConfig& c) {
   return static_cast<int64_t>(c.lr_decay_start * c.steps);
 }
 
-// Adam with beta1 0.5 (DCGAN's); from decay_start the learning rate falls linearly to 1% of lr at
-// the last iteration.
+// From decay_start the learning rate falls linearly to 1% of lr at the last iteration.
+ScheduledOptimizer decaying(std::unique_ptr<optim::Optimizer> optimizer, const RunConfig& c) {
+  const int64_t from = decay_start(c);
+  optim::Schedule decay =
+      optim::linear_ramp(c.lr, 0.01 * c.lr, std::max<int64_t>(1, c.steps - 1 - from));
+  optim::Optimizer* opt = optimizer.get();
+  // Set at every iteration, before the decay too: a resumed run whose --steps moved the decay
+  // later must leave the decayed rate its checkpoint holds.
+  return ScheduledOptimizer{std::move(optimizer), [opt, from, decay, lr = c.lr](int64_t iteration) {
+                              opt->set_lr(iteration >= from ? decay(iteration - from) : lr);
+                            }};
+}
+
+std::string describe_decay(const RunConfig& c) {
+  if (decay_start(c) >= c.steps) return fmt::format("lr {:g}, constant", c.lr);
+  return fmt::format("lr {:g}, falling linearly to {:g} over steps {} to {}", c.lr, 0.01 * c.lr,
+                     decay_start(c) + 1, c.steps);
+}
+
+// Adam with beta1 0.5 (DCGAN's).
 OptimizerChoice adam() {
   OptimizerChoice o;
   o.name = "adam";
   o.summary = "Adam, betas (0.5, 0.999), lr decaying linearly after --lr-decay-start";
   o.build = [](TensorList parameters, const RunConfig& c, int64_t) {
-    auto adam = std::make_unique<optim::Adam>(std::move(parameters),
-                                              optim::AdamOptions(c.lr).betas({0.5, 0.999}));
-    const int64_t from = decay_start(c);
-    optim::Schedule decay =
-        optim::linear_ramp(c.lr, 0.01 * c.lr, std::max<int64_t>(1, c.steps - 1 - from));
-    optim::Optimizer* opt = adam.get();
-    // Set at every iteration, before the decay too: a resumed run whose --steps moved the decay
-    // later must leave the decayed rate its checkpoint holds.
-    return ScheduledOptimizer{std::move(adam), [opt, from, decay, lr = c.lr](int64_t iteration) {
-                                opt->set_lr(iteration >= from ? decay(iteration - from) : lr);
-                              }};
+    return decaying(std::make_unique<optim::Adam>(std::move(parameters),
+                                                  optim::AdamOptions(c.lr).betas({0.5, 0.999})),
+                    c);
   };
-  o.describe_schedule = [](const RunConfig& c) {
-    if (decay_start(c) >= c.steps) return fmt::format("lr {:g}, constant", c.lr);
-    return fmt::format("lr {:g}, falling linearly to {:g} over steps {} to {}", c.lr, 0.01 * c.lr,
-                       decay_start(c) + 1, c.steps);
+  o.describe_schedule = describe_decay;
+  return o;
+}
+
+// RMSprop as the WGAN paper trains its critic and generator (Arjovsky et al. use lr 5e-5).
+OptimizerChoice rmsprop() {
+  OptimizerChoice o;
+  o.name = "rmsprop";
+  o.summary = "RMSprop, alpha 0.99, lr decaying linearly after --lr-decay-start";
+  o.build = [](TensorList parameters, const RunConfig& c, int64_t) {
+    return decaying(
+        std::make_unique<optim::RMSprop>(std::move(parameters), optim::RMSpropOptions(c.lr)), c);
   };
+  o.describe_schedule = describe_decay;
   return o;
 }
 
@@ -73,7 +92,7 @@ OptimizerChoice paper_sgd() {
 }  // namespace
 
 const std::vector<OptimizerChoice>& registered_optimizers() {
-  static const std::vector<OptimizerChoice> optimizers = {adam(), paper_sgd()};
+  static const std::vector<OptimizerChoice> optimizers = {adam(), paper_sgd(), rmsprop()};
   return optimizers;
 }
 

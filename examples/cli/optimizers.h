@@ -1,5 +1,5 @@
-// The optimizers `minimax train --optimizer` knows, each with the schedule it follows. Both
-// entries live in optimizers.cpp and are listed once in registered_optimizers().
+// The optimizers `minimax train --optimizer` knows, each with the schedule it follows. Every
+// entry lives in optimizers.cpp and is listed once in registered_optimizers().
 #pragma once
 
 #include <functional>

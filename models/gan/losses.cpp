@@ -38,7 +38,7 @@ float Loss::mean_output(const Tensor& outputs) const {
 
 const std::vector<Loss>& registered_losses() {
   static const std::vector<Loss> losses = {
-      nonsaturating_loss(), minimax_loss(), wgan_gp_loss(), hinge_loss(), lsgan_loss(),
+      nonsaturating_loss(), minimax_loss(), wgan_loss(), wgan_gp_loss(), hinge_loss(), lsgan_loss(),
   };
   return losses;
 }

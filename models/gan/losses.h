@@ -30,6 +30,9 @@ struct Loss {
   bool logits = true;
   // Weight lambda of the WGAN-GP gradient penalty (gradient_penalty below) in D's loss; 0: none.
   float gradient_penalty = 0;
+  // WGAN's Lipschitz constraint: after each of D's updates the trainer clamps every parameter of
+  // D to [-weight_clip, weight_clip]; 0: none.
+  float weight_clip = 0;
 
   // The mean of D's outputs as the progress line and metrics report them: D(x) = sigmoid(l) for
   // logits, the raw score otherwise.
@@ -40,7 +43,12 @@ struct Loss {
 Loss minimax_loss();
 // The paper's practical G: D as in the game, G ascends log D(G(z)) (the default).
 Loss nonsaturating_loss();
-// WGAN-GP (Gulrajani et al., 2017): critic E[f(G(z))] - E[f(x)] + lambda * penalty, G -E[f(G(z))].
+// WGAN (Arjovsky et al., 2017): critic E[f(G(z))] - E[f(x)] with its weights clipped to [-clip,
+// clip] after every update, G -E[f(G(z))]. The paper trains both with RMSprop, lr 5e-5, 5 critic
+// steps per G step. Throws std::invalid_argument unless clip > 0.
+Loss wgan_loss(float clip = 0.01f);
+// WGAN-GP (Gulrajani et al., 2017): WGAN's objective with the gradient penalty in place of the
+// clipping, critic E[f(G(z))] - E[f(x)] + lambda * penalty.
 Loss wgan_gp_loss(float lambda = 10);
 // Hinge: D E[relu(1 - f(x))] + E[relu(1 + f(G(z)))], G -E[f(G(z))].
 Loss hinge_loss();

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <unordered_set>
 
@@ -82,6 +83,9 @@ Trainer::Trainer(ConditionalNetwork g, ConditionalNetwork d, optim::Optimizer& g
     throw std::invalid_argument(
         fmt::format("Trainer: the penalty weights must be >= 0 (R1 {}, gradient penalty {})",
                     options_.r1_gamma, options_.loss.gradient_penalty));
+  if (!(options_.loss.weight_clip >= 0.0f) || std::isinf(options_.loss.weight_clip))
+    throw std::invalid_argument(fmt::format(
+        "Trainer: the loss's weight clip {} must be >= 0 and finite", options_.loss.weight_clip));
   check_separate_optimizers(g_optimizer, d_optimizer);
   if (conditional != (options_.classes > 0))
     throw std::invalid_argument(
@@ -97,6 +101,16 @@ void check_finite(const Tensor& loss, const char* who, int64_t step) {
     throw TrainingDiverged(fmt::format(
         "step {}: the {}'s loss is {}; training stopped before applying it", step, who, v));
 }
+// Clamps every element of `parameters` to [-bound, bound] in place (WGAN's clipping). A NaN stays
+// NaN, for the next loss's finiteness check to report.
+void clamp_parameters(const TensorList& parameters, float bound) {
+  for (const Tensor& p : parameters) {
+    float* v = p.data();
+    for (int64_t i = 0, n = p.numel(); i < n; ++i) v[i] = std::clamp(v[i], -bound, bound);
+    p.bump_version();
+  }
+}
+
 }  // namespace
 
 Tensor Trainer::draw_noise(int64_t n) {
@@ -150,6 +164,8 @@ Trainer::DiscriminatorOutputs Trainer::discriminator_gradients() {
 void Trainer::discriminator_step(StepStats& stats) {
   const DiscriminatorOutputs out = discriminator_gradients();
   d_opt_.step();
+  if (options_.loss.weight_clip > 0)
+    clamp_parameters(d_opt_.parameters(), options_.loss.weight_clip);
   NoGradGuard no_grad;
   stats.d_loss = out.loss.item();
   stats.d_real = options_.loss.mean_output(out.real_logits);
