@@ -1,6 +1,7 @@
 #include "autograd/allocator.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -20,6 +21,16 @@ namespace {
 size_t round_up(size_t bytes) {
   size_t a = CachingAllocator::kAlignment;
   return bytes == 0 ? a : (bytes + a - 1) / a * a;
+}
+
+// Writes a byte of every page of a new block, so that the system counts the block as used at once.
+// Untouched it is only address space: MemAvailable does not drop, and the next block's check (which
+// an op asking for its output and scratch before writing any of them makes at once) would pass
+// on memory this one is about to take.
+void touch_pages(void* block, size_t size) {
+  const auto page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  auto* bytes = static_cast<volatile char*>(block);
+  for (size_t i = 0; i < size; i += page) bytes[i] = 0;
 }
 
 // The value of a "Name:   123 kB" line of /proc/meminfo, in bytes.
@@ -119,6 +130,7 @@ void* CachingAllocator::allocate(size_t bytes) {
     p = std::aligned_alloc(kAlignment, size);
     if (p == nullptr) throw std::bad_alloc();
   }
+  if (size >= kCheckedBytes) touch_pages(p, size);
   std::lock_guard lock(s->mutex);
   s->stats.system_allocations++;
   s->stats.bytes_in_use += static_cast<int64_t>(size);

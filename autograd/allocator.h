@@ -50,8 +50,9 @@ class CachingAllocator {
   // and OutOfMemory for a new block of kCheckedBytes or more that would not fit in
   // available_memory_bytes(), after giving the cached blocks back. Linux hands out address space
   // it does not have, and its OOM killer then ends the process when the block is written; the
-  // check turns the kill into an error the caller can report. Smaller blocks are not checked,
-  // and blocks asked for before any is written are each checked alone.
+  // check turns the kill into an error the caller can report. A checked block's pages are
+  // written before it is returned, so that the system counts it as used and the next check sees
+  // it. Smaller blocks are not checked.
   void* allocate(size_t bytes);
   // Returns a block obtained from allocate(bytes) to its free list.
   void deallocate(void* ptr, size_t bytes);

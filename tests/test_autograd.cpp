@@ -1,9 +1,13 @@
 // The tape, backward/grad, grad mode, the gradient checker itself, and their errors.
 #include <doctest/doctest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <stdexcept>
+#include <vector>
 
 #include "minimax.h"
 #include "temp_dir.h"
@@ -448,6 +452,26 @@ TEST_CASE("autograd: a block larger than the memory the system has free is refus
   CHECK(message.find("GiB does not fit in the ") != std::string::npos);
   CHECK(message.find(" GiB of memory the system has free") != std::string::npos);
   CHECK(CachingAllocator::instance().stats().system_allocations == before);
+}
+
+TEST_CASE("autograd: a new checked block is resident when handed out, so the next check sees it") {
+  // Untouched, a fresh block is address space only (it comes from mmap at this size), and a
+  // second block asked for before the first is written would be checked against the same free
+  // memory. mincore tells which pages of the block the system has backed.
+  CachingAllocator& allocator = CachingAllocator::instance();
+  allocator.release_cached();  // a cached block of this size would be handed out again
+  const size_t size = CachingAllocator::kCheckedBytes;
+  void* block = allocator.allocate(size);
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(block) + page - 1) / page * page;
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(block) + size) / page * page;
+  std::vector<unsigned char> resident((end - begin) / page);
+  REQUIRE(::mincore(reinterpret_cast<void*>(begin), end - begin, resident.data()) == 0);
+  const auto backed =
+      std::count_if(resident.begin(), resident.end(), [](unsigned char r) { return (r & 1) != 0; });
+  allocator.deallocate(block, size);
+  allocator.release_cached();
+  CHECK(backed == static_cast<std::ptrdiff_t>(resident.size()));
 }
 
 TEST_CASE("autograd: free memory is MemAvailable plus SwapFree, capped by the cgroup's limit") {
