@@ -79,30 +79,51 @@ Tensor maxout(const Tensor& x, int64_t pieces) {
   });
 }
 
+namespace {
+
+// y = x * mask, with mask[i] 0 or 1 / (1 - p) from the counter-based stream `key`: element i is
+// kept when keyed_bits24(key, i) >= threshold. The mask is written only when a backward will read
+// it.
+template <bool kWriteMask>
+void dropout_kernel(const float* x, float* y, float* mask, int64_t n, uint64_t key,
+                    uint32_t threshold, uint32_t keep_bits) {
+  // Branch-free (all ones or zeros masking the scale's bits): a branch on a random comparison
+  // mispredicts up to half the time, which cost more than drawing the number.
+#pragma omp parallel for simd schedule(static) if (parallel : n >= kParallelMinElements)
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t keep = 0u - static_cast<uint32_t>(keyed_bits24(key, i) >= threshold);
+    const float m = std::bit_cast<float>(keep_bits & keep);
+    y[i] = x[i] * m;
+    if constexpr (kWriteMask) mask[i] = m;
+  }
+}
+
+}  // namespace
+
 Tensor dropout(const Tensor& x, float p, bool training, Generator& gen) {
   detail::check_defined(x, "dropout", "input");
   if (!(p >= 0.0f && p < 1.0f))
     throw std::invalid_argument(fmt::format("dropout: probability {} is not in [0, 1)", p));
   if (!training || p == 0.0f) return x;
   // One draw from `gen` keys the mask's counter-based stream: a seed fixes the mask, which is
-  // then made in parallel and is the same at every thread count. The op is then mul by a
-  // constant.
-  Tensor mask = Tensor::empty(x.shape());
+  // then made in parallel and is the same at every thread count. Mask and product come from one
+  // pass: the product x * mask, rounded as mul(x, mask) rounds it, and the mask only when the
+  // backward (gy * mask) will need it.
   const uint32_t keep_bits = std::bit_cast<uint32_t>(1.0f / (1.0f - p));
   // keyed_uniform(key, i) >= p, in integers: p * 2^24 is exact, so the 24 bits must reach its
   // ceiling.
   const auto threshold = static_cast<uint32_t>(std::ceil(p * 0x1.0p24f));
   const uint64_t key = gen.next_u64();
-  float* m = mask.data();
-  const int64_t n = mask.numel();
-  // Branch-free (all ones or zeros masking the scale's bits): a branch on a random comparison
-  // mispredicts up to half the time, which cost more than drawing the number.
-#pragma omp parallel for simd schedule(static) if (parallel : n >= kParallelMinElements)
-  for (int64_t i = 0; i < n; ++i) {
-    const uint32_t keep = 0u - static_cast<uint32_t>(keyed_bits24(key, i) >= threshold);
-    m[i] = std::bit_cast<float>(keep_bits & keep);
+  Tensor y = Tensor::empty(x.shape());
+  const bool recording = GradMode::is_enabled() && x.requires_grad();
+  if (!recording) {
+    dropout_kernel<false>(x.data(), y.data(), nullptr, x.numel(), key, threshold, keep_bits);
+    return y;
   }
-  return mul(x, mask);
+  Tensor mask = Tensor::empty(x.shape());
+  dropout_kernel<true>(x.data(), y.data(), mask.data(), x.numel(), key, threshold, keep_bits);
+  return record("dropout", std::move(y), {x},
+                [mask](const Tensor& gy, Node&) { return TensorList{mul(gy, mask)}; });
 }
 
 // ---- indices held in floats: embedding and one_hot ----
