@@ -32,6 +32,7 @@
 #include "models/io/png.h"
 #include "models/nn/attention.h"
 #include "models/nn/batch_norm_stats.h"
+#include "models/nn/clip_grad.h"
 #include "models/nn/init.h"
 #include "models/nn/layers.h"
 #include "models/nn/module.h"

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <utility>
@@ -736,4 +737,78 @@ TEST_CASE("RMSprop refuses a state without the averages its options need") {
   check_load_error(*centered.opt, c, "opt", "'opt/0/grad_avg'");
   check_load_error(*moving.opt, c, "opt", "'opt/0/momentum_buffer'");
   CHECK(centered.opt->step_count() == 0);
+}
+
+// ---- gradient clipping (models/nn/clip_grad.h); the values are PyTorch 1.13's ----
+
+namespace {
+
+struct ClipCase {
+  Tensor a = parameter({0.0f, 0.0f}), b = parameter({0.0f}), none = parameter({0.0f});
+  ClipCase(float a0 = 3.0f, float a1 = 4.0f) {
+    set_grad(a, {a0, a1});
+    set_grad(b, {-12.0f});
+  }
+  TensorList all() const { return {a, b, none}; }  // `none` has no gradient: skipped
+};
+
+}  // namespace
+
+TEST_CASE("clip_grad_norm_ scales every gradient by max_norm / norm when the norm is larger") {
+  ClipCase c;
+  CHECK(nn::utils::clip_grad_norm_(c.all(), 6.5) == 13.0);  // sqrt(9 + 16 + 144)
+  CHECK(c.a.grad().to_vector()[0] == doctest::Approx(1.4999998807907104).epsilon(1e-7));
+  CHECK(c.a.grad().to_vector()[1] == doctest::Approx(1.9999998807907104).epsilon(1e-7));
+  CHECK(c.b.grad().to_vector()[0] == doctest::Approx(-5.999999523162842).epsilon(1e-7));
+  CHECK_FALSE(c.none.grad().defined());
+
+  ClipCase inf;  // the largest magnitude
+  CHECK(nn::utils::clip_grad_norm_(inf.all(), 6.5, std::numeric_limits<double>::infinity()) ==
+        12.0);
+  CHECK(inf.a.grad().to_vector()[1] == doctest::Approx(2.1666665077209473).epsilon(1e-7));
+
+  ClipCase l1;  // within the bound: the gradients are left as they are
+  CHECK(nn::utils::clip_grad_norm_(l1.all(), 100.0, 1.0) == 19.0);
+  CHECK(l1.a.grad().to_vector() == std::vector<float>{3.0f, 4.0f});
+
+  ClipCase cubic;
+  CHECK(nn::utils::clip_grad_norm_(cubic.all(), 100.0, 3.0) ==
+        doctest::Approx(std::cbrt(27.0 + 64.0 + 1728.0)));
+  CHECK(nn::utils::clip_grad_norm_({parameter({1.0f})}, 1.0) == 0.0);  // no gradient at all
+}
+
+TEST_CASE("clip_grad_norm_ on a NaN or infinite norm: as PyTorch, or an error naming it") {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  ClipCase with_nan(3.0f, nan);
+  CHECK(std::isnan(nn::utils::clip_grad_norm_(with_nan.all(), 1.0)));
+  CHECK(std::isnan(with_nan.b.grad().item()));  // every gradient scaled by NaN
+  ClipCase nan_max(nan, 4.0f);  // the largest magnitude of a NaN is NaN, not the largest number
+  CHECK(std::isnan(
+      nn::utils::clip_grad_norm_(nan_max.all(), 1.0, std::numeric_limits<double>::infinity())));
+  ClipCase with_inf(3.0f, inf);
+  CHECK(std::isinf(nn::utils::clip_grad_norm_(with_inf.all(), 1.0)));
+  CHECK(with_inf.a.grad().to_vector()[0] == 0.0f);  // scaled by 0
+  CHECK(std::isnan(with_inf.a.grad().to_vector()[1]));
+  ClipCase refused(3.0f, inf);
+  CHECK_THROWS_WITH_AS(nn::utils::clip_grad_norm_(refused.all(), 1.0, 2.0, true),
+                       Contains("the total norm of order 2 of the gradients is inf"),
+                       std::runtime_error);
+  CHECK(refused.a.grad().to_vector()[0] == 3.0f);  // untouched
+  ClipCase bad;
+  CHECK_THROWS_WITH_AS(nn::utils::clip_grad_norm_(bad.all(), -1.0),
+                       Contains("max_norm -1 must be >= 0"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(nn::utils::clip_grad_norm_(bad.all(), 1.0, 0.0),
+                       Contains("norm_type 0 must be positive"), std::invalid_argument);
+  CHECK_THROWS_AS(nn::utils::clip_grad_norm_(bad.all(), std::nan("")), std::invalid_argument);
+  CHECK(bad.a.grad().to_vector()[0] == 3.0f);
+}
+
+TEST_CASE("clip_grad_value_ clamps every gradient element, and refuses a negative bound") {
+  ClipCase c;
+  nn::utils::clip_grad_value_(c.all(), 3.5);
+  CHECK(c.a.grad().to_vector() == std::vector<float>{3.0f, 3.5f});
+  CHECK(c.b.grad().to_vector() == std::vector<float>{-3.5f});
+  CHECK_THROWS_WITH_AS(nn::utils::clip_grad_value_(c.all(), -0.5),
+                       Contains("clip_value -0.5 must be >= 0"), std::invalid_argument);
 }
