@@ -35,31 +35,33 @@ std::string describe_decay(const RunConfig& c) {
                      decay_start(c) + 1, c.steps);
 }
 
-// Adam with beta1 0.5 (DCGAN's).
-OptimizerChoice adam() {
+// An optimizer that follows the decay above, made by `make` for the run's lr.
+OptimizerChoice decaying_choice(
+    std::string name, std::string summary,
+    std::function<std::unique_ptr<optim::Optimizer>(TensorList, double lr)> make) {
   OptimizerChoice o;
-  o.name = "adam";
-  o.summary = "Adam, betas (0.5, 0.999), lr decaying linearly after --lr-decay-start";
-  o.build = [](TensorList parameters, const RunConfig& c, int64_t) {
-    return decaying(std::make_unique<optim::Adam>(std::move(parameters),
-                                                  optim::AdamOptions(c.lr).betas({0.5, 0.999})),
-                    c);
+  o.name = std::move(name);
+  o.summary = std::move(summary) + ", lr decaying linearly after --lr-decay-start";
+  o.build = [make](TensorList parameters, const RunConfig& c, int64_t) {
+    return decaying(make(std::move(parameters), c.lr), c);
   };
   o.describe_schedule = describe_decay;
   return o;
 }
 
+// Adam with beta1 0.5 (DCGAN's).
+OptimizerChoice adam() {
+  return decaying_choice("adam", "Adam, betas (0.5, 0.999)", [](TensorList parameters, double lr) {
+    return std::make_unique<optim::Adam>(std::move(parameters),
+                                         optim::AdamOptions(lr).betas({0.5, 0.999}));
+  });
+}
+
 // RMSprop as the WGAN paper trains its critic and generator (Arjovsky et al. use lr 5e-5).
 OptimizerChoice rmsprop() {
-  OptimizerChoice o;
-  o.name = "rmsprop";
-  o.summary = "RMSprop, alpha 0.99, lr decaying linearly after --lr-decay-start";
-  o.build = [](TensorList parameters, const RunConfig& c, int64_t) {
-    return decaying(
-        std::make_unique<optim::RMSprop>(std::move(parameters), optim::RMSpropOptions(c.lr)), c);
-  };
-  o.describe_schedule = describe_decay;
-  return o;
+  return decaying_choice("rmsprop", "RMSprop, alpha 0.99", [](TensorList parameters, double lr) {
+    return std::make_unique<optim::RMSprop>(std::move(parameters), optim::RMSpropOptions(lr));
+  });
 }
 
 // The GAN paper's SGD: lr divided by 1.000004 per update down to 1e-6; momentum 0.5 rising to 0.7
