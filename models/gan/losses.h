@@ -45,7 +45,7 @@ Loss minimax_loss();
 Loss nonsaturating_loss();
 // WGAN (Arjovsky et al., 2017): critic E[f(G(z))] - E[f(x)] with its weights clipped to [-clip,
 // clip] after every update, G -E[f(G(z))]. The paper trains both with RMSprop, lr 5e-5, 5 critic
-// steps per G step. Throws std::invalid_argument unless clip > 0.
+// steps per G step. Throws std::invalid_argument unless clip is positive and finite.
 Loss wgan_loss(float clip = 0.01f);
 // WGAN-GP (Gulrajani et al., 2017): WGAN's objective with the gradient penalty in place of the
 // clipping, critic E[f(G(z))] - E[f(x)] + lambda * penalty.

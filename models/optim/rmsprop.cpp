@@ -43,30 +43,30 @@ void rmsprop_update(const Coefficients& c, float* p, const float* g,
   const float* b = nullptr;
   if constexpr (kCentered) a = state[kGradAvg];
   if constexpr (kMomentum) b = state[kBuffer];
-  detail::for_each_block<W>(n, state,
-                            [=](int64_t begin, int64_t end, const std::array<float*, W>& dst) {
-                              const Coefficients k = c;  // a local copy: see detail::for_each_block
+  auto block = [=](int64_t begin, int64_t end, const std::array<float*, W>& dst) {
+    const Coefficients k = c;  // a local copy: see detail::for_each_block
 #pragma omp simd
-                              for (int64_t e = begin; e < end; ++e) {
-                                const float d = g[e] + k.weight_decay * p[e];
-                                const float se = k.alpha * s[e] + k.keep * (d * d);
-                                dst[1][e - begin] = se;
-                                float variance = se;
-                                if constexpr (kCentered) {
-                                  const float ae = k.alpha * a[e] + k.keep * d;
-                                  dst[kGradAvg][e - begin] = ae;
-                                  variance = se - ae * ae;
-                                }
-                                const float step = d / (std::sqrt(variance) + k.eps);
-                                if constexpr (kMomentum) {
-                                  const float be = k.momentum * b[e] + step;
-                                  dst[kBuffer][e - begin] = be;
-                                  dst[0][e - begin] = p[e] - k.lr * be;
-                                } else {
-                                  dst[0][e - begin] = p[e] - k.lr * step;
-                                }
-                              }
-                            });
+    for (int64_t e = begin; e < end; ++e) {
+      const float d = g[e] + k.weight_decay * p[e];
+      const float se = k.alpha * s[e] + k.keep * (d * d);
+      dst[1][e - begin] = se;
+      float variance = se;
+      if constexpr (kCentered) {
+        const float ae = k.alpha * a[e] + k.keep * d;
+        dst[kGradAvg][e - begin] = ae;
+        variance = se - ae * ae;
+      }
+      const float step = d / (std::sqrt(variance) + k.eps);
+      if constexpr (kMomentum) {
+        const float be = k.momentum * b[e] + step;
+        dst[kBuffer][e - begin] = be;
+        dst[0][e - begin] = p[e] - k.lr * be;
+      } else {
+        dst[0][e - begin] = p[e] - k.lr * step;
+      }
+    }
+  };
+  detail::for_each_block<W>(n, state, block);
 }
 
 }  // namespace
