@@ -51,10 +51,30 @@ std::optional<int> whole_cpus(std::optional<double> quota, std::optional<double>
   return std::max(1, static_cast<int>(std::ceil(*quota / *period)));
 }
 
-int affinity_cpus() {
+// The CPUs this process may use; empty when they cannot be read. When the user binds OpenMP's
+// threads (OMP_PROC_BIND, or OMP_PLACES alone), libgomp has already narrowed the main thread's
+// affinity to the first place, before main; its places, built from the mask the process started
+// with, still name every CPU.
+cpu_set_t usable_cpus() {
   cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) != 0) return std::max(1, omp_get_num_procs());
-  return std::max(1, CPU_COUNT(&set));
+  CPU_ZERO(&set);
+  if (omp_get_proc_bind() != omp_proc_bind_false) {
+    for (int place = 0; place < omp_get_num_places(); ++place) {
+      std::vector<int> ids(static_cast<size_t>(omp_get_place_num_procs(place)));
+      omp_get_place_proc_ids(place, ids.data());
+      for (int id : ids)
+        if (id >= 0 && id < CPU_SETSIZE) CPU_SET(id, &set);
+    }
+    if (CPU_COUNT(&set) > 0) return set;
+  }
+  if (sched_getaffinity(0, sizeof set, &set) != 0) CPU_ZERO(&set);
+  return set;
+}
+
+int affinity_cpus() {
+  cpu_set_t set = usable_cpus();
+  if (CPU_COUNT(&set) == 0) return std::max(1, omp_get_num_procs());
+  return CPU_COUNT(&set);
 }
 
 }  // namespace
@@ -105,8 +125,15 @@ void restart_with_openmp_wait_policy(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;
   auto [name, value] = openmp_wait_setting();
   if (::setenv(name, value, 0) != 0) return;
+  // A bound main thread would pass its one place on to the new process, whose libgomp would then
+  // find a single CPU; it starts with every CPU this one started with.
+  cpu_set_t started, cpus = usable_cpus();
+  const bool widened = ::sched_getaffinity(0, sizeof started, &started) == 0 &&
+                       CPU_COUNT(&cpus) > 0 && ::sched_setaffinity(0, sizeof cpus, &cpus) == 0;
   ::execv("/proc/self/exe", argv);
-  ::unsetenv(name);  // exec failed (no /proc?): run on with libgomp's default, as started
+  // exec failed (no /proc?): run on with libgomp's default, as started
+  ::unsetenv(name);
+  if (widened) ::sched_setaffinity(0, sizeof started, &started);
 }
 
 namespace {

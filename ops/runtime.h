@@ -20,10 +20,11 @@ int num_threads();
 // and the memory-bound oneDNN primitives (ops/dnnl, SerialBelow) use it.
 inline constexpr int64_t kParallelMinElements = int64_t{1} << 15;
 
-// The cores this process may use: the CPUs of its affinity mask (taskset, a container's cpuset),
-// capped by its cgroup's CPU quota, at least 1. The host's CPU count is not it: a container
-// limited to 2 CPUs of 64 that ran 64 threads would spend its quota in a few milliseconds of each
-// period and sleep the rest.
+// The cores this process may use: the CPUs of its affinity mask (taskset, a container's cpuset;
+// when OpenMP's threads are bound, the CPUs of OpenMP's places, as libgomp has narrowed the main
+// thread's mask to the first), capped by its cgroup's CPU quota, at least 1. The host's CPU count
+// is not it: a container limited to 2 CPUs of 64 that ran 64 threads would spend its quota in a few
+// milliseconds of each period and sleep the rest.
 struct CoreBudget {
   int cores = 1;
   int affinity = 1;          // CPUs in the affinity mask
@@ -56,7 +57,8 @@ std::string use_threads(int requested);
 //
 // So a program calls this first thing in main, with main's argv: when the user has set neither
 // variable, it sets the one minimax chose (openmp_wait_setting()) and executes the program again
-// (/proc/self/exe, the same arguments), which libgomp then starts with; it returns when there is
+// (/proc/self/exe, the same arguments, and every CPU the process started with, even when libgomp
+// has bound the main thread to one), which libgomp then starts with; it returns when there is
 // nothing to do (the variable is set: the user's own setting always wins) or the re-execution
 // failed (the program then runs with libgomp's default). Call it before any thread starts.
 void restart_with_openmp_wait_policy(char** argv);

@@ -1,5 +1,6 @@
 // The `minimax` command line, run as a user runs it: the built binary, its files and exit codes.
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -833,4 +834,27 @@ TEST_CASE("cli: idle OpenMP threads spin briefly, then sleep, unless the user ch
   r = run_shell(env + "GOMP_SPINCOUNT=1234 " + MINIMAX_CLI + " --version", s);
   CHECK(contains(r.err, "GOMP_SPINCOUNT = '1234'"));
   CHECK_FALSE(contains(r.err, chosen));
+}
+
+// Binding OpenMP's threads (OMP_PROC_BIND, or OMP_PLACES alone) makes libgomp narrow the main
+// thread's affinity to the first place before main. The default thread count still counts every
+// CPU, in the program libgomp started and in the one minimax runs again (which would otherwise
+// inherit the narrowed mask): both ran on one core.
+TEST_CASE("cli: bound OpenMP threads still default to every core the process may use") {
+  TempDir s;
+  const minimax::CoreBudget budget = minimax::available_cores();
+  const std::string header =
+      fmt::format("{} thread{} ({})", budget.cores, budget.cores == 1 ? "" : "s", budget.why());
+  const std::string train = fmt::format(" {} train --data ring8 --steps 1 --out {}", MINIMAX_CLI,
+                                        (s.path / "run").string());
+  // The last runs nothing again: the user chose the waiting.
+  for (std::string setting : {"OMP_PROC_BIND=true", "OMP_PROC_BIND=spread", "OMP_PLACES=cores",
+                              "OMP_PROC_BIND=close GOMP_SPINCOUNT=1000"}) {
+    CAPTURE(setting);
+    CliResult r =
+        run_shell("env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT " + setting + train + " --force", s);
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    CHECK(contains(r.out, header));
+  }
 }
