@@ -90,6 +90,85 @@ TEST_CASE("Sequential applies its modules in order") {
   CHECK_THROWS_AS(seq.push_back(nullptr), std::invalid_argument);
 }
 
+// A residual stack whose forward connects its blocks itself: what ModuleList is for.
+class ResidualStack : public Module {
+ public:
+  explicit ResidualStack(int depth) : Module("ResidualStack") {
+    blocks = register_module("blocks", std::make_shared<ModuleList>());
+    for (int i = 0; i < depth; ++i)
+      blocks->push_back(std::make_shared<Sequential>(std::initializer_list<std::shared_ptr<Module>>{
+          std::make_shared<Linear>(3, 3), std::make_shared<Functional>(leaky_relu, 0.2f)}));
+  }
+  Tensor forward(const Tensor& x) override {
+    Tensor h = x;
+    for (size_t i = 0; i < blocks->size(); ++i) h = add(h, (*(*blocks)[i])(h));
+    return h;
+  }
+  std::shared_ptr<ModuleList> blocks;
+};
+
+TEST_CASE("ModuleList registers its modules as 0, 1, ... and leaves the wiring to its owner") {
+  ResidualStack net(2);
+  std::vector<std::string> names;
+  for (auto& [name, t] : net.named_parameters()) names.push_back(name);
+  CHECK(names == std::vector<std::string>{"blocks.0.0.weight", "blocks.0.0.bias",
+                                          "blocks.1.0.weight", "blocks.1.0.bias"});
+  REQUIRE(net.blocks->size() == 2);
+  auto lin0 = net.blocks->at<Sequential>(0)->at<Linear>(0);
+  auto lin1 = net.blocks->at<Sequential>(1)->at<Linear>(0);
+  Generator gen(3);
+  Tensor x = Tensor::uniform({4, 3}, -1, 1, gen);
+  Tensor h = add(x, leaky_relu(lin0->forward(x), 0.2f));
+  Tensor expected = add(h, leaky_relu(lin1->forward(h), 0.2f));
+  CHECK(net(x).to_vector() == expected.to_vector());
+  // Every block's parameters get their gradient through the owner's forward.
+  sum(square(net(x))).backward();
+  for (auto& [name, p] : net.named_parameters()) {
+    INFO(name);
+    CHECK(p.grad().defined());
+  }
+  // eval reaches the modules in the list.
+  net.eval();
+  CHECK_FALSE(net.blocks->at<Sequential>(1)->is_training());
+  // A list holds modules; it does not call them.
+  CHECK_THROWS_AS((*net.blocks)(x), std::logic_error);
+  CHECK_THROWS_WITH_AS(net.blocks->at<Linear>(1),
+                       "ModuleList: module 1 is a Sequential, not a minimax::nn::Linear",
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS((*net.blocks)[2], "ModuleList: index 2 is past its 2 modules",
+                       std::out_of_range);
+  CHECK_THROWS_AS(net.blocks->push_back(nullptr), std::invalid_argument);
+  ModuleList empty;
+  CHECK(empty.empty());
+  // Sequential is a ModuleList that calls its modules in order.
+  Sequential seq{std::make_shared<Identity>(), std::make_shared<Tanh>()};
+  CHECK(seq.at<Identity>(0)->type_name() == "Identity");
+  CHECK(seq(x).to_vector() == tanh(x).to_vector());
+}
+
+TEST_CASE("Functional calls its function, with any arguments after the input bound") {
+  Generator gen(5);
+  Tensor x = Tensor::uniform({3, 4}, -2, 2, gen).requires_grad_();
+  Functional plain(relu);
+  Functional bound(leaky_relu, 0.1f);
+  Functional lambda([](const Tensor& t) { return mul(t, 3.0f); });
+  CHECK(plain(x).to_vector() == relu(x).to_vector());
+  CHECK(bound(x).to_vector() == leaky_relu(x, 0.1f).to_vector());
+  CHECK(lambda(x).to_vector() == mul(x, 3.0f).to_vector());
+  // The gradient goes through the function: d/dx sum(leaky_relu(x, 0.1)) is 1 or 0.1.
+  Tensor g = grad({sum(bound(x))}, {x})[0];
+  const std::vector<float> xs = x.to_vector(), gs = g.to_vector();
+  for (size_t i = 0; i < xs.size(); ++i) CHECK(gs[i] == (xs[i] > 0 ? 1.0f : 0.1f));
+  CHECK(plain.parameters().empty());
+  CHECK(plain.type_name() == "Functional");
+  CHECK_THROWS_AS(Functional(std::function<Tensor(const Tensor&)>()), std::invalid_argument);
+  // Identity passes its input and its gradient through unchanged.
+  Identity id;
+  CHECK(id(x).to_vector() == xs);
+  Tensor gi = grad({sum(mul(id(x), 2.0f))}, {x})[0];
+  for (float v : gi.to_vector()) CHECK(v == 2.0f);
+}
+
 TEST_CASE("train and eval switch dropout and batch norm recursively") {
   auto drop = std::make_shared<Dropout>(0.5f);
   auto bn = std::make_shared<BatchNorm1d>(3);

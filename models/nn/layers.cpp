@@ -1,5 +1,6 @@
 #include "models/nn/layers.h"
 
+#include <cxxabi.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -349,12 +350,37 @@ std::string Reshape::describe() const {
   return fmt::format("Reshape({})", shape_.str());
 }
 
-Sequential::Sequential(std::initializer_list<std::shared_ptr<Module>> modules) : Sequential() {
+Functional::Functional(std::function<Tensor(const Tensor&)> f)
+    : Module("Functional"), f_(std::move(f)) {
+  if (!f_) throw std::invalid_argument("Functional: the function is empty");
+}
+
+ModuleList::ModuleList(std::initializer_list<std::shared_ptr<Module>> modules) : ModuleList() {
   for (const auto& m : modules) push_back(m);
 }
 
-void Sequential::push_back(std::shared_ptr<Module> module) {
+void ModuleList::push_back(std::shared_ptr<Module> module) {
   register_module(std::to_string(size()), std::move(module));
+}
+
+const std::shared_ptr<Module>& ModuleList::operator[](size_t i) const {
+  if (i >= size())
+    throw std::out_of_range(
+        fmt::format("{}: index {} is past its {} modules", type_name(), i, size()));
+  return named_children()[i].second;
+}
+
+void ModuleList::throw_wrong_type(size_t i, const char* mangled) const {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> wanted(
+      abi::__cxa_demangle(mangled, nullptr, nullptr, &status), std::free);
+  throw std::invalid_argument(fmt::format("{}: module {} is a {}, not a {}", type_name(), i,
+                                          (*this)[i]->type_name(),
+                                          status == 0 ? wanted.get() : mangled));
+}
+
+Sequential::Sequential(std::initializer_list<std::shared_ptr<Module>> modules) : Sequential() {
+  for (const auto& m : modules) push_back(m);
 }
 
 Tensor Sequential::forward(const Tensor& x) {

@@ -10,8 +10,11 @@
 // Reinitialize with models/nn/init.h (e.g. the GAN paper's U(-0.05, 0.05)).
 #pragma once
 
+#include <functional>
 #include <initializer_list>
 #include <memory>
+#include <string>
+#include <typeinfo>
 
 #include "models/nn/module.h"
 #include "ops/ops.h"
@@ -354,17 +357,62 @@ class Reshape : public Module {
   Shape shape_;
 };
 
-// Applies its modules in order; they are registered as "0", "1", ...
-class Sequential : public Module {
+// Returns its input: a placeholder where a block may or may not transform (a skip connection
+// whose channels already match).
+class Identity : public Module {
  public:
-  Sequential() : Module("Sequential") {}
-  Sequential(std::initializer_list<std::shared_ptr<Module>> modules);
+  Identity() : Module("Identity") {}
+  Tensor forward(const Tensor& x) override { return x; }
+};
+
+// A function as a module, for a Sequential: Functional(relu), or with the arguments after the
+// input bound, Functional(leaky_relu, 0.2f) for leaky_relu(x, 0.2f), as libtorch's.
+class Functional : public Module {
+ public:
+  explicit Functional(std::function<Tensor(const Tensor&)> f);
+  template <class F, class... Args>
+  requires(sizeof...(Args) > 0) Functional(F f, Args... args)
+      : Functional(std::function<Tensor(const Tensor&)>(
+            [f, args...](const Tensor& x) { return f(x, args...); })) {}
+  Tensor forward(const Tensor& x) override { return f_(x); }
+
+ private:
+  std::function<Tensor(const Tensor&)> f_;
+};
+
+// Holds modules registered as "0", "1", ..., in order, without calling them: the blocks of a
+// network whose own forward decides how they connect (libtorch's ModuleList).
+class ModuleList : public Module {
+ public:
+  ModuleList() : ModuleList("ModuleList") {}
+  ModuleList(std::initializer_list<std::shared_ptr<Module>> modules);
   void push_back(std::shared_ptr<Module> module);
-  Tensor forward(const Tensor& x) override;
   size_t size() const { return named_children().size(); }
-  const std::shared_ptr<Module>& operator[](size_t i) const {
-    return named_children().at(i).second;
+  bool empty() const { return size() == 0; }
+  // The i-th module; std::out_of_range past the end.
+  const std::shared_ptr<Module>& operator[](size_t i) const;
+  // The i-th module as an M: ModuleList::at<Linear>(0). std::invalid_argument when it is another
+  // type, naming both.
+  template <class M>
+  std::shared_ptr<M> at(size_t i) const {
+    std::shared_ptr<M> m = std::dynamic_pointer_cast<M>((*this)[i]);
+    if (!m) throw_wrong_type(i, typeid(M).name());
+    return m;
   }
+
+ protected:
+  explicit ModuleList(std::string type_name) : Module(std::move(type_name)) {}
+
+ private:
+  [[noreturn]] void throw_wrong_type(size_t i, const char* mangled) const;
+};
+
+// A ModuleList whose forward applies its modules in order.
+class Sequential : public ModuleList {
+ public:
+  Sequential() : ModuleList("Sequential") {}
+  Sequential(std::initializer_list<std::shared_ptr<Module>> modules);
+  Tensor forward(const Tensor& x) override;
 };
 
 // A shared Sequential, for registering as a submodule: register_module("body", sequential({...})).
