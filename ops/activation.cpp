@@ -31,6 +31,21 @@ Tensor elu_curvature(const Tensor& x, float alpha, float) {
   return mul(mul(rsub(1.0f, positive_mask(x)), exp(negative_part)), alpha);
 }
 
+// silu'' = sigmoid(x) sigmoid(-x) (2 + x (sigmoid(-x) - sigmoid(x))). Both sigmoids are taken, not
+// 1 - sigmoid(x), which is 0 in float from x = 17 on, where silu'' is still -6e-7.
+Tensor silu_curvature(const Tensor& x, float, float) {
+  Tensor s = sigmoid(x), t = sigmoid(neg(x));
+  return mul(mul(s, t), add(mul(x, sub(t, s)), 2.0f));
+}
+
+// gelu'' = phi(x) (2 - x^2), with x clamped to +-40, where phi is 0 in float anyway: x^2 cannot
+// overflow there and make it 0 * inf.
+Tensor gelu_curvature(const Tensor& x, float, float) {
+  constexpr float kInvSqrt2Pi = 0.3989422804014327f;
+  Tensor c = clamp(x, -40.0f, 40.0f), c2 = square(c);
+  return mul(mul(exp(mul(c2, -0.5f)), kInvSqrt2Pi), rsub(2.0f, c2));
+}
+
 const UnarySpec kRelu{
     "relu",
     "relu_backward",
@@ -78,6 +93,29 @@ const UnarySpec kElu{
     false,
     elu_curvature,
     [](const float* x, float* y, int64_t n, float alpha, float) { kernels::elu(x, y, n, alpha); }};
+// oneDNN's swish and gelu_erf are named for what they compute; our kernels run both passes.
+const UnarySpec kSilu{
+    "silu",
+    "silu_backward",
+    algorithm::eltwise_swish,
+    algorithm::eltwise_swish,
+    false,
+    silu_curvature,
+    [](const float* x, float* y, int64_t n, float, float) { kernels::silu(x, y, n); },
+    [](const float* g, const float* x, float* gx, int64_t n, float, float) {
+      kernels::silu_backward(g, x, gx, n);
+    }};
+const UnarySpec kGelu{
+    "gelu",
+    "gelu_backward",
+    algorithm::eltwise_gelu_erf,
+    algorithm::eltwise_gelu_erf,
+    false,
+    gelu_curvature,
+    [](const float* x, float* y, int64_t n, float, float) { kernels::gelu(x, y, n); },
+    [](const float* g, const float* x, float* gx, int64_t n, float, float) {
+      kernels::gelu_backward(g, x, gx, n);
+    }};
 }  // namespace
 
 Tensor relu(const Tensor& x) {
@@ -102,6 +140,12 @@ Tensor log_sigmoid(const Tensor& x) {
 }
 Tensor elu(const Tensor& x, float alpha) {
   return unary(kElu, x, alpha);
+}
+Tensor silu(const Tensor& x) {
+  return unary(kSilu, x);
+}
+Tensor gelu(const Tensor& x) {
+  return unary(kGelu, x);
 }
 
 // ---- softmax and log_softmax ----

@@ -128,8 +128,11 @@ namespace {
 Tensor unary_grad(const UnarySpec& spec, const Tensor& g, const Tensor& s, float alpha,
                   float beta) {
   Tensor gx = Tensor::empty(s.shape());
-  kernels::eltwise_backward(spec.backward, alpha, beta, g.data(), s.data(), spec.saves_output,
-                            gx.data(), s.numel());
+  if (spec.own_backward)
+    spec.own_backward(g.data(), s.data(), gx.data(), s.numel(), alpha, beta);
+  else
+    kernels::eltwise_backward(spec.backward, alpha, beta, g.data(), s.data(), spec.saves_output,
+                              gx.data(), s.numel());
   return record(spec.backward_name, std::move(gx), {saved(g), saved(s)},
                 [&spec, g, s, alpha, beta](const Tensor& gg, Node& n) {
                   TensorList r(2);

@@ -37,6 +37,9 @@ struct UnarySpec {
   // Our own forward kernel (ops/math_kernels.h), where oneDNN's `forward` is inexact or loses NaN;
   // else null.
   void (*own_forward)(const float* x, float* y, int64_t n, float alpha, float beta) = nullptr;
+  // Our own gx = g f'(s), where oneDNN has no exact `backward`; else null.
+  void (*own_backward)(const float* g, const float* s, float* gx, int64_t n, float alpha,
+                       float beta) = nullptr;
 };
 
 Tensor unary(const UnarySpec& spec, const Tensor& x, float alpha = 0.0f, float beta = 0.0f);

@@ -108,6 +108,52 @@ void for_each(const float* x, float* y, int64_t n, F f) {
   for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
 }
 
+// gx[i] = g[i] f'(x[i]), the product taken in double and rounded once.
+template <class D>
+void for_each_grad(const float* g, const float* x, float* gx, int64_t n, D derivative) {
+#pragma omp parallel for simd schedule(static) if (parallel : n >= kParallelMinElements)
+  for (int64_t i = 0; i < n; ++i)
+    gx[i] = static_cast<float>(static_cast<double>(g[i]) * derivative(x[i]));
+}
+
+// PyTorch evaluates x / (1 + e^-x) and x Phi(x) as written, so an infinite input gives NaN
+// where the formula meets inf / inf or inf * 0: silu and gelu at -inf, both derivatives at +-inf.
+inline bool is_inf(float x) {
+  return std::abs(x) == std::numeric_limits<float>::infinity();
+}
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr float kNaNF = std::numeric_limits<float>::quiet_NaN();
+
+// x / (1 + e^-x); -x clamped to +-200, beyond which the result is x or rounds to 0 anyway.
+inline float silu_one(float x) {
+  const double xd = x;
+  const float r = static_cast<float>(xd / (1.0 + exp_d(std::clamp(-xd, -200.0, 200.0))));
+  return x == -std::numeric_limits<float>::infinity() ? kNaNF : r;
+}
+// silu'(x) = sigmoid(x) (1 + x (1 - sigmoid(x))) = (1 + e (1 + x)) / (1 + e)^2 with e = e^-x, a
+// form without the cancellation 1 - sigmoid(x) has for large x.
+inline double silu_derivative(float x) {
+  const double xd = x, e = exp_d(std::clamp(-xd, -200.0, 200.0));
+  const double d = (1.0 + e * (1.0 + xd)) / ((1.0 + e) * (1.0 + e));
+  return is_inf(x) ? kNaN : d;
+}
+
+constexpr double kSqrtHalf = 0x1.6a09e667f3bcdp-1;    // 1 / sqrt(2)
+constexpr double kInvSqrt2Pi = 0x1.9884533d43651p-2;  // 1 / sqrt(2 pi)
+// x Phi(x) = x erfc(-x / sqrt 2) / 2: erfc keeps the tiny values of Phi for negative x accurate.
+inline float gelu_one(float x) {
+  const double xd = x;
+  const float r = static_cast<float>(0.5 * xd * std::erfc(-xd * kSqrtHalf));
+  return x == -std::numeric_limits<float>::infinity() ? kNaNF : r;
+}
+// gelu'(x) = Phi(x) + x phi(x); phi(x) x is below any double for |x| > 38, and is taken as 0
+// there, where x^2 / 2 leaves exp_d's range.
+inline double gelu_derivative(float x) {
+  const double xd = x;
+  const double x_phi = std::abs(xd) < 38.0 ? xd * exp_d(-0.5 * xd * xd) * kInvSqrt2Pi : 0.0;
+  return is_inf(x) ? kNaN : 0.5 * std::erfc(-xd * kSqrtHalf) + x_phi;
+}
+
 }  // namespace
 
 void log(const float* x, float* y, int64_t n) {
@@ -124,6 +170,18 @@ void elu(const float* x, float* y, int64_t n, float alpha) {
 }
 void exp(const float* x, float* y, int64_t n) {
   for_each(x, y, n, exp_one);
+}
+void silu(const float* x, float* y, int64_t n) {
+  for_each(x, y, n, silu_one);
+}
+void silu_backward(const float* g, const float* x, float* gx, int64_t n) {
+  for_each_grad(g, x, gx, n, silu_derivative);
+}
+void gelu(const float* x, float* y, int64_t n) {
+  for_each(x, y, n, gelu_one);
+}
+void gelu_backward(const float* g, const float* x, float* gx, int64_t n) {
+  for_each_grad(g, x, gx, n, gelu_derivative);
 }
 void relu(const float* x, float* y, int64_t n) {
   for_each(x, y, n, [](float v) { return v > 0.0f || v != v ? v : 0.0f; });

@@ -24,6 +24,13 @@ void softplus(const float* x, float* y, int64_t n);     // log(1 + e^x)
 void log_sigmoid(const float* x, float* y, int64_t n);  // -softplus(-x)
 void elu(const float* x, float* y, int64_t n, float alpha);
 void exp(const float* x, float* y, int64_t n);
+void silu(const float* x, float* y, int64_t n);  // x sigmoid(x)
+void gelu(const float* x, float* y, int64_t n);  // x Phi(x), Phi the normal CDF (through erfc)
+// gx[i] = g[i] f'(x[i]) for silu and gelu, also evaluated in double and rounded once. At +-inf,
+// where PyTorch's formulas meet inf * 0, the derivatives are NaN, as PyTorch's are, and so are
+// silu(-inf) and gelu(-inf).
+void silu_backward(const float* g, const float* x, float* gx, int64_t n);
+void gelu_backward(const float* g, const float* x, float* gx, int64_t n);
 
 // oneDNN's relu and clip take max(x, bound), which turns NaN into the bound; these keep NaN, as
 // PyTorch does, and are as memory-bound as oneDNN's.

@@ -58,6 +58,8 @@ Tensor tanh(const Tensor& x);
 Tensor softplus(const Tensor& x);     // log(1 + e^x), stable for large |x|
 Tensor log_sigmoid(const Tensor& x);  // log(sigmoid(x)) = -softplus(-x), never log(0)
 Tensor elu(const Tensor& x, float alpha = 1.0f);
+Tensor silu(const Tensor& x);  // x sigmoid(x), also called swish
+Tensor gelu(const Tensor& x);  // x Phi(x), Phi the standard normal CDF (exact, not the tanh form)
 // exp(x) / sum(exp(x)) along dim, and its logarithm (x - logsumexp(x, dim)) computed without
 // forming either exp or log of a probability.
 Tensor softmax(const Tensor& x, int dim);

@@ -11,8 +11,8 @@
 // may be flushed to zero: oneDNN's JIT kernels (sigmoid, and the derivatives built on its exp)
 // flush denormal results, which is their only error there; our own kernels (exp among them) keep
 // them (a test below). oneDNN's exp, and so its sigmoid and the derivatives of softplus,
-// log_sigmoid and elu, are up to 4.4 ulps off at the ends of its range (e^73, results near
-// FLT_MIN); 1 ulp elsewhere.
+// log_sigmoid and elu (and silu's second, built on sigmoid), are up to 4.4 ulps off at the ends of
+// its range (e^73, results near FLT_MIN); 1 ulp elsewhere.
 // That is with AVX2: below it oneDNN's exp reduces its argument without a fused multiply-add and
 // loses up to an ulp per unit of |x| (62 ulps at e^72, 50 at e^-86.7), which those ops are allowed
 // there (exp_slack).
@@ -115,7 +115,7 @@ struct Worst {
 
 // The ops whose values or derivatives come from oneDNN's exp.
 bool uses_onednn_exp(const Sweep& s) {
-  for (const char* name : {"sigmoid", "softplus", "log_sigmoid", "elu", "elu alpha 0.5"})
+  for (const char* name : {"sigmoid", "softplus", "log_sigmoid", "elu", "elu alpha 0.5", "silu"})
     if (s.name == name) return true;
   return false;
 }
@@ -180,6 +180,24 @@ double softplus_d(double x) {
 }
 
 const double kFltMax = std::numeric_limits<float>::max();
+
+// silu and gelu and their derivatives, in double. Phi through erfc keeps its tiny values for
+// negative x relative-accurate.
+double silu_d(double x) {
+  return x * sigmoid_d(x);
+}
+double silu_d1(double x) {
+  return sigmoid_d(x) * (1 + x * sigmoid_d(-x));
+}
+double silu_d2(double x) {
+  return sigmoid_d(x) * sigmoid_d(-x) * (2 + x * (sigmoid_d(-x) - sigmoid_d(x)));
+}
+double normal_cdf(double x) {
+  return 0.5 * std::erfc(-x / std::sqrt(2.0));
+}
+double normal_pdf(double x) {
+  return std::exp(-0.5 * x * x) / std::sqrt(2 * M_PI);
+}
 
 std::vector<Sweep> transcendental_sweeps() {
   auto one = [](double) { return 1.0; };
@@ -283,6 +301,28 @@ std::vector<Sweep> transcendental_sweeps() {
        {1},
        {5},
        {5}},
+      {"silu",
+       [](const Tensor& x) { return silu(x); },
+       silu_d,
+       silu_d1,
+       silu_d2,
+       -kFltMax,
+       kFltMax,
+       {},
+       {1},
+       {1},
+       {4, 0.25}},
+      {"gelu",
+       [](const Tensor& x) { return gelu(x); },
+       [](double x) { return x * normal_cdf(x); },
+       [](double x) { return normal_cdf(x) + x * normal_pdf(x); },
+       [](double x) { return normal_pdf(x) * (2 - x * x); },
+       -kFltMax,
+       kFltMax,
+       {},
+       {1},
+       {1},
+       {4, 0.25}},
       {"square",
        [](const Tensor& x) { return square(x); },
        [](double x) { return x * x; },
@@ -446,6 +486,25 @@ TEST_CASE("accuracy: our own kernels keep denormal results and exact limits") {
   CHECK(std::isnan(sp[2]));
   CHECK(sp[3] == 1e30f);
   CHECK(sp[4] == 0.0f);
+}
+
+// PyTorch evaluates silu and gelu as x / (1 + e^-x) and x Phi(x): at -inf that is inf / inf or
+// -inf * 0, NaN, and so is every derivative at +-inf (inf * 0 in each). Ours give the same.
+TEST_CASE("accuracy: silu and gelu at infinities and NaN as in PyTorch") {
+  for (auto op : {silu, gelu}) {
+    Tensor x = Tensor::from_vector({kInfF, -kInfF, kNaNF, 0.0f}, {4}).requires_grad_();
+    Tensor y = op(x);
+    std::vector<float> ys = y.to_vector();
+    CHECK(ys[0] == kInfF);
+    CHECK(std::isnan(ys[1]));
+    CHECK(std::isnan(ys[2]));
+    CHECK(ys[3] == 0.0f);
+    std::vector<float> g = grad({sum(y)}, {x})[0].to_vector();
+    CHECK(std::isnan(g[0]));
+    CHECK(std::isnan(g[1]));
+    CHECK(std::isnan(g[2]));
+    CHECK(g[3] == 0.5f);
+  }
 }
 
 // oneDNN's relu and clip are max(x, bound) and its exp clamps x first, which turned NaN into 0, the

@@ -124,6 +124,18 @@ TEST_CASE("grad: elu") {
                {"negative", {{{4, 5}, -2.0f, -0.1f}}, f, k2nd}});
 }
 
+TEST_CASE("grad: silu") {
+  auto f = [](const TensorList& x) { return silu(x[0]); };
+  check_table({{"around 0", {{{4, 5}, -3.0f, 3.0f}}, f, k2nd},
+               {"large", {{{4, 5}, 4.0f, 12.0f}}, f, k2nd},
+               {"negative", {{{4, 5}, -12.0f, -4.0f}}, f, k2nd}});
+}
+TEST_CASE("grad: gelu") {
+  auto f = [](const TensorList& x) { return gelu(x[0]); };
+  check_table({{"around 0", {{{4, 5}, -3.0f, 3.0f}}, f, k2nd},
+               {"tails", {{{4, 5}, -6.0f, -3.0f}}, f, k2nd}});
+}
+
 TEST_CASE("grad: softmax") {
   auto along = [](int dim) { return [dim](const TensorList& x) { return softmax(x[0], dim); }; };
   check_table({{"last dim", {{{3, 5}, -2.0f, 2.0f}}, along(-1), k2nd},

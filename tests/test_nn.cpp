@@ -162,6 +162,8 @@ TEST_CASE("Functional calls its function, with any arguments after the input bou
   CHECK(plain.parameters().empty());
   CHECK(plain.type_name() == "Functional");
   CHECK_THROWS_AS(Functional(std::function<Tensor(const Tensor&)>()), std::invalid_argument);
+  CHECK(SiLU()(x).to_vector() == silu(x).to_vector());
+  CHECK(GELU()(x).to_vector() == gelu(x).to_vector());
   // Identity passes its input and its gradient through unchanged.
   Identity id;
   CHECK(id(x).to_vector() == xs);

@@ -219,7 +219,7 @@ Graph Builder::build() {
 
 bool Builder::unary() {
   const float c = static_cast<float>(pick(-8, 8)) / 4.0f;
-  switch (pick(0, 17)) {
+  switch (pick(0, 19)) {
     case 0:
       return OP("neg(z)", neg(z));
     case 1:
@@ -255,6 +255,10 @@ bool Builder::unary() {
       return OP("log_sigmoid(z)", log_sigmoid(z));
     case 16:
       return OP(fmt::format("mul(z, {})", c), mul(z, c));
+    case 17:
+      return OP("silu(z)", silu(z));
+    case 18:
+      return OP("gelu(z)", gelu(z));
     default:
       return pick(0, 1) ? OP(fmt::format("add(z, {})", c), add(z, c))
                         : OP(fmt::format("rsub({}, z)", c), rsub(c, z));

@@ -83,6 +83,8 @@ TEST_CASE("torch: activations") {
           {"tanh", [](const TensorList& x, const json&) { return tanh(x[0]); }},
           {"softplus", [](const TensorList& x, const json&) { return softplus(x[0]); }},
           {"log_sigmoid", [](const TensorList& x, const json&) { return log_sigmoid(x[0]); }},
+          {"silu", [](const TensorList& x, const json&) { return silu(x[0]); }},
+          {"gelu", [](const TensorList& x, const json&) { return gelu(x[0]); }},
           {"elu",
            [](const TensorList& x, const json& c) {
              return options(c).contains("alpha") ? elu(x[0], f(c, "alpha")) : elu(x[0]);

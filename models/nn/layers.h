@@ -336,6 +336,18 @@ class Softplus : public Module {
   Tensor forward(const Tensor& x) override { return softplus(x); }
 };
 
+class SiLU : public Module {
+ public:
+  SiLU() : Module("SiLU") {}
+  Tensor forward(const Tensor& x) override { return silu(x); }
+};
+
+class GELU : public Module {
+ public:
+  GELU() : Module("GELU") {}
+  Tensor forward(const Tensor& x) override { return gelu(x); }
+};
+
 class Flatten : public Module {
  public:
   explicit Flatten(int start_dim = 1, int end_dim = -1)

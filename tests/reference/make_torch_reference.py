@@ -188,6 +188,8 @@ TORCH_OPS = {
     "softplus": lambda xs, o: F.softplus(xs[0]),
     "log_sigmoid": lambda xs, o: F.logsigmoid(xs[0]),
     "elu": lambda xs, o: F.elu(xs[0], o.get("alpha", 1.0)),
+    "silu": lambda xs, o: F.silu(xs[0]),
+    "gelu": lambda xs, o: F.gelu(xs[0]),
     "softmax": lambda xs, o: F.softmax(xs[0], o["dim"]),
     "log_softmax": lambda xs, o: F.log_softmax(xs[0], o["dim"]),
     # matrix products
@@ -394,7 +396,7 @@ A = "activations"
 case(A, "both signs", "relu", [signed("x", [4, 5], 0.1, 2.0)], second_order=SO)
 case(A, "slope 0.2", "leaky_relu", [signed("x", [4, 5], 0.1, 2.0)], {"negative_slope": 0.2}, SO)
 case(A, "default slope", "leaky_relu", [signed("x", [4, 5], 0.1, 2.0)], {}, SO)
-for op in ("sigmoid", "tanh", "softplus", "log_sigmoid"):
+for op in ("sigmoid", "tanh", "softplus", "log_sigmoid", "silu", "gelu"):
     case(A, "moderate", op, [inp("x", [4, 5], -4.0, 4.0)], second_order=SO)
     case(A, "saturated", op, [signed("x", [2, 5], 8.0, 30.0)], second_order=SO)
 case(A, "default alpha", "elu", [signed("x", [4, 5], 0.1, 2.0)], {}, SO)
