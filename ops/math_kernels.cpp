@@ -1,12 +1,15 @@
 // Float kernels evaluated in double and rounded once (see math_kernels.h for the accuracy).
 #include "ops/math_kernels.h"
 
-#include "ops/runtime.h"
+#include <omp.h>
 
 #include <algorithm>
 #include <bit>
 #include <cmath>
 #include <limits>
+
+#include "ops/runtime.h"
+#include "ops/vector_clones.h"
 
 namespace minimax::kernels {
 
@@ -102,18 +105,25 @@ inline float exp_one(float x) {
   return x == x ? r : x;
 }
 
+// relu and clamp: memory-bound float loops, as fast at the baseline's vector width.
 template <class F>
 void for_each(const float* x, float* y, int64_t n, F f) {
 #pragma omp parallel for simd schedule(static) if (parallel : n >= kParallelMinElements)
   for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
 }
 
-// gx[i] = g[i] f'(x[i]), the product taken in double and rounded once.
-template <class D>
-void for_each_grad(const float* g, const float* x, float* gx, int64_t n, D derivative) {
-#pragma omp parallel for simd schedule(static) if (parallel : n >= kParallelMinElements)
-  for (int64_t i = 0; i < n; ++i)
-    gx[i] = static_cast<float>(static_cast<double>(g[i]) * derivative(x[i]));
+// Calls range(begin, end) over [0, n): once on the calling thread below kParallelMinElements, else
+// once per thread on a contiguous share, as a static schedule would. The double-precision kernels
+// run their loop inside `range` as MINIMAX_VECTOR_CLONES (ops/vector_clones.h), where a register
+// holds eight or four doubles instead of two.
+template <class Range>
+void in_ranges(int64_t n, Range range) {
+  if (n < kParallelMinElements) return range(0, n);
+#pragma omp parallel
+  {
+    const int64_t t = omp_get_thread_num(), threads = omp_get_num_threads();
+    range(n * t / threads, n * (t + 1) / threads);
+  }
 }
 
 // PyTorch evaluates x / (1 + e^-x) and x Phi(x) as written, so an infinite input gives NaN
@@ -154,34 +164,75 @@ inline double gelu_derivative(float x) {
   return is_inf(x) ? kNaN : 0.5 * std::erfc(-xd * kSqrtHalf) + x_phi;
 }
 
+// The loops over one thread's range. A backward's gx = g f'(x) takes the product in double and
+// rounds once.
+MINIMAX_VECTOR_CLONES void log_range(const float* x, float* y, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = log_one(x[i]);
+}
+MINIMAX_VECTOR_CLONES void softplus_range(const float* x, float* y, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = softplus_one(x[i]);
+}
+MINIMAX_VECTOR_CLONES void log_sigmoid_range(const float* x, float* y, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = -softplus_one(-x[i]);
+}
+MINIMAX_VECTOR_CLONES void elu_range(const float* x, float* y, int64_t n, float alpha) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = elu_one(x[i], alpha);
+}
+MINIMAX_VECTOR_CLONES void exp_range(const float* x, float* y, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = exp_one(x[i]);
+}
+MINIMAX_VECTOR_CLONES void silu_range(const float* x, float* y, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = silu_one(x[i]);
+}
+MINIMAX_VECTOR_CLONES void silu_backward_range(const float* g, const float* x, float* gx,
+                                               int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i)
+    gx[i] = static_cast<float>(static_cast<double>(g[i]) * silu_derivative(x[i]));
+}
+// gelu's loops call libm's erfc, which has no vector form: they are not cloned.
+void gelu_range(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = gelu_one(x[i]);
+}
+void gelu_backward_range(const float* g, const float* x, float* gx, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    gx[i] = static_cast<float>(static_cast<double>(g[i]) * gelu_derivative(x[i]));
+}
+
 }  // namespace
 
 void log(const float* x, float* y, int64_t n) {
-  for_each(x, y, n, log_one);
+  in_ranges(n, [=](int64_t b, int64_t e) { log_range(x + b, y + b, e - b); });
 }
 void softplus(const float* x, float* y, int64_t n) {
-  for_each(x, y, n, softplus_one);
+  in_ranges(n, [=](int64_t b, int64_t e) { softplus_range(x + b, y + b, e - b); });
 }
 void log_sigmoid(const float* x, float* y, int64_t n) {
-  for_each(x, y, n, [](float v) { return -softplus_one(-v); });
+  in_ranges(n, [=](int64_t b, int64_t e) { log_sigmoid_range(x + b, y + b, e - b); });
 }
 void elu(const float* x, float* y, int64_t n, float alpha) {
-  for_each(x, y, n, [alpha](float v) { return elu_one(v, alpha); });
+  in_ranges(n, [=](int64_t b, int64_t e) { elu_range(x + b, y + b, e - b, alpha); });
 }
 void exp(const float* x, float* y, int64_t n) {
-  for_each(x, y, n, exp_one);
+  in_ranges(n, [=](int64_t b, int64_t e) { exp_range(x + b, y + b, e - b); });
 }
 void silu(const float* x, float* y, int64_t n) {
-  for_each(x, y, n, silu_one);
+  in_ranges(n, [=](int64_t b, int64_t e) { silu_range(x + b, y + b, e - b); });
 }
 void silu_backward(const float* g, const float* x, float* gx, int64_t n) {
-  for_each_grad(g, x, gx, n, silu_derivative);
+  in_ranges(n, [=](int64_t b, int64_t e) { silu_backward_range(g + b, x + b, gx + b, e - b); });
 }
 void gelu(const float* x, float* y, int64_t n) {
-  for_each(x, y, n, gelu_one);
+  in_ranges(n, [=](int64_t b, int64_t e) { gelu_range(x + b, y + b, e - b); });
 }
 void gelu_backward(const float* g, const float* x, float* gx, int64_t n) {
-  for_each_grad(g, x, gx, n, gelu_derivative);
+  in_ranges(n, [=](int64_t b, int64_t e) { gelu_backward_range(g + b, x + b, gx + b, e - b); });
 }
 void relu(const float* x, float* y, int64_t n) {
   for_each(x, y, n, [](float v) { return v > 0.0f || v != v ? v : 0.0f; });

@@ -4,7 +4,8 @@
 // exp gives +inf for NaN, and below AVX2 it loses about an ulp per unit of |x|.
 //
 // Each evaluates in double (exp and log by range reduction and a polynomial, no libm call, so the
-// loops vectorize) and rounds once to float: the double result is within about 1e-15 relative of
+// loops vectorize: AVX-512 or AVX2 where the CPU has them, ops/vector_clones.h; gelu calls libm's
+// erfc and runs scalar) and rounds once to float: the double result is within about 1e-15 relative of
 // the exact value, so the float result is the correctly rounded one but for a result lying within
 // that distance of a rounding midpoint, where it is off by one ulp at most. Edge cases follow
 // IEEE 754 and PyTorch: NaN in, NaN out; log(0) = -inf, log(x < 0) = NaN, log(+inf) = +inf;

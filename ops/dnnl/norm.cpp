@@ -12,6 +12,7 @@
 #include "ops/dnnl/context.h"
 #include "ops/dnnl/nn_kernels.h"
 #include "ops/runtime.h"
+#include "ops/vector_clones.h"
 
 namespace minimax::kernels {
 
@@ -30,18 +31,9 @@ namespace {
 constexpr int64_t kTileElements = 512;
 constexpr int64_t kMinGroups = 16;
 
-// The functions that run a channel group's passes are compiled for AVX-512 and AVX2 beside the
-// baseline, the best one chosen when the program loads: their double accumulators go four or eight
-// to a register there, against two with SSE2. The clones compute the same values: each
-// accumulator is one element's sum over the batch whatever the vector width, and this file is
-// compiled with -ffp-contract=off (CMakeLists.txt), since AVX-512 has fused multiply-adds that
-// would round differently. flatten inlines every helper into each clone (a helper left out of
-// line runs the baseline's code). Clang builds the baseline only.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define MINIMAX_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default"), flatten))
-#else
-#define MINIMAX_VECTOR_CLONES
-#endif
+// The functions that run a channel group's passes are MINIMAX_VECTOR_CLONES (ops/vector_clones.h):
+// their double accumulators go four or eight to a register. The clones compute the same values:
+// each accumulator is one element's sum over the batch whatever the vector width.
 
 // x [N,C,H,W] as N*C contiguous runs of H*W floats: channel ch's elements are the runs n*C + ch.
 // The channels go to threads in groups that fill a tile.
