@@ -3,11 +3,11 @@
 // its elu computes exp(x) - 1, which loses the relative accuracy of small negative results; its
 // exp gives +inf for NaN, and below AVX2 it loses about an ulp per unit of |x|.
 //
-// Each evaluates in double (exp and log by range reduction and a polynomial, no libm call, so the
-// loops vectorize: AVX-512 or AVX2 where the CPU has them, ops/vector_clones.h; gelu calls libm's
-// erfc and runs scalar) and rounds once to float: the double result is within about 1e-15 relative of
-// the exact value, so the float result is the correctly rounded one but for a result lying within
-// that distance of a rounding midpoint, where it is off by one ulp at most. Edge cases follow
+// Each evaluates in double (exp and log by range reduction and a polynomial, gelu's normal CDF by
+// a fitted series, no libm call, so the loops vectorize: AVX-512 or AVX2 where the CPU has them,
+// ops/vector_clones.h) and rounds once to float: the double result is within about 1e-14
+// relative of the exact value, so the float result is the correctly rounded one but for a result
+// lying within that distance of a rounding midpoint, where it is off by one ulp at most. Edge cases follow
 // IEEE 754 and PyTorch: NaN in, NaN out; log(0) = -inf, log(x < 0) = NaN, log(+inf) = +inf;
 // denormal inputs are ordinary doubles, so they need no special path; softplus and log_sigmoid are
 // exact for any |x| (softplus(-100) is the denormal e^-100 rounded, not 0).
@@ -26,7 +26,7 @@ void log_sigmoid(const float* x, float* y, int64_t n);  // -softplus(-x)
 void elu(const float* x, float* y, int64_t n, float alpha);
 void exp(const float* x, float* y, int64_t n);
 void silu(const float* x, float* y, int64_t n);  // x sigmoid(x)
-void gelu(const float* x, float* y, int64_t n);  // x Phi(x), Phi the normal CDF (through erfc)
+void gelu(const float* x, float* y, int64_t n);  // x Phi(x), Phi the normal CDF
 // gx[i] = g[i] f'(x[i]) for silu and gelu, also evaluated in double and rounded once. At +-inf,
 // where PyTorch's formulas meet inf * 0, the derivatives are NaN, as PyTorch's are, and so are
 // silu(-inf) and gelu(-inf).
