@@ -69,28 +69,35 @@ Tensor avg_pool(const Tensor& x, const PoolGeometry& g) {
 
 // ---- max: x is the forward's input without history, needed only to find the winners ----
 
-Tensor max_pool_backward(const Tensor& gy, const Tensor& x, const PoolWorkspace& ws,
-                         const PoolGeometry& g);
+// What a max pooling's backward passes need besides the gradient: the forward's input, the
+// geometry, oneDNN's workspace, and whether x holds a NaN (then our own scatter routes each
+// window's gradient to its NaN, as PyTorch does; oneDNN's workspace names a number).
+struct MaxPoolWinners {
+  Tensor x;
+  PoolGeometry g;
+  PoolWorkspace ws;
+  bool has_nan = false;
+};
 
-Tensor max_pool_gather(const Tensor& v, const Tensor& x, const PoolWorkspace& ws,
-                       const PoolGeometry& g) {
-  Tensor out = Tensor::empty(pool_output_shape(x.shape(), g));
-  kernels::max_pool2d_gather(x, v, out, g);
+Tensor max_pool_backward(const Tensor& gy, const MaxPoolWinners& w);
+
+Tensor max_pool_gather(const Tensor& v, const MaxPoolWinners& w) {
+  Tensor out = Tensor::empty(pool_output_shape(w.x.shape(), w.g));
+  kernels::max_pool2d_gather(w.x, v, out, w.g);
   return record("max_pool2d_gather", std::move(out), {v},
-                [x, ws, g](const Tensor& gg, Node&) -> TensorList {
-                  return {max_pool_backward(gg, x, ws, g)};
-                },
-                SaveOutput::kNo, {x});
+                [w](const Tensor& gg, Node&) -> TensorList { return {max_pool_backward(gg, w)}; },
+                SaveOutput::kNo, {w.x});
 }
 
-Tensor max_pool_backward(const Tensor& gy, const Tensor& x, const PoolWorkspace& ws,
-                         const PoolGeometry& g) {
-  Tensor gx = Tensor::empty(x.shape());
-  kernels::pool2d_backward(PoolKind::kMax, gy, gx, g, ws);
-  return record(
-      "max_pool2d_backward", std::move(gx), {gy},
-      [x, ws, g](const Tensor& gg, Node&) -> TensorList { return {max_pool_gather(gg, x, ws, g)}; },
-      SaveOutput::kNo, {x});
+Tensor max_pool_backward(const Tensor& gy, const MaxPoolWinners& w) {
+  Tensor gx = Tensor::empty(w.x.shape());
+  if (w.has_nan)
+    kernels::max_pool2d_scatter(w.x, gy, gx, w.g);
+  else
+    kernels::pool2d_backward(PoolKind::kMax, gy, gx, w.g, w.ws);
+  return record("max_pool2d_backward", std::move(gx), {gy},
+                [w](const Tensor& gg, Node&) -> TensorList { return {max_pool_gather(gg, w)}; },
+                SaveOutput::kNo, {w.x});
 }
 
 }  // namespace
@@ -99,13 +106,11 @@ Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
   PoolGeometry g = check_pool(x, kernel, stride, padding, "max_pool2d");
   Tensor y = Tensor::empty(pool_output_shape(x.shape(), g));
   // The training forward (which keeps the workspace) only when a backward can follow.
-  PoolWorkspace ws;
+  MaxPoolWinners w{x.detach(), g, nullptr};
   bool recording = GradMode::is_enabled() && x.requires_grad();
-  kernels::pool2d_forward(PoolKind::kMax, x, y, g, recording ? &ws : nullptr);
+  w.has_nan = kernels::pool2d_forward(PoolKind::kMax, x, y, g, recording ? &w.ws : nullptr);
   return record("max_pool2d", std::move(y), {saved(x)},
-                [x = x.detach(), ws, g](const Tensor& gy, Node&) -> TensorList {
-                  return {max_pool_backward(gy, x, ws, g)};
-                });
+                [w](const Tensor& gy, Node&) -> TensorList { return {max_pool_backward(gy, w)}; });
 }
 
 Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {

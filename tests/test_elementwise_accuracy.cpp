@@ -601,6 +601,28 @@ TEST_CASE("accuracy: max_pool2d gives a window's NaN, and -inf for a window of -
   for (float e : padded) CHECK(e == -kInfF);
 }
 
+// PyTorch's max pooling takes a NaN as a new maximum, so a window's gradient goes to its last NaN;
+// oneDNN's skips NaN. The expected gradients are PyTorch 1.13's for these inputs.
+TEST_CASE("accuracy: max_pool2d sends a NaN window's gradient to its last NaN, as PyTorch") {
+  // 2x2 windows: a NaN among numbers (twice), a tie of 7s (the first wins), a tie of 1s and 0s.
+  Tensor x =
+      Tensor::from_vector({1, kNaNF, 3, kNaNF, 5, 2, 2, 0, 7, 7, 1, 1, 0, 0, 0, 0}, {1, 1, 4, 4})
+          .requires_grad_();
+  Tensor c = Tensor::from_vector({1, 2, 3, 4}, {1, 1, 2, 2}).requires_grad_();
+  Tensor gx = grad({sum(mul(max_pool2d(x, 2), c))}, {x}, {.create_graph = true})[0];
+  CHECK(gx.to_vector() == std::vector<float>{0, 1, 0, 2, 0, 0, 0, 0, 3, 0, 4, 0, 0, 0, 0, 0});
+  // Second order: d/dc of sum(gx * v) is v at each window's winner.
+  std::vector<float> v(16);
+  for (int i = 0; i < 16; ++i) v[i] = 10.0f + i;
+  Tensor gc = grad({sum(mul(gx, Tensor::from_vector(v, {1, 1, 4, 4})))}, {c})[0];
+  CHECK(gc.to_vector() == std::vector<float>{11, 13, 18, 20});
+  // Overlapping 3x3 windows with padding over one row: [pad NaN 1], [NaN 1 NaN], [1 NaN 2],
+  // [NaN 2 pad]. The last three go to the NaN at index 2.
+  Tensor row = Tensor::from_vector({kNaNF, 1, kNaNF, 2}, {1, 1, 1, 4}).requires_grad_();
+  CHECK(grad({sum(max_pool2d(row, 3, 1, 1))}, {row})[0].to_vector() ==
+        std::vector<float>{1, 0, 3, 0});
+}
+
 // elu's curvature multiplied 0 by e^x = inf for x >= 89; PyTorch gives [0, 0, e^-1 = 0.2707].
 TEST_CASE("accuracy: elu's second derivative is finite for large inputs") {
   Tensor x = Tensor::from_vector({100.0f, 50.0f, -1.0f}, {3}).requires_grad_();

@@ -87,7 +87,9 @@ using PoolWorkspace = std::shared_ptr<std::vector<uint8_t>>;
 
 // y [N,C,OH,OW] = pool(x [N,C,H,W]). For kMax, a non-null `workspace` runs the training forward
 // and stores the workspace there (the backward needs it); null runs the cheaper inference forward.
-void pool2d_forward(PoolKind kind, const Tensor& x, const Tensor& y, const PoolGeometry& g,
+// Returns whether x holds a NaN (kMax only; false for kAvg): oneDNN's workspace then names another
+// winner than PyTorch's, and the backward is max_pool2d_scatter.
+bool pool2d_forward(PoolKind kind, const Tensor& x, const Tensor& y, const PoolGeometry& g,
                     PoolWorkspace* workspace);
 // gx [N,C,H,W] = the adjoint of pool2d_forward applied to gy: for kMax each window's gradient goes
 // to its winner (from `workspace`), for kAvg it is spread evenly over the window.
@@ -95,8 +97,12 @@ void pool2d_backward(PoolKind kind, const Tensor& gy, const Tensor& gx, const Po
                      const PoolWorkspace& workspace);
 // out [N,C,OH,OW] = v at each max-pooling window's winner in x [N,C,H,W] (v has x's shape): the
 // transpose of the kMax backward, for second derivatives. A plain loop: oneDNN has no gather by
-// workspace. Ties go to the first maximum in row-major window order, as oneDNN's CPU pooling does.
+// workspace. Ties go to the first maximum in row-major window order, as oneDNN's CPU pooling does;
+// a window holding NaN is won by its last NaN, as in PyTorch.
 void max_pool2d_gather(const Tensor& x, const Tensor& v, const Tensor& out, const PoolGeometry& g);
+// gx [N,C,H,W] = each window's gradient gy [N,C,OH,OW] added at its winner (max_pool2d_gather's
+// rule): the kMax backward for an x that holds NaN, which oneDNN's skips.
+void max_pool2d_scatter(const Tensor& x, const Tensor& gy, const Tensor& gx, const PoolGeometry& g);
 
 // ---- batch normalization (ops/dnnl/norm.cpp; plain loops, not oneDNN) ----
 

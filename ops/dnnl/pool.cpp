@@ -63,7 +63,8 @@ memory workspace_memory(const PoolEntry& e, const PoolWorkspace& workspace) {
   return memory(e.training.workspace_desc(), engine(), workspace->data());
 }
 
-// The flat index in an H x W plane of the first maximum of window (oh, ow); padding never wins.
+// The flat index in an H x W plane of the winner of window (oh, ow): its last NaN if it holds one,
+// else its first maximum (PyTorch's rule); padding never wins.
 int64_t window_argmax(const float* plane, int64_t H, int64_t W, int64_t oh, int64_t ow,
                       const PoolGeometry& g) {
   int64_t best = -1;
@@ -74,7 +75,7 @@ int64_t window_argmax(const float* plane, int64_t H, int64_t W, int64_t oh, int6
       int64_t iw = ow * g.stride - g.padding + kw;
       if (iw < 0 || iw >= W) continue;
       int64_t i = ih * W + iw;
-      if (best < 0 || plane[i] > plane[best]) best = i;
+      if (best < 0 || plane[i] > plane[best] || plane[i] != plane[i]) best = i;
     }
   }
   return best;
@@ -82,15 +83,16 @@ int64_t window_argmax(const float* plane, int64_t H, int64_t W, int64_t oh, int6
 
 // oneDNN's max pooling skips NaN and starts from the lowest float. As in PyTorch, a window that
 // holds a NaN gives NaN, and a window of -inf gives -inf. One pass over x shows whether it holds a
-// NaN at all; only then, or where y holds the lowest float, are the windows read again.
-void mend_max_pool(const Tensor& x, const Tensor& y, const PoolGeometry& g) {
+// NaN at all; only then, or where y holds the lowest float, are the windows read again. Returns
+// whether x holds a NaN.
+bool mend_max_pool(const Tensor& x, const Tensor& y, const PoolGeometry& g) {
   const float* xs = x.data();
   float* ys = y.data();
   const int64_t n = x.numel(), m = y.numel();
   bool any_nan = false;
   for (int64_t i = 0; i < n; ++i) any_nan |= xs[i] != xs[i];  // no early exit, so it can vectorize
   const float lowest = std::numeric_limits<float>::lowest();
-  if (!any_nan && std::find(ys, ys + m, lowest) == ys + m) return;
+  if (!any_nan && std::find(ys, ys + m, lowest) == ys + m) return false;
   const int64_t H = x.size(2), W = x.size(3), OH = y.size(2), OW = y.size(3);
   for (int64_t o = 0; o < m; ++o) {
     if (!any_nan && ys[o] != lowest) continue;
@@ -109,13 +111,14 @@ void mend_max_pool(const Tensor& x, const Tensor& y, const PoolGeometry& g) {
     else if (all_minus_inf && ys[o] == lowest)
       ys[o] = -std::numeric_limits<float>::infinity();
   }
+  return any_nan;
 }
 
 }  // namespace
 
-void pool2d_forward(PoolKind kind, const Tensor& x, const Tensor& y, const PoolGeometry& g,
+bool pool2d_forward(PoolKind kind, const Tensor& x, const Tensor& y, const PoolGeometry& g,
                     PoolWorkspace* workspace) {
-  if (y.numel() == 0) return;
+  if (y.numel() == 0) return false;
   PoolEntry& e = pool_entry(kind, x.shape(), y.shape(), g);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(e.x, x.data())},
                                        {DNNL_ARG_DST, wrap(e.y, y.data())}};
@@ -128,7 +131,7 @@ void pool2d_forward(PoolKind kind, const Tensor& x, const Tensor& y, const PoolG
     if (!e.forward_inference) e.forward_inference = inference_forward(kind, e);
     execute(e.forward_inference, args);
   }
-  if (kind == PoolKind::kMax) mend_max_pool(x, y, g);
+  return kind == PoolKind::kMax && mend_max_pool(x, y, g);
 }
 
 void pool2d_backward(PoolKind kind, const Tensor& gy, const Tensor& gx, const PoolGeometry& g,
@@ -158,6 +161,23 @@ void max_pool2d_gather(const Tensor& x, const Tensor& v, const Tensor& out, cons
     for (int64_t oh = 0; oh < OH; ++oh)
       for (int64_t ow = 0; ow < OW; ++ow)
         o[(p * OH + oh) * OW + ow] = vs[p * H * W + window_argmax(xs + p * H * W, H, W, oh, ow, g)];
+  }
+}
+
+void max_pool2d_scatter(const Tensor& x, const Tensor& gy, const Tensor& gx,
+                        const PoolGeometry& g) {
+  const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t OH = gy.size(2), OW = gy.size(3);
+  const float* xs = x.data();
+  const float* gys = gy.data();
+  float* gxs = gx.data();
+  std::fill_n(gxs, gx.numel(), 0.0f);
+#pragma omp parallel for if (planes * OH * OW >= kParallelMinElements)
+  for (int64_t p = 0; p < planes; ++p) {  // each plane's windows write only that plane
+    for (int64_t oh = 0; oh < OH; ++oh)
+      for (int64_t ow = 0; ow < OW; ++ow)
+        gxs[p * H * W + window_argmax(xs + p * H * W, H, W, oh, ow, g)] +=
+            gys[(p * OH + oh) * OW + ow];
   }
 }
 
