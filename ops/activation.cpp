@@ -4,6 +4,7 @@
 
 #include <limits>
 #include <stdexcept>
+#include <string_view>
 
 #include "ops/internal.h"
 #include "ops/math_kernels.h"
@@ -44,6 +45,22 @@ Tensor gelu_curvature(const Tensor& x, float, float) {
   constexpr float kInvSqrt2Pi = 0.3989422804014327f;
   Tensor c = clamp(x, -40.0f, 40.0f), c2 = square(c);
   return mul(mul(exp(mul(c2, -0.5f)), kInvSqrt2Pi), rsub(2.0f, c2));
+}
+
+// The tanh form's f'' = s (1 - s) (2 z' + x z'' + x z'^2 (1 - 2 s)), with s = sigmoid(z), z =
+// 2 sqrt(2/pi) (x + 0.044715 x^3): s (1 - s) and 1 - 2 s from sigmoid(z) and sigmoid(-z), as
+// silu's. x is clamped to +-13, beyond which s (1 - s) < e^-177 and f'' is 0 in float, so that x^3
+// cannot overflow and meet a zero.
+Tensor gelu_tanh_curvature(const Tensor& x, float, float) {
+  constexpr float k = 1.5957691216057308f;  // 2 sqrt(2/pi)
+  constexpr float c = 0.044715f;
+  Tensor xc = clamp(x, -13.0f, 13.0f), x2 = square(xc);
+  Tensor z = mul(add(xc, mul(mul(x2, xc), c)), k);
+  Tensor dz = mul(add(mul(x2, 3.0f * c), 1.0f), k);  // z'
+  Tensor ddz = mul(xc, 6.0f * c * k);                // z''
+  Tensor s = sigmoid(z), t = sigmoid(neg(z));
+  Tensor bracket = add(add(mul(dz, 2.0f), mul(xc, ddz)), mul(mul(xc, square(dz)), sub(t, s)));
+  return mul(mul(s, t), bracket);
 }
 
 const UnarySpec kRelu{
@@ -116,6 +133,17 @@ const UnarySpec kGelu{
     [](const float* g, const float* x, float* gx, int64_t n, float, float) {
       kernels::gelu_backward(g, x, gx, n);
     }};
+const UnarySpec kGeluTanh{
+    "gelu_tanh",
+    "gelu_tanh_backward",
+    algorithm::eltwise_gelu_tanh,
+    algorithm::eltwise_gelu_tanh,
+    false,
+    gelu_tanh_curvature,
+    [](const float* x, float* y, int64_t n, float, float) { kernels::gelu_tanh(x, y, n); },
+    [](const float* g, const float* x, float* gx, int64_t n, float, float) {
+      kernels::gelu_tanh_backward(g, x, gx, n);
+    }};
 }  // namespace
 
 Tensor relu(const Tensor& x) {
@@ -144,8 +172,11 @@ Tensor elu(const Tensor& x, float alpha) {
 Tensor silu(const Tensor& x) {
   return unary(kSilu, x);
 }
-Tensor gelu(const Tensor& x) {
-  return unary(kGelu, x);
+Tensor gelu(const Tensor& x, std::string_view approximate) {
+  if (approximate == "none") return unary(kGelu, x);
+  if (approximate == "tanh") return unary(kGeluTanh, x);
+  throw std::invalid_argument(
+      fmt::format("gelu: approximate is \"none\" or \"tanh\", not \"{}\"", approximate));
 }
 
 // ---- softmax and log_softmax ----

@@ -190,6 +190,31 @@ inline float gelu_one(float x) {
   const float r = static_cast<float>(xd * normal_cdf_d(xd));
   return x == -std::numeric_limits<float>::infinity() ? kNaNF : r;
 }
+// gelu's tanh form, x (1 + tanh(u)) / 2 with u = sqrt(2/pi) (x + 0.044715 x^3), is x sigmoid(z)
+// with z = 2u: 1 + tanh(u) = 2 sigmoid(2u), without the cancellation 1 + tanh(u) has for negative
+// x. Both it and its derivative are written in m = e^-|z| <= 1, so that no e^|z| overflows and no
+// clamped exponential meets the x^3 that grows beside it.
+constexpr double kSqrt2OverPi = 0x1.9884533d43651p-1;
+constexpr double kGeluCubic = 0.044715;
+inline double gelu_tanh_z(double x) {
+  return 2.0 * kSqrt2OverPi * (x + kGeluCubic * x * x * x);
+}
+inline float gelu_tanh_one(float x) {
+  const double xd = x, z = gelu_tanh_z(xd);
+  const double m = exp_d(std::max(-std::abs(z), -700.0));
+  const float r = static_cast<float>(z >= 0.0 ? xd / (1.0 + m) : xd * m / (1.0 + m));
+  return x == -std::numeric_limits<float>::infinity() ? kNaNF : r;
+}
+// d/dx x sigmoid(z) = s + x z' s (1 - s), z' = 2 sqrt(2/pi) (1 + 3 * 0.044715 x^2): in m, (1 + m +
+// x z' m) / (1 + m)^2 for z >= 0 and m (1 + m + x z') / (1 + m)^2 below.
+inline double gelu_tanh_derivative(float x) {
+  const double xd = x, z = gelu_tanh_z(xd);
+  const double m = exp_d(std::max(-std::abs(z), -700.0));
+  const double dz = 2.0 * kSqrt2OverPi * (1.0 + 3.0 * kGeluCubic * xd * xd);
+  const double d =
+      (z >= 0.0 ? 1.0 + m + xd * dz * m : m * (1.0 + m + xd * dz)) / ((1.0 + m) * (1.0 + m));
+  return is_inf(x) ? kNaN : d;
+}
 // gelu'(x) = Phi(x) + x phi(x); phi(x) x is below any double for |x| > 38, and is taken as 0
 // there, where x^2 / 2 leaves exp_d's range.
 inline double gelu_derivative(float x) {
@@ -230,6 +255,16 @@ MINIMAX_VECTOR_CLONES void silu_backward_range(const float* g, const float* x, f
   for (int64_t i = 0; i < n; ++i)
     gx[i] = static_cast<float>(static_cast<double>(g[i]) * silu_derivative(x[i]));
 }
+MINIMAX_VECTOR_CLONES void gelu_tanh_range(const float* x, float* y, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = gelu_tanh_one(x[i]);
+}
+MINIMAX_VECTOR_CLONES void gelu_tanh_backward_range(const float* g, const float* x, float* gx,
+                                                    int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i)
+    gx[i] = static_cast<float>(static_cast<double>(g[i]) * gelu_tanh_derivative(x[i]));
+}
 MINIMAX_VECTOR_CLONES void gelu_range(const float* x, float* y, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) y[i] = gelu_one(x[i]);
@@ -263,6 +298,13 @@ void silu(const float* x, float* y, int64_t n) {
 }
 void silu_backward(const float* g, const float* x, float* gx, int64_t n) {
   in_ranges(n, [=](int64_t b, int64_t e) { silu_backward_range(g + b, x + b, gx + b, e - b); });
+}
+void gelu_tanh(const float* x, float* y, int64_t n) {
+  in_ranges(n, [=](int64_t b, int64_t e) { gelu_tanh_range(x + b, y + b, e - b); });
+}
+void gelu_tanh_backward(const float* g, const float* x, float* gx, int64_t n) {
+  in_ranges(n,
+            [=](int64_t b, int64_t e) { gelu_tanh_backward_range(g + b, x + b, gx + b, e - b); });
 }
 void gelu(const float* x, float* y, int64_t n) {
   in_ranges(n, [=](int64_t b, int64_t e) { gelu_range(x + b, y + b, e - b); });

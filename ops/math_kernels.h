@@ -7,8 +7,8 @@
 // a fitted series, no libm call, so the loops vectorize: AVX-512 or AVX2 where the CPU has them,
 // ops/vector_clones.h) and rounds once to float: the double result is within about 1e-14
 // relative of the exact value, so the float result is the correctly rounded one but for a result
-// lying within that distance of a rounding midpoint, where it is off by one ulp at most. Edge cases follow
-// IEEE 754 and PyTorch: NaN in, NaN out; log(0) = -inf, log(x < 0) = NaN, log(+inf) = +inf;
+// lying within that distance of a rounding midpoint, where it is off by one ulp at most. Edge cases
+// follow IEEE 754 and PyTorch: NaN in, NaN out; log(0) = -inf, log(x < 0) = NaN, log(+inf) = +inf;
 // denormal inputs are ordinary doubles, so they need no special path; softplus and log_sigmoid are
 // exact for any |x| (softplus(-100) is the denormal e^-100 rounded, not 0).
 #pragma once
@@ -27,11 +27,14 @@ void elu(const float* x, float* y, int64_t n, float alpha);
 void exp(const float* x, float* y, int64_t n);
 void silu(const float* x, float* y, int64_t n);  // x sigmoid(x)
 void gelu(const float* x, float* y, int64_t n);  // x Phi(x), Phi the normal CDF
-// gx[i] = g[i] f'(x[i]) for silu and gelu, also evaluated in double and rounded once. At +-inf,
-// where PyTorch's formulas meet inf * 0, the derivatives are NaN, as PyTorch's are, and so are
-// silu(-inf) and gelu(-inf).
+// x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2, PyTorch's gelu(approximate="tanh")
+void gelu_tanh(const float* x, float* y, int64_t n);
+// gx[i] = g[i] f'(x[i]) for silu and both gelus, also evaluated in double and rounded once. At
+// +-inf, where PyTorch's formulas meet inf * 0, the derivatives are NaN, as PyTorch's are, and so
+// are silu(-inf) and gelu(-inf).
 void silu_backward(const float* g, const float* x, float* gx, int64_t n);
 void gelu_backward(const float* g, const float* x, float* gx, int64_t n);
+void gelu_tanh_backward(const float* g, const float* x, float* gx, int64_t n);
 
 // oneDNN's relu and clip take max(x, bound), which turns NaN into the bound; these keep NaN, as
 // PyTorch does, and are as memory-bound as oneDNN's.

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include "autograd/engine.h"
@@ -59,7 +60,9 @@ Tensor softplus(const Tensor& x);     // log(1 + e^x), stable for large |x|
 Tensor log_sigmoid(const Tensor& x);  // log(sigmoid(x)) = -softplus(-x), never log(0)
 Tensor elu(const Tensor& x, float alpha = 1.0f);
 Tensor silu(const Tensor& x);  // x sigmoid(x), also called swish
-Tensor gelu(const Tensor& x);  // x Phi(x), Phi the standard normal CDF (exact, not the tanh form)
+// x Phi(x), Phi the standard normal CDF; approximate "tanh" is PyTorch's tanh form, x (1 +
+// tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2. Any other approximate is std::invalid_argument.
+Tensor gelu(const Tensor& x, std::string_view approximate = "none");
 // exp(x) / sum(exp(x)) along dim, and its logarithm (x - logsumexp(x, dim)) computed without
 // forming either exp or log of a probability.
 Tensor softmax(const Tensor& x, int dim);

@@ -115,7 +115,8 @@ struct Worst {
 
 // The ops whose values or derivatives come from oneDNN's exp.
 bool uses_onednn_exp(const Sweep& s) {
-  for (const char* name : {"sigmoid", "softplus", "log_sigmoid", "elu", "elu alpha 0.5", "silu"})
+  for (const char* name :
+       {"sigmoid", "softplus", "log_sigmoid", "elu", "elu alpha 0.5", "silu", "gelu tanh"})
     if (s.name == name) return true;
   return false;
 }
@@ -191,6 +192,20 @@ double silu_d1(double x) {
 }
 double silu_d2(double x) {
   return sigmoid_d(x) * sigmoid_d(-x) * (2 + x * (sigmoid_d(-x) - sigmoid_d(x)));
+}
+// gelu's tanh form is x sigmoid(z), z = 2 sqrt(2/pi) (x + 0.044715 x^3).
+constexpr double kTanhGeluK = 1.5957691216057308;  // 2 sqrt(2/pi)
+double tanh_gelu_z(double x) {
+  return kTanhGeluK * (x + 0.044715 * x * x * x);
+}
+double tanh_gelu_d1(double x) {
+  const double z = tanh_gelu_z(x), dz = kTanhGeluK * (1 + 3 * 0.044715 * x * x);
+  return sigmoid_d(z) + x * dz * sigmoid_d(z) * sigmoid_d(-z);
+}
+double tanh_gelu_d2(double x) {
+  const double z = tanh_gelu_z(x), dz = kTanhGeluK * (1 + 3 * 0.044715 * x * x);
+  const double ddz = kTanhGeluK * 6 * 0.044715 * x, s = sigmoid_d(z), t = sigmoid_d(-z);
+  return s * t * (2 * dz + x * ddz + x * dz * dz * (t - s));
 }
 double normal_cdf(double x) {
   return 0.5 * std::erfc(-x / std::sqrt(2.0));
@@ -323,6 +338,17 @@ std::vector<Sweep> transcendental_sweeps() {
        {1},
        {1},
        {4, 0.25}},
+      {"gelu tanh",
+       [](const Tensor& x) { return gelu(x, "tanh"); },
+       [](double x) { return x * sigmoid_d(tanh_gelu_z(x)); },
+       tanh_gelu_d1,
+       tanh_gelu_d2,
+       -kFltMax,
+       kFltMax,
+       {},
+       {1},
+       {1},
+       {6, 0.25}},
       {"square",
        [](const Tensor& x) { return square(x); },
        [](double x) { return x * x; },
@@ -488,10 +514,14 @@ TEST_CASE("accuracy: our own kernels keep denormal results and exact limits") {
   CHECK(sp[4] == 0.0f);
 }
 
-// PyTorch evaluates silu and gelu as x / (1 + e^-x) and x Phi(x): at -inf that is inf / inf or
-// -inf * 0, NaN, and so is every derivative at +-inf (inf * 0 in each). Ours give the same.
+// PyTorch evaluates silu and gelu as x / (1 + e^-x) and x Phi(x) (or x (1 + tanh(u)) / 2): at
+// -inf that is inf / inf or -inf * 0, NaN, and so is every derivative at +-inf (inf * 0 in each).
+// Ours give the same.
 TEST_CASE("accuracy: silu and gelu at infinities and NaN as in PyTorch") {
-  for (auto op : {silu, gelu}) {
+  const std::vector<std::function<Tensor(const Tensor&)>> ops = {
+      silu, [](const Tensor& x) { return gelu(x); },
+      [](const Tensor& x) { return gelu(x, "tanh"); }};
+  for (const auto& op : ops) {
     Tensor x = Tensor::from_vector({kInfF, -kInfF, kNaNF, 0.0f}, {4}).requires_grad_();
     Tensor y = op(x);
     std::vector<float> ys = y.to_vector();

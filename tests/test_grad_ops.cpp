@@ -134,6 +134,12 @@ TEST_CASE("grad: gelu") {
   auto f = [](const TensorList& x) { return gelu(x[0]); };
   check_table({{"around 0", {{{4, 5}, -3.0f, 3.0f}}, f, k2nd},
                {"tails", {{{4, 5}, -6.0f, -3.0f}}, f, k2nd}});
+  auto tanh_form = [](const TensorList& x) { return gelu(x[0], "tanh"); };
+  check_table({{"tanh form around 0", {{{4, 5}, -3.0f, 3.0f}}, tanh_form, k2nd},
+               {"tanh form tails", {{{4, 5}, -5.0f, -2.5f}}, tanh_form, k2nd}});
+  CHECK_THROWS_WITH_AS(gelu(Tensor::ones({2}), "erf"),
+                       "gelu: approximate is \"none\" or \"tanh\", not \"erf\"",
+                       std::invalid_argument);
 }
 
 TEST_CASE("grad: softmax") {

@@ -164,6 +164,9 @@ TEST_CASE("Functional calls its function, with any arguments after the input bou
   CHECK_THROWS_AS(Functional(std::function<Tensor(const Tensor&)>()), std::invalid_argument);
   CHECK(SiLU()(x).to_vector() == silu(x).to_vector());
   CHECK(GELU()(x).to_vector() == gelu(x).to_vector());
+  CHECK(GELU("tanh")(x).to_vector() == gelu(x, "tanh").to_vector());
+  CHECK(GELU("tanh").describe() == "GELU(approximate=tanh)");
+  CHECK_THROWS_AS(GELU("erf"), std::invalid_argument);
   // Identity passes its input and its gradient through unchanged.
   Identity id;
   CHECK(id(x).to_vector() == xs);

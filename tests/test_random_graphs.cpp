@@ -219,7 +219,7 @@ Graph Builder::build() {
 
 bool Builder::unary() {
   const float c = static_cast<float>(pick(-8, 8)) / 4.0f;
-  switch (pick(0, 19)) {
+  switch (pick(0, 20)) {
     case 0:
       return OP("neg(z)", neg(z));
     case 1:
@@ -259,6 +259,8 @@ bool Builder::unary() {
       return OP("silu(z)", silu(z));
     case 18:
       return OP("gelu(z)", gelu(z));
+    case 19:
+      return OP("gelu(z, tanh)", gelu(z, "tanh"));
     default:
       return pick(0, 1) ? OP(fmt::format("add(z, {})", c), add(z, c))
                         : OP(fmt::format("rsub({}, z)", c), rsub(c, z));

@@ -84,7 +84,12 @@ TEST_CASE("torch: activations") {
           {"softplus", [](const TensorList& x, const json&) { return softplus(x[0]); }},
           {"log_sigmoid", [](const TensorList& x, const json&) { return log_sigmoid(x[0]); }},
           {"silu", [](const TensorList& x, const json&) { return silu(x[0]); }},
-          {"gelu", [](const TensorList& x, const json&) { return gelu(x[0]); }},
+          {"gelu",
+           [](const TensorList& x, const json& c) {
+             return options(c).contains("approximate")
+                        ? gelu(x[0], options(c).at("approximate").get<std::string>())
+                        : gelu(x[0]);
+           }},
           {"elu",
            [](const TensorList& x, const json& c) {
              return options(c).contains("alpha") ? elu(x[0], f(c, "alpha")) : elu(x[0]);

@@ -350,6 +350,16 @@ std::string Reshape::describe() const {
   return fmt::format("Reshape({})", shape_.str());
 }
 
+GELU::GELU(std::string approximate) : Module("GELU"), approximate_(std::move(approximate)) {
+  if (approximate_ != "none" && approximate_ != "tanh")
+    throw std::invalid_argument(
+        fmt::format("GELU: approximate is \"none\" or \"tanh\", not \"{}\"", approximate_));
+}
+
+std::string GELU::describe() const {
+  return approximate_ == "none" ? "GELU" : fmt::format("GELU(approximate={})", approximate_);
+}
+
 Functional::Functional(std::function<Tensor(const Tensor&)> f)
     : Module("Functional"), f_(std::move(f)) {
   if (!f_) throw std::invalid_argument("Functional: the function is empty");

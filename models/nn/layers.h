@@ -342,10 +342,15 @@ class SiLU : public Module {
   Tensor forward(const Tensor& x) override { return silu(x); }
 };
 
+// approximate "none" (the exact form) or "tanh", as gelu's; another is std::invalid_argument.
 class GELU : public Module {
  public:
-  GELU() : Module("GELU") {}
-  Tensor forward(const Tensor& x) override { return gelu(x); }
+  explicit GELU(std::string approximate = "none");
+  Tensor forward(const Tensor& x) override { return gelu(x, approximate_); }
+  std::string describe() const override;
+
+ private:
+  std::string approximate_;
 };
 
 class Flatten : public Module {

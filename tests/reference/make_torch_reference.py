@@ -189,7 +189,7 @@ TORCH_OPS = {
     "log_sigmoid": lambda xs, o: F.logsigmoid(xs[0]),
     "elu": lambda xs, o: F.elu(xs[0], o.get("alpha", 1.0)),
     "silu": lambda xs, o: F.silu(xs[0]),
-    "gelu": lambda xs, o: F.gelu(xs[0]),
+    "gelu": lambda xs, o: F.gelu(xs[0], approximate=o.get("approximate", "none")),
     "softmax": lambda xs, o: F.softmax(xs[0], o["dim"]),
     "log_softmax": lambda xs, o: F.log_softmax(xs[0], o["dim"]),
     # matrix products
@@ -399,6 +399,10 @@ case(A, "default slope", "leaky_relu", [signed("x", [4, 5], 0.1, 2.0)], {}, SO)
 for op in ("sigmoid", "tanh", "softplus", "log_sigmoid", "silu", "gelu"):
     case(A, "moderate", op, [inp("x", [4, 5], -4.0, 4.0)], second_order=SO)
     case(A, "saturated", op, [signed("x", [2, 5], 8.0, 30.0)], second_order=SO)
+case(A, "tanh form, moderate", "gelu", [inp("x", [4, 5], -4.0, 4.0)], {"approximate": "tanh"},
+     SO)
+case(A, "tanh form, saturated", "gelu", [signed("x", [2, 5], 8.0, 30.0)],
+     {"approximate": "tanh"}, SO)
 case(A, "default alpha", "elu", [signed("x", [4, 5], 0.1, 2.0)], {}, SO)
 case(A, "alpha 0.7", "elu", [signed("x", [4, 5], 0.1, 3.0)], {"alpha": 0.7}, SO)
 for op in ("softmax", "log_softmax"):
