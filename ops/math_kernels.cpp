@@ -106,17 +106,8 @@ inline float exp_one(float x) {
   return x == x ? r : x;
 }
 
-// relu and clamp: memory-bound float loops, as fast at the baseline's vector width.
-template <class F>
-void for_each(const float* x, float* y, int64_t n, F f) {
-#pragma omp parallel for simd schedule(static) if (parallel : n >= kParallelMinElements)
-  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
-}
-
 // Calls range(begin, end) over [0, n): once on the calling thread below kParallelMinElements, else
-// once per thread on a contiguous share, as a static schedule would. The double-precision kernels
-// run their loop inside `range` as MINIMAX_VECTOR_CLONES (ops/vector_clones.h), where a register
-// holds eight or four doubles instead of two.
+// once per thread on a contiguous share, as a static schedule would.
 template <class Range>
 void in_ranges(int64_t n, Range range) {
   if (n < kParallelMinElements) return range(0, n);
@@ -125,6 +116,31 @@ void in_ranges(int64_t n, Range range) {
     const int64_t t = omp_get_thread_num(), threads = omp_get_num_threads();
     range(n * t / threads, n * (t + 1) / threads);
   }
+}
+
+// The loops one thread runs over its range, MINIMAX_VECTOR_CLONES (ops/vector_clones.h), where a
+// register holds eight or four doubles instead of two. f must be a lambda, a type of its own, so
+// that each kernel gets its own clones with f inlined (a function pointer would be called).
+template <class F>
+MINIMAX_VECTOR_CLONES void map_range(const float* x, float* y, int64_t n, F f) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
+}
+// gx = g f'(x), the product taken in double and rounded once.
+template <class D>
+MINIMAX_VECTOR_CLONES void grad_range(const float* g, const float* x, float* gx, int64_t n,
+                                      D derivative) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i)
+    gx[i] = static_cast<float>(static_cast<double>(g[i]) * derivative(x[i]));
+}
+template <class F>
+void map(const float* x, float* y, int64_t n, F f) {
+  in_ranges(n, [=](int64_t b, int64_t e) { map_range(x + b, y + b, e - b, f); });
+}
+template <class D>
+void map_grad(const float* g, const float* x, float* gx, int64_t n, D derivative) {
+  in_ranges(n, [=](int64_t b, int64_t e) { grad_range(g + b, x + b, gx + b, e - b, derivative); });
 }
 
 // PyTorch evaluates x / (1 + e^-x) and x Phi(x) as written, so an infinite input gives NaN
@@ -223,100 +239,46 @@ inline double gelu_derivative(float x) {
   return is_inf(x) ? kNaN : normal_cdf_d(xd) + x_phi;
 }
 
-// The loops over one thread's range. A backward's gx = g f'(x) takes the product in double and
-// rounds once.
-MINIMAX_VECTOR_CLONES void log_range(const float* x, float* y, int64_t n) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) y[i] = log_one(x[i]);
-}
-MINIMAX_VECTOR_CLONES void softplus_range(const float* x, float* y, int64_t n) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) y[i] = softplus_one(x[i]);
-}
-MINIMAX_VECTOR_CLONES void log_sigmoid_range(const float* x, float* y, int64_t n) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) y[i] = -softplus_one(-x[i]);
-}
-MINIMAX_VECTOR_CLONES void elu_range(const float* x, float* y, int64_t n, float alpha) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) y[i] = elu_one(x[i], alpha);
-}
-MINIMAX_VECTOR_CLONES void exp_range(const float* x, float* y, int64_t n) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) y[i] = exp_one(x[i]);
-}
-MINIMAX_VECTOR_CLONES void silu_range(const float* x, float* y, int64_t n) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) y[i] = silu_one(x[i]);
-}
-MINIMAX_VECTOR_CLONES void silu_backward_range(const float* g, const float* x, float* gx,
-                                               int64_t n) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i)
-    gx[i] = static_cast<float>(static_cast<double>(g[i]) * silu_derivative(x[i]));
-}
-MINIMAX_VECTOR_CLONES void gelu_tanh_range(const float* x, float* y, int64_t n) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) y[i] = gelu_tanh_one(x[i]);
-}
-MINIMAX_VECTOR_CLONES void gelu_tanh_backward_range(const float* g, const float* x, float* gx,
-                                                    int64_t n) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i)
-    gx[i] = static_cast<float>(static_cast<double>(g[i]) * gelu_tanh_derivative(x[i]));
-}
-MINIMAX_VECTOR_CLONES void gelu_range(const float* x, float* y, int64_t n) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) y[i] = gelu_one(x[i]);
-}
-MINIMAX_VECTOR_CLONES void gelu_backward_range(const float* g, const float* x, float* gx,
-                                               int64_t n) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i)
-    gx[i] = static_cast<float>(static_cast<double>(g[i]) * gelu_derivative(x[i]));
-}
-
 }  // namespace
 
 void log(const float* x, float* y, int64_t n) {
-  in_ranges(n, [=](int64_t b, int64_t e) { log_range(x + b, y + b, e - b); });
+  map(x, y, n, [](float v) { return log_one(v); });
 }
 void softplus(const float* x, float* y, int64_t n) {
-  in_ranges(n, [=](int64_t b, int64_t e) { softplus_range(x + b, y + b, e - b); });
+  map(x, y, n, [](float v) { return softplus_one(v); });
 }
 void log_sigmoid(const float* x, float* y, int64_t n) {
-  in_ranges(n, [=](int64_t b, int64_t e) { log_sigmoid_range(x + b, y + b, e - b); });
+  map(x, y, n, [](float v) { return -softplus_one(-v); });
 }
 void elu(const float* x, float* y, int64_t n, float alpha) {
-  in_ranges(n, [=](int64_t b, int64_t e) { elu_range(x + b, y + b, e - b, alpha); });
+  map(x, y, n, [alpha](float v) { return elu_one(v, alpha); });
 }
 void exp(const float* x, float* y, int64_t n) {
-  in_ranges(n, [=](int64_t b, int64_t e) { exp_range(x + b, y + b, e - b); });
+  map(x, y, n, [](float v) { return exp_one(v); });
 }
 void silu(const float* x, float* y, int64_t n) {
-  in_ranges(n, [=](int64_t b, int64_t e) { silu_range(x + b, y + b, e - b); });
+  map(x, y, n, [](float v) { return silu_one(v); });
 }
 void silu_backward(const float* g, const float* x, float* gx, int64_t n) {
-  in_ranges(n, [=](int64_t b, int64_t e) { silu_backward_range(g + b, x + b, gx + b, e - b); });
+  map_grad(g, x, gx, n, [](float v) { return silu_derivative(v); });
 }
 void gelu_tanh(const float* x, float* y, int64_t n) {
-  in_ranges(n, [=](int64_t b, int64_t e) { gelu_tanh_range(x + b, y + b, e - b); });
+  map(x, y, n, [](float v) { return gelu_tanh_one(v); });
 }
 void gelu_tanh_backward(const float* g, const float* x, float* gx, int64_t n) {
-  in_ranges(n,
-            [=](int64_t b, int64_t e) { gelu_tanh_backward_range(g + b, x + b, gx + b, e - b); });
+  map_grad(g, x, gx, n, [](float v) { return gelu_tanh_derivative(v); });
 }
 void gelu(const float* x, float* y, int64_t n) {
-  in_ranges(n, [=](int64_t b, int64_t e) { gelu_range(x + b, y + b, e - b); });
+  map(x, y, n, [](float v) { return gelu_one(v); });
 }
 void gelu_backward(const float* g, const float* x, float* gx, int64_t n) {
-  in_ranges(n, [=](int64_t b, int64_t e) { gelu_backward_range(g + b, x + b, gx + b, e - b); });
+  map_grad(g, x, gx, n, [](float v) { return gelu_derivative(v); });
 }
 void relu(const float* x, float* y, int64_t n) {
-  for_each(x, y, n, [](float v) { return v > 0.0f || v != v ? v : 0.0f; });
+  map(x, y, n, [](float v) { return v > 0.0f || v != v ? v : 0.0f; });
 }
 void clamp(const float* x, float* y, int64_t n, float low, float high) {
-  for_each(x, y, n, [low, high](float v) { return v < low ? low : v > high ? high : v; });
+  map(x, y, n, [low, high](float v) { return v < low ? low : v > high ? high : v; });
 }
 
 namespace {
