@@ -1,8 +1,6 @@
 // Float kernels evaluated in double and rounded once (see math_kernels.h for the accuracy).
 #include "ops/math_kernels.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -10,6 +8,7 @@
 #include <limits>
 
 #include "ops/runtime.h"
+#include "ops/thread_ranges.h"
 #include "ops/vector_clones.h"
 
 namespace minimax::kernels {
@@ -106,18 +105,6 @@ inline float exp_one(float x) {
   return x == x ? r : x;
 }
 
-// Calls range(begin, end) over [0, n): once on the calling thread below kParallelMinElements, else
-// once per thread on a contiguous share, as a static schedule would.
-template <class Range>
-void in_ranges(int64_t n, Range range) {
-  if (n < kParallelMinElements) return range(0, n);
-#pragma omp parallel
-  {
-    const int64_t t = omp_get_thread_num(), threads = omp_get_num_threads();
-    range(n * t / threads, n * (t + 1) / threads);
-  }
-}
-
 // The loops one thread runs over its range, MINIMAX_VECTOR_CLONES (ops/vector_clones.h), where a
 // register holds eight or four doubles instead of two. f must be a lambda, a type of its own, so
 // that each kernel gets its own clones with f inlined (a function pointer would be called).
@@ -136,11 +123,13 @@ MINIMAX_VECTOR_CLONES void grad_range(const float* g, const float* x, float* gx,
 }
 template <class F>
 void map(const float* x, float* y, int64_t n, F f) {
-  in_ranges(n, [=](int64_t b, int64_t e) { map_range(x + b, y + b, e - b, f); });
+  in_ranges(n, n >= kParallelMinElements,
+            [=](int64_t b, int64_t e) { map_range(x + b, y + b, e - b, f); });
 }
 template <class D>
 void map_grad(const float* g, const float* x, float* gx, int64_t n, D derivative) {
-  in_ranges(n, [=](int64_t b, int64_t e) { grad_range(g + b, x + b, gx + b, e - b, derivative); });
+  in_ranges(n, n >= kParallelMinElements,
+            [=](int64_t b, int64_t e) { grad_range(g + b, x + b, gx + b, e - b, derivative); });
 }
 
 // PyTorch evaluates x / (1 + e^-x) and x Phi(x) as written, so an infinite input gives NaN
