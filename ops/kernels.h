@@ -47,11 +47,12 @@ void strided_store(const Tensor& src, const Tensor& dst, const std::vector<int64
 // Row-major C[M,N] = alpha * op(A) op(B) + beta * C, op = transpose when the flag is set.
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
-// The same GEMM for a sum written as one (an operand of ones: bias gradients, channel sums). It is
-// a reduction, not a product of the model's tensors, so it is neither counted in the bench's
-// flops nor recorded for its compute floor (ops/kernel_calls.h).
-void gemm_for_sum(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                  const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-                  int64_t ldc);
+// The same GEMM, neither counted in the bench's flops nor recorded for its compute floor
+// (ops/kernel_calls.h): for a sum written as one (an operand of ones: bias gradients, channel
+// sums), which is a reduction, not a product of the model's tensors; and for the GEMMs inside a
+// kernel that counts and records itself as one call (the Winograd convolution).
+void gemm_unrecorded(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                     const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                     int64_t ldc);
 
 }  // namespace minimax::kernels

@@ -3,6 +3,7 @@
 // statistics, and the shape errors.
 #include <algorithm>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "onednn_isa.h"
@@ -140,6 +141,12 @@ TEST_CASE("grad: conv2d") {
         {{{1, 4, 6, 6}}, {{3, 4, 4, 4}}, {{3}}},
         squared({.stride = 2, .padding = 1}),
         k2nd},
+       // The Winograd route (ops/winograd_conv.cpp): stride 2, a 4x4 kernel, at most 3x3 outputs,
+       // 16 or more output channels, all three passes.
+       {"Winograd",
+        {{{2, 4, 6, 6}}, {{16, 4, 4, 4}}, {{16}}},
+        squared({.stride = 2, .padding = 1}),
+        k2nd},
        {"squared output stride 2",
         {{{1, 2, 5, 5}}, {{2, 2, 3, 3}}, {{2}}},
         squared({.stride = 2, .padding = 1, .dilation = 2}),
@@ -207,6 +214,12 @@ TEST_CASE("grad: conv_transpose2d") {
         {{{1, 6, 2, 2}}, {{6, 4, 4, 4}}, {{4}}},
         squared({.stride = 2, .padding = 1}),
         k2nd},
+       // Its forward is a Winograd backward data (ops/winograd_conv.cpp): 16 channels on the
+       // narrow side, a 3x3 input.
+       {"Winograd",
+        {{{1, 16, 3, 3}}, {{16, 4, 4, 4}}, {{4}}},
+        squared({.stride = 2, .padding = 1}),
+        k2nd},
        {"1x1 input, squared", {{{2, 2, 1, 1}}, {{2, 2, 2, 3}}, {{2}}}, squared({}), k2nd},
        // 16 output channels: its forward is a convolution's blocked backward data.
        {"16 output channels stride 2",
@@ -255,7 +268,15 @@ TEST_CASE("nn: conv2d forward matches a direct loop") {
         // padding wider than half the kernel.
         Row{{2, 4, 7, 7}, {8, 4, 4, 4}, {.stride = 2, .padding = 1}, true, {2, 8, 3, 3}},
         Row{{1, 6, 6, 9}, {5, 6, 2, 4}, {.stride = 2}, false, {1, 5, 3, 3}},
-        Row{{2, 16, 8, 5}, {8, 16, 6, 2}, {.stride = 2, .padding = 2}, true, {2, 8, 4, 4}}}) {
+        Row{{2, 16, 8, 5}, {8, 16, 6, 2}, {.stride = 2, .padding = 2}, true, {2, 8, 4, 4}},
+        // The Winograd route (ops/winograd_conv.cpp): with a bias; padding 2 on a non-square
+        // input; no padding and 2 output columns; a 1x1 output; 70 images (a block of 64 and the
+        // rest) with channels enough for every thread to take a share.
+        Row{{3, 4, 7, 7}, {16, 4, 4, 4}, {.stride = 2, .padding = 1}, true, {3, 16, 3, 3}},
+        Row{{2, 5, 5, 4}, {17, 5, 4, 4}, {.stride = 2, .padding = 2}, false, {2, 17, 3, 3}},
+        Row{{1, 4, 8, 6}, {16, 4, 4, 4}, {.stride = 2}, false, {1, 16, 3, 2}},
+        Row{{2, 4, 5, 5}, {16, 4, 4, 4}, {.stride = 2}, true, {2, 16, 1, 1}},
+        Row{{70, 16, 7, 7}, {32, 16, 4, 4}, {.stride = 2, .padding = 1}, true, {70, 32, 3, 3}}}) {
     CAPTURE(r.x.str());
     Tensor x = random(r.x, 1), w = random(r.w, 2), b = r.bias ? random({r.w[0]}, 3) : Tensor();
     Tensor y = conv2d(x, w, b, r.o);
@@ -388,6 +409,92 @@ TEST_CASE(
   ParameterReorderScope next_step;  // opens without the last step's copies
   CHECK(conv2d(x, w, Tensor(), o).to_vector() == conv2d(x, moved, Tensor(), o).to_vector());
   CHECK(conv2d(x, w, Tensor(), o).to_vector() != want1);
+}
+
+namespace {
+
+// The adjoints of direct_conv2d (no groups, no dilation) applied to gy: {gx, gw}, summed in double.
+std::pair<std::vector<float>, std::vector<float>> direct_conv2d_grads(const Tensor& x,
+                                                                      const Tensor& w,
+                                                                      const Tensor& gy,
+                                                                      const Conv2dOptions& o) {
+  std::vector<double> gx(x.numel(), 0.0), gw(w.numel(), 0.0);
+  for (int64_t n = 0; n < gy.size(0); ++n)
+    for (int64_t k = 0; k < gy.size(1); ++k)
+      for (int64_t i = 0; i < gy.size(2); ++i)
+        for (int64_t j = 0; j < gy.size(3); ++j)
+          for (int64_t c = 0; c < x.size(1); ++c)
+            for (int64_t p = 0; p < w.size(2); ++p)
+              for (int64_t q = 0; q < w.size(3); ++q) {
+                const int64_t h = i * o.stride - o.padding + p, v = j * o.stride - o.padding + q;
+                if (h < 0 || h >= x.size(2) || v < 0 || v >= x.size(3)) continue;
+                const double g = at(gy, n, k, i, j);
+                gx[((n * x.size(1) + c) * x.size(2) + h) * x.size(3) + v] += g * at(w, k, c, p, q);
+                gw[((k * w.size(1) + c) * w.size(2) + p) * w.size(3) + q] += g * at(x, n, c, h, v);
+              }
+  return {std::vector<float>(gx.begin(), gx.end()), std::vector<float>(gw.begin(), gw.end())};
+}
+
+}  // namespace
+
+// Backward data and backward weights on the Winograd route (ops/winograd_conv.cpp): every input
+// element gets its gradient, those no window reaches (the last row at 8x8 without padding) zero.
+TEST_CASE("nn: the Winograd route's backward passes match direct loops") {
+  struct Row {
+    Shape x, w;
+    Conv2dOptions o;
+  };
+  for (const Row& r : {Row{{3, 4, 7, 7}, {16, 4, 4, 4}, {.stride = 2, .padding = 1}},
+                       Row{{2, 5, 5, 4}, {17, 5, 4, 4}, {.stride = 2, .padding = 2}},
+                       Row{{1, 4, 9, 6}, {16, 4, 4, 4}, {.stride = 2}},
+                       Row{{70, 16, 7, 7}, {32, 16, 4, 4}, {.stride = 2, .padding = 1}}}) {
+    CAPTURE(r.x.str());
+    Tensor x = random(r.x, 1).requires_grad_(), w = random(r.w, 2).requires_grad_();
+    Tensor y = conv2d(x, w, Tensor(), r.o);
+    REQUIRE(y.size(2) <= 3);
+    Tensor gy = random(y.shape(), 3);
+    const TensorList grads = grad({y}, {x, w}, {.grad_outputs = {gy}});
+    const auto [want_gx, want_gw] = direct_conv2d_grads(x, w, gy, r.o);
+    check_close(grads[0].to_vector(), want_gx);
+    check_close(grads[1].to_vector(), want_gw);
+  }
+}
+
+// The Winograd route's transformed operands are kept like reordered copies: the kernel of a
+// parameter once per version inside a ParameterReorderScope, again after a change in place, and at
+// every pass outside the scope; the input's and the output gradient's tiles once per convolution
+// op, for its backward passes too.
+TEST_CASE("nn: the Winograd route transforms a kernel once per step, an activation once per op") {
+  const Conv2dOptions o{.stride = 2, .padding = 1};
+  Tensor w = random({16, 8, 4, 4}, 2).requires_grad_();
+  Tensor x = random({3, 8, 7, 7}, 1), xg = random({3, 8, 7, 7}, 4).requires_grad_();
+  Tensor gy = random({3, 16, 3, 3}, 5);
+  const std::vector<float> want = conv2d(x, w, Tensor(), o).to_vector();
+  const TensorList want_grads = grad({conv2d(xg, w, Tensor(), o)}, {xg, w}, {.grad_outputs = {gy}});
+  Tensor moved = w.detach().clone();
+  moved.data()[0] += 1.0f;
+  const std::vector<float> want_moved = conv2d(x, moved, Tensor(), o).to_vector();
+  {
+    ParameterReorderScope scope;
+    int64_t start = kernels::conv_input_reorders();
+    CHECK(conv2d(x, w, Tensor(), o).to_vector() == want);
+    CHECK(conv2d(x, w, Tensor(), o).to_vector() == want);
+    CHECK(kernels::conv_input_reorders() - start == 3);  // w's kernel once, x's tiles twice
+    start = kernels::conv_input_reorders();
+    const TensorList grads = grad({conv2d(xg, w, Tensor(), o)}, {xg, w}, {.grad_outputs = {gy}});
+    CHECK(grads[0].to_vector() == want_grads[0].to_vector());
+    CHECK(grads[1].to_vector() == want_grads[1].to_vector());
+    CHECK(kernels::conv_input_reorders() - start == 2);  // xg's and gy's tiles, for three passes
+    w.detach().copy_(moved);
+    start = kernels::conv_input_reorders();
+    CHECK(conv2d(x, w, Tensor(), o).to_vector() == want_moved);
+    CHECK(conv2d(x, w, Tensor(), o).to_vector() == want_moved);
+    CHECK(kernels::conv_input_reorders() - start == 3);  // the new version's kernel once
+  }
+  const int64_t start = kernels::conv_input_reorders();
+  conv2d(x, w, Tensor(), o);
+  conv2d(x, w, Tensor(), o);
+  CHECK(kernels::conv_input_reorders() - start == 4);  // w's kernel and x's tiles at each op
 }
 
 // gw[o,c,i,j] = sum over n, h, v of gy[n,o,h,v] x[n,c,h+i-1,v+j-1]: stride 1, padding 1.

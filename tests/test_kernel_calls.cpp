@@ -85,12 +85,14 @@ TEST_CASE("the recorder sees each convolution pass with its shapes, and nothing 
   CHECK(later.calls().empty());
 }
 
-// A stride-2 convolution with an even kernel and at most 4 output columns runs forward and backward
-// data as the stride-1 convolution of its input's four phases (ops/dnnl/conv.cpp); backward
-// weights, and a convolution with 5 output columns, stay direct. The flops are the original's.
-TEST_CASE("the recorder sees the phase-split passes of a narrow stride-2 convolution") {
+// Narrow stride-2 convolutions: with a 4x4 kernel, at most 3x3 outputs and 16 or more output
+// channels, all three passes take the Winograd route (ops/winograd_conv.cpp); with 4 output
+// columns, forward and backward data run as the stride-1 convolution of the input's four phases and
+// backward weights stays direct (ops/dnnl/conv.cpp); with 5, all three are direct. The flops are
+// the original convolution's on every route.
+TEST_CASE("the recorder sees the Winograd and phase-split passes of narrow stride-2 convolutions") {
   Generator gen(6);
-  for (int64_t width : {7, 11}) {
+  for (int64_t width : {7, 9, 11}) {
     CAPTURE(width);
     Tensor x = Tensor::uniform({2, 8, 7, width}, -1, 1, gen).requires_grad_();
     Tensor w = Tensor::uniform({16, 8, 4, 4}, -1, 1, gen).requires_grad_();
@@ -110,9 +112,13 @@ TEST_CASE("the recorder sees the phase-split passes of a narrow stride-2 convolu
         "x [2, 32, 4, {}] w [16, 32, 2, 2] y [2, 16, 3, {}] stride 1 pad 0 dilation 1 (the phases "
         "of a stride-2 convolution)",
         columns + 1, columns);
-    const std::string data = columns <= 4 ? split : direct;
-    const std::vector<std::string> expected = {"conv forward " + data, "conv backward data " + data,
-                                               "conv backward weights " + direct};
+    const std::string winograd =
+        "x [2, 8, 7, 7] w [16, 8, 4, 4] y [2, 16, 3, 3] stride 2 pad 1 dilation 1 (Winograd "
+        "F(3x3, 2x2))";
+    const std::string data = columns <= 3 ? winograd : columns == 4 ? split : direct;
+    const std::vector<std::string> expected = {
+        "conv forward " + data, "conv backward data " + data,
+        "conv backward weights " + (columns <= 3 ? winograd : direct)};
     CHECK(shapes_of(calls) == expected);
     CHECK(flops_of(calls) == flops_counted() - flops_before);
     CHECK(flops_of(calls) == 3 * 2 * (2 * 16 * 3 * columns) * (8 * 4 * 4));

@@ -1,6 +1,8 @@
 // Convolution forward, backward-data and backward-weights on plain nchw / oihw tensors.
 //
-// Two routes. A kernel that covers the whole unpadded input (a 1x1 output: the first layer of a
+// Three routes. A stride-2 convolution with a 4x4 kernel and at most 3x3 outputs runs Winograd's
+// F(3x3, 2x2) on its input's phases, our transforms around 16 sgemm calls (ops/winograd_conv.h).
+// A kernel that covers the whole unpadded input (a 1x1 output: the first layer of a
 // DCGAN generator, the last of its discriminator) is a fully connected layer, so it is one sgemm
 // per pass (ungrouped only: groups make the matrix block-diagonal). Everything else runs on oneDNN
 // convolutions created with format `any`: oneDNN then picks its blocked layouts (nChw16c and
@@ -22,6 +24,7 @@
 #include "ops/kernel_calls.h"
 #include "ops/kernels.h"
 #include "ops/runtime.h"
+#include "ops/winograd_conv.h"
 
 namespace minimax::kernels {
 
@@ -298,11 +301,10 @@ Tensor scratch_buffer(const memory::desc& d, std::vector<Tensor>& scratch) {
   return buffer;
 }
 
-// The memo that keeps a parameter's reordered copies, when t is one read as the weight of a pass
-// while the parameter memo is open; else null.
-ConvReorderMemo* memo_for_parameter(const Operand& o, const Tensor& t) {
-  const bool parameter = t.is_leaf() && t.requires_grad();
-  return o.arg == DNNL_ARG_WEIGHTS && parameter ? parameter_memo : nullptr;
+// The memo that keeps a parameter's copies, when t is one (a leaf that requires grad) and the
+// parameter memo is open; else null.
+ConvReorderMemo* memo_for_parameter(const Tensor& t) {
+  return t.is_leaf() && t.requires_grad() ? parameter_memo : nullptr;
 }
 
 // Writes t into `chosen`, operand o's layout: one reorder, or the phases split and then reordered.
@@ -351,7 +353,7 @@ memory input_memory(const Operand& o, const Tensor& t, std::vector<Tensor>& scra
   memory plain = wrap(o.plain, t.data());
   if (o.plain == o.chosen) return plain;
   const bool activation = o.arg == DNNL_ARG_SRC || o.arg == DNNL_ARG_DIFF_DST;
-  ConvReorderMemo* parameters = memo_for_parameter(o, t);
+  ConvReorderMemo* parameters = o.arg == DNNL_ARG_WEIGHTS ? memo_for_parameter(t) : nullptr;
   Tensor copy = activation   ? find_reordered(t, o.plain, o.chosen)
                 : parameters ? parameters->find(t, o.plain, o.chosen)
                              : Tensor();
@@ -569,6 +571,10 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const 
     gemm(false, true, n, o, k, 1, x.data(), k, w.data(), k, beta, y.data(), o);
     return;
   }
+  if (winograd_applies(x.shape(), w.shape(), y.shape(), g)) {
+    winograd_forward(x, w, bias, y, g);
+    return;
+  }
   const int64_t flops = 2 * y.numel() * w.size(1) * w.size(2) * w.size(3);
   ConvEntry& e = conv_entry(x.shape(), w.shape(), y.shape(), g);
   if (bias.defined()) {
@@ -586,6 +592,10 @@ void conv2d_backward_data(const Tensor& gy, const Tensor& w, const Tensor& gx,
   if (is_fully_connected(gx.shape(), w.shape(), g)) {
     const int64_t n = gx.size(0), o = w.size(0), k = inner_size(w.shape());
     gemm(false, false, n, k, o, 1, gy.data(), o, w.data(), k, 0, gx.data(), k);
+    return;
+  }
+  if (winograd_applies(gx.shape(), w.shape(), gy.shape(), g)) {
+    winograd_backward_data(gy, w, gx, g);
     return;
   }
   const int64_t flops = 2 * gy.numel() * w.size(1) * w.size(2) * w.size(3);
@@ -606,10 +616,47 @@ void conv2d_backward_weights(const Tensor& x, const Tensor& gy, const Tensor& gw
     gemm(true, false, o, k, n, 1, gy.data(), o, x.data(), k, 0, gw.data(), k);
     return;
   }
+  if (winograd_applies(x.shape(), gw.shape(), gy.shape(), g)) {
+    winograd_backward_weights(x, gy, gw, g);
+    return;
+  }
   const int64_t flops = 2 * gy.numel() * gw.size(1) * gw.size(2) * gw.size(3);
   ConvEntry& e = conv_entry(x.shape(), gw.shape(), gy.shape(), g);
   if (!e.backward_weights.primitive) e.backward_weights = make_backward_weights(e);
   run_counted("conv backward weights", e.backward_weights, flops, {x, gy, gw});
+}
+
+namespace {
+
+// A new copy in `layout`, written by `write`, counted as an input reorder.
+Tensor new_copy(const memory::desc& layout, const std::function<void(float*)>& write) {
+  Tensor copy = Tensor::empty(Shape{static_cast<int64_t>(layout.get_size() / sizeof(float))});
+  write(copy.data());
+  input_reorders.fetch_add(1, std::memory_order_relaxed);
+  return copy;
+}
+
+}  // namespace
+
+Tensor parameter_copy(const Tensor& t, const memory::desc& layout,
+                      const std::function<void(float*)>& write) {
+  ConvReorderMemo* memo = memo_for_parameter(t);
+  const memory::desc plain = plain_desc(t.shape());
+  Tensor copy = memo ? memo->find(t, plain, layout) : Tensor();
+  if (copy.defined()) return copy;
+  copy = new_copy(layout, write);
+  if (memo) memo->remember(t, plain, layout, copy);
+  return copy;
+}
+
+Tensor activation_copy(const Tensor& t, const memory::desc& layout,
+                       const std::function<void(float*)>& write) {
+  const memory::desc plain = plain_desc(t.shape());
+  Tensor copy = find_reordered(t, plain, layout);
+  if (copy.defined()) return copy;
+  copy = new_copy(layout, write);
+  remember_reordered(t, plain, layout, copy);
+  return copy;
 }
 
 int64_t conv_input_reorders() {

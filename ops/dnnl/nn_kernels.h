@@ -6,9 +6,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
+#include <dnnl.hpp>
 #include "autograd/tensor.h"
 
 namespace minimax::kernels {
@@ -69,8 +71,19 @@ class ConvReorderScope {
 bool open_parameter_memo();
 void close_parameter_memo();
 
-// How many operands convolution passes have reordered into oneDNN's layouts since the start
-// (inputs only; outputs back to plain are not counted). Tests use it to see copies reused.
+// Copies of `t` in layouts of our own (the Winograd route's transforms), each named by `layout`,
+// whose size it has, and written by `write`, kept like reordered copies. parameter_copy: while
+// the parameter memo is open and t is a parameter, the copy of t's current version is made once
+// and returned again. activation_copy: a copy the open ConvReorderScopes remember is returned
+// again, and a new one is remembered by them. Otherwise each call makes a new copy.
+Tensor parameter_copy(const Tensor& t, const dnnl::memory::desc& layout,
+                      const std::function<void(float*)>& write);
+Tensor activation_copy(const Tensor& t, const dnnl::memory::desc& layout,
+                       const std::function<void(float*)>& write);
+
+// How many operands convolution passes have copied into another layout since the start: reordered
+// into oneDNN's, or transformed for the Winograd route (inputs only; outputs back to plain are not
+// counted). Tests use it to see copies reused.
 int64_t conv_input_reorders();
 
 // ---- pooling (ops/dnnl/pool.cpp) ----

@@ -247,7 +247,7 @@ const float* ones(int64_t n) {
 // reduction has no JIT kernel for reducing the outer dimension of a plain tensor; its reference
 // loop took over a millisecond for a [100, 1200] bias gradient.
 void column_sum(const float* src, float* dst, int64_t rows, int64_t cols, float alpha) {
-  gemm_for_sum(false, false, 1, cols, rows, alpha, ones(rows), rows, src, cols, 0.0f, dst, cols);
+  gemm_unrecorded(false, false, 1, cols, rows, alpha, ones(rows), rows, src, cols, 0.0f, dst, cols);
 }
 
 // A sum over the outer and inner extents as two GEMMs: the rows of src [outer middle, inner]
@@ -256,8 +256,8 @@ void column_sum(const float* src, float* dst, int64_t rows, int64_t cols, float 
 // through batch norm, some 100 of them an iteration.
 void outer_inner_sum(const Tensor& src, const Tensor& dst, const KeptBlock& b, float alpha) {
   Tensor rows = Tensor::empty({b.outer * b.middle});
-  gemm_for_sum(false, false, b.outer * b.middle, 1, b.inner, 1.0f, src.data(), b.inner,
-               ones(b.inner), 1, 0.0f, rows.data(), 1);
+  gemm_unrecorded(false, false, b.outer * b.middle, 1, b.inner, 1.0f, src.data(), b.inner,
+                  ones(b.inner), 1, 0.0f, rows.data(), 1);
   column_sum(rows.data(), dst.data(), b.outer, b.middle, alpha);
 }
 
