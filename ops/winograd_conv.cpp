@@ -294,9 +294,11 @@ bool runs_parallel(const Dims& d) {
   return parallel(d.k * d.channels() * kPoints);
 }
 
-dnnl::memory::desc transformed_layout(int64_t stride) {
-  return dnnl::memory::desc({kPoints, stride}, dnnl::memory::data_type::f32,
-                            dnnl::memory::format_tag::ab);
+// kPoints rows of `stride` floats. The last dimension takes no memory (its stride is 0): it names
+// the padding the copy was made with, so that one tensor's tiles for two paddings are two copies.
+dnnl::memory::desc transformed_layout(int64_t stride, int64_t padding = 0) {
+  return dnnl::memory::desc({kPoints, stride, padding + 1}, dnnl::memory::data_type::f32,
+                            dnnl::memory::dims{stride, 1, 0});
 }
 
 Tensor transformed_kernel(const Dims& d, const Tensor& w) {
@@ -307,7 +309,7 @@ Tensor transformed_kernel(const Dims& d, const Tensor& w) {
 }
 
 Tensor transformed_input(const Dims& d, const Tensor& x) {
-  return activation_copy(x, transformed_layout(d.v_stride()), [&](float* v) {
+  return activation_copy(x, transformed_layout(d.v_stride(), d.pad), [&](float* v) {
     in_ranges(d.c, runs_parallel(d),
               [&](int64_t c0, int64_t c1) { transform_input(d, x.data(), v, c0, c1); });
   });

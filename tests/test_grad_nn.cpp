@@ -497,6 +497,21 @@ TEST_CASE("nn: the Winograd route transforms a kernel once per step, an activati
   CHECK(kernels::conv_input_reorders() - start == 4);  // w's kernel and x's tiles at each op
 }
 
+// The input's tiles depend on the padding: one scope around two paddings keeps two copies of x's.
+TEST_CASE("nn: the Winograd route keeps an input's tiles per padding") {
+  Tensor w = random({16, 8, 4, 4}, 2);
+  Tensor x = random({2, 8, 7, 7}, 1);
+  const std::vector<float> unpadded = conv2d(x, w, Tensor(), {.stride = 2}).to_vector();
+  const std::vector<float> padded = conv2d(x, w, Tensor(), {.stride = 2, .padding = 1}).to_vector();
+  kernels::ConvReorderScope scope;
+  const int64_t start = kernels::conv_input_reorders();
+  CHECK(conv2d(x, w, Tensor(), {.stride = 2}).to_vector() == unpadded);
+  CHECK(conv2d(x, w, Tensor(), {.stride = 2, .padding = 1}).to_vector() == padded);
+  CHECK(conv2d(x, w, Tensor(), {.stride = 2}).to_vector() == unpadded);
+  CHECK(kernels::conv_input_reorders() - start ==
+        5);  // w's kernel at each op, x's tiles per padding
+}
+
 // gw[o,c,i,j] = sum over n, h, v of gy[n,o,h,v] x[n,c,h+i-1,v+j-1]: stride 1, padding 1.
 std::vector<float> direct_weight_grad(const Tensor& x, const Tensor& gy, const Shape& ws) {
   std::vector<float> gw(ws.numel(), 0.0f);
