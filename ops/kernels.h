@@ -55,4 +55,21 @@ void gemm_unrecorded(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
                      const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
                      int64_t ldc);
 
+// The three products of a linear layer's weight W [O, I] with a batch of M rows, split over the
+// threads by W's rows: thread t of T takes rows [O t / T, O (t + 1) / T) in all three, about the
+// share a static split of W's elements gives it in the optimizer's update. Each core then reads
+// the rows it last wrote from its own cache, and for a thin batch reads its share of W, where a
+// GEMM split by the batch makes every core read all of it. A product too small, or with too few
+// rows to share, runs as one gemm threaded by the library.
+// y [M,O] = x [M,I] W^T + beta y.
+void weight_rows_forward(int64_t M, int64_t O, int64_t I, const float* x, const float* w,
+                         float beta, float* y);
+// dx [M,I] = dy [M,O] W: each thread sums over its rows of W into a part of its own, then the
+// threads add the parts, each over its share of dx.
+void weight_rows_input_grad(int64_t M, int64_t O, int64_t I, const float* dy, const float* w,
+                            float* dx);
+// dW [O,I] = dy [M,O]^T x [M,I].
+void weight_rows_weight_grad(int64_t M, int64_t O, int64_t I, const float* dy, const float* x,
+                             float* dw);
+
 }  // namespace minimax::kernels

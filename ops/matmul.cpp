@@ -33,6 +33,39 @@ void gemm_into(const float* a, const float* b, float* c, const MatDims& d, bool 
   kernels::gemm(ta, tb, d.m, d.n, d.k, 1.0f, a, ta ? d.m : d.k, b, tb ? d.k : d.n, beta, c, d.n);
 }
 
+// A linear layer's two backward products, as ops of their own so that each runs split by the
+// weight's rows (kernels::weight_rows_*) and has a backward: dx = g W, dW = g^T x. The three ops
+// are each other's backward: <gg, g W> is linear(gg, W) in g and g^T gg in W; <gw, g^T x> is
+// x gw^T = linear(x, gw) in g and g gw in x.
+Tensor linear_input_grad(const Tensor& g, const Tensor& weight);
+Tensor linear_weight_grad(const Tensor& g, const Tensor& x);
+
+Tensor linear_input_grad(const Tensor& g, const Tensor& weight) {
+  const int64_t m = g.size(0), o = weight.size(0), i = weight.size(1);
+  Tensor dx = Tensor::empty({m, i});
+  kernels::weight_rows_input_grad(m, o, i, g.data(), weight.data(), dx.data());
+  return record("linear_input_grad", std::move(dx), {saved(g), saved(weight)},
+                [g, weight](const Tensor& gg, Node& n) {
+                  TensorList r(2);
+                  if (n.needs_input_grad(0)) r[0] = linear(gg, weight);
+                  if (n.needs_input_grad(1)) r[1] = linear_weight_grad(g, gg);
+                  return r;
+                });
+}
+
+Tensor linear_weight_grad(const Tensor& g, const Tensor& x) {
+  const int64_t m = g.size(0), o = g.size(1), i = x.size(1);
+  Tensor dw = Tensor::empty({o, i});
+  kernels::weight_rows_weight_grad(m, o, i, g.data(), x.data(), dw.data());
+  return record("linear_weight_grad", std::move(dw), {saved(g), saved(x)},
+                [g, x](const Tensor& gw, Node& n) {
+                  TensorList r(2);
+                  if (n.needs_input_grad(0)) r[0] = linear(x, gw);
+                  if (n.needs_input_grad(1)) r[1] = linear_input_grad(g, gw);
+                  return r;
+                });
+}
+
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
@@ -69,12 +102,12 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     for (int64_t i = 0; i < d.m; ++i) std::copy_n(bias.data(), d.n, y.data() + i * d.n);
     beta = 1.0f;
   }
-  gemm_into(x.data(), weight.data(), y.data(), d, false, true, beta);
+  kernels::weight_rows_forward(d.m, d.n, d.k, x.data(), weight.data(), beta, y.data());
   return record("linear", std::move(y), {saved(x), saved(weight), bias},
                 [x, weight](const Tensor& g, Node& n) {
                   TensorList r(3);
-                  if (n.needs_input_grad(0)) r[0] = matmul(g, weight);
-                  if (n.needs_input_grad(1)) r[1] = matmul(g, x, true, false);
+                  if (n.needs_input_grad(0)) r[0] = linear_input_grad(g, weight);
+                  if (n.needs_input_grad(1)) r[1] = linear_weight_grad(g, x);
                   if (n.needs_input_grad(2)) r[2] = sum(g, {0});
                   return r;
                 });

@@ -77,6 +77,16 @@ inline void check_in_place_changes(const OpCase& c) {
   }
 }
 
+// Each element of `actual` within a relative `tol` of `expected`'s (the direct loops' values).
+inline void check_close(const std::vector<float>& actual, const std::vector<float>& expected,
+                        float tol = 1e-4f) {
+  REQUIRE(actual.size() == expected.size());
+  for (size_t i = 0; i < actual.size(); ++i) {
+    INFO("element ", i);
+    CHECK(actual[i] == doctest::Approx(expected[i]).epsilon(tol));
+  }
+}
+
 // Runs every row of a table: first-order always, second-order where asked, and the in-place
 // check.
 inline void check_table(const std::vector<OpCase>& table) {

@@ -11,6 +11,7 @@
 #include "ops/dnnl/nn_kernels.h"
 
 using namespace minimax;
+using minimax::testing::check_close;
 using minimax::testing::check_table;
 using minimax::testing::OpCase;
 
@@ -21,15 +22,6 @@ constexpr bool k2nd = true;  // second order too
 // An element of a row-major 4-d tensor, for the direct loops that check the forwards.
 float at(const Tensor& t, int64_t a, int64_t b, int64_t c, int64_t d) {
   return t.data()[((a * t.size(1) + b) * t.size(2) + c) * t.size(3) + d];
-}
-
-void check_close(const std::vector<float>& actual, const std::vector<float>& expected,
-                 float tol = 1e-4f) {
-  REQUIRE(actual.size() == expected.size());
-  for (size_t i = 0; i < actual.size(); ++i) {
-    INFO("element ", i);
-    CHECK(actual[i] == doctest::Approx(expected[i]).epsilon(tol));
-  }
 }
 
 Tensor random(const Shape& s, uint64_t seed) {

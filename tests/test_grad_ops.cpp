@@ -3,8 +3,10 @@
 #include <cmath>
 
 #include "op_table.h"
+#include "ops/kernel_calls.h"
 
 using namespace minimax;
+using minimax::testing::check_close;
 using minimax::testing::check_table;
 using minimax::testing::OpCase;
 
@@ -211,6 +213,63 @@ TEST_CASE("grad: linear") {
                 [](const TensorList& x) { return linear(x[0], x[1]); },
                 k2nd}});
 }
+
+// A linear layer wide enough for it runs its three products split by the weight's rows on two or
+// more threads (kernels::weight_rows_*), backward data adding one part per thread.
+struct ThreadCount {
+  explicit ThreadCount(int threads) : before(num_threads()) { set_num_threads(threads); }
+  ~ThreadCount() { set_num_threads(before); }
+  int before;
+};
+
+TEST_CASE("grad: linear split by the weight's rows") {
+  const ThreadCount two(2);
+  check_table({{"x [2, 256], weight [64, 256]",
+                {{{2, 256}}, {{64, 256}}, {{64}}},
+                [](const TensorList& x) { return linear(x[0], x[1], x[2]); },
+                k2nd}});
+}
+
+TEST_CASE("linear split by the weight's rows matches direct loops at 1, 2 and 3 threads") {
+  const int64_t m = 5, o = 67, in = 120;  // 67 rows: shares of 33 and 34, or 22, 22 and 23
+  Generator gen(8);
+  Tensor x0 = Tensor::uniform({m, in}, -1, 1, gen), w0 = Tensor::uniform({o, in}, -1, 1, gen);
+  Tensor b = Tensor::uniform({o}, -1, 1, gen), gy = Tensor::uniform({m, o}, -1, 1, gen);
+  std::vector<float> want_y(m * o), want_gx(m * in), want_gw(o * in);
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t k = 0; k < o; ++k) {
+      double acc = b.data()[k];
+      for (int64_t j = 0; j < in; ++j) acc += double(x0.data()[r * in + j]) * w0.data()[k * in + j];
+      want_y[r * o + k] = static_cast<float>(acc);
+    }
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t j = 0; j < in; ++j) {
+      double acc = 0;
+      for (int64_t k = 0; k < o; ++k) acc += double(gy.data()[r * o + k]) * w0.data()[k * in + j];
+      want_gx[r * in + j] = static_cast<float>(acc);
+    }
+  for (int64_t k = 0; k < o; ++k)
+    for (int64_t j = 0; j < in; ++j) {
+      double acc = 0;
+      for (int64_t r = 0; r < m; ++r) acc += double(gy.data()[r * o + k]) * x0.data()[r * in + j];
+      want_gw[k * in + j] = static_cast<float>(acc);
+    }
+  for (int threads : {1, 2, 3}) {
+    CAPTURE(threads);
+    const ThreadCount count(threads);
+    Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_();
+    kernels::KernelCallRecorder recorder;
+    Tensor y = linear(x, w, b);
+    const TensorList grads = grad({y}, {x, w}, {.grad_outputs = {gy}});
+    check_close(y.to_vector(), want_y, 1e-5f);
+    check_close(grads[0].to_vector(), want_gx, 1e-5f);
+    check_close(grads[1].to_vector(), want_gw, 1e-5f);
+    REQUIRE(recorder.calls().size() == 3);
+    for (const kernels::KernelCall& call : recorder.calls())
+      CHECK((call.shape.find("by weight rows") != std::string::npos) == (threads > 1));
+  }
+}
+
 TEST_CASE("grad: bmm") {
   check_table({{"plain",
                 {{{2, 3, 4}}, {{2, 4, 5}}},

@@ -4,6 +4,7 @@
 // for comparison.
 #include <cblas.h>
 #include <fmt/format.h>
+#include <omp.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -81,6 +82,123 @@ void gemm_unrecorded(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
                      int64_t ldc) {
   if (M == 0 || N == 0) return;
   dispatch(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+// ---- a linear layer's products, split by its weight's rows ----
+
+namespace {
+
+// Below these, a product runs as one gemm: a share of fewer rows, or a product with less work than
+// an elementwise pass worth a parallel region, gains nothing from being split this way.
+constexpr int64_t kMinRowsPerThread = 16;
+
+enum class WeightProduct { kForward, kInputGrad, kWeightGrad };
+
+// x or dy [m, i or o], W or dW [o, i].
+struct WeightDims {
+  int64_t m, o, i;
+};
+
+bool split_by_weight_rows(const WeightDims& d) {
+  const int64_t threads = num_threads();
+  return threads > 1 && d.o >= kMinRowsPerThread * threads &&
+         d.m * d.o * d.i >= kParallelMinElements;
+}
+
+// Thread t's part of dx, summed over its rows of W: dx itself for thread 0, else a part of parts.
+float* input_grad_part(float* dx, float* parts, int64_t t, int64_t size) {
+  return t == 0 ? dx : parts + (t - 1) * size;
+}
+
+// The product on rows [r0, r1) of W, on the calling thread.
+void product_on_rows(WeightProduct p, const WeightDims& d, int64_t r0, int64_t r1, const float* a,
+                     const float* b, float beta, float* c) {
+  const int64_t rows = r1 - r0;
+  switch (p) {
+    case WeightProduct::kForward:  // a = x, b = W, c = y
+      return dispatch(false, true, d.m, rows, d.i, 1.0f, a, d.i, b + r0 * d.i, d.i, beta, c + r0,
+                      d.o);
+    case WeightProduct::kInputGrad:  // a = dy, b = W, c = this thread's part of dx
+      return dispatch(false, false, d.m, d.i, rows, 1.0f, a + r0, d.o, b + r0 * d.i, d.i, 0.0f, c,
+                      d.i);
+    case WeightProduct::kWeightGrad:  // a = dy, b = x, c = dW
+      return dispatch(true, false, rows, d.i, d.m, 1.0f, a + r0, d.o, b, d.i, 0.0f, c + r0 * d.i,
+                      d.i);
+  }
+}
+
+void split_product(WeightProduct p, const WeightDims& d, const float* a, const float* b, float beta,
+                   float* c) {
+  const int64_t dx_size = d.m * d.i;
+  Tensor parts;
+  if (p == WeightProduct::kInputGrad) parts = Tensor::empty({(num_threads() - 1) * dx_size});
+#pragma omp parallel
+  {
+    const int64_t t = omp_get_thread_num(), threads = omp_get_num_threads();
+    const int64_t r0 = d.o * t / threads, r1 = d.o * (t + 1) / threads;
+    if (p != WeightProduct::kInputGrad) {
+      product_on_rows(p, d, r0, r1, a, b, beta, c);
+    } else {
+      product_on_rows(p, d, r0, r1, a, b, 0.0f, input_grad_part(c, parts.data(), t, dx_size));
+#pragma omp barrier
+      const int64_t e0 = dx_size * t / threads, e1 = dx_size * (t + 1) / threads;
+      for (int64_t q = 1; q < threads; ++q) {
+        const float* part = input_grad_part(c, parts.data(), q, dx_size);
+        for (int64_t e = e0; e < e1; ++e) c[e] += part[e];
+      }
+    }
+  }
+}
+
+// The call for a KernelCallRecorder: the same split product on buffers of its own.
+void record_weight_rows(WeightProduct p, const WeightDims& d, float beta) {
+  const char* transposes[] = {"NT", "NN", "TN"};
+  const int64_t mnk[3][3] = {{d.m, d.o, d.i}, {d.m, d.i, d.o}, {d.o, d.i, d.m}};
+  const int k = static_cast<int>(p);
+  KernelCall call{"gemm",
+                  fmt::format("{} M={} N={} K={} beta {} by weight rows", transposes[k], mnk[k][0],
+                              mnk[k][1], mnk[k][2], beta),
+                  num_threads(),
+                  2 * d.m * d.o * d.i,
+                  {}};
+  call.prepare = [=]() -> std::function<void()> {
+    const int64_t x = d.m * d.i, w = d.o * d.i, y = d.m * d.o;
+    const int64_t sizes[3][3] = {{x, w, y}, {y, w, x}, {y, x, w}};
+    Tensor a = call_buffer(sizes[k][0]), b = call_buffer(sizes[k][1]);
+    Tensor c = call_buffer(sizes[k][2]);
+    return [=] { split_product(p, d, a.data(), b.data(), beta, c.data()); };
+  };
+  record_kernel_call(std::move(call));
+}
+
+void weight_rows_product(WeightProduct p, const WeightDims& d, const float* a, const float* b,
+                         float beta, float* c) {
+  count_flops(2 * d.m * d.o * d.i);
+  if (recording_kernel_calls()) record_weight_rows(p, d, beta);
+  split_product(p, d, a, b, beta, c);
+}
+
+}  // namespace
+
+void weight_rows_forward(int64_t M, int64_t O, int64_t I, const float* x, const float* w,
+                         float beta, float* y) {
+  const WeightDims d{M, O, I};
+  if (!split_by_weight_rows(d)) return gemm(false, true, M, O, I, 1.0f, x, I, w, I, beta, y, O);
+  weight_rows_product(WeightProduct::kForward, d, x, w, beta, y);
+}
+
+void weight_rows_input_grad(int64_t M, int64_t O, int64_t I, const float* dy, const float* w,
+                            float* dx) {
+  const WeightDims d{M, O, I};
+  if (!split_by_weight_rows(d)) return gemm(false, false, M, I, O, 1.0f, dy, O, w, I, 0.0f, dx, I);
+  weight_rows_product(WeightProduct::kInputGrad, d, dy, w, 0.0f, dx);
+}
+
+void weight_rows_weight_grad(int64_t M, int64_t O, int64_t I, const float* dy, const float* x,
+                             float* dw) {
+  const WeightDims d{M, O, I};
+  if (!split_by_weight_rows(d)) return gemm(true, false, O, I, M, 1.0f, dy, O, x, I, 0.0f, dw, I);
+  weight_rows_product(WeightProduct::kWeightGrad, d, dy, x, 0.0f, dw);
 }
 
 }  // namespace minimax::kernels
