@@ -61,9 +61,10 @@ void gemm_unrecorded(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
 // the rows it last wrote from its own cache, and for a thin batch reads its share of W, where a
 // GEMM split by the batch makes every core read all of it. A product too small, or with too few
 // rows to share, runs as one gemm threaded by the library.
-// y [M,O] = x [M,I] W^T + beta y.
+// y [M,O] = x [M,I] W^T + bias (broadcast over the rows; none when null): each thread writes the
+// bias into its columns of y, where its product then adds to them.
 void weight_rows_forward(int64_t M, int64_t O, int64_t I, const float* x, const float* w,
-                         float beta, float* y);
+                         const float* bias, float* y);
 // dx [M,I] = dy [M,O] W: each thread sums over its rows of W into a part of its own, then the
 // threads add the parts, each over its share of dx.
 void weight_rows_input_grad(int64_t M, int64_t O, int64_t I, const float* dy, const float* w,

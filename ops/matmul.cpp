@@ -92,17 +92,13 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                     x.size(1), weight.shape().str(), weight.size(1)));
   MatDims d{x.size(0), x.size(1), weight.size(0)};
   Tensor y = Tensor::empty({d.m, d.n});
-  float beta = 0.0f;
-  if (bias.defined()) {
-    if (!(bias.shape() == Shape{d.n}))
-      throw std::invalid_argument(
-          fmt::format("linear: bias {} does not match weight {} (expected [{}])",
-                      bias.shape().str(), weight.shape().str(), d.n));
-    // The bias rows are the GEMM's C, accumulated into with beta = 1: no separate pass.
-    for (int64_t i = 0; i < d.m; ++i) std::copy_n(bias.data(), d.n, y.data() + i * d.n);
-    beta = 1.0f;
-  }
-  kernels::weight_rows_forward(d.m, d.n, d.k, x.data(), weight.data(), beta, y.data());
+  if (bias.defined() && !(bias.shape() == Shape{d.n}))
+    throw std::invalid_argument(
+        fmt::format("linear: bias {} does not match weight {} (expected [{}])", bias.shape().str(),
+                    weight.shape().str(), d.n));
+  // The bias rows are the GEMM's C, accumulated into with beta = 1: no separate pass.
+  kernels::weight_rows_forward(d.m, d.n, d.k, x.data(), weight.data(),
+                               bias.defined() ? bias.data() : nullptr, y.data());
   return record("linear", std::move(y), {saved(x), saved(weight), bias},
                 [x, weight](const Tensor& g, Node& n) {
                   TensorList r(3);

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -110,25 +111,40 @@ float* input_grad_part(float* dx, float* parts, int64_t t, int64_t size) {
   return t == 0 ? dx : parts + (t - 1) * size;
 }
 
-// The product on rows [r0, r1) of W, on the calling thread.
-void product_on_rows(WeightProduct p, const WeightDims& d, int64_t r0, int64_t r1, const float* a,
-                     const float* b, float beta, float* c) {
+// The operands: a = x, b = W, c = y (forward); a = dy, b = W, c = dx (input gradient); a = dy,
+// b = x, c = dW (weight gradient). A forward's bias, when not null, is written into its columns of
+// y by the thread that then adds the product to them (beta 1), so that y's columns stay on one
+// core; the bench's replay of the call leaves it out, as it times products only.
+struct WeightOperands {
+  const float* a;
+  const float* b;
+  const float* bias;
+  float beta;
+  float* c;
+};
+
+// The product on rows [r0, r1) of W, on the calling thread; c is this thread's part for dx.
+void product_on_rows(WeightProduct p, const WeightDims& d, int64_t r0, int64_t r1,
+                     const WeightOperands& o) {
   const int64_t rows = r1 - r0;
+  const float *a = o.a, *b = o.b;
+  float* c = o.c;
   switch (p) {
-    case WeightProduct::kForward:  // a = x, b = W, c = y
-      return dispatch(false, true, d.m, rows, d.i, 1.0f, a, d.i, b + r0 * d.i, d.i, beta, c + r0,
+    case WeightProduct::kForward:
+      if (o.bias)
+        for (int64_t r = 0; r < d.m; ++r) std::copy(o.bias + r0, o.bias + r1, c + r * d.o + r0);
+      return dispatch(false, true, d.m, rows, d.i, 1.0f, a, d.i, b + r0 * d.i, d.i, o.beta, c + r0,
                       d.o);
-    case WeightProduct::kInputGrad:  // a = dy, b = W, c = this thread's part of dx
+    case WeightProduct::kInputGrad:
       return dispatch(false, false, d.m, d.i, rows, 1.0f, a + r0, d.o, b + r0 * d.i, d.i, 0.0f, c,
                       d.i);
-    case WeightProduct::kWeightGrad:  // a = dy, b = x, c = dW
+    case WeightProduct::kWeightGrad:
       return dispatch(true, false, rows, d.i, d.m, 1.0f, a + r0, d.o, b, d.i, 0.0f, c + r0 * d.i,
                       d.i);
   }
 }
 
-void split_product(WeightProduct p, const WeightDims& d, const float* a, const float* b, float beta,
-                   float* c) {
+void split_product(WeightProduct p, const WeightDims& d, const WeightOperands& o) {
   const int64_t dx_size = d.m * d.i;
   Tensor parts;
   if (p == WeightProduct::kInputGrad) parts = Tensor::empty({(num_threads() - 1) * dx_size});
@@ -137,14 +153,16 @@ void split_product(WeightProduct p, const WeightDims& d, const float* a, const f
     const int64_t t = omp_get_thread_num(), threads = omp_get_num_threads();
     const int64_t r0 = d.o * t / threads, r1 = d.o * (t + 1) / threads;
     if (p != WeightProduct::kInputGrad) {
-      product_on_rows(p, d, r0, r1, a, b, beta, c);
+      product_on_rows(p, d, r0, r1, o);
     } else {
-      product_on_rows(p, d, r0, r1, a, b, 0.0f, input_grad_part(c, parts.data(), t, dx_size));
+      WeightOperands mine = o;
+      mine.c = input_grad_part(o.c, parts.data(), t, dx_size);
+      product_on_rows(p, d, r0, r1, mine);
 #pragma omp barrier
       const int64_t e0 = dx_size * t / threads, e1 = dx_size * (t + 1) / threads;
       for (int64_t q = 1; q < threads; ++q) {
-        const float* part = input_grad_part(c, parts.data(), q, dx_size);
-        for (int64_t e = e0; e < e1; ++e) c[e] += part[e];
+        const float* part = input_grad_part(o.c, parts.data(), q, dx_size);
+        for (int64_t e = e0; e < e1; ++e) o.c[e] += part[e];
       }
     }
   }
@@ -166,39 +184,42 @@ void record_weight_rows(WeightProduct p, const WeightDims& d, float beta) {
     const int64_t sizes[3][3] = {{x, w, y}, {y, w, x}, {y, x, w}};
     Tensor a = call_buffer(sizes[k][0]), b = call_buffer(sizes[k][1]);
     Tensor c = call_buffer(sizes[k][2]);
-    return [=] { split_product(p, d, a.data(), b.data(), beta, c.data()); };
+    return [=] { split_product(p, d, {a.data(), b.data(), nullptr, beta, c.data()}); };
   };
   record_kernel_call(std::move(call));
 }
 
-void weight_rows_product(WeightProduct p, const WeightDims& d, const float* a, const float* b,
-                         float beta, float* c) {
+void weight_rows_product(WeightProduct p, const WeightDims& d, const WeightOperands& o) {
   count_flops(2 * d.m * d.o * d.i);
-  if (recording_kernel_calls()) record_weight_rows(p, d, beta);
-  split_product(p, d, a, b, beta, c);
+  if (recording_kernel_calls()) record_weight_rows(p, d, o.beta);
+  split_product(p, d, o);
 }
 
 }  // namespace
 
 void weight_rows_forward(int64_t M, int64_t O, int64_t I, const float* x, const float* w,
-                         float beta, float* y) {
+                         const float* bias, float* y) {
   const WeightDims d{M, O, I};
-  if (!split_by_weight_rows(d)) return gemm(false, true, M, O, I, 1.0f, x, I, w, I, beta, y, O);
-  weight_rows_product(WeightProduct::kForward, d, x, w, beta, y);
+  const float beta = bias ? 1.0f : 0.0f;
+  if (split_by_weight_rows(d))
+    return weight_rows_product(WeightProduct::kForward, d, {x, w, bias, beta, y});
+  if (bias)
+    for (int64_t r = 0; r < M; ++r) std::copy_n(bias, O, y + r * O);
+  gemm(false, true, M, O, I, 1.0f, x, I, w, I, beta, y, O);
 }
 
 void weight_rows_input_grad(int64_t M, int64_t O, int64_t I, const float* dy, const float* w,
                             float* dx) {
   const WeightDims d{M, O, I};
   if (!split_by_weight_rows(d)) return gemm(false, false, M, I, O, 1.0f, dy, O, w, I, 0.0f, dx, I);
-  weight_rows_product(WeightProduct::kInputGrad, d, dy, w, 0.0f, dx);
+  weight_rows_product(WeightProduct::kInputGrad, d, {dy, w, nullptr, 0.0f, dx});
 }
 
 void weight_rows_weight_grad(int64_t M, int64_t O, int64_t I, const float* dy, const float* x,
                              float* dw) {
   const WeightDims d{M, O, I};
   if (!split_by_weight_rows(d)) return gemm(true, false, O, I, M, 1.0f, dy, O, x, I, 0.0f, dw, I);
-  weight_rows_product(WeightProduct::kWeightGrad, d, dy, x, 0.0f, dw);
+  weight_rows_product(WeightProduct::kWeightGrad, d, {dy, x, nullptr, 0.0f, dw});
 }
 
 }  // namespace minimax::kernels
