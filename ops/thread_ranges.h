@@ -1,24 +1,54 @@
-// Splitting a loop over the OpenMP threads in contiguous shares.
+// Splitting a loop over the OpenMP threads in contiguous shares, and carrying an exception out of
+// the parallel region that threw it.
 #pragma once
 
 #include <omp.h>
 
 #include <cstdint>
+#include <exception>
 
 namespace minimax::kernels {
+
+// The first exception thrown by the bodies run inside one parallel region, kept to be rethrown
+// after it: an exception that leaves an OpenMP region ends the program (std::terminate), so a
+// kernel that can fail there (a GEMM that finds no memory for its packing buffers) would crash
+// instead of reporting.
+class FirstFailure {
+ public:
+  // Runs body() on the calling thread, keeping what it throws if nothing was kept yet.
+  template <class Body>
+  void run(Body body) noexcept {
+    try {
+      body();
+    } catch (...) {
+#pragma omp critical(minimax_first_failure)
+      if (!failure_) failure_ = std::current_exception();
+    }
+  }
+  // After the region: throws what a body threw, if one did.
+  void rethrow() const {
+    if (failure_) std::rethrow_exception(failure_);
+  }
+
+ private:
+  std::exception_ptr failure_;
+};
 
 // Calls range(begin, end) over [0, n): once on the calling thread when `parallel` is false, else
 // once per thread on a contiguous share, thread t of T taking [n t / T, n (t + 1) / T), as a static
 // schedule would. Two passes that split the same n alike give each thread the data it wrote, which
-// it then finds in its own cache instead of the other core's.
+// it then finds in its own cache instead of the other core's. What a share throws is rethrown
+// after the region, once every share has ended.
 template <class Range>
 void in_ranges(int64_t n, bool parallel, Range range) {
   if (!parallel) return range(int64_t{0}, n);
+  FirstFailure failure;
 #pragma omp parallel
   {
     const int64_t t = omp_get_thread_num(), threads = omp_get_num_threads();
-    range(n * t / threads, n * (t + 1) / threads);
+    failure.run([&] { range(n * t / threads, n * (t + 1) / threads); });
   }
+  failure.rethrow();
 }
 
 }  // namespace minimax::kernels

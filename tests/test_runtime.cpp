@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 
@@ -12,6 +13,7 @@
 #include "minimax.h"
 #include "ops/denormals.h"
 #include "ops/dnnl/context.h"
+#include "ops/thread_ranges.h"
 
 using namespace minimax;
 
@@ -96,6 +98,24 @@ TEST_CASE("a repeated step through the newer GAN ops builds no primitive and all
   for (int i = 0; i < 3; ++i) step();
   CHECK(dnnl_ctx::primitives_created() == primitives);
   CHECK(CachingAllocator::instance().stats().system_allocations == allocations);
+}
+
+// An exception must not leave an OpenMP region (the runtime would terminate the program):
+// in_ranges carries a share's out of the region, after every share has run.
+TEST_CASE("in_ranges rethrows what a share throws once every share has ended") {
+  const int before = num_threads();
+  set_num_threads(2);
+  std::atomic<int> finished{0};
+  auto second_share_fails = [&](int64_t begin, int64_t) {
+    if (begin > 0) throw std::runtime_error("the second share failed");
+    finished.fetch_add(1);
+  };
+  CHECK_THROWS_WITH_AS(kernels::in_ranges(10, true, second_share_fails), "the second share failed",
+                       std::runtime_error);
+  CHECK(finished.load() == 1);
+  kernels::in_ranges(10, true, [&](int64_t, int64_t) { finished.fetch_add(1); });
+  CHECK(finished.load() == 3);  // and the pool still runs regions afterwards
+  set_num_threads(before);
 }
 
 TEST_CASE("set_num_threads rejects a non-positive count and is honoured") {

@@ -14,6 +14,7 @@
 #include "ops/kernel_calls.h"
 #include "ops/kernels.h"
 #include "ops/runtime.h"
+#include "ops/thread_ranges.h"
 
 namespace minimax::kernels {
 
@@ -148,16 +149,15 @@ void split_product(WeightProduct p, const WeightDims& d, const WeightOperands& o
   const int64_t dx_size = d.m * d.i;
   Tensor parts;
   if (p == WeightProduct::kInputGrad) parts = Tensor::empty({(num_threads() - 1) * dx_size});
+  FirstFailure failure;
 #pragma omp parallel
   {
     const int64_t t = omp_get_thread_num(), threads = omp_get_num_threads();
     const int64_t r0 = d.o * t / threads, r1 = d.o * (t + 1) / threads;
-    if (p != WeightProduct::kInputGrad) {
-      product_on_rows(p, d, r0, r1, o);
-    } else {
-      WeightOperands mine = o;
-      mine.c = input_grad_part(o.c, parts.data(), t, dx_size);
-      product_on_rows(p, d, r0, r1, mine);
+    WeightOperands mine = o;
+    if (p == WeightProduct::kInputGrad) mine.c = input_grad_part(o.c, parts.data(), t, dx_size);
+    failure.run([&] { product_on_rows(p, d, r0, r1, mine); });
+    if (p == WeightProduct::kInputGrad) {
 #pragma omp barrier
       const int64_t e0 = dx_size * t / threads, e1 = dx_size * (t + 1) / threads;
       for (int64_t q = 1; q < threads; ++q) {
@@ -166,6 +166,7 @@ void split_product(WeightProduct p, const WeightDims& d, const WeightOperands& o
       }
     }
   }
+  failure.rethrow();
 }
 
 // The call for a KernelCallRecorder: the same split product on buffers of its own.
