@@ -39,25 +39,9 @@ Tensor call_buffer(int64_t floats) {
   return Tensor::uniform(Shape{std::max<int64_t>(floats, 1)}, -1, 1, gen);
 }
 
-namespace {
-
-// Sets the thread pool (oneDNN's, OpenBLAS's) to `threads` for its scope.
-class PoolSize {
- public:
-  explicit PoolSize(int threads) : restore_(omp_get_max_threads()) { set_num_threads(threads); }
-  ~PoolSize() { set_num_threads(restore_); }
-  PoolSize(const PoolSize&) = delete;
-  PoolSize& operator=(const PoolSize&) = delete;
-
- private:
-  int restore_;
-};
-
-}  // namespace
-
 double time_alone(const KernelCall& call, int min_runs, double min_seconds) {
   using clock = std::chrono::steady_clock;
-  PoolSize pool(call.threads);
+  const ScopedThreads pool(call.threads);
   std::function<void()> run = call.prepare();
   run();  // warm-up: first touch of the buffers, the pool's threads awake
   std::vector<double> times;

@@ -96,7 +96,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     throw std::invalid_argument(
         fmt::format("linear: bias {} does not match weight {} (expected [{}])", bias.shape().str(),
                     weight.shape().str(), d.n));
-  // The bias rows are the GEMM's C, accumulated into with beta = 1: no separate pass.
+  // The bias is written into y's rows as the GEMM's C, which the product adds to with beta = 1:
+  // no separate pass (weight_rows_forward, ops/kernels.h).
   kernels::weight_rows_forward(d.m, d.n, d.k, x.data(), weight.data(),
                                bias.defined() ? bias.data() : nullptr, y.data());
   return record("linear", std::move(y), {saved(x), saved(weight), bias},

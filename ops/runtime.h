@@ -14,6 +14,19 @@ namespace minimax {
 void set_num_threads(int threads);
 int num_threads();
 
+// Sets the thread count for a scope and restores the count it found when the scope ends, however
+// it ends: for a test or a timing that needs a count of its own without changing its caller's.
+class ScopedThreads {
+ public:
+  explicit ScopedThreads(int threads) : restore_(num_threads()) { set_num_threads(threads); }
+  ~ScopedThreads() { set_num_threads(restore_); }
+  ScopedThreads(const ScopedThreads&) = delete;
+  ScopedThreads& operator=(const ScopedThreads&) = delete;
+
+ private:
+  int restore_;
+};
+
 // Below this many elements (128 KiB of floats) a memory-bound pass (elementwise maps, copies,
 // reductions, optimizer updates) runs on one thread: waking the others costs more than the pass,
 // and on a busy machine a woken thread may wait a whole time slice for its core. Our own loops

@@ -34,19 +34,28 @@ class FirstFailure {
   std::exception_ptr failure_;
 };
 
+// Thread t's share of [0, n) when T threads split it: [n t / T, n (t + 1) / T), as OpenMP's
+// static schedule would. Every pass that wants each thread to find its own data in cache splits by
+// this one rule.
+struct Share {
+  int64_t begin, end;
+};
+inline Share share(int64_t n, int64_t t, int64_t threads) {
+  return {n * t / threads, n * (t + 1) / threads};
+}
+
 // Calls range(begin, end) over [0, n): once on the calling thread when `parallel` is false, else
-// once per thread on a contiguous share, thread t of T taking [n t / T, n (t + 1) / T), as a static
-// schedule would. Two passes that split the same n alike give each thread the data it wrote, which
-// it then finds in its own cache instead of the other core's. What a share throws is rethrown
-// after the region, once every share has ended.
+// once per thread on its share(). Two passes that split the same n alike give each thread the data
+// it wrote, which it then finds in its own cache instead of the other core's. What a share throws
+// is rethrown after the region, once every share has ended.
 template <class Range>
 void in_ranges(int64_t n, bool parallel, Range range) {
   if (!parallel) return range(int64_t{0}, n);
   FirstFailure failure;
 #pragma omp parallel
   {
-    const int64_t t = omp_get_thread_num(), threads = omp_get_num_threads();
-    failure.run([&] { range(n * t / threads, n * (t + 1) / threads); });
+    const Share mine = share(n, omp_get_thread_num(), omp_get_num_threads());
+    failure.run([&] { range(mine.begin, mine.end); });
   }
   failure.rethrow();
 }

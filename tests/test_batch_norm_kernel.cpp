@@ -241,8 +241,7 @@ TEST_CASE("kernels: batch_norm gives the same bits on one thread and on two") {
     CAPTURE(name);
     const int64_t c = shape[1];
     auto outputs_at = [&](int threads) {
-      const int before = num_threads();
-      set_num_threads(threads);
+      const ScopedThreads count(threads);
       Generator gen(5);
       Tensor x = channel_data(shape, 1), gy = channel_data(shape, 2), u = channel_data(shape, 3);
       Tensor scale = Tensor::uniform({c}, 0.5f, 2.0f, gen),
@@ -253,7 +252,6 @@ TEST_CASE("kernels: batch_norm gives the same bits on one thread and on two") {
       kernels::batch_norm_forward(x, scale, shift, mean, var, y, kEps, true);
       kernels::batch_norm_backward(x, gy, scale, mean, var, gx, gscale, gshift, kEps, true);
       kernels::batch_norm_double_backward(x, gy, u, scale, mean, var, kEps, d_gy, d_x, d_scale);
-      set_num_threads(before);
       std::vector<std::vector<float>> all;
       for (const Tensor& t : {y, mean, var, gx, gscale, gshift, d_gy, d_x, d_scale})
         all.push_back(t.to_vector());

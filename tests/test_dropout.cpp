@@ -112,12 +112,9 @@ TEST_CASE("dropout: neighbouring elements are dropped independently") {
 TEST_CASE("dropout: the mask is the same on one thread and on several") {
   Tensor x = Tensor::ones({256, 1024});  // above the size where the mask is made in parallel
   auto mask_at = [&](int threads) {
-    const int before = num_threads();
-    set_num_threads(threads);
+    const ScopedThreads count(threads);
     Generator gen(13);
-    std::vector<float> mask = dropout(x, 0.3f, true, gen).to_vector();
-    set_num_threads(before);
-    return mask;
+    return dropout(x, 0.3f, true, gen).to_vector();
   };
   CHECK(mask_at(1) == mask_at(2));
 }

@@ -215,18 +215,41 @@ TEST_CASE("grad: linear") {
 }
 
 // A linear layer wide enough for it runs its three products split by the weight's rows on two or
-// more threads (kernels::weight_rows_*), backward data adding one part per thread.
-struct ThreadCount {
-  explicit ThreadCount(int threads) : before(num_threads()) { set_num_threads(threads); }
-  ~ThreadCount() { set_num_threads(before); }
-  int before;
-};
-
+// more threads (kernels::weight_rows_*), backward data adding one part per thread. x [8, 128] with
+// W [32, 128] is about the smallest shape that takes that route at two threads.
 TEST_CASE("grad: linear split by the weight's rows") {
-  const ThreadCount two(2);
-  check_table({{"x [2, 256], weight [64, 256]",
-                {{{2, 256}}, {{64, 256}}, {{64}}},
+  const ScopedThreads two(2);
+  check_table({{"x [8, 128], weight [32, 128]",
+                {{{8, 128}}, {{32, 128}}, {{32}}},
                 [](const TensorList& x) { return linear(x[0], x[1], x[2]); },
+                k2nd}});
+}
+
+// linear's backward products are ops of their own (the input gradient dy W and the weight gradient
+// dy^T x), each with its own backward. linear's second-order rows check those backwards; these rows
+// check the backwards' own derivatives, at the split route's shape: a gradient through linear's
+// gradient, seeded by dy, differentiated twice.
+TEST_CASE("grad: linear's gradients, to second order, split by the weight's rows") {
+  const ScopedThreads two(2);
+  // Inputs x, W, dy. The gradient with respect to one of x and W does not depend on it: it is
+  // taken at a detached copy, and the row does not ask for a derivative with respect to it.
+  auto gradient_of_linear = [](size_t wrt) {
+    return [wrt](const TensorList& in) {
+      const GradModeGuard enabled(true);  // gradcheck evaluates the function without grad
+      TensorList x_w = {in[0], in[1]};
+      x_w[wrt] = in[wrt].detach().requires_grad_();
+      const Tensor y = linear(x_w[0], x_w[1]);
+      return grad({y}, {x_w[wrt]}, {.grad_outputs = {in[2]}, .create_graph = true})[0];
+    };
+  };
+  const testing::InputSpec dy{{8, 32}};
+  check_table({{"input gradient dy W",
+                {{{8, 128}, -1.0f, 1.0f, false}, {{32, 128}}, dy},
+                gradient_of_linear(0),
+                k2nd},
+               {"weight gradient dy^T x",
+                {{{8, 128}}, {{32, 128}, -1.0f, 1.0f, false}, dy},
+                gradient_of_linear(1),
                 k2nd}});
 }
 
@@ -256,7 +279,7 @@ TEST_CASE("linear split by the weight's rows matches direct loops at 1, 2 and 3 
     }
   for (int threads : {1, 2, 3}) {
     CAPTURE(threads);
-    const ThreadCount count(threads);
+    const ScopedThreads count(threads);
     Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_();
     kernels::KernelCallRecorder recorder;
     Tensor y = linear(x, w, b);

@@ -198,8 +198,7 @@ TEST_CASE("a large parameter gives the same result on one thread and on several"
   Generator gen(5);
   Tensor start = Tensor::uniform({n}, -1, 1, gen), grad = Tensor::uniform({n}, -1, 1, gen);
   auto run = [&](int threads, bool adam) {
-    int before = num_threads();
-    set_num_threads(threads);
+    const ScopedThreads count(threads);
     Tensor p = start.clone().requires_grad_();
     p.set_grad(grad);
     std::unique_ptr<Optimizer> opt;
@@ -208,7 +207,6 @@ TEST_CASE("a large parameter gives the same result on one thread and on several"
     else
       opt = std::make_unique<SGD>(TensorList{p}, SGDOptions(0.1).momentum(0.9).nesterov(true));
     for (int i = 0; i < 3; ++i) opt->step();
-    set_num_threads(before);
     return p.to_vector();
   };
   for (bool adam : {false, true}) {
@@ -247,17 +245,17 @@ TEST_CASE("the update loop writes every element once, on each of its paths and t
           b[k] = -1.0f;
           in[k] = 0.5f * static_cast<float>(k % 7);
         }
-        const int before = num_threads();
-        set_num_threads(threads);
         const float* x = in.data();
-        optim::detail::for_each_block<2>(
-            n, {a, b}, [=](int64_t begin, int64_t end, const std::array<float*, 2>& dst) {
-              for (int64_t k = begin; k < end; ++k) {
-                dst[0][k - begin] = 2.0f * a[k] + x[k];  // reads the old value it replaces
-                dst[1][k - begin] = static_cast<float>(k);
-              }
-            });
-        set_num_threads(before);
+        {
+          const ScopedThreads count(threads);
+          optim::detail::for_each_block<2>(
+              n, {a, b}, [=](int64_t begin, int64_t end, const std::array<float*, 2>& dst) {
+                for (int64_t k = begin; k < end; ++k) {
+                  dst[0][k - begin] = 2.0f * a[k] + x[k];  // reads the old value it replaces
+                  dst[1][k - begin] = static_cast<float>(k);
+                }
+              });
+        }
         int64_t wrong = 0;
         for (int64_t k = 0; k < n; ++k)
           wrong += a[k] != 2.0f * static_cast<float>(k % 1000) + 0.5f * static_cast<float>(k % 7) ||

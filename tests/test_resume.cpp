@@ -87,7 +87,7 @@ bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
 }  // namespace
 
 TEST_CASE("a run resumed from a checkpoint file matches an uninterrupted run bit for bit") {
-  set_num_threads(2);
+  const ScopedThreads two(2);
   Run straight(7);
   for (int i = 0; i < 10; ++i) straight.step();
 

@@ -103,8 +103,7 @@ TEST_CASE("a repeated step through the newer GAN ops builds no primitive and all
 // An exception must not leave an OpenMP region (the runtime would terminate the program):
 // in_ranges carries a share's out of the region, after every share has run.
 TEST_CASE("in_ranges rethrows what a share throws once every share has ended") {
-  const int before = num_threads();
-  set_num_threads(2);
+  const ScopedThreads two(2);
   std::atomic<int> finished{0};
   auto second_share_fails = [&](int64_t begin, int64_t) {
     if (begin > 0) throw std::runtime_error("the second share failed");
@@ -115,15 +114,16 @@ TEST_CASE("in_ranges rethrows what a share throws once every share has ended") {
   CHECK(finished.load() == 1);
   kernels::in_ranges(10, true, [&](int64_t, int64_t) { finished.fetch_add(1); });
   CHECK(finished.load() == 3);  // and the pool still runs regions afterwards
-  set_num_threads(before);
 }
 
 TEST_CASE("set_num_threads rejects a non-positive count and is honoured") {
   CHECK_THROWS_AS(set_num_threads(0), std::invalid_argument);
-  int before = num_threads();
-  set_num_threads(1);
-  CHECK(num_threads() == 1);
-  set_num_threads(before);
+  const int before = num_threads();
+  {
+    const ScopedThreads one(1);
+    CHECK(num_threads() == 1);
+  }
+  CHECK(num_threads() == before);  // ScopedThreads restores the count it found
 }
 
 namespace {
@@ -141,14 +141,12 @@ int threads_flushing_denormals() {
 }  // namespace
 
 TEST_CASE("set_flush_denormals turns flush-to-zero on and off on every pool thread") {
-  const int before = num_threads();
-  set_num_threads(2);
+  const ScopedThreads two(2);
   threads_flushing_denormals();  // the pool exists before the mode is set
   REQUIRE(set_flush_denormals(true));
   CHECK(threads_flushing_denormals() == 2);
   set_flush_denormals(false);  // the library's and the tests' default: IEEE's
   CHECK(threads_flushing_denormals() == 0);
-  set_num_threads(before);
 }
 
 // `minimax bench`'s iterations at a small batch: the same ops, layouts and optimizers, and for
@@ -218,7 +216,7 @@ TEST_CASE("the default thread count is the affinity mask capped by the quota, an
   REQUIRE(sched_getaffinity(0, sizeof set, &set) == 0);
   CHECK(b.affinity == CPU_COUNT(&set));
   CHECK(b.cores == (b.quota ? std::min(b.affinity, *b.quota) : b.affinity));
-  int before = num_threads();
+  const ScopedThreads restore(num_threads());  // use_threads changes the count
   CHECK(use_threads(0) ==
         fmt::format("{} thread{} ({})", b.cores, b.cores == 1 ? "" : "s", b.why()));
   CHECK(num_threads() == b.cores);
@@ -227,14 +225,13 @@ TEST_CASE("the default thread count is the affinity mask capped by the quota, an
   CHECK(CoreBudget{.cores = 1, .affinity = 4, .quota = 1}.why() ==
         "affinity 4 cores, cgroup quota 1 core");
   CHECK_THROWS_AS(use_threads(-1), std::invalid_argument);
-  set_num_threads(before);
 }
 
 // SerialBelow: a memory-bound primitive under kParallelMinElements is built and run on one thread
 // whatever the pool size, so the pool size does not change its cache key; a larger one follows
 // the pool (one primitive per thread count).
 TEST_CASE("small oneDNN primitives run on one thread, large ones on the pool") {
-  int before = num_threads();
+  const ScopedThreads restore(num_threads());  // built_by changes the count
   auto built_by = [](int threads, int64_t n) {
     set_num_threads(threads);
     int64_t primitives = dnnl_ctx::primitives_created();
@@ -248,5 +245,4 @@ TEST_CASE("small oneDNN primitives run on one thread, large ones on the pool") {
   CHECK(built_by(2, large) == 1);
   CHECK(built_by(1, large) == 1);  // another pool size, another primitive
   CHECK(built_by(2, large) == 0);
-  set_num_threads(before);
 }

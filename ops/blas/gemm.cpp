@@ -153,16 +153,16 @@ void split_product(WeightProduct p, const WeightDims& d, const WeightOperands& o
 #pragma omp parallel
   {
     const int64_t t = omp_get_thread_num(), threads = omp_get_num_threads();
-    const int64_t r0 = d.o * t / threads, r1 = d.o * (t + 1) / threads;
+    const Share rows = share(d.o, t, threads);
     WeightOperands mine = o;
     if (p == WeightProduct::kInputGrad) mine.c = input_grad_part(o.c, parts.data(), t, dx_size);
-    failure.run([&] { product_on_rows(p, d, r0, r1, mine); });
+    failure.run([&] { product_on_rows(p, d, rows.begin, rows.end, mine); });
     if (p == WeightProduct::kInputGrad) {
 #pragma omp barrier
-      const int64_t e0 = dx_size * t / threads, e1 = dx_size * (t + 1) / threads;
+      const Share elements = share(dx_size, t, threads);
       for (int64_t q = 1; q < threads; ++q) {
         const float* part = input_grad_part(o.c, parts.data(), q, dx_size);
-        for (int64_t e = e0; e < e1; ++e) o.c[e] += part[e];
+        for (int64_t e = elements.begin; e < elements.end; ++e) o.c[e] += part[e];
       }
     }
   }
