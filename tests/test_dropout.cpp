@@ -110,11 +110,16 @@ TEST_CASE("dropout: neighbouring elements are dropped independently") {
 }
 
 TEST_CASE("dropout: the mask is the same on one thread and on several") {
-  Tensor x = Tensor::ones({256, 1024});  // above the size where the mask is made in parallel
-  auto mask_at = [&](int threads) {
-    const ScopedThreads count(threads);
-    Generator gen(13);
-    return dropout(x, 0.3f, true, gen).to_vector();
-  };
-  CHECK(mask_at(1) == mask_at(2));
+  // Both above the size where the mask is made in parallel: the paper MLP's hidden layer, and
+  // larger than an elementwise pass's parallel size.
+  for (const Shape& shape : {Shape{100, 240}, Shape{256, 1024}}) {
+    CAPTURE(shape.str());
+    Tensor x = Tensor::ones(shape);
+    auto mask_at = [&](int threads) {
+      const ScopedThreads count(threads);
+      Generator gen(13);
+      return dropout(x, 0.3f, true, gen).to_vector();
+    };
+    CHECK(mask_at(1) == mask_at(2));
+  }
 }

@@ -439,6 +439,46 @@ TEST_CASE("maxout: a tie sends the gradient to the first winning piece") {
   sum(y).backward();
   CHECK(x.grad().to_vector() == std::vector<float>{0, 1, 0, 1, 0, 0});
 }
+
+// Maxout's forward, its gradient (a scatter) and that gradient's gradient (a gather) are split over
+// the threads above kParallelMinElements inputs: each must write exactly what direct loops do, at
+// one thread and at two (where 80 x 5 x 128 inputs make unequal shares impossible to miss).
+TEST_CASE("maxout and its derivatives match direct loops at 1 and 2 threads") {
+  const int64_t rows = 80, units = 128, pieces = 5;
+  REQUIRE(rows * units * pieces >= kParallelMinElements);
+  Generator gen(21);
+  const Tensor x0 = Tensor::uniform({rows, units * pieces}, -1, 1, gen);
+  const Tensor w = Tensor::uniform({rows, units}, -1, 1, gen);
+  const Tensor v = Tensor::uniform({rows, units * pieces}, -1, 1, gen);
+  std::vector<float> want_y(rows * units), want_gx(rows * units * pieces, 0.0f),
+      want_ggw(rows * units);
+  const std::vector<float> xs = x0.to_vector(), ws = w.to_vector(), vs = v.to_vector();
+  for (int64_t u = 0; u < rows * units; ++u) {
+    const int64_t first = u * pieces;
+    const int64_t best = std::max_element(xs.begin() + first, xs.begin() + first + pieces) -
+                         xs.begin();  // the first of equal maxima, as maxout breaks ties
+    want_y[u] = xs[best];
+    want_gx[best] = ws[u];
+    want_ggw[u] = vs[best];
+  }
+  for (int threads : {1, 2}) {
+    CAPTURE(threads);
+    const ScopedThreads count(threads);
+    {
+      // NaN in the free blocks the outputs will get, so that an element a kernel skips shows.
+      const std::vector<Tensor> nan_blocks = {
+          Tensor::full({rows, units}, NAN), Tensor::full({rows, units}, NAN),
+          Tensor::full({rows, units}, NAN), Tensor::full({rows, units * pieces}, NAN),
+          Tensor::full({rows, units * pieces}, NAN)};  // x's clone takes one of these
+    }
+    Tensor x = x0.clone().requires_grad_(), wg = w.clone().requires_grad_();
+    const Tensor y = maxout(x, pieces);
+    CHECK(y.to_vector() == want_y);
+    const Tensor gx = grad({y}, {x}, {.grad_outputs = {wg}, .create_graph = true})[0];
+    CHECK(gx.to_vector() == want_gx);
+    CHECK(grad({gx}, {wg}, {.grad_outputs = {v}})[0].to_vector() == want_ggw);
+  }
+}
 namespace {
 // Integer indices for the rows below, as the float tensors the ops take.
 Tensor indices(const std::vector<float>& v, const Shape& shape) {
