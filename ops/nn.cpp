@@ -36,11 +36,16 @@ void maxout_forward(const Tensor& x, int64_t pieces, const Tensor& y, const Tens
   float* out = y.data();
   float* win = winners.data();
   for_each_unit(y.numel(), pieces, [=](int64_t u) {
+    // Selects rather than branches: which piece wins is data, and a branch on it mispredicts.
     const float* group = in + u * pieces;
+    float top = group[0];
     int64_t best = 0;
-    for (int64_t k = 1; k < pieces; ++k)
-      if (group[k] > group[best]) best = k;
-    out[u] = group[best];
+    for (int64_t k = 1; k < pieces; ++k) {
+      const bool higher = group[k] > top;
+      top = higher ? group[k] : top;
+      best = higher ? k : best;
+    }
+    out[u] = top;
     win[u] = static_cast<float>(best);
   });
 }
@@ -55,8 +60,9 @@ Tensor maxout_scatter(const Tensor& gy, const Tensor& winners, int64_t pieces) {
   const float* win = winners.data();
   float* out = gx.data();
   for_each_unit(gy.numel(), pieces, [=](int64_t u) {
-    const auto winner = static_cast<int64_t>(win[u]);
-    for (int64_t k = 0; k < pieces; ++k) out[u * pieces + k] = k == winner ? g[u] : 0.0f;
+    float* group = out + u * pieces;
+    std::fill_n(group, pieces, 0.0f);
+    group[static_cast<int64_t>(win[u])] = g[u];
   });
   return record("maxout_backward", std::move(gx), {gy},
                 [winners, pieces](const Tensor& gg, Node&) -> TensorList {
