@@ -71,7 +71,7 @@ Tensor Tensor::uniform(const Shape& shape, float low, float high, Generator& gen
     throw std::invalid_argument(fmt::format("Tensor::uniform: low {} above high {}", low, high));
   Tensor t = empty(shape);
   float* p = t.data();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = low + (high - low) * gen.uniform();
+  for (int64_t i = 0, n = t.numel(); i < n; ++i) p[i] = low + (high - low) * gen.uniform();
   return t;
 }
 
@@ -80,7 +80,7 @@ Tensor Tensor::normal(const Shape& shape, float mean, float stddev, Generator& g
     throw std::invalid_argument(fmt::format("Tensor::normal: negative stddev {}", stddev));
   Tensor t = empty(shape);
   float* p = t.data();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = mean + stddev * gen.normal();
+  for (int64_t i = 0, n = t.numel(); i < n; ++i) p[i] = mean + stddev * gen.normal();
   return t;
 }
 
