@@ -103,7 +103,7 @@ namespace {
 
 // Drawing an element's bit costs about 1.8 ns on one core (a 64-bit hash that does not vectorize
 // on the baseline x86-64 target), some ten times an elementwise pass's memory traffic. So dropout
-// goes parallel at an eighth of kParallelMinElements, where its serial pass takes about 7 us: the
+// goes parallel at an eighth of kParallelMinElements, where its serial pass takes 7-9 us: the
 // paper MLP's hidden dropout ([100, 240]) took 44 us on one core, during which the other fell
 // asleep before the next layer's GEMM.
 constexpr int64_t kDropoutParallelMin = kParallelMinElements / 8;

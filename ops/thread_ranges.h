@@ -34,9 +34,10 @@ class FirstFailure {
   std::exception_ptr failure_;
 };
 
-// Thread t's share of [0, n) when T threads split it: [n t / T, n (t + 1) / T), as OpenMP's
-// static schedule would. Every pass that wants each thread to find its own data in cache splits by
-// this one rule.
+// Thread t's share of [0, n) when T threads split it: [n t / T, n (t + 1) / T), contiguous and in
+// thread order as OpenMP's static schedule makes them (libgomp gives a remainder to the first
+// threads, this rule to the last: a share differs by at most one element). Every pass that wants
+// each thread to find its own data in cache splits by this one rule.
 struct Share {
   int64_t begin, end;
 };
