@@ -118,12 +118,13 @@ TEST_CASE("in_ranges rethrows what a share throws once every share has ended") {
 
 TEST_CASE("set_num_threads rejects a non-positive count and is honoured") {
   CHECK_THROWS_AS(set_num_threads(0), std::invalid_argument);
-  const int before = num_threads();
+  const ScopedThreads three(3);  // a count the tests do not start with
+  CHECK(num_threads() == 3);
   {
     const ScopedThreads one(1);
     CHECK(num_threads() == 1);
   }
-  CHECK(num_threads() == before);  // ScopedThreads restores the count it found
+  CHECK(num_threads() == 3);  // ScopedThreads restores the count it found
 }
 
 namespace {
