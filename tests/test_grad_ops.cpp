@@ -442,7 +442,7 @@ TEST_CASE("maxout: a tie sends the gradient to the first winning piece") {
 
 // Maxout's forward, its gradient (a scatter) and that gradient's gradient (a gather) are split over
 // the threads above kParallelMinElements inputs: each must write exactly what direct loops do, at
-// one thread and at two (where 80 x 5 x 128 inputs make unequal shares impossible to miss).
+// one thread and at two (80 x 128 units of 5 pieces, 51,200 inputs: two shares of 5,120 units).
 TEST_CASE("maxout and its derivatives match direct loops at 1 and 2 threads") {
   const int64_t rows = 80, units = 128, pieces = 5;
   REQUIRE(rows * units * pieces >= kParallelMinElements);
