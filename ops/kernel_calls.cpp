@@ -1,7 +1,5 @@
 #include "ops/kernel_calls.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>

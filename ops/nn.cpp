@@ -24,9 +24,14 @@ namespace {
 // Each loop runs over units in in_ranges' shares, judged by the wide side (the input's pieces):
 // the paper MLP's maxout reads 120,000 floats but writes 24,000, and on one thread it left the
 // other core idle long enough to fall asleep before the next layer's GEMM woke it.
+template <class Range>
+void for_unit_ranges(int64_t units, int64_t pieces, Range range) {
+  kernels::in_ranges(units, units * pieces >= kParallelMinElements, range);
+}
+
 template <class Unit>
 void for_each_unit(int64_t units, int64_t pieces, Unit unit) {
-  kernels::in_ranges(units, units * pieces >= kParallelMinElements, [&](int64_t u0, int64_t u1) {
+  for_unit_ranges(units, pieces, [&](int64_t u0, int64_t u1) {
     for (int64_t u = u0; u < u1; ++u) unit(u);
   });
 }
@@ -52,17 +57,17 @@ void maxout_forward(const Tensor& x, int64_t pieces, const Tensor& y, const Tens
 
 Tensor maxout_gather(const Tensor& v, const Tensor& winners, int64_t pieces);
 
-// gx = gy routed to each unit's winning piece, zero elsewhere: the adjoint of maxout. One pass
-// writes each group whole, its zeros with its winner.
+// gx = gy routed to each unit's winning piece, zero elsewhere: the adjoint of maxout. Each thread
+// zeroes its share of gx in one fill, then stores its winners while the share is still in cache.
+// A fill per group was a library call for a few floats: 1% of the paper MLP's samples in memset.
 Tensor maxout_scatter(const Tensor& gy, const Tensor& winners, int64_t pieces) {
   Tensor gx = Tensor::empty({gy.size(0), gy.size(1) * pieces});
   const float* g = gy.data();
   const float* win = winners.data();
   float* out = gx.data();
-  for_each_unit(gy.numel(), pieces, [=](int64_t u) {
-    float* group = out + u * pieces;
-    std::fill_n(group, pieces, 0.0f);
-    group[static_cast<int64_t>(win[u])] = g[u];
+  for_unit_ranges(gy.numel(), pieces, [=](int64_t u0, int64_t u1) {
+    std::fill(out + u0 * pieces, out + u1 * pieces, 0.0f);
+    for (int64_t u = u0; u < u1; ++u) out[u * pieces + static_cast<int64_t>(win[u])] = g[u];
   });
   return record("maxout_backward", std::move(gx), {gy},
                 [winners, pieces](const Tensor& gg, Node&) -> TensorList {
