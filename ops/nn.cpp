@@ -10,6 +10,7 @@
 #include "ops/internal.h"
 #include "ops/runtime.h"
 #include "ops/thread_ranges.h"
+#include "ops/vector_clones.h"
 
 namespace minimax {
 
@@ -106,28 +107,46 @@ Tensor maxout(const Tensor& x, int64_t pieces) {
 
 namespace {
 
-// Drawing an element's bit costs about 1.8 ns on one core (a 64-bit hash that does not vectorize
-// on the baseline x86-64 target), some ten times an elementwise pass's memory traffic. So dropout
-// goes parallel at an eighth of kParallelMinElements, where its serial pass takes 7-9 us: the
-// paper MLP's hidden dropout ([100, 240]) took 44 us on one core, during which the other fell
-// asleep before the next layer's GEMM.
+// Drawing an element's bit is a chain of 64-bit multiplies. The baseline x86-64 target has no
+// vector 64-bit multiply, so there it costs about 1.9 ns per element on one core, some ten times an
+// elementwise pass's memory traffic; the AVX-512 clone (whose x86-64-v4 level has vpmullq) draws
+// eight at a time, in 0.19 ns. So dropout goes parallel at an eighth of kParallelMinElements: on
+// one core the paper MLP's hidden dropout ([100, 240]) left the other long enough to fall asleep
+// before the next layer's GEMM.
 constexpr int64_t kDropoutParallelMin = kParallelMinElements / 8;
 
-// y = x * mask, with mask[i] 0 or 1 / (1 - p) from the counter-based stream `key`: element i is
-// kept when keyed_bits24(key, i) >= threshold. The mask is written only when a backward will read
-// it.
+struct DropoutArgs {
+  const float* x;
+  float* y;
+  float* mask;  // written only when a backward will read it
+  uint64_t key;
+  uint32_t threshold, keep_bits;
+};
+
+// y = x * mask on [begin, end), with mask[i] 0 or 1 / (1 - p) from the counter-based stream
+// `key`: element i is kept when keyed_bits24(key, i) >= threshold. Branch-free (all ones or zeros
+// masking the scale's bits): a branch on a random comparison mispredicts up to half the time, which
+// cost more than drawing the number.
 template <bool kWriteMask>
-void dropout_kernel(const float* x, float* y, float* mask, int64_t n, uint64_t key,
-                    uint32_t threshold, uint32_t keep_bits) {
-  // Branch-free (all ones or zeros masking the scale's bits): a branch on a random comparison
-  // mispredicts up to half the time, which cost more than drawing the number.
-#pragma omp parallel for simd schedule(static) if (parallel : n >= kDropoutParallelMin)
-  for (int64_t i = 0; i < n; ++i) {
+MINIMAX_VECTOR_CLONES void dropout_range(const DropoutArgs& a, int64_t begin, int64_t end) {
+  const float* x = a.x;
+  float* y = a.y;
+  float* mask = a.mask;
+  const uint64_t key = a.key;
+  const uint32_t threshold = a.threshold, keep_bits = a.keep_bits;
+#pragma omp simd
+  for (int64_t i = begin; i < end; ++i) {
     const uint32_t keep = 0u - static_cast<uint32_t>(keyed_bits24(key, i) >= threshold);
     const float m = std::bit_cast<float>(keep_bits & keep);
     y[i] = x[i] * m;
     if constexpr (kWriteMask) mask[i] = m;
   }
+}
+
+template <bool kWriteMask>
+void dropout_kernel(const DropoutArgs& a, int64_t n) {
+  kernels::in_ranges(n, n >= kDropoutParallelMin,
+                     [&](int64_t begin, int64_t end) { dropout_range<kWriteMask>(a, begin, end); });
 }
 
 }  // namespace
@@ -149,11 +168,11 @@ Tensor dropout(const Tensor& x, float p, bool training, Generator& gen) {
   Tensor y = Tensor::empty(x.shape());
   const bool recording = GradMode::is_enabled() && x.requires_grad();
   if (!recording) {
-    dropout_kernel<false>(x.data(), y.data(), nullptr, x.numel(), key, threshold, keep_bits);
+    dropout_kernel<false>({x.data(), y.data(), nullptr, key, threshold, keep_bits}, x.numel());
     return y;
   }
   Tensor mask = Tensor::empty(x.shape());
-  dropout_kernel<true>(x.data(), y.data(), mask.data(), x.numel(), key, threshold, keep_bits);
+  dropout_kernel<true>({x.data(), y.data(), mask.data(), key, threshold, keep_bits}, x.numel());
   return record("dropout", std::move(y), {x},
                 [mask](const Tensor& gy, Node&) { return TensorList{mul(gy, mask)}; });
 }

@@ -1,5 +1,6 @@
-// MINIMAX_VECTOR_CLONES: a loop function compiled for AVX-512 and AVX2 beside the baseline, the
-// best one chosen when the program loads. The library is built for any x86-64, where doubles go two
+// MINIMAX_VECTOR_CLONES: a loop function compiled for AVX-512 (the x86-64-v4 level, whose DQ part
+// multiplies 64-bit integers in vectors) and AVX2 beside the baseline, the best one chosen when the
+// program loads. The library is built for any x86-64, where doubles go two
 // to an SSE2 register; in the clones they go eight or four. A file that uses it is compiled with
 // -ffp-contract=off (CMakeLists.txt), so that no clone fuses a multiply and an add the baseline
 // rounds twice: every clone computes the same bits. flatten inlines every helper into each clone
@@ -9,7 +10,8 @@
 #pragma once
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define MINIMAX_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default"), flatten))
+#define MINIMAX_VECTOR_CLONES \
+  __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"), flatten))
 #else
 #define MINIMAX_VECTOR_CLONES
 #endif

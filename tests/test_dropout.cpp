@@ -123,3 +123,25 @@ TEST_CASE("dropout: the mask is the same on one thread and on several") {
     CHECK(mask_at(1) == mask_at(2));
   }
 }
+
+// Element i is kept exactly when draw i of the stream keyed by one draw from the generator reaches
+// p. The lengths cover the vector loop's tails (1, 7, 17 elements), each side of the parallel
+// size (4,095 / 4,097), and the paper MLP's hidden layer; the recording and the no-grad kernels
+// each run. A vector clone whose hash differed from the scalar one would fail here.
+TEST_CASE("dropout: element i is kept exactly when its keyed draw reaches p") {
+  const float p = 0.3f;
+  for (int64_t n : {1, 7, 17, 4095, 4097, 24000}) {
+    for (bool recording : {false, true}) {
+      CAPTURE(n);
+      CAPTURE(recording);
+      Tensor x = Tensor::ones({n});
+      if (recording) x.requires_grad_();
+      Generator gen(21), twin(21);
+      const uint64_t key = twin.next_u64();
+      const std::vector<float> y = dropout(x, p, true, gen).to_vector();
+      int64_t wrong = 0;
+      for (int64_t i = 0; i < n; ++i) wrong += (y[i] != 0.0f) != (keyed_uniform(key, i) >= p);
+      CHECK(wrong == 0);
+    }
+  }
+}
