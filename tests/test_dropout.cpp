@@ -110,9 +110,9 @@ TEST_CASE("dropout: neighbouring elements are dropped independently") {
 }
 
 TEST_CASE("dropout: the mask is the same on one thread and on several") {
-  // Both above the size where the mask is made in parallel: the paper MLP's hidden layer, and
-  // larger than an elementwise pass's parallel size.
-  for (const Shape& shape : {Shape{100, 240}, Shape{256, 1024}}) {
+  // Both above the size where the mask is made in parallel: an odd size, whose shares end inside
+  // a vector, and a larger one.
+  for (const Shape& shape : {Shape{99, 785}, Shape{256, 1024}}) {
     CAPTURE(shape.str());
     Tensor x = Tensor::ones(shape);
     auto mask_at = [&](int threads) {
@@ -125,12 +125,12 @@ TEST_CASE("dropout: the mask is the same on one thread and on several") {
 }
 
 // Element i is kept exactly when draw i of the stream keyed by one draw from the generator reaches
-// p. The lengths cover the vector loop's tails (1, 7, 17 elements), each side of the parallel
-// size (4,095 / 4,097), and the paper MLP's hidden layer; the recording and the no-grad kernels
-// each run. A vector clone whose hash differed from the scalar one would fail here.
+// p. The lengths cover the vector loop's tails (1, 7, 17 elements), the paper MLP's hidden layer,
+// and each side of the parallel size (32,767 / 32,769); the recording and the no-grad kernels each
+// run. A vector clone whose hash differed from the scalar one would fail here.
 TEST_CASE("dropout: element i is kept exactly when its keyed draw reaches p") {
   const float p = 0.3f;
-  for (int64_t n : {1, 7, 17, 4095, 4097, 24000}) {
+  for (int64_t n : {1, 7, 17, 24000, 32767, 32769}) {
     for (bool recording : {false, true}) {
       CAPTURE(n);
       CAPTURE(recording);
