@@ -226,6 +226,8 @@ class BackwardPass {
           "retain_graph=true to the first call to go through it twice",
           node.name));
     check_saved_versions(node);
+    const DropRunningSums drop{node.running_sums};
+    if (node.adds_into_sums) offer_running_sums(node);
     TensorList grads = node.backward(g, node);
     if (grads.size() != node.edges.size())
       throw std::logic_error(fmt::format("backward of '{}' returned {} gradients for {} inputs",
@@ -233,7 +235,8 @@ class BackwardPass {
     for (size_t i = 0; i < grads.size(); ++i) {
       if (!node.active[i] || !grads[i].defined()) continue;
       check_grad_shape(node, i, grads[i]);
-      route(node.edges[i], grads[i]);
+      const bool added = node.running_sum(i).impl_ptr() == grads[i].impl_ptr();
+      if (!added) route(node.edges[i], grads[i]);
     }
     node.active.clear();
     if (!retain_graph_) {
@@ -242,6 +245,41 @@ class BackwardPass {
       node.saved_versions.clear();
     }
   }
+
+  // The sum collected so far where edge e leads: the next node's pending sum, a requested
+  // input's result, or a leaf's .grad; null before the first gradient arrives.
+  const std::shared_ptr<TensorImpl>* collected(const Edge& e) {
+    if (e.node) {
+      auto it = pending_.find(e.node.get());
+      return it == pending_.end() ? nullptr : &it->second.impl_ptr();
+    }
+    auto leaf = e.leaf.lock();
+    if (!leaf) return nullptr;
+    // The leaf lives on after the lock (the edge only observes it): its owner holds it.
+    return collect_ ? &results_[targets_.leaves.at(leaf.get())].impl_ptr() : &leaf->grad;
+  }
+
+  // Gives a node that adds into sums (Node::adds_into_sums) each wanted input's sum that is the
+  // engine's alone: no other handle to it or to its storage (a user's .grad, a gradient also
+  // routed elsewhere, a view), and no history. None while a graph is recorded (create_graph),
+  // where an in-place change would alter a value the recorded backward reads.
+  void offer_running_sums(Node& node) {
+    node.running_sums.assign(node.edges.size(), Tensor());
+    if (GradMode::is_enabled()) return;
+    for (size_t i = 0; i < node.edges.size(); ++i) {
+      if (!node.active[i]) continue;
+      const std::shared_ptr<TensorImpl>* sum = collected(node.edges[i]);
+      if (sum && *sum && sum->use_count() == 1 && (*sum)->storage.use_count() == 1 &&
+          !(*sum)->requires_grad)
+        node.running_sums[i] = Tensor(*sum);
+    }
+  }
+
+  // Drops the handles offer_running_sums gave a node, however its backward ends.
+  struct DropRunningSums {
+    TensorList& sums;
+    ~DropRunningSums() { sums.clear(); }
+  };
 
   void route(const Edge& e, const Tensor& g) {
     if (e.node) {

@@ -52,9 +52,20 @@ struct Node {
   std::vector<SavedVersion> saved_versions;
   std::weak_ptr<Node> self;
   std::vector<char> active;  // per edge, during one backward pass: is this gradient wanted?
+  // Set by an op whose backward can add an input's gradient into the sum already collected for
+  // that input, at no cost of its own (linear: its weight gradient is a GEMM, whose beta = 1 adds
+  // as it writes). During such a node's backward, running_sums[i] is that sum when the backward
+  // may change it in place: the engine alone holds it and no graph is being recorded; otherwise
+  // it is undefined. A backward that adds into it returns that very tensor, and the engine then
+  // skips the addition it would make.
+  bool adds_into_sums = false;
+  TensorList running_sums;
 
   bool needs_input_grad(size_t i) const {
     return active.empty() ? edges[i].requires_grad() : active[i];
+  }
+  Tensor running_sum(size_t i) const {
+    return i < running_sums.size() ? running_sums[i] : Tensor();
   }
   // The op's output, linked to this node, for backwards written in terms of the output (sigmoid,
   // tanh, exp). Saving the output Tensor itself in the closure would be a reference cycle.

@@ -69,8 +69,8 @@ void weight_rows_forward(int64_t M, int64_t O, int64_t I, const float* x, const 
 // threads add the parts, each over its share of dx.
 void weight_rows_input_grad(int64_t M, int64_t O, int64_t I, const float* dy, const float* w,
                             float* dx);
-// dW [O,I] = dy [M,O]^T x [M,I].
+// dW [O,I] = dy [M,O]^T x [M,I] + beta dW: beta 1 adds the product to a gradient already in dw.
 void weight_rows_weight_grad(int64_t M, int64_t O, int64_t I, const float* dy, const float* x,
-                             float* dw);
+                             float beta, float* dw);
 
 }  // namespace minimax::kernels

@@ -40,6 +40,16 @@ void gemm_into(const float* a, const float* b, float* c, const MatDims& d, bool 
 Tensor linear_input_grad(const Tensor& g, const Tensor& weight);
 Tensor linear_weight_grad(const Tensor& g, const Tensor& x);
 
+// g^T x added into `sum`, a weight gradient already collected that the engine offers to change in
+// place (Node::running_sums): the GEMM's beta = 1 adds as it writes, where a separate addition
+// would read both gradients and write a third. Returned, so that the engine skips its addition.
+Tensor add_linear_weight_grad(const Tensor& g, const Tensor& x, const Tensor& sum) {
+  kernels::weight_rows_weight_grad(g.size(0), g.size(1), x.size(1), g.data(), x.data(), 1.0f,
+                                   sum.data());
+  sum.bump_version();
+  return sum;
+}
+
 Tensor linear_input_grad(const Tensor& g, const Tensor& weight) {
   const int64_t m = g.size(0), o = weight.size(0), i = weight.size(1);
   Tensor dx = Tensor::empty({m, i});
@@ -56,7 +66,7 @@ Tensor linear_input_grad(const Tensor& g, const Tensor& weight) {
 Tensor linear_weight_grad(const Tensor& g, const Tensor& x) {
   const int64_t m = g.size(0), o = g.size(1), i = x.size(1);
   Tensor dw = Tensor::empty({o, i});
-  kernels::weight_rows_weight_grad(m, o, i, g.data(), x.data(), dw.data());
+  kernels::weight_rows_weight_grad(m, o, i, g.data(), x.data(), 0.0f, dw.data());
   return record("linear_weight_grad", std::move(dw), {saved(g), saved(x)},
                 [g, x](const Tensor& gw, Node& n) {
                   TensorList r(2);
@@ -100,14 +110,22 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   // no separate pass (weight_rows_forward, ops/kernels.h).
   kernels::weight_rows_forward(d.m, d.n, d.k, x.data(), weight.data(),
                                bias.defined() ? bias.data() : nullptr, y.data());
-  return record("linear", std::move(y), {saved(x), saved(weight), bias},
-                [x, weight](const Tensor& g, Node& n) {
-                  TensorList r(3);
-                  if (n.needs_input_grad(0)) r[0] = linear_input_grad(g, weight);
-                  if (n.needs_input_grad(1)) r[1] = linear_weight_grad(g, x);
-                  if (n.needs_input_grad(2)) r[2] = sum(g, {0});
-                  return r;
-                });
+  y = record("linear", std::move(y), {saved(x), saved(weight), bias},
+             [x, weight](const Tensor& g, Node& n) {
+               TensorList r(3);
+               if (n.needs_input_grad(0)) r[0] = linear_input_grad(g, weight);
+               if (n.needs_input_grad(1)) {
+                 const Tensor collected = n.running_sum(1);
+                 r[1] = collected.defined() ? add_linear_weight_grad(g, x, collected)
+                                            : linear_weight_grad(g, x);
+               }
+               if (n.needs_input_grad(2)) r[2] = sum(g, {0});
+               return r;
+             });
+  // A weight used by several forwards (D on the real and the fake batch) collects one gradient
+  // per use; from the second on, the GEMM adds into the sum.
+  if (y.grad_fn()) y.grad_fn()->adds_into_sums = true;
+  return y;
 }
 
 Tensor bmm(const Tensor& a, const Tensor& b, bool ta, bool tb) {

@@ -7,9 +7,11 @@
 #include <cmath>
 #include <fstream>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "minimax.h"
+#include "ops/kernel_calls.h"
 #include "temp_dir.h"
 
 using namespace minimax;
@@ -546,4 +548,134 @@ TEST_CASE("ops: flatten's dimensions out of order and logsumexp's bad dimensions
                    logsumexp(Tensor::ones({0, 3}), {0}, false);
                  }),
                  "logsumexp: cannot reduce over an empty dimension"));
+}
+
+// ---- a gradient added into the sum already collected (Node::running_sums) ----
+
+namespace {
+
+std::vector<std::string> weight_grad_calls(const std::vector<kernels::KernelCall>& calls) {
+  std::vector<std::string> found;
+  for (const kernels::KernelCall& c : calls)
+    if (c.shape.rfind("TN", 0) == 0) found.push_back(c.shape);
+  return found;
+}
+
+float max_difference(const Tensor& a, const Tensor& b) {
+  const std::vector<float> u = a.to_vector(), v = b.to_vector();
+  REQUIRE(u.size() == v.size());
+  float worst = 0.0f;
+  for (size_t i = 0; i < u.size(); ++i) worst = std::max(worst, std::abs(u[i] - v[i]));
+  return worst;
+}
+
+// sum(linear(x, w) * u): its gradient in w is u^T x.
+Tensor weighted_linear(const Tensor& x, const Tensor& w, const Tensor& u) {
+  return sum(mul(linear(x, w), u));
+}
+
+}  // namespace
+
+// D's weights in a GAN step: one forward on the real batch, one on the fake. The second gradient's
+// GEMM adds into the first (beta 1) instead of an addition of its own, on one thread and split by
+// the weight's rows.
+TEST_CASE("autograd: a weight used twice gets its second gradient added by the GEMM") {
+  struct Case {
+    int threads;
+    int64_t m, o, i;
+    std::string first, second;
+  };
+  for (const Case& c : {Case{1, 8, 6, 5, "TN M=6 N=5 K=8 beta 0", "TN M=6 N=5 K=8 beta 1"},
+                        Case{2, 8, 64, 128, "TN M=64 N=128 K=8 beta 0 by weight rows",
+                             "TN M=64 N=128 K=8 beta 1 by weight rows"}}) {
+    CAPTURE(c.threads);
+    const ScopedThreads count(c.threads);
+    Generator gen(31);
+    Tensor w = Tensor::uniform({c.o, c.i}, -1, 1, gen).requires_grad_();
+    Tensor x1 = Tensor::uniform({c.m, c.i}, -1, 1, gen),
+           x2 = Tensor::uniform({c.m, c.i}, -1, 1, gen);
+    Tensor u1 = Tensor::uniform({c.m, c.o}, -1, 1, gen),
+           u2 = Tensor::uniform({c.m, c.o}, -1, 1, gen);
+    const Tensor expected = add(matmul(u1, x1, true, false), matmul(u2, x2, true, false));
+    Tensor loss = add(weighted_linear(x1, w, u1), weighted_linear(x2, w, u2));
+    std::vector<kernels::KernelCall> calls;
+    Tensor g;
+    {
+      kernels::KernelCallRecorder recorder;
+      g = grad({loss}, {w}, {.retain_graph = true})[0];
+      calls = recorder.calls();
+    }
+    CHECK(weight_grad_calls(calls) == std::vector<std::string>{c.first, c.second});
+    CHECK(max_difference(g, expected) <= 1e-5f);
+    // backward() collects into .grad the same way.
+    loss.backward();
+    CHECK(max_difference(w.grad(), expected) <= 1e-5f);
+  }
+}
+
+// A sum someone else holds must not change: a .grad the user kept, or one gradient tensor that add
+// handed to two inputs. Each is then summed into a new tensor, as before.
+TEST_CASE("autograd: a collected gradient that another handle shares is not changed in place") {
+  Generator gen(32);
+  Tensor w = Tensor::uniform({6, 5}, -1, 1, gen).requires_grad_();
+  Tensor v = Tensor::uniform({6, 5}, -1, 1, gen).requires_grad_();
+  Tensor x1 = Tensor::uniform({8, 5}, -1, 1, gen), x2 = Tensor::uniform({8, 5}, -1, 1, gen);
+  Tensor u1 = Tensor::uniform({8, 6}, -1, 1, gen), u2 = Tensor::uniform({8, 6}, -1, 1, gen);
+  const Tensor g1 = matmul(u1, x1, true, false), g2 = matmul(u2, x2, true, false);
+
+  SUBCASE("the user's .grad") {
+    weighted_linear(x1, w, u1).backward();
+    const Tensor kept = w.grad();
+    const std::vector<float> before = kept.to_vector();
+    weighted_linear(x2, w, u2).backward();
+    CHECK(kept.to_vector() == before);
+    CHECK(max_difference(w.grad(), add(g1, g2)) <= 1e-5f);
+  }
+  SUBCASE("a .grad nobody else holds takes the next backward's GEMM in place") {
+    weighted_linear(x1, w, u1).backward();
+    std::vector<kernels::KernelCall> calls;
+    {
+      kernels::KernelCallRecorder recorder;
+      weighted_linear(x2, w, u2).backward();
+      calls = recorder.calls();
+    }
+    CHECK(weight_grad_calls(calls) == std::vector<std::string>{"TN M=6 N=5 K=8 beta 1"});
+    CHECK(max_difference(w.grad(), add(g1, g2)) <= 1e-5f);
+  }
+  SUBCASE("one gradient that add gave to two inputs") {
+    // Newest first: add(w, v)'s backward hands w and v one tensor, g2; the older linear(x1, w)
+    // then finds w's sum shared with v's. (Two statements fix the order of recording.)
+    const Tensor older = weighted_linear(x1, w, u1);
+    const Tensor newer = weighted_linear(x2, add(w, v), u2);
+    Tensor loss = add(older, newer);
+    TensorList g = grad({loss}, {w, v});
+    CHECK(max_difference(g[1], g2) == 0.0f);
+    CHECK(max_difference(g[0], add(g1, g2)) <= 1e-5f);
+  }
+}
+
+// With create_graph the sum carries history, which an in-place change would corrupt: the
+// gradients are summed by an op, and the sum differentiates again.
+TEST_CASE("autograd: with create_graph a weight's gradients are summed by an op, not in place") {
+  Generator gen(33);
+  Tensor w = Tensor::uniform({6, 5}, -1, 1, gen).requires_grad_();
+  Tensor x1 = Tensor::uniform({8, 5}, -1, 1, gen).requires_grad_();
+  Tensor x2 = Tensor::uniform({8, 5}, -1, 1, gen).requires_grad_();
+  Tensor u1 = Tensor::uniform({8, 6}, -1, 1, gen), u2 = Tensor::uniform({8, 6}, -1, 1, gen);
+  Tensor loss = add(weighted_linear(x1, w, u1), weighted_linear(x2, w, u2));
+  std::vector<kernels::KernelCall> calls;
+  Tensor g;
+  {
+    kernels::KernelCallRecorder recorder;
+    g = grad({loss}, {w}, {.create_graph = true})[0];
+    calls = recorder.calls();
+  }
+  CHECK(weight_grad_calls(calls) ==
+        std::vector<std::string>{"TN M=6 N=5 K=8 beta 0", "TN M=6 N=5 K=8 beta 0"});
+  CHECK(g.requires_grad());  // u1^T x1 + u2^T x2, through x1 and x2
+  CHECK(max_difference(g, add(matmul(u1, x1, true, false), matmul(u2, x2, true, false))) <= 1e-5f);
+  const GradcheckResult r = gradgradcheck(
+      [](const TensorList& in) { return add(linear(in[1], in[0]), linear(in[2], in[0])); },
+      {w, x1, x2});
+  CHECK_MESSAGE(r.ok, r.message);
 }

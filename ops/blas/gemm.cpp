@@ -113,9 +113,10 @@ float* input_grad_part(float* dx, float* parts, int64_t t, int64_t size) {
 }
 
 // The operands: a = x, b = W, c = y (forward); a = dy, b = W, c = dx (input gradient); a = dy,
-// b = x, c = dW (weight gradient). A forward's bias, when not null, is written into its columns of
-// y by the thread that then adds the product to them (beta 1), so that y's columns stay on one
-// core; the bench's replay of the call leaves it out, as it times products only.
+// b = x, c = dW (weight gradient, beta 1 when it adds to a gradient already there). A forward's
+// bias, when not null, is written into its columns of y by the thread that then adds the product to
+// them (beta 1), so that y's columns stay on one core; the bench's replay of the call leaves it
+// out, as it times products only.
 struct WeightOperands {
   const float* a;
   const float* b;
@@ -140,7 +141,7 @@ void product_on_rows(WeightProduct p, const WeightDims& d, int64_t r0, int64_t r
       return dispatch(false, false, d.m, d.i, rows, 1.0f, a + r0, d.o, b + r0 * d.i, d.i, 0.0f, c,
                       d.i);
     case WeightProduct::kWeightGrad:
-      return dispatch(true, false, rows, d.i, d.m, 1.0f, a + r0, d.o, b, d.i, 0.0f, c + r0 * d.i,
+      return dispatch(true, false, rows, d.i, d.m, 1.0f, a + r0, d.o, b, d.i, o.beta, c + r0 * d.i,
                       d.i);
   }
 }
@@ -217,10 +218,10 @@ void weight_rows_input_grad(int64_t M, int64_t O, int64_t I, const float* dy, co
 }
 
 void weight_rows_weight_grad(int64_t M, int64_t O, int64_t I, const float* dy, const float* x,
-                             float* dw) {
+                             float beta, float* dw) {
   const WeightDims d{M, O, I};
-  if (!split_by_weight_rows(d)) return gemm(true, false, O, I, M, 1.0f, dy, O, x, I, 0.0f, dw, I);
-  weight_rows_product(WeightProduct::kWeightGrad, d, {dy, x, nullptr, 0.0f, dw});
+  if (!split_by_weight_rows(d)) return gemm(true, false, O, I, M, 1.0f, dy, O, x, I, beta, dw, I);
+  weight_rows_product(WeightProduct::kWeightGrad, d, {dy, x, nullptr, beta, dw});
 }
 
 }  // namespace minimax::kernels
