@@ -139,8 +139,8 @@ MINIMAX_VECTOR_CLONES void dropout_range(const DropoutArgs& a, int64_t begin, in
 // vector 64-bit multiply, so there it costs about 1.9 ns per element on one core, some ten times an
 // elementwise pass's memory traffic; the AVX-512 clone (whose x86-64-v4 level has vpmullq) draws
 // eight at a time, in 0.19 ns, and the pass costs about what a memory pass does. So it goes
-// parallel at the memory passes' size: an eighth of it, as the baseline's cost had needed, measured
-// the same on the paper MLP (67.1 / 67.1 / 66.0 it/s against 67.0 / 66.9 / 66.6).
+// parallel at the memory passes' size. The eighth of it that the baseline's cost had needed ran the
+// paper MLP no faster: 67.1 / 67.1 / 66.0 it/s, against 67.0 / 66.9 / 66.6 at the full size.
 template <bool kWriteMask>
 void dropout_kernel(const DropoutArgs& a, int64_t n) {
   kernels::in_ranges(n, n >= kParallelMinElements,
