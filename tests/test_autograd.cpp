@@ -554,9 +554,13 @@ TEST_CASE("ops: flatten's dimensions out of order and logsumexp's bad dimensions
 
 namespace {
 
-std::vector<std::string> weight_grad_calls(const std::vector<kernels::KernelCall>& calls) {
+// The weight-gradient GEMMs (the TN products) that `run` makes, as shape strings.
+template <class Run>
+std::vector<std::string> weight_grad_calls(Run run) {
+  kernels::KernelCallRecorder recorder;
+  run();
   std::vector<std::string> found;
-  for (const kernels::KernelCall& c : calls)
+  for (const kernels::KernelCall& c : recorder.calls())
     if (c.shape.rfind("TN", 0) == 0) found.push_back(c.shape);
   return found;
 }
@@ -598,14 +602,9 @@ TEST_CASE("autograd: a weight used twice gets its second gradient added by the G
            u2 = Tensor::uniform({c.m, c.o}, -1, 1, gen);
     const Tensor expected = add(matmul(u1, x1, true, false), matmul(u2, x2, true, false));
     Tensor loss = add(weighted_linear(x1, w, u1), weighted_linear(x2, w, u2));
-    std::vector<kernels::KernelCall> calls;
     Tensor g;
-    {
-      kernels::KernelCallRecorder recorder;
-      g = grad({loss}, {w}, {.retain_graph = true})[0];
-      calls = recorder.calls();
-    }
-    CHECK(weight_grad_calls(calls) == std::vector<std::string>{c.first, c.second});
+    CHECK(weight_grad_calls([&] { g = grad({loss}, {w}, {.retain_graph = true})[0]; }) ==
+          std::vector<std::string>{c.first, c.second});
     CHECK(max_difference(g, expected) <= 1e-5f);
     // backward() collects into .grad the same way.
     loss.backward();
@@ -633,13 +632,8 @@ TEST_CASE("autograd: a collected gradient that another handle shares is not chan
   }
   SUBCASE("a .grad nobody else holds takes the next backward's GEMM in place") {
     weighted_linear(x1, w, u1).backward();
-    std::vector<kernels::KernelCall> calls;
-    {
-      kernels::KernelCallRecorder recorder;
-      weighted_linear(x2, w, u2).backward();
-      calls = recorder.calls();
-    }
-    CHECK(weight_grad_calls(calls) == std::vector<std::string>{"TN M=6 N=5 K=8 beta 1"});
+    CHECK(weight_grad_calls([&] { weighted_linear(x2, w, u2).backward(); }) ==
+          std::vector<std::string>{"TN M=6 N=5 K=8 beta 1"});
     CHECK(max_difference(w.grad(), add(g1, g2)) <= 1e-5f);
   }
   SUBCASE("one gradient that add gave to two inputs") {
@@ -663,14 +657,8 @@ TEST_CASE("autograd: with create_graph a weight's gradients are summed by an op,
   Tensor x2 = Tensor::uniform({8, 5}, -1, 1, gen).requires_grad_();
   Tensor u1 = Tensor::uniform({8, 6}, -1, 1, gen), u2 = Tensor::uniform({8, 6}, -1, 1, gen);
   Tensor loss = add(weighted_linear(x1, w, u1), weighted_linear(x2, w, u2));
-  std::vector<kernels::KernelCall> calls;
   Tensor g;
-  {
-    kernels::KernelCallRecorder recorder;
-    g = grad({loss}, {w}, {.create_graph = true})[0];
-    calls = recorder.calls();
-  }
-  CHECK(weight_grad_calls(calls) ==
+  CHECK(weight_grad_calls([&] { g = grad({loss}, {w}, {.create_graph = true})[0]; }) ==
         std::vector<std::string>{"TN M=6 N=5 K=8 beta 0", "TN M=6 N=5 K=8 beta 0"});
   CHECK(g.requires_grad());  // u1^T x1 + u2^T x2, through x1 and x2
   CHECK(max_difference(g, add(matmul(u1, x1, true, false), matmul(u2, x2, true, false))) <= 1e-5f);
