@@ -263,15 +263,18 @@ class BackwardPass {
   // engine's alone: no other handle to it or to its storage (a user's .grad, a gradient also
   // routed elsewhere, a view), and no history. None while a graph is recorded (create_graph),
   // where an in-place change would alter a value the recorded backward reads.
+  // The list is sized only when a sum is offered: the first use of a weight has none, and a
+  // node's backward then allocates nothing here.
   void offer_running_sums(Node& node) {
-    node.running_sums.assign(node.edges.size(), Tensor());
     if (GradMode::is_enabled()) return;
     for (size_t i = 0; i < node.edges.size(); ++i) {
       if (!node.active[i]) continue;
       const std::shared_ptr<TensorImpl>* sum = collected(node.edges[i]);
-      if (sum && *sum && sum->use_count() == 1 && (*sum)->storage.use_count() == 1 &&
-          !(*sum)->requires_grad)
-        node.running_sums[i] = Tensor(*sum);
+      if (!sum || !*sum || sum->use_count() != 1 || (*sum)->storage.use_count() != 1 ||
+          (*sum)->requires_grad)
+        continue;
+      if (node.running_sums.empty()) node.running_sums.resize(node.edges.size());
+      node.running_sums[i] = Tensor(*sum);
     }
   }
 
