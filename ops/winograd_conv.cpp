@@ -398,28 +398,71 @@ dnnl::memory::desc transformed_layout(int64_t stride, int64_t padding = 0) {
                             dnnl::memory::dims{stride, 1, 0});
 }
 
+// The problem as the recorded calls name it: "x [..] w [..] y [..] stride 2 pad 1 dilation 1
+// (Winograd F(7x7, 2x2))".
+template <typename T>
+std::string problem(const Dims& d) {
+  return fmt::format("x {} w {} y {} stride 2 pad {} dilation 1 (Winograd {})",
+                     Shape{d.n, d.c, d.h, d.w}.str(), Shape{d.k, d.c, 4, 4}.str(),
+                     Shape{d.n, d.k, d.oh, d.ow}.str(), d.pad, T::kName);
+}
+
+// Runs transform(d, source, target, begin, end) over [0, items), split over the threads as the
+// passes split it, and records it for a KernelCallRecorder as a call of its own. The transforms
+// are part of the route's arithmetic, where the reorders around oneDNN's primitives only change
+// the layout, so the compute floor times each one the work runs; a kept copy is neither made nor
+// recorded again.
+template <typename T, typename Transform>
+void run_transform(const char* operand, const Dims& d, int64_t items, const Tensor& source,
+                   float* target, int64_t target_floats, Transform transform) {
+  const bool split = runs_parallel<T>(d);
+  if (recording_kernel_calls()) {
+    KernelCall call{
+        "winograd transform", fmt::format("{}, {}", operand, problem<T>(d)), num_threads(), 0, {}};
+    call.prepare = [=, floats = source.numel()]() -> std::function<void()> {
+      Tensor in = call_buffer(floats), out = call_buffer(target_floats);
+      return [=] {
+        in_ranges(items, split,
+                  [&](int64_t b, int64_t e) { transform(d, in.data(), out.data(), b, e); });
+      };
+    };
+    record_kernel_call(std::move(call));
+  }
+  in_ranges(items, split, [&](int64_t b, int64_t e) { transform(d, source.data(), target, b, e); });
+}
+
 template <typename T>
 Tensor transformed_kernel(const Dims& d, const Tensor& w) {
-  return parameter_copy(w, transformed_layout<T>(d.u_stride()), [&](float* u) {
-    in_ranges(d.k, runs_parallel<T>(d),
-              [&](int64_t k0, int64_t k1) { transform_kernel<T>(d, w.data(), u, k0, k1); });
+  const dnnl::memory::desc layout = transformed_layout<T>(d.u_stride());
+  return parameter_copy(w, layout, [&](float* u) {
+    run_transform<T>("kernel", d, d.k, w, u,
+                     static_cast<int64_t>(layout.get_size() / sizeof(float)),
+                     [](const Dims& d, const float* w, float* u, int64_t k0, int64_t k1) {
+                       transform_kernel<T>(d, w, u, k0, k1);
+                     });
   });
 }
 
 template <typename T>
 Tensor transformed_input(const Dims& d, const Tensor& x) {
-  return activation_copy(x, transformed_layout<T>(d.v_stride(), d.pad), [&](float* v) {
-    in_ranges(d.c, runs_parallel<T>(d),
-              [&](int64_t c0, int64_t c1) { transform_input<T>(d, x.data(), v, c0, c1); });
+  const dnnl::memory::desc layout = transformed_layout<T>(d.v_stride(), d.pad);
+  return activation_copy(x, layout, [&](float* v) {
+    run_transform<T>("input", d, d.c, x, v, static_cast<int64_t>(layout.get_size() / sizeof(float)),
+                     [](const Dims& d, const float* x, float* v, int64_t c0, int64_t c1) {
+                       transform_input<T>(d, x, v, c0, c1);
+                     });
   });
 }
 
 template <typename T>
 Tensor transformed_output_grad(const Dims& d, const Tensor& dy) {
-  return activation_copy(dy, transformed_layout<T>(d.m_stride()), [&](float* m) {
-    in_ranges(d.k, runs_parallel<T>(d), [&](int64_t k0, int64_t k1) {
-      transform_output_adjoint<T>(d, dy.data(), m, k0, k1);
-    });
+  const dnnl::memory::desc layout = transformed_layout<T>(d.m_stride());
+  return activation_copy(dy, layout, [&](float* m) {
+    run_transform<T>("output gradient", d, d.k, dy, m,
+                     static_cast<int64_t>(layout.get_size() / sizeof(float)),
+                     [](const Dims& d, const float* dy, float* m, int64_t k0, int64_t k1) {
+                       transform_output_adjoint<T>(d, dy, m, k0, k1);
+                     });
   });
 }
 
@@ -472,13 +515,7 @@ void run_counted(const char* kind, const Dims& d, Products products,
   const int64_t flops = 2 * d.n * d.k * d.oh * d.ow * d.c * 16;
   count_flops(flops);
   if (recording_kernel_calls()) {
-    KernelCall call{kind,
-                    fmt::format("x {} w {} y {} stride 2 pad {} dilation 1 (Winograd {})",
-                                Shape{d.n, d.c, d.h, d.w}.str(), Shape{d.k, d.c, 4, 4}.str(),
-                                Shape{d.n, d.k, d.oh, d.ow}.str(), d.pad, T::kName),
-                    num_threads(),
-                    flops,
-                    {}};
+    KernelCall call{kind, problem<T>(d), num_threads(), flops, {}};
     std::vector<int64_t> sizes;
     for (const Tensor& t : inputs) sizes.push_back(t.numel());
     call.prepare = [d, sizes, out = output.numel(), products]() -> std::function<void()> {

@@ -89,7 +89,9 @@ TEST_CASE("the recorder sees each convolution pass with its shapes, and nothing 
 // channels, all three passes take the Winograd route (ops/winograd_conv.cpp); with 4 output
 // columns, forward and backward data run as the stride-1 convolution of the input's four phases and
 // backward weights stays direct (ops/dnnl/conv.cpp); with 5, all three are direct. The flops are
-// the original convolution's on every route.
+// the original convolution's on every route. The Winograd route's operand transforms are calls of
+// their own, with no flops: outside a ParameterReorderScope the kernel is transformed for each
+// pass, and the op keeps the input's and the output gradient's tiles for backward weights.
 TEST_CASE("the recorder sees the Winograd and phase-split passes of narrow stride-2 convolutions") {
   Generator gen(6);
   for (int64_t width : {7, 9, 11}) {
@@ -115,10 +117,18 @@ TEST_CASE("the recorder sees the Winograd and phase-split passes of narrow strid
     const std::string winograd =
         "x [2, 8, 7, 7] w [16, 8, 4, 4] y [2, 16, 3, 3] stride 2 pad 1 dilation 1 (Winograd "
         "F(3x3, 2x2))";
-    const std::string data = columns <= 3 ? winograd : columns == 4 ? split : direct;
-    const std::vector<std::string> expected = {
-        "conv forward " + data, "conv backward data " + data,
-        "conv backward weights " + (columns <= 3 ? winograd : direct)};
+    const std::string data = columns == 4 ? split : direct;
+    const std::vector<std::string> expected =
+        columns <= 3
+            ? std::vector<std::string>{"winograd transform kernel, " + winograd,
+                                       "winograd transform input, " + winograd,
+                                       "conv forward " + winograd,
+                                       "winograd transform kernel, " + winograd,
+                                       "winograd transform output gradient, " + winograd,
+                                       "conv backward data " + winograd,
+                                       "conv backward weights " + winograd}
+            : std::vector<std::string>{"conv forward " + data, "conv backward data " + data,
+                                       "conv backward weights " + direct};
     CHECK(shapes_of(calls) == expected);
     CHECK(flops_of(calls) == flops_counted() - flops_before);
     CHECK(flops_of(calls) == 3 * 2 * (2 * 16 * 3 * columns) * (8 * 4 * 4));
@@ -184,6 +194,6 @@ TEST_CASE("the compute floor of the bench iterations counts each GEMM and convol
     CHECK(seconds == doctest::Approx(floor.seconds));
     if (std::string(model) == "dcgan")
       CHECK(kinds == std::set<std::string>{"gemm", "conv forward", "conv backward data",
-                                           "conv backward weights"});
+                                           "conv backward weights", "winograd transform"});
   }
 }
