@@ -407,63 +407,55 @@ std::string problem(const Dims& d) {
                      Shape{d.n, d.k, d.oh, d.ow}.str(), d.pad, T::kName);
 }
 
-// Runs transform(d, source, target, begin, end) over [0, items), split over the threads as the
-// passes split it, and records it for a KernelCallRecorder as a call of its own. The transforms
-// are part of the route's arithmetic, where the reorders around oneDNN's primitives only change
-// the layout, so the compute floor times each one the work runs; a kept copy is neither made nor
-// recorded again.
-template <typename T, typename Transform>
-void run_transform(const char* operand, const Dims& d, int64_t items, const Tensor& source,
-                   float* target, int64_t target_floats, Transform transform) {
+// The copy of `source` in `layout` that `keep` (parameter_copy or activation_copy) returns, written
+// by transform(d, source, target, begin, end) over [0, items), split over the threads as the
+// passes split it. Each transform it runs is recorded for a KernelCallRecorder as a call of its
+// own: the transforms are part of the route's arithmetic, where the reorders around oneDNN's
+// primitives only change the layout, so the compute floor times each one the work runs. A kept
+// copy is neither made nor recorded again.
+template <typename T, typename Keep, typename Transform>
+Tensor transformed(Keep keep, const char* operand, const Dims& d, int64_t items,
+                   const Tensor& source, const dnnl::memory::desc& layout, Transform transform) {
   const bool split = runs_parallel<T>(d);
-  if (recording_kernel_calls()) {
-    KernelCall call{
-        "winograd transform", fmt::format("{}, {}", operand, problem<T>(d)), num_threads(), 0, {}};
-    call.prepare = [=, floats = source.numel()]() -> std::function<void()> {
-      Tensor in = call_buffer(floats), out = call_buffer(target_floats);
-      return [=] {
-        in_ranges(items, split,
-                  [&](int64_t b, int64_t e) { transform(d, in.data(), out.data(), b, e); });
+  return keep(source, layout, [&](float* target) {
+    if (recording_kernel_calls()) {
+      KernelCall call{"winograd transform",
+                      fmt::format("{}, {}", operand, problem<T>(d)),
+                      num_threads(),
+                      0,
+                      {}};
+      call.prepare = [=, floats = source.numel(),
+                      target_floats =
+                          layout.get_size() / sizeof(float)]() -> std::function<void()> {
+        Tensor in = call_buffer(floats), out = call_buffer(static_cast<int64_t>(target_floats));
+        return [=] {
+          in_ranges(items, split,
+                    [&](int64_t b, int64_t e) { transform(d, in.data(), out.data(), b, e); });
+        };
       };
-    };
-    record_kernel_call(std::move(call));
-  }
-  in_ranges(items, split, [&](int64_t b, int64_t e) { transform(d, source.data(), target, b, e); });
+      record_kernel_call(std::move(call));
+    }
+    in_ranges(items, split,
+              [&](int64_t b, int64_t e) { transform(d, source.data(), target, b, e); });
+  });
 }
 
 template <typename T>
 Tensor transformed_kernel(const Dims& d, const Tensor& w) {
-  const dnnl::memory::desc layout = transformed_layout<T>(d.u_stride());
-  return parameter_copy(w, layout, [&](float* u) {
-    run_transform<T>("kernel", d, d.k, w, u,
-                     static_cast<int64_t>(layout.get_size() / sizeof(float)),
-                     [](const Dims& d, const float* w, float* u, int64_t k0, int64_t k1) {
-                       transform_kernel<T>(d, w, u, k0, k1);
-                     });
-  });
+  return transformed<T>(parameter_copy, "kernel", d, d.k, w, transformed_layout<T>(d.u_stride()),
+                        transform_kernel<T>);
 }
 
 template <typename T>
 Tensor transformed_input(const Dims& d, const Tensor& x) {
-  const dnnl::memory::desc layout = transformed_layout<T>(d.v_stride(), d.pad);
-  return activation_copy(x, layout, [&](float* v) {
-    run_transform<T>("input", d, d.c, x, v, static_cast<int64_t>(layout.get_size() / sizeof(float)),
-                     [](const Dims& d, const float* x, float* v, int64_t c0, int64_t c1) {
-                       transform_input<T>(d, x, v, c0, c1);
-                     });
-  });
+  return transformed<T>(activation_copy, "input", d, d.c, x,
+                        transformed_layout<T>(d.v_stride(), d.pad), transform_input<T>);
 }
 
 template <typename T>
 Tensor transformed_output_grad(const Dims& d, const Tensor& dy) {
-  const dnnl::memory::desc layout = transformed_layout<T>(d.m_stride());
-  return activation_copy(dy, layout, [&](float* m) {
-    run_transform<T>("output gradient", d, d.k, dy, m,
-                     static_cast<int64_t>(layout.get_size() / sizeof(float)),
-                     [](const Dims& d, const float* dy, float* m, int64_t k0, int64_t k1) {
-                       transform_output_adjoint<T>(d, dy, m, k0, k1);
-                     });
-  });
+  return transformed<T>(activation_copy, "output gradient", d, d.k, dy,
+                        transformed_layout<T>(d.m_stride()), transform_output_adjoint<T>);
 }
 
 // ---- the passes' GEMMs and last transforms, uncounted ----
