@@ -31,6 +31,7 @@
 #include "ops/kernel_calls.h"
 #include "ops/kernels.h"
 #include "ops/runtime.h"
+#include "ops/streaming_stores.h"
 #include "ops/thread_ranges.h"
 #include "ops/vector_clones.h"
 
@@ -38,8 +39,9 @@ namespace minimax::kernels {
 
 namespace {
 
-// Tiles a transform handles at once: one AVX-512 vector of floats.
+// Tiles a transform handles at once: one AVX-512 vector of floats, one cache line.
 constexpr int kLanes = 16;
+static_assert(kLanes == kLineFloats);
 // Thinner layers (C' = 4C in, K out) stay on the other routes: their GEMMs would be a few columns
 // wide. The bound keeps them out; it was not tuned by measurement.
 constexpr int64_t kMinChannels = 16;
@@ -186,6 +188,20 @@ inline void copy_lanes(const float* from, int64_t count, float* to) {
     std::copy_n(from, count, to);
 }
 
+// Copies a lane block into a transformed operand (V, U or dM). These copies are megabytes, several
+// times a core's L2, and the GEMMs read them back point by point, so a full, aligned block is
+// streamed: an ordinary store would first read its line from memory. Inside a DCGAN iteration
+// that took F(7x7, 2x2)'s input, kernel and output-gradient transforms from 0.83, 0.62 and 0.28
+// ms a call to 0.60, 0.42 and 0.21 ms (docs/performance-log.md, 2026-12-07 morning). A transform
+// that writes blocks this way fences them before it returns, ahead of the barrier after which the
+// GEMMs read them.
+inline void write_lanes(const float* from, int64_t count, float* to) {
+  if (count == kLanes && line_aligned(to))
+    stream_line(from, to);
+  else
+    copy_lanes(from, count, to);
+}
+
 // V from x, channels [c_begin, c_end): the phase tiles of every image, transformed.
 template <typename T>
 MINIMAX_VECTOR_CLONES void transform_input(const Dims& d, const float* x, float* v, int64_t c_begin,
@@ -213,9 +229,10 @@ MINIMAX_VECTOR_CLONES void transform_input(const Dims& d, const float* x, float*
         transform_tiles<I, I>(T::kInput, tile, t);
         float* out = v + (4 * c + s) * d.n + n0;
         for (int xi = 0; xi < T::kPoints; ++xi)
-          copy_lanes(t[xi / I][xi % I], count, out + xi * d.v_stride());
+          write_lanes(t[xi / I][xi % I], count, out + xi * d.v_stride());
       }
     }
+  fence_streamed_lines();
 }
 
 // dx from dV, channels [c_begin, c_end): each phase tile's adjoint written back to the rows and
@@ -279,8 +296,9 @@ MINIMAX_VECTOR_CLONES void transform_kernel(const Dims& d, const float* w, float
       transform_tiles<I, 2>(T::kKernel, g, t);
       float* out = u + k * cp + c0;
       for (int xi = 0; xi < T::kPoints; ++xi)
-        copy_lanes(t[xi / I][xi % I], count, out + xi * d.u_stride());
+        write_lanes(t[xi / I][xi % I], count, out + xi * d.u_stride());
     }
+  fence_streamed_lines();
 }
 
 // dw from dU, output channels [k_begin, k_end): each phase's 2x2 kernel gradient, written to the
@@ -354,8 +372,9 @@ MINIMAX_VECTOR_CLONES void transform_output_adjoint(const Dims& d, const float* 
       transform_tiles<I, O>(adjoint, in, t);
       float* out = dm + k * d.n + n0;
       for (int xi = 0; xi < T::kPoints; ++xi)
-        copy_lanes(t[xi / I][xi % I], count, out + xi * d.m_stride());
+        write_lanes(t[xi / I][xi % I], count, out + xi * d.m_stride());
     }
+  fence_streamed_lines();
 }
 
 // ---- the GEMMs, one per point ----

@@ -7,20 +7,12 @@
 #include <cstddef>
 #include <cstdint>
 
-#if defined(__SSE__)
-#include <immintrin.h>
-#endif
-
 #include "ops/runtime.h"
+#include "ops/streaming_stores.h"
 
 namespace minimax::optim::detail {
 
-// Elements per 64-byte cache line.
-inline constexpr int64_t kLineFloats = 16;
-
-inline bool line_aligned(const float* p) {
-  return reinterpret_cast<uintptr_t>(p) % 64 == 0;
-}
+using kernels::kLineFloats;
 
 // One pass of an update that rewrites W arrays (the parameter and its state). block(begin, end,
 // dst) computes elements [begin, end) and writes element k's new value of out[w] to
@@ -50,9 +42,8 @@ inline void for_each_block(int64_t n, const std::array<float*, W>& out, Block bl
   };
   if (n < kParallelMinElements) return in_place(0, n);
   const int64_t lines = n / kLineFloats;
-#if defined(__SSE__)
   bool aligned = true;
-  for (float* o : out) aligned = aligned && line_aligned(o);
+  for (float* o : out) aligned = aligned && kernels::line_aligned(o);
   if (aligned) {
 #pragma omp parallel
     {
@@ -63,17 +54,13 @@ inline void for_each_block(int64_t n, const std::array<float*, W>& out, Block bl
         std::array<float*, W> dst;
         for (size_t w = 0; w < W; ++w) dst[w] = next[w];
         block(begin, begin + kLineFloats, dst);
-        for (size_t w = 0; w < W; ++w)
-          for (int64_t j = 0; j < kLineFloats; j += 4)
-            _mm_stream_ps(out[w] + begin + j, _mm_load_ps(&next[w][j]));
+        for (size_t w = 0; w < W; ++w) kernels::stream_line(next[w], out[w] + begin);
       }
-      // Streaming stores are weakly ordered: fence them before the region's closing barrier, after
-      // which other threads read the parameter.
-      _mm_sfence();
+      // before the region's closing barrier, after which other threads read the parameter
+      kernels::fence_streamed_lines();
     }
     return in_place(lines * kLineFloats, n);
   }
-#endif
 #pragma omp parallel for schedule(static)
   for (int64_t line = 0; line <= lines; ++line)
     in_place(line * kLineFloats, std::min(n, (line + 1) * kLineFloats));
