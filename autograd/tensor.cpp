@@ -161,4 +161,14 @@ void Tensor::fill_(float value) {
   bump_version();
 }
 
+void Tensor::clamp_(float low, float high) {
+  if (!(low <= high))
+    throw std::invalid_argument(fmt::format("clamp_: low {} is above high {}", low, high));
+  if (!is_leaf())
+    throw std::invalid_argument("clamp_: the tensor carries autograd history; detach() it first");
+  float* v = data();
+  for (int64_t i = 0, n = numel(); i < n; ++i) v[i] = std::clamp(v[i], low, high);
+  bump_version();
+}
+
 }  // namespace minimax

@@ -95,12 +95,14 @@ class Tensor {
   // that carries history (that would corrupt what its backward saved).
   void copy_(const Tensor& src);
   void fill_(float value);
+  // Each element clamped to [low, high], as libtorch's clamp_ (a NaN element stays NaN).
+  void clamp_(float low, float high);
 
   // The version counter of the data, shared with every view and detach() of it: each in-place
-  // change adds one (copy_, fill_, the optimizers' steps, the nn::init functions, checkpoint
-  // restores). A recorded op notes the versions of the inputs its backward reads, and backward()
-  // refuses to run it once one of them has changed, as libtorch does. Code that writes through
-  // data() into a tensor it did not just create calls bump_version() after the write.
+  // change adds one (copy_, fill_, clamp_, the optimizers' steps, the nn::init functions,
+  // checkpoint restores). A recorded op notes the versions of the inputs its backward reads, and
+  // backward() refuses to run it once one of them has changed, as libtorch does. Code that writes
+  // through data() into a tensor it did not just create calls bump_version() after the write.
   uint64_t version() const { return impl()->storage->version(); }
   void bump_version() const { impl()->storage->bump_version(); }
 

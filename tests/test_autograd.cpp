@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -276,7 +277,21 @@ TEST_CASE("in-place updates are refused on tensors with history") {
   Tensor x = Tensor::ones({2}).requires_grad_();
   Tensor y = mul(x, 2.0f);
   CHECK(contains(error_of([&] { y.fill_(0.0f); }), "detach"));
+  CHECK(contains(error_of([&] { y.clamp_(0.0f, 1.0f); }), "detach"));
   CHECK(contains(error_of([&] { x.copy_(Tensor::ones({3})); }), "[3]"));
+}
+
+TEST_CASE("clamp_ clamps each element in place, keeps a NaN, and refuses bounds out of order") {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  Tensor x = Tensor::from_vector({-3.0f, -0.5f, 0.25f, 2.0f, nan}, {5});
+  x.clamp_(-1.0f, 1.0f);
+  const std::vector<float> expected{-1.0f, -0.5f, 0.25f, 1.0f};
+  for (int64_t i = 0; i < 4; ++i) CHECK(x.data()[i] == expected[i]);
+  CHECK(std::isnan(x.data()[4]));
+  CHECK(x.version() == 1);
+  CHECK(contains(error_of([&] { x.clamp_(1.0f, -1.0f); }), "low 1 is above high -1"));
+  CHECK(contains(error_of([&] { x.clamp_(nan, 1.0f); }), "above"));
+  CHECK(x.version() == 1);  // a refused call changes nothing
 }
 
 TEST_CASE("item of a multi-element tensor is an error") {

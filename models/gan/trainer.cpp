@@ -104,11 +104,7 @@ void check_finite(const Tensor& loss, const char* who, int64_t step) {
 // Clamps every element of `parameters` to [-bound, bound] in place (WGAN's clipping). A NaN stays
 // NaN, for the next loss's finiteness check to report.
 void clamp_parameters(const TensorList& parameters, float bound) {
-  for (const Tensor& p : parameters) {
-    float* v = p.data();
-    for (int64_t i = 0, n = p.numel(); i < n; ++i) v[i] = std::clamp(v[i], -bound, bound);
-    p.bump_version();
-  }
+  for (Tensor p : parameters) p.clamp_(-bound, bound);  // a handle: the data is shared
 }
 
 }  // namespace

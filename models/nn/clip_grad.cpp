@@ -73,11 +73,9 @@ void clip_grad_value_(const TensorList& parameters, double clip_value) {
     throw std::invalid_argument(
         fmt::format("clip_grad_value_: clip_value {} must be >= 0", clip_value));
   const auto bound = static_cast<float>(clip_value);
-  for (const Tensor& g : gradients_of(parameters)) {
-    float* v = g.data();
-    for (int64_t i = 0, n = g.numel(); i < n; ++i) v[i] = std::clamp(v[i], -bound, bound);
-    g.bump_version();
-  }
+  // detach(): a gradient made with create_graph carries history; its values are clamped all the
+  // same
+  for (const Tensor& g : gradients_of(parameters)) g.detach().clamp_(-bound, bound);
 }
 
 }  // namespace minimax::nn::utils
