@@ -140,9 +140,10 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
 // scope's later passes for as long as the parameter's version (Tensor::version) is unchanged,
 // where each pass would reorder it again: a training step reads D's weights in the forwards on
 // the real and the fake batch and in their backward. The copies are dropped when the outermost
-// scope closes. Hold one from a step's first forward to the end of its backward, and step the
-// optimizer after it closes (gan::Trainer does); a step inside it is seen, and only costs the
-// copies a new reorder. A write through data() without bump_version() is not seen.
+// scope closes. An optimizer's step inside it is seen (it counts a version), and the next pass
+// reorders the changed parameter again, so a scope may span several updates: gan::Trainer holds
+// one over a whole training step, where G's weights stay unchanged through the k D steps. A write
+// through data() without bump_version() is not seen.
 class ParameterReorderScope {
  public:
   ParameterReorderScope();

@@ -15,6 +15,7 @@
 #include "models/gan/losses.h"
 #include "models/gan/models.h"
 #include "models/gan/trainer.h"
+#include "ops/kernel_calls.h"
 
 using namespace minimax;
 using namespace minimax::nn;
@@ -304,6 +305,46 @@ TEST_CASE("the trainer runs k discriminator steps per generator step and reports
   CHECK(s.d_real < 1);
   CHECK(s.d_fake > 0);
   CHECK(std::isfinite(s.g_loss));
+}
+
+// G and D each hold one convolution on the Winograd route, whose kernel transform the recorder sees
+// as a call of its own (tests/test_kernel_calls.cpp): D's weight changes with each D step, G's
+// only at the G step, so a step of k D steps transforms D's k + 1 times and G's once.
+TEST_CASE("a training step transforms each convolution weight once per version") {
+  manual_seed(9);
+  Generator gen(9);
+  Tensor g_weight = Tensor::uniform({16, 8, 4, 4}, -0.1f, 0.1f, gen).requires_grad_();
+  Tensor d_weight = Tensor::uniform({32, 8, 4, 4}, -0.1f, 0.1f, gen).requires_grad_();
+  optim::SGD g_opt({g_weight}, optim::SGDOptions(0.01)), d_opt({d_weight}, optim::SGDOptions(0.01));
+  gan::TrainerOptions options;
+  options.k = 3;
+  options.batch = 4;
+  const Conv2dOptions halving{.stride = 2, .padding = 1};
+  gan::Trainer trainer(
+      [&](const Tensor& z) {  // [N, 144] -> [N, 8, 6, 6]
+        return conv_transpose2d(reshape(z, {z.size(0), 16, 3, 3}), g_weight, Tensor(), halving);
+      },
+      [&](const Tensor& x) {  // [N, 8, 6, 6] -> [N, 32, 3, 3] -> [N, 1]
+        return reshape(sum(conv2d(x, d_weight, Tensor(), halving), {1, 2, 3}), {x.size(0), 1});
+      },
+      g_opt, d_opt, gan::NoisePrior::gaussian(144),
+      [&](int64_t n) {
+        return Tensor::uniform({n, 8, 6, 6}, -1, 1, gen);
+      },
+      gen, options);
+  auto kernel_transforms = [](const std::vector<kernels::KernelCall>& calls,
+                              const std::string& weight) {
+    return std::count_if(calls.begin(), calls.end(), [&](const kernels::KernelCall& c) {
+      return c.kind == "winograd transform" && c.shape.starts_with("kernel, ") &&
+             c.shape.find("w " + weight) != std::string::npos;
+    });
+  };
+  for (int step = 0; step < 2; ++step) {
+    kernels::KernelCallRecorder recorder;
+    trainer.step();
+    CHECK(kernel_transforms(recorder.calls(), "[16, 8, 4, 4]") == 1);  // G's
+    CHECK(kernel_transforms(recorder.calls(), "[32, 8, 4, 4]") == 4);  // D's
+  }
 }
 
 TEST_CASE("the wgan loss clamps D's parameters after each of its updates, and leaves G's alone") {

@@ -131,9 +131,6 @@ void Trainer::set_gradients(optim::Optimizer& optimizer, const Tensor& loss) {
 }
 
 Trainer::DiscriminatorOutputs Trainer::discriminator_gradients() {
-  // No parameter changes until the optimizer steps, after this: the convolutions reorder each
-  // weight once for the forwards and the backward.
-  ParameterReorderScope reordered_once;
   LabelledBatch real = data_(options_.batch);
   Tensor fake_labels = draw_labels(options_.batch), fake;
   {
@@ -169,20 +166,20 @@ void Trainer::discriminator_step(StepStats& stats) {
 }
 
 void Trainer::generator_step(StepStats& stats) {
-  Tensor loss;
-  {
-    ParameterReorderScope reordered_once;  // until g_opt_ steps, as in discriminator_gradients
-    g_opt_.zero_grad();
-    Tensor labels = draw_labels(options_.batch);
-    loss = options_.loss.generator(d_(g_(draw_noise(options_.batch), labels), labels));
-    check_finite(loss, "generator", steps_done_ + 1);
-    set_gradients(g_opt_, loss);
-  }
+  g_opt_.zero_grad();
+  Tensor labels = draw_labels(options_.batch);
+  Tensor loss = options_.loss.generator(d_(g_(draw_noise(options_.batch), labels), labels));
+  check_finite(loss, "generator", steps_done_ + 1);
+  set_gradients(g_opt_, loss);
   g_opt_.step();
   stats.g_loss = loss.item();
 }
 
 StepStats Trainer::step() {
+  // The convolutions transform or reorder each weight once per version: D's for its forwards on
+  // the real and the fake batch and their backward, again after each D step; G's, which no D step
+  // changes, once for the k D steps' fakes and the G step.
+  ParameterReorderScope reordered_once;
   StepStats stats;
   for (int i = 0; i < options_.k; ++i) discriminator_step(stats);
   generator_step(stats);
