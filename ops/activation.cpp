@@ -63,17 +63,43 @@ Tensor gelu_tanh_curvature(const Tensor& x, float, float) {
   return mul(mul(s, t), bracket);
 }
 
-const UnarySpec kRelu{
-    "relu",
-    "relu_backward",
-    algorithm::eltwise_relu,
-    algorithm::eltwise_relu,
-    false,
-    nullptr,
-    [](const float* x, float* y, int64_t n, float, float) { kernels::relu(x, y, n); }};
-const UnarySpec kLeakyRelu{
-    "leaky_relu", "leaky_relu_backward", algorithm::eltwise_relu, algorithm::eltwise_relu, false,
-    nullptr};
+// relu and leaky_relu with a slope >= 0 keep their output for the backward, where it is positive
+// exactly where the input is: the output is kept anyway by the layer that reads it, while the input
+// (often a batch norm's output) can go. A negative slope makes negative inputs positive, so that
+// leaky_relu keeps its input.
+void relu_forward(const float* x, float* y, int64_t n, float, float) {
+  kernels::relu(x, y, n);
+}
+void leaky_relu_forward(const float* x, float* y, int64_t n, float slope, float) {
+  kernels::leaky_relu(x, y, n, slope);
+}
+void relu_gradient(const float* g, const float* s, float* gx, int64_t n, float slope, float) {
+  kernels::relu_backward(g, s, gx, n, slope);
+}
+const UnarySpec kRelu{"relu",
+                      "relu_backward",
+                      algorithm::eltwise_relu,
+                      algorithm::eltwise_relu_use_dst_for_bwd,
+                      true,
+                      nullptr,
+                      relu_forward,
+                      relu_gradient};
+const UnarySpec kLeakyRelu{"leaky_relu",
+                           "leaky_relu_backward",
+                           algorithm::eltwise_relu,
+                           algorithm::eltwise_relu_use_dst_for_bwd,
+                           true,
+                           nullptr,
+                           leaky_relu_forward,
+                           relu_gradient};
+const UnarySpec kLeakyReluNegativeSlope{"leaky_relu",
+                                        "leaky_relu_backward",
+                                        algorithm::eltwise_relu,
+                                        algorithm::eltwise_relu,
+                                        false,
+                                        nullptr,
+                                        leaky_relu_forward,
+                                        relu_gradient};
 const UnarySpec kSigmoid{"sigmoid",
                          "sigmoid_backward",
                          algorithm::eltwise_logistic,
@@ -150,9 +176,8 @@ Tensor relu(const Tensor& x) {
   return unary(kRelu, x);
 }
 Tensor leaky_relu(const Tensor& x, float negative_slope) {
-  // oneDNN takes a zero slope for max(x, 0), which turns NaN into 0; relu keeps it.
   if (negative_slope == 0.0f) return relu(x);
-  return unary(kLeakyRelu, x, negative_slope);
+  return unary(negative_slope > 0.0f ? kLeakyRelu : kLeakyReluNegativeSlope, x, negative_slope);
 }
 Tensor sigmoid(const Tensor& x) {
   return unary(kSigmoid, x);

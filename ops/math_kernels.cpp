@@ -121,6 +121,12 @@ MINIMAX_VECTOR_CLONES void grad_range(const float* g, const float* x, float* gx,
   for (int64_t i = 0; i < n; ++i)
     gx[i] = static_cast<float>(static_cast<double>(g[i]) * derivative(x[i]));
 }
+// y = f(a, b), in float.
+template <class F>
+MINIMAX_VECTOR_CLONES void zip_range(const float* a, const float* b, float* y, int64_t n, F f) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = f(a[i], b[i]);
+}
 template <class F>
 void map(const float* x, float* y, int64_t n, F f) {
   in_ranges(n, n >= kParallelMinElements,
@@ -265,6 +271,15 @@ void gelu_backward(const float* g, const float* x, float* gx, int64_t n) {
 }
 void relu(const float* x, float* y, int64_t n) {
   map(x, y, n, [](float v) { return v > 0.0f || v != v ? v : 0.0f; });
+}
+void leaky_relu(const float* x, float* y, int64_t n, float slope) {
+  map(x, y, n, [slope](float v) { return v > 0.0f ? v : v * slope; });
+}
+void relu_backward(const float* g, const float* s, float* gx, int64_t n, float slope) {
+  in_ranges(n, n >= kParallelMinElements, [=](int64_t b, int64_t e) {
+    zip_range(g + b, s + b, gx + b, e - b,
+              [slope](float gi, float si) { return si > 0.0f ? gi : gi * slope; });
+  });
 }
 void clamp(const float* x, float* y, int64_t n, float low, float high) {
   map(x, y, n, [low, high](float v) { return v < low ? low : v > high ? high : v; });

@@ -2,6 +2,7 @@
 // passes through. Rows: {name, {inputs: shape, low, high, requires_grad}, fn, second_order}.
 #include <cmath>
 
+#include "autograd/allocator.h"
 #include "op_table.h"
 #include "ops/kernel_calls.h"
 
@@ -94,9 +95,37 @@ TEST_CASE("grad: relu") {
                {"negative", {{{4, 5}, -1.0f, -0.1f}}, f, k2nd}});
 }
 TEST_CASE("grad: leaky_relu") {
+  // A positive slope takes the gradient from the output, a negative one from the input.
   auto f = [](const TensorList& x) { return leaky_relu(x[0], 0.2f); };
+  auto g = [](const TensorList& x) { return leaky_relu(x[0], -0.3f); };
   check_table({{"positive", {{{4, 5}, 0.1f, 1.0f}}, f, k2nd},
-               {"negative", {{{4, 5}, -1.0f, -0.1f}}, f, k2nd}});
+               {"negative", {{{4, 5}, -1.0f, -0.1f}}, f, k2nd},
+               {"negative slope, positive", {{{4, 5}, 0.1f, 1.0f}}, g, k2nd},
+               {"negative slope, negative", {{{4, 5}, -1.0f, -0.1f}}, g, k2nd}});
+}
+// relu's input (in a network, often a batch norm's output) is freed once relu has run: the backward
+// reads the output, which the next layer keeps anyway. A negative slope needs the input.
+TEST_CASE("relu and leaky_relu with a slope >= 0 do not keep their input for the backward") {
+  Generator gen(3);
+  Tensor w = Tensor::uniform({1024}, -1, 1, gen).requires_grad_();
+  auto in_use = [] { return CachingAllocator::instance().stats().bytes_in_use; };
+  for (float slope : {0.0f, 0.2f, -0.3f}) {
+    CAPTURE(slope);
+    Tensor y;
+    int64_t with_input = 0;
+    {
+      Tensor x = mul(w, 2.0f);  // whose backward keeps nothing
+      with_input = in_use();
+      y = leaky_relu(x, slope);
+    }
+    const int64_t kept = in_use() - with_input;  // y, and x if the backward keeps it
+    CHECK(kept == (slope >= 0 ? 0 : static_cast<int64_t>(y.numel() * sizeof(float))));
+    Tensor gw = grad({sum(y)}, {w})[0];
+    for (int64_t i = 0; i < w.numel(); ++i) {
+      const float x = 2 * w.data()[i];
+      CHECK(gw.data()[i] == (x > 0 ? 2.0f : 2.0f * slope));
+    }
+  }
 }
 TEST_CASE("grad: sigmoid") {
   check_table({{"sigmoid",
