@@ -31,6 +31,15 @@ Tensor input_grad(const Tensor& gy, const Tensor& w, const Shape& x_shape, const
                   const char* name = "conv2d_input_grad");
 Tensor weight_grad(const Tensor& x, const Tensor& gy, const Shape& w_shape, const ConvGeometry& g);
 
+// weight_grad(x, gy) added into `sum`, a weight gradient already collected that the engine offers
+// to change in place (Node::running_sums), when the pass can add as it writes; returns whether
+// it did. The engine then skips the addition it would make.
+bool add_weight_grad(const Tensor& x, const Tensor& gy, const Tensor& sum, const ConvGeometry& g) {
+  if (!kernels::conv2d_add_backward_weights(x, gy, sum, g)) return false;
+  sum.bump_version();
+  return true;
+}
+
 // Each op keeps the scope its kernel ran in and runs its backward in it: the backward's passes
 // then reuse the forward's reordered input, and share their own (kernels::ConvReorderScope).
 Tensor forward(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvGeometry& g) {
@@ -38,15 +47,24 @@ Tensor forward(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvG
   kernels::ConvReorderScope scope;
   kernels::conv2d_forward(x, w, bias, y, g);
   auto memo = scope.memo();
-  return record("conv2d", std::move(y), {saved(x), saved(w), bias},
-                [x, w, g, memo](const Tensor& gy, Node& n) {
-                  kernels::ConvReorderScope reuse(memo);
-                  TensorList r(3);
-                  if (n.needs_input_grad(0)) r[0] = input_grad(gy, w, x.shape(), g);
-                  if (n.needs_input_grad(1)) r[1] = weight_grad(x, gy, w.shape(), g);
-                  if (n.needs_input_grad(2)) r[2] = sum(gy, {0, 2, 3});
-                  return r;
-                });
+  y = record("conv2d", std::move(y), {saved(x), saved(w), bias},
+             [x, w, g, memo](const Tensor& gy, Node& n) {
+               kernels::ConvReorderScope reuse(memo);
+               TensorList r(3);
+               if (n.needs_input_grad(0)) r[0] = input_grad(gy, w, x.shape(), g);
+               if (n.needs_input_grad(1)) {
+                 const Tensor collected = n.running_sum(1);
+                 r[1] = collected.defined() && add_weight_grad(x, gy, collected, g)
+                            ? collected
+                            : weight_grad(x, gy, w.shape(), g);
+               }
+               if (n.needs_input_grad(2)) r[2] = sum(gy, {0, 2, 3});
+               return r;
+             });
+  // A weight used by several forwards (D on the real and the fake batch) collects one gradient
+  // per use; from the second on, a pass that can add as it writes adds into the sum.
+  if (y.grad_fn()) y.grad_fn()->adds_into_sums = true;
+  return y;
 }
 
 // <gg, input_grad(gy, w)> = <conv(gg, w), gy>: linear in gy through conv, in w through weight_grad.

@@ -302,10 +302,10 @@ MINIMAX_VECTOR_CLONES void transform_kernel(const Dims& d, const float* w, float
 }
 
 // dw from dU, output channels [k_begin, k_end): each phase's 2x2 kernel gradient, written to the
-// taps it came from.
+// taps it came from, or added to them.
 template <typename T>
 MINIMAX_VECTOR_CLONES void transform_kernel_adjoint(const Dims& d, const float* du, float* dw,
-                                                    int64_t k_begin, int64_t k_end) {
+                                                    bool add, int64_t k_begin, int64_t k_end) {
   constexpr int I = T::kIn;
   constexpr Matrix<2, I> adjoint = transposed<I, 2>(T::kKernel);
   const int64_t cp = d.channels();
@@ -322,7 +322,10 @@ MINIMAX_VECTOR_CLONES void transform_kernel_adjoint(const Dims& d, const float* 
         const int64_t c = (c0 + j) / 4, s = (c0 + j) % 4;
         float* kernel = dw + (k * d.c + c) * 16;
         for (int a = 0; a < 2; ++a)
-          for (int b = 0; b < 2; ++b) kernel[phase_tap(s, a, b)] = g[a][b][j];
+          for (int b = 0; b < 2; ++b) {
+            float& tap = kernel[phase_tap(s, a, b)];
+            tap = add ? tap + g[a][b][j] : g[a][b][j];
+          }
       }
     }
 }
@@ -506,13 +509,13 @@ void backward_data_products(const Dims& d, const float* u, const float* m, float
 }
 
 template <typename T>
-void backward_weights_products(const Dims& d, const float* v, const float* m, float* dw) {
+void backward_weights_products(const Dims& d, const float* v, const float* m, float* dw, bool add) {
   const int64_t cp = d.channels();
   Tensor u = Tensor::empty({T::kPoints * d.u_stride()});
   in_ranges(d.k, runs_parallel<T>(d), [&](int64_t k0, int64_t k1) {
     point_gemms(T::kPoints, false, true, k0, k1, cp, d.n, {m, d.n, d.m_stride()},
                 {v, d.n, d.v_stride()}, u.data(), cp, d.u_stride());
-    transform_kernel_adjoint<T>(d, u.data(), dw, k0, k1);
+    transform_kernel_adjoint<T>(d, u.data(), dw, add, k0, k1);
   });
 }
 
@@ -576,11 +579,11 @@ void winograd_backward_data(const Tensor& gy, const Tensor& w, const Tensor& gx,
 }
 
 void winograd_backward_weights(const Tensor& x, const Tensor& gy, const Tensor& gw,
-                               const ConvGeometry& g) {
+                               const ConvGeometry& g, bool add) {
   const Dims d = dims_of(x.shape(), gw.shape(), gy.shape(), g);
   with_tile(d, [&]<typename T>(T) {
-    auto products = [](const Dims& d, const std::vector<Tensor>& in, const Tensor& out) {
-      backward_weights_products<T>(d, in[0].data(), in[1].data(), out.data());
+    auto products = [add](const Dims& d, const std::vector<Tensor>& in, const Tensor& out) {
+      backward_weights_products<T>(d, in[0].data(), in[1].data(), out.data(), add);
     };
     run_counted<T>("conv backward weights", d, products,
                    {transformed_input<T>(d, x), transformed_output_grad<T>(d, gy)}, gw);

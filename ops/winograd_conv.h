@@ -28,7 +28,8 @@ void winograd_forward(const Tensor& x, const Tensor& w, const Tensor& bias, cons
                       const ConvGeometry& g);
 void winograd_backward_data(const Tensor& gy, const Tensor& w, const Tensor& gx,
                             const ConvGeometry& g);
+// With add, the kernel gradient is added into gw instead of written (conv2d_add_backward_weights).
 void winograd_backward_weights(const Tensor& x, const Tensor& gy, const Tensor& gw,
-                               const ConvGeometry& g);
+                               const ConvGeometry& g, bool add = false);
 
 }  // namespace minimax::kernels

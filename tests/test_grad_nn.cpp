@@ -511,6 +511,37 @@ TEST_CASE("nn: the Winograd route's backward passes match direct loops") {
   }
 }
 
+// A weight read by two convolutions (D on the real and the fake batch) collects two gradients.
+// On the Winograd route the second is added into the first as its last transform writes, the
+// same float additions the engine would make: the sum is bit for bit that of the two gradients
+// taken apart, and it is the first gradient's tensor, changed in place (one version on). With a
+// graph recorded for a second order, the engine adds as before.
+TEST_CASE("nn: the Winograd route adds a weight's second gradient into its first") {
+  const Conv2dOptions o{.stride = 2, .padding = 1};
+  for (const auto& [x_shape, w_shape] : {std::pair<Shape, Shape>{{3, 8, 7, 7}, {16, 8, 4, 4}},
+                                         {{2, 4, 14, 14}, {16, 4, 4, 4}}}) {  // F(3x3), F(7x7)
+    CAPTURE(x_shape.str());
+    Tensor w = random(w_shape, 2).requires_grad_();
+    Tensor real = random(x_shape, 3), fake = random(x_shape, 4);
+    const Shape y_shape = conv2d(real, w, Tensor(), o).shape();
+    Tensor g_real = random(y_shape, 5), g_fake = random(y_shape, 6);
+    auto loss_of = [&](const Tensor& x, const Tensor& g) {
+      return sum(mul(conv2d(x, w, Tensor(), o), g));
+    };
+    const Tensor apart_real = grad({loss_of(real, g_real)}, {w})[0];
+    const Tensor apart_fake = grad({loss_of(fake, g_fake)}, {w})[0];
+    std::vector<float> want(apart_real.numel());
+    for (size_t i = 0; i < want.size(); ++i) want[i] = apart_real.data()[i] + apart_fake.data()[i];
+    const Tensor both = grad({add(loss_of(real, g_real), loss_of(fake, g_fake))}, {w})[0];
+    CHECK(both.to_vector() == want);
+    CHECK(both.version() == 1);  // added into in place
+    const Tensor recorded =
+        grad({add(loss_of(real, g_real), loss_of(fake, g_fake))}, {w}, {.create_graph = true})[0];
+    CHECK(recorded.to_vector() == want);
+    CHECK(recorded.version() == 0);
+  }
+}
+
 // The Winograd route's transformed operands are kept like reordered copies: the kernel of a
 // parameter once per version inside a ParameterReorderScope, again after a change in place, and at
 // every pass outside the scope; the input's and the output gradient's tiles once per convolution

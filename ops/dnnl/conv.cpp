@@ -626,6 +626,13 @@ void conv2d_backward_weights(const Tensor& x, const Tensor& gy, const Tensor& gw
   run_counted("conv backward weights", e.backward_weights, flops, {x, gy, gw});
 }
 
+bool conv2d_add_backward_weights(const Tensor& x, const Tensor& gy, const Tensor& gw,
+                                 const ConvGeometry& g) {
+  if (x.numel() == 0 || !winograd_applies(x.shape(), gw.shape(), gy.shape(), g)) return false;
+  winograd_backward_weights(x, gy, gw, g, true);
+  return true;
+}
+
 namespace {
 
 // A new copy in `layout`, written by `write`, counted as an input reorder.

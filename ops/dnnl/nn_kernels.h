@@ -33,6 +33,11 @@ void conv2d_backward_data(const Tensor& gy, const Tensor& w, const Tensor& gx,
 // gw [O,C/groups,kh,kw] = the adjoint in w of conv2d_forward (without bias) applied to gy.
 void conv2d_backward_weights(const Tensor& x, const Tensor& gy, const Tensor& gw,
                              const ConvGeometry& g);
+// Adds that adjoint into gw, a weight gradient already collected, where the pass can add as it
+// writes (the Winograd route: its last transform), and returns true; else returns false and
+// changes nothing.
+bool conv2d_add_backward_weights(const Tensor& x, const Tensor& gy, const Tensor& gw,
+                                 const ConvGeometry& g);
 
 // Convolution passes want activations in oneDNN's blocked layouts and ours are plain, so each pass
 // reorders its inputs. Passes often read the same activation: backward data and backward weights
