@@ -6,10 +6,12 @@
 // rounds twice: every clone computes the same bits. flatten inlines every helper into each clone
 // (a helper left out of line would run the baseline's code). An OpenMP parallel region is
 // outlined into a function of the baseline's, so the clone is the loop a thread runs over its
-// range, called from inside the region. Clang builds the baseline only.
+// range, called from inside the region. Clang builds the baseline only, and so does a file compiled
+// with MINIMAX_NO_VECTOR_CLONES (the sanitizer build's Winograd transforms, CMakeLists.txt).
 #pragma once
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(MINIMAX_NO_VECTOR_CLONES)
 #define MINIMAX_VECTOR_CLONES \
   __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"), flatten))
 #else
