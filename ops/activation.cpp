@@ -179,6 +179,9 @@ Tensor leaky_relu(const Tensor& x, float negative_slope) {
   if (negative_slope == 0.0f) return relu(x);
   return unary(negative_slope > 0.0f ? kLeakyRelu : kLeakyReluNegativeSlope, x, negative_slope);
 }
+Tensor detail::leaky_relu_grad_at_output(const Tensor& g, const Tensor& y, float negative_slope) {
+  return unary_grad(negative_slope == 0.0f ? kRelu : kLeakyRelu, g, y, negative_slope);
+}
 Tensor sigmoid(const Tensor& x) {
   return unary(kSigmoid, x);
 }

@@ -123,10 +123,8 @@ Tensor neg(const Tensor& x) {
 
 using detail::UnarySpec;
 
-namespace {
-
-Tensor unary_grad(const UnarySpec& spec, const Tensor& g, const Tensor& s, float alpha,
-                  float beta) {
+Tensor detail::unary_grad(const UnarySpec& spec, const Tensor& g, const Tensor& s, float alpha,
+                          float beta) {
   Tensor gx = Tensor::empty(s.shape());
   if (spec.own_backward)
     spec.own_backward(g.data(), s.data(), gx.data(), s.numel(), alpha, beta);
@@ -142,8 +140,6 @@ Tensor unary_grad(const UnarySpec& spec, const Tensor& g, const Tensor& s, float
                   return r;
                 });
 }
-
-}  // namespace
 
 Tensor detail::unary(const UnarySpec& spec, const Tensor& x, float alpha, float beta) {
   detail::check_defined(x, spec.name, "input");

@@ -43,6 +43,15 @@ struct UnarySpec {
 };
 
 Tensor unary(const UnarySpec& spec, const Tensor& x, float alpha = 0.0f, float beta = 0.0f);
+// g * f'(s) as a recorded op: the backward of `unary` (s is its output when spec.saves_output,
+// else its input).
+Tensor unary_grad(const UnarySpec& spec, const Tensor& g, const Tensor& s, float alpha = 0.0f,
+                  float beta = 0.0f);
+
+// The gradient at leaky_relu's input (relu's at negative_slope 0) from g at its output y, as the
+// recorded op leaky_relu's own backward makes: for a fused activation's backward that is itself
+// recorded. negative_slope >= 0.
+Tensor leaky_relu_grad_at_output(const Tensor& g, const Tensor& y, float negative_slope);
 
 // 1 where s > 0, else 0 (a constant).
 Tensor positive_mask(const Tensor& s);

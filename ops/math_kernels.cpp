@@ -270,10 +270,10 @@ void gelu_backward(const float* g, const float* x, float* gx, int64_t n) {
   map_grad(g, x, gx, n, [](float v) { return gelu_derivative(v); });
 }
 void relu(const float* x, float* y, int64_t n) {
-  map(x, y, n, [](float v) { return v > 0.0f || v != v ? v : 0.0f; });
+  map(x, y, n, [](float v) { return relu_value(v); });
 }
 void leaky_relu(const float* x, float* y, int64_t n, float slope) {
-  map(x, y, n, [slope](float v) { return v > 0.0f ? v : v * slope; });
+  map(x, y, n, [slope](float v) { return leaky_relu_value(v, slope); });
 }
 void relu_backward(const float* g, const float* s, float* gx, int64_t n, float slope) {
   in_ranges(n, n >= kParallelMinElements, [=](int64_t b, int64_t e) {

@@ -36,6 +36,15 @@ void silu_backward(const float* g, const float* x, float* gx, int64_t n);
 void gelu_backward(const float* g, const float* x, float* gx, int64_t n);
 void gelu_tanh_backward(const float* g, const float* x, float* gx, int64_t n);
 
+// One element of relu and of leaky_relu (slope > 0): the definitions the kernels below and batch
+// norm's fused activation (ops/dnnl/norm.cpp) share.
+inline float relu_value(float v) {
+  return v > 0.0f || v != v ? v : 0.0f;
+}
+inline float leaky_relu_value(float v, float slope) {
+  return v > 0.0f ? v : v * slope;
+}
+
 // oneDNN's relu and clip take max(x, bound), which turns NaN into the bound; these keep NaN, as
 // PyTorch does, and are as memory-bound as oneDNN's.
 void relu(const float* x, float* y, int64_t n);

@@ -127,6 +127,7 @@ struct Saved {
   Tensor mu, var;
   bool training;
   float eps;
+  kernels::NormActivation activation;  // applied to the output by the forward's pass
 };
 
 // The fused pass: gx, and the weight's and the bias's gradients where `weight_grad` and
@@ -214,10 +215,24 @@ TensorList running_stats_backward(const Tensor& g, const Saved& s, Node& n) {
   return r;
 }
 
-}  // namespace
+// Batch norm's gradients from g at its normalized output, as batch_norm's node returns them.
+TensorList batch_norm_gradients(const Tensor& g, const Saved& s, Node& n) {
+  // Two paths to one gradient: the fused pass is one kernel instead of a dozen ops, but records
+  // nothing, so a backward that is itself recorded (create_graph: a gradient penalty through a
+  // batch-norm critic) takes the differentiable one. "nn: batch_norm recorded backward equals the
+  // fused one" ties them together.
+  if (!GradMode::is_enabled())
+    return fused_backward(g, s, n.needs_input_grad(1), n.needs_input_grad(2));
+  if (!s.training) return running_stats_backward(g, s, n);
+  TensorList r =
+      standardized_backward(g, s.x, s.weight, s.eps, batch_layout(s.x.shape()), n, false);
+  if (n.needs_input_grad(0)) r[0] = recorded_input_grad(g, s);
+  return r;
+}
 
-Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, BatchNormState& state,
-                  bool training) {
+// batch_norm, then the activation when it is enabled, which the forward applies as it writes.
+Tensor normalize_batch(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                       BatchNormState& state, bool training, kernels::NormActivation activation) {
   check_batch_norm(x, weight, bias, state, training);
   Shape s4 = as_nchw(x.shape());
   int64_t c = x.size(1);
@@ -225,28 +240,43 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Bat
   Tensor var = training ? Tensor::empty({c}) : snapshot(state.running_var);
   Tensor y = Tensor::empty(x.shape());
   kernels::batch_norm_forward(detail::view(x, s4), weight, bias, mu, var, detail::view(y, s4),
-                              state.eps, training);
+                              state.eps, training, activation);
   if (training && state.running_mean.defined()) {
     kernels::batch_norm_update_running(state.running_mean, state.running_var, mu, var,
                                        state.momentum, x.numel() / c);
     state.running_mean.bump_version();
     state.running_var.bump_version();
   }
-  Saved kept{x, weight, bias.defined(), mu, var, training, state.eps};
-  return record("batch_norm", std::move(y), {saved(x), saved(weight), bias},
-                [kept](const Tensor& g, Node& n) -> TensorList {
-                  // Two paths to one gradient: the fused pass is one kernel instead of a dozen
-                  // ops, but records nothing, so a backward that is itself recorded (create_graph:
-                  // a gradient penalty through a batch-norm critic) takes the differentiable one.
-                  // "nn: batch_norm recorded backward equals the fused one" ties them together.
-                  if (!GradMode::is_enabled())
-                    return fused_backward(g, kept, n.needs_input_grad(1), n.needs_input_grad(2));
-                  if (!kept.training) return running_stats_backward(g, kept, n);
-                  TensorList r = standardized_backward(g, kept.x, kept.weight, kept.eps,
-                                                       batch_layout(kept.x.shape()), n, false);
-                  if (n.needs_input_grad(0)) r[0] = recorded_input_grad(g, kept);
-                  return r;
-                });
+  Saved kept{x, weight, bias.defined(), mu, var, training, state.eps, activation};
+  if (!activation.enabled)
+    return record("batch_norm", std::move(y), {saved(x), saved(weight), bias},
+                  [kept](const Tensor& g, Node& n) { return batch_norm_gradients(g, kept, n); });
+  // The activation's gradient is taken from its output, kept by the node (slope >= 0: the output
+  // is positive exactly where the normalized value is), by leaky_relu's own backward. The backward
+  // keeps that pass of its own: folded into batch norm's two passes, which read it from memory
+  // twice in short runs, it was slower from cold caches (docs/performance-log.md).
+  return record(
+      "batch_norm_leaky_relu", std::move(y), {saved(x), saved(weight), bias},
+      [kept](const Tensor& g, Node& n) -> TensorList {
+        const float slope = kept.activation.negative_slope;
+        Tensor normalized_grad = detail::leaky_relu_grad_at_output(g, n.saved_output(), slope);
+        return batch_norm_gradients(normalized_grad, kept, n);
+      },
+      SaveOutput::kYes);
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, BatchNormState& state,
+                  bool training) {
+  return normalize_batch(x, weight, bias, state, training, {});
+}
+
+Tensor batch_norm_leaky_relu(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                             BatchNormState& state, bool training, float negative_slope) {
+  if (negative_slope < 0.0f || std::isnan(negative_slope))  // the output would not tell the sign
+    return leaky_relu(batch_norm(x, weight, bias, state, training), negative_slope);
+  return normalize_batch(x, weight, bias, state, training, {true, negative_slope});
 }
 
 // ---- layer and group normalization: oneDNN's layer normalization of the rows of a matrix ----

@@ -164,6 +164,12 @@ struct BatchNormState {
 // (and updates state's running averages when they are defined); eval uses the running averages.
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, BatchNormState& state,
                   bool training);
+// leaky_relu(batch_norm(x, ...), negative_slope), relu at slope 0: the same values and gradients
+// (first and higher order) as one recorded op, whose forward applies the activation as batch norm
+// writes its output instead of in a pass of its own. What nn::Sequential runs for a BatchNorm
+// followed by a ReLU or LeakyReLU.
+Tensor batch_norm_leaky_relu(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                             BatchNormState& state, bool training, float negative_slope = 0.0f);
 
 // As torch.nn.functional.layer_norm: x normalized over its trailing dimensions
 // `normalized_shape` (biased variance, eps inside the square root), then times weight plus bias,

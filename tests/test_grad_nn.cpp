@@ -817,6 +817,19 @@ Tensor bn_eval(const Tensor& x, const Tensor& w, const Tensor& b) {
   return batch_norm(x, w, b, st, false);
 }
 
+// The gradient at x of sum(norm(x, w, b)^2 pick), taken with create_graph when grad mode is on (so
+// that it can be differentiated again); evaluated for a difference quotient, grad mode is off, and
+// the gradient is taken all the same.
+template <class Norm>
+Tensor input_grad(Norm norm, const Tensor& x, const Tensor& w, const Tensor& b,
+                  const Tensor& pick) {
+  const bool recording = GradMode::is_enabled();
+  GradModeGuard on(true);
+  Tensor xr = recording ? x : x.detach().requires_grad_();
+  Tensor loss = sum(mul(square(norm(xr, w, b)), pick));
+  return grad({loss}, {xr}, {.create_graph = recording})[0];
+}
+
 }  // namespace
 
 TEST_CASE("grad: batch_norm training") {
@@ -846,24 +859,16 @@ TEST_CASE("grad: batch_norm training") {
 // function that itself takes such a gradient, so their second order runs the node's backward
 // recorded, written with ops: a third derivative through batch norm.
 TEST_CASE("grad: batch_norm training, a gradient of its gradient") {
-  auto input_grad = [](const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& pick) {
-    // Evaluated for a difference quotient, grad mode is off: the gradient is taken all the same.
-    const bool recording = GradMode::is_enabled();
-    GradModeGuard on(true);
-    Tensor xr = recording ? x : x.detach().requires_grad_();
-    Tensor loss = sum(mul(square(bn_train(xr, w, b)), pick));
-    return grad({loss}, {xr}, {.create_graph = recording})[0];
-  };
   check_table({{"affine",
                 {{{3, 2, 2, 2}}, {{2}}, {{2}}},
-                [&](const TensorList& x) {
-                  return input_grad(x[0], x[1], x[2], random({3, 2, 2, 2}, 21));
+                [](const TensorList& x) {
+                  return input_grad(bn_train, x[0], x[1], x[2], random({3, 2, 2, 2}, 21));
                 },
                 k2nd},
                {"no affine",
                 {{{4, 3}}},
-                [&](const TensorList& x) {
-                  return input_grad(x[0], Tensor(), Tensor(), random({4, 3}, 22));
+                [](const TensorList& x) {
+                  return input_grad(bn_train, x[0], Tensor(), Tensor(), random({4, 3}, 22));
                 },
                 k2nd}});
 }
@@ -923,6 +928,81 @@ TEST_CASE("nn: batch_norm's recorded double backward equals the fused one") {
       check_close(recorded[i].to_vector(), fused[i].to_vector(), 1e-3f);
     }
   }
+}
+
+// ---- batch norm with its activation fused (batch_norm_leaky_relu) ----
+
+namespace {
+
+Tensor bn_leaky(const Tensor& x, const Tensor& w, const Tensor& b, float slope, bool training) {
+  BatchNormState st = training ? BatchNormState{} : eval_state(x.size(1));
+  return batch_norm_leaky_relu(x, w, b, st, training, slope);
+}
+
+}  // namespace
+
+TEST_CASE("grad: batch_norm_leaky_relu") {
+  auto op = [](float slope, bool training) {
+    return [=](const TensorList& x) { return bn_leaky(x[0], x[1], x[2], slope, training); };
+  };
+  check_table({{"relu, training", {{{3, 2, 2, 2}}, {{2}}, {{2}}}, op(0.0f, true), k2nd},
+               {"slope 0.2, training", {{{5, 3}}, {{3}}, {{3}}}, op(0.2f, true), k2nd},
+               {"relu, eval", {{{2, 3, 2, 2}}, {{3}}, {{3}}}, op(0.0f, false), k2nd},
+               {"slope 0.2, eval", {{{4, 2}}, {{2}}, {{2}}}, op(0.2f, false), k2nd},
+               {"squared output",
+                {{{3, 2, 2, 2}}, {{2}}, {{2}}},
+                [](const TensorList& x) { return square(bn_leaky(x[0], x[1], x[2], 0.2f, true)); },
+                k2nd}});
+}
+
+// The fused op's gradient taken with create_graph, differentiated again: its second order runs
+// leaky_relu's recorded backward and batch norm's recorded one, a third derivative.
+TEST_CASE("grad: batch_norm_leaky_relu, a gradient of its gradient") {
+  auto leaky = [](const Tensor& x, const Tensor& w, const Tensor& b) {
+    return bn_leaky(x, w, b, 0.2f, true);
+  };
+  check_table({{"affine",
+                {{{3, 2, 2, 2}}, {{2}}, {{2}}},
+                [&](const TensorList& x) {
+                  return input_grad(leaky, x[0], x[1], x[2], random({3, 2, 2, 2}, 21));
+                },
+                k2nd}});
+}
+
+// The fused op is leaky_relu(batch_norm(...)) to the bit: the output, the running statistics, and
+// the gradients of both backward paths (the fused pass, and the recorded one of create_graph). The
+// shapes take the kernel's paths: [N,C], channels grouped into tiles, one channel's positions in
+// chunks (24 x 24 > 512), and enough elements for the threads.
+TEST_CASE("nn: batch_norm_leaky_relu gives the bits of leaky_relu(batch_norm(x))") {
+  for (const Shape& shape :
+       {Shape{6, 5}, Shape{4, 3, 3, 3}, Shape{2, 3, 24, 24}, Shape{16, 32, 9, 9}})
+    for (float slope : {0.0f, 0.2f, -0.5f})
+      for (bool training : {true, false}) {
+        CAPTURE(shape.str());
+        CAPTURE(slope);
+        CAPTURE(training);
+        const int64_t c = shape[1];
+        Tensor x = random(shape, 1).requires_grad_();
+        Tensor w = random({c}, 2).requires_grad_(), b = random({c}, 3).requires_grad_();
+        Tensor gy = random(shape, 4);
+        BatchNormState fused_state = eval_state(c), composed_state = eval_state(c);
+        Tensor fused = batch_norm_leaky_relu(x, w, b, fused_state, training, slope);
+        Tensor composed = leaky_relu(batch_norm(x, w, b, composed_state, training), slope);
+        CHECK(fused.to_vector() == composed.to_vector());
+        CHECK(fused_state.running_mean.to_vector() == composed_state.running_mean.to_vector());
+        CHECK(fused_state.running_var.to_vector() == composed_state.running_var.to_vector());
+        for (bool create_graph : {false, true}) {
+          CAPTURE(create_graph);
+          const GradOptions o{
+              .grad_outputs = {gy}, .retain_graph = true, .create_graph = create_graph};
+          const TensorList want = grad({composed}, {x, w, b}, o);
+          const TensorList got = grad({fused}, {x, w, b}, o);
+          for (int i = 0; i < 3; ++i) {
+            CAPTURE(i);
+            CHECK(got[i].to_vector() == want[i].to_vector());
+          }
+        }
+      }
 }
 
 TEST_CASE("nn: batch_norm updates running statistics as PyTorch does") {

@@ -90,6 +90,51 @@ TEST_CASE("Sequential applies its modules in order") {
   CHECK_THROWS_AS(seq.push_back(nullptr), std::invalid_argument);
 }
 
+// A ReLU that doubles: a subclass with a forward of its own, which Sequential must run as written.
+class DoublingReLU : public ReLU {
+ public:
+  Tensor forward(const Tensor& x) override { return mul(relu(x), 2.0f); }
+};
+
+// Sequential runs BatchNorm + ReLU / LeakyReLU as batch_norm_leaky_relu (its node says so) with
+// the values of the modules run one by one, in training and in eval, and leaves any other pair,
+// and a subclass, to its own forward.
+TEST_CASE("Sequential fuses a BatchNorm with the ReLU or LeakyReLU after it") {
+  Generator gen(3);
+  Tensor x = Tensor::uniform({4, 3, 2, 2}, -1, 1, gen);
+  for (bool training : {true, false})
+    for (float slope : {0.0f, 0.2f}) {
+      CAPTURE(training);
+      CAPTURE(slope);
+      auto norm = std::make_shared<BatchNorm2d>(3);
+      std::shared_ptr<Module> act = slope == 0.0f
+                                        ? std::shared_ptr<Module>(std::make_shared<ReLU>())
+                                        : std::make_shared<LeakyReLU>(slope);
+      auto seq = sequential({norm, act});
+      auto twin = std::make_shared<BatchNorm2d>(3);
+      twin->copy_state_from(*norm);
+      if (!training) {
+        seq->eval();
+        twin->eval();
+      }
+      Tensor y = (*seq)(x);
+      REQUIRE(y.grad_fn() != nullptr);
+      CHECK(std::string(y.grad_fn()->name) == "batch_norm_leaky_relu");
+      CHECK(y.to_vector() == leaky_relu(twin->forward(x), slope).to_vector());
+      CHECK(norm->running_mean.to_vector() == twin->running_mean.to_vector());
+    }
+  auto doubled = sequential({std::make_shared<BatchNorm2d>(3), std::make_shared<DoublingReLU>()});
+  Tensor y = (*doubled)(x);
+  CHECK(std::string(y.grad_fn()->name) != "batch_norm_leaky_relu");
+  BatchNormState fresh;
+  CHECK(y.to_vector() ==
+        mul(relu(batch_norm(x, Tensor::ones({3}), Tensor::zeros({3}), fresh, true)), 2.0f)
+            .to_vector());
+  // A batch norm last, or followed by something else, runs alone.
+  auto last = sequential({std::make_shared<ReLU>(), std::make_shared<BatchNorm2d>(3)});
+  CHECK(std::string((*last)(x).grad_fn()->name) == "batch_norm");
+}
+
 // A residual stack whose forward connects its blocks itself: what ModuleList is for.
 class ResidualStack : public Module {
  public:

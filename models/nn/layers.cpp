@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <stdexcept>
+#include <typeinfo>
 
 #include "models/nn/init.h"
 
@@ -132,11 +134,20 @@ BatchNorm::BatchNorm(int64_t features, int rank, BatchNormOptions o)
   state_ = BatchNormState{running_mean, running_var, o.momentum, o.eps};
 }
 
-Tensor BatchNorm::forward(const Tensor& x) {
+void BatchNorm::check_rank(const Tensor& x) const {
   if (x.defined() && x.dim() != rank_)
     throw std::invalid_argument(
         fmt::format("{}: expects a rank-{} input, got {}", type_name(), rank_, x.shape().str()));
+}
+
+Tensor BatchNorm::forward(const Tensor& x) {
+  check_rank(x);
   return batch_norm(x, weight, bias, state_, is_training());
+}
+
+Tensor BatchNorm::forward_leaky_relu(const Tensor& x, float negative_slope) {
+  check_rank(x);
+  return batch_norm_leaky_relu(x, weight, bias, state_, is_training(), negative_slope);
 }
 
 void BatchNorm::set_momentum(float momentum) {
@@ -393,9 +404,38 @@ Sequential::Sequential(std::initializer_list<std::shared_ptr<Module>> modules) :
   for (const auto& m : modules) push_back(m);
 }
 
+namespace {
+
+// The negative slope of `m` when it is exactly a ReLU (0) or a LeakyReLU.
+std::optional<float> leaky_relu_slope(const Module& m) {
+  if (typeid(m) == typeid(ReLU)) return 0.0f;
+  if (typeid(m) == typeid(LeakyReLU)) return static_cast<const LeakyReLU&>(m).negative_slope();
+  return std::nullopt;
+}
+
+bool is_plain_batch_norm(const Module& m) {
+  return typeid(m) == typeid(BatchNorm2d) || typeid(m) == typeid(BatchNorm1d) ||
+         typeid(m) == typeid(BatchNorm);
+}
+
+}  // namespace
+
 Tensor Sequential::forward(const Tensor& x) {
   Tensor h = x;
-  for (const auto& [name, m] : named_children()) h = (*m)(h);
+  const auto& children = named_children();
+  for (size_t i = 0; i < children.size(); ++i) {
+    Module& m = *children[i].second;
+    std::optional<float> slope;
+    if (i + 1 < children.size() && is_plain_batch_norm(m))
+      slope = leaky_relu_slope(*children[i + 1].second);
+    if (!slope) {
+      h = m(h);
+      continue;
+    }
+    auto& norm = static_cast<BatchNorm&>(m);
+    h = norm.named_errors([&] { return norm.forward_leaky_relu(h, *slope); });
+    ++i;  // the activation ran in batch norm's pass
+  }
   return h;
 }
 

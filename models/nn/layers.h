@@ -60,6 +60,10 @@ class BatchNorm : public Module {
  public:
   BatchNorm(int64_t features, int rank, BatchNormOptions options = {});
   Tensor forward(const Tensor& x) override;
+  // leaky_relu(forward(x), negative_slope), relu at 0, the activation applied as batch norm writes
+  // its output (batch_norm_leaky_relu): what Sequential runs for this module followed by a ReLU or
+  // a LeakyReLU.
+  Tensor forward_leaky_relu(const Tensor& x, float negative_slope);
   std::string describe() const override;
   // The weight of a training batch's statistics in the running ones: running = (1 - momentum)
   // running + momentum batch. set_momentum throws std::invalid_argument outside [0, 1].
@@ -68,6 +72,7 @@ class BatchNorm : public Module {
   Tensor weight, bias, running_mean, running_var;
 
  private:
+  void check_rank(const Tensor& x) const;
   int rank_;
   BatchNormState state_;
 };
@@ -303,6 +308,7 @@ class LeakyReLU : public Module {
  public:
   explicit LeakyReLU(float negative_slope = 0.01f) : Module("LeakyReLU"), slope_(negative_slope) {}
   Tensor forward(const Tensor& x) override { return leaky_relu(x, slope_); }
+  float negative_slope() const { return slope_; }
   std::string describe() const override;
 
  private:
@@ -429,6 +435,10 @@ class Sequential : public ModuleList {
  public:
   Sequential() : ModuleList("Sequential") {}
   Sequential(std::initializer_list<std::shared_ptr<Module>> modules);
+  // Each child's forward in turn, except that a BatchNorm followed by a ReLU or a LeakyReLU (of
+  // those exact types) runs as one op, batch_norm_leaky_relu: the same values and gradients with
+  // one pass fewer over the activations in the forward. A subclass of either, which may override
+  // forward, runs as written.
   Tensor forward(const Tensor& x) override;
 };
 

@@ -124,13 +124,20 @@ void max_pool2d_scatter(const Tensor& x, const Tensor& gy, const Tensor& gx, con
 
 // ---- batch normalization (ops/dnnl/norm.cpp; plain loops, not oneDNN) ----
 
-// y = (x - mean) / sqrt(var + eps) * scale + shift per channel of x [N,C,H,W]; scale and shift
-// [C] are each optional (undefined). With batch_stats the batch's mean and biased variance are
-// computed into `mean` and `var` [C] (in double, then rounded); otherwise they are read from there
-// (running statistics).
+// The activation batch_norm_forward can apply as it writes: leaky_relu with negative_slope >= 0,
+// relu at 0 (the bits of kernels::relu and kernels::leaky_relu).
+struct NormActivation {
+  bool enabled = false;
+  float negative_slope = 0.0f;
+};
+
+// y = (x - mean) / sqrt(var + eps) * scale + shift per channel of x [N,C,H,W], then the
+// activation when it is enabled; scale and shift [C] are each optional (undefined). With
+// batch_stats the batch's mean and biased variance are computed into `mean` and `var` [C] (in
+// double, then rounded); otherwise they are read from there (running statistics).
 void batch_norm_forward(const Tensor& x, const Tensor& scale, const Tensor& shift,
                         const Tensor& mean, const Tensor& var, const Tensor& y, float eps,
-                        bool batch_stats);
+                        bool batch_stats, NormActivation activation = {});
 // The fused gradients of batch_norm_forward: gx, and gscale / gshift when they are defined (given
 // exactly when the forward had scale / shift; shift itself is not needed). With
 // batch_stats mean and var are the batch's and their dependence on x is included; otherwise they

@@ -11,6 +11,7 @@
 
 #include "ops/dnnl/context.h"
 #include "ops/dnnl/nn_kernels.h"
+#include "ops/math_kernels.h"
 #include "ops/runtime.h"
 #include "ops/vector_clones.h"
 
@@ -168,9 +169,17 @@ void group_moments(const NormArgs& a, const Planes& p, const Group& group, doubl
   }
 }
 
+// y = activation((x - mu) k + b) over the tile.
+template <class F>
+void write_tile(const NormArgs& a, const Planes& p, const Tile& t, const float* mu, const float* k,
+                const float* b, float* y, F activation) {
+  over_batch(p, t,
+             [&](int64_t i, int64_t j) { y[i] = activation((a.x[i] - mu[j]) * k[j] + b[j]); });
+}
+
 // batch_norm_forward for one channel group.
 MINIMAX_VECTOR_CLONES void forward_group(const NormArgs& a, const Planes& p, const Group& group,
-                                         float* y) {
+                                         NormActivation activation, float* y) {
   double exact_mean[kTileElements];
   if (a.batch_stats) group_moments(a, p, group, exact_mean);
   // y = (x - mu) k + b with mu the stored mean, and b making up for the exact mean's offset from
@@ -188,7 +197,13 @@ MINIMAX_VECTOR_CLONES void forward_group(const NormArgs& a, const Planes& p, con
     spread(t, mu, [&](int64_t ch) { return a.mean[ch]; });
     spread(t, k, k_of);
     spread(t, b, b_of);
-    over_batch(p, t, [&](int64_t i, int64_t j) { y[i] = (a.x[i] - mu[j]) * k[j] + b[j]; });
+    const float slope = activation.negative_slope;
+    if (!activation.enabled)
+      write_tile(a, p, t, mu, k, b, y, [](float v) { return v; });
+    else if (slope == 0.0f)
+      write_tile(a, p, t, mu, k, b, y, [](float v) { return relu_value(v); });
+    else
+      write_tile(a, p, t, mu, k, b, y, [slope](float v) { return leaky_relu_value(v, slope); });
   }
 }
 
@@ -196,12 +211,12 @@ MINIMAX_VECTOR_CLONES void forward_group(const NormArgs& a, const Planes& p, con
 
 void batch_norm_forward(const Tensor& x, const Tensor& scale, const Tensor& shift,
                         const Tensor& mean, const Tensor& var, const Tensor& y, float eps,
-                        bool batch_stats) {
+                        bool batch_stats, NormActivation activation) {
   if (x.numel() == 0) return;
   const Planes p(x);
   const NormArgs a = norm_args(x, scale, shift, mean, var, eps, batch_stats);
   float* ys = y.data();
-  for_each_group(p, [&](const Group& group) { forward_group(a, p, group, ys); });
+  for_each_group(p, [&](const Group& group) { forward_group(a, p, group, activation, ys); });
 }
 
 namespace {
