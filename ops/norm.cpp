@@ -127,7 +127,6 @@ struct Saved {
   Tensor mu, var;
   bool training;
   float eps;
-  kernels::NormActivation activation;  // applied to the output by the forward's pass
 };
 
 // The fused pass: gx, and the weight's and the bias's gradients where `weight_grad` and
@@ -247,7 +246,7 @@ Tensor normalize_batch(const Tensor& x, const Tensor& weight, const Tensor& bias
     state.running_mean.bump_version();
     state.running_var.bump_version();
   }
-  Saved kept{x, weight, bias.defined(), mu, var, training, state.eps, activation};
+  Saved kept{x, weight, bias.defined(), mu, var, training, state.eps};
   if (!activation.enabled)
     return record("batch_norm", std::move(y), {saved(x), saved(weight), bias},
                   [kept](const Tensor& g, Node& n) { return batch_norm_gradients(g, kept, n); });
@@ -257,8 +256,7 @@ Tensor normalize_batch(const Tensor& x, const Tensor& weight, const Tensor& bias
   // twice in short runs, it was slower from cold caches (docs/performance-log.md).
   return record(
       "batch_norm_leaky_relu", std::move(y), {saved(x), saved(weight), bias},
-      [kept](const Tensor& g, Node& n) -> TensorList {
-        const float slope = kept.activation.negative_slope;
+      [kept, slope = activation.negative_slope](const Tensor& g, Node& n) -> TensorList {
         Tensor normalized_grad = detail::leaky_relu_grad_at_output(g, n.saved_output(), slope);
         return batch_norm_gradients(normalized_grad, kept, n);
       },

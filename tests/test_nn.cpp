@@ -130,6 +130,15 @@ TEST_CASE("Sequential fuses a BatchNorm with the ReLU or LeakyReLU after it") {
   CHECK(y.to_vector() ==
         mul(relu(batch_norm(x, Tensor::ones({3}), Tensor::zeros({3}), fresh, true)), 2.0f)
             .to_vector());
+  // An error from inside the fused pair is named as the modules run one by one name it.
+  auto named = sequential({std::make_shared<BatchNorm2d>(3), std::make_shared<ReLU>()});
+  named->set_name("D");
+  CHECK_THROWS_WITH_AS((*named)(Tensor::ones({4, 3})),
+                       doctest::Contains("D.0: BatchNorm2d: expects a rank-4 input, got [4, 3]"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS((*named)(Tensor::ones({4, 5, 2, 2})),
+                       doctest::Contains("D.0: batch_norm: weight [3] does not match the 5"),
+                       std::invalid_argument);
   // A batch norm last, or followed by something else, runs alone.
   auto last = sequential({std::make_shared<ReLU>(), std::make_shared<BatchNorm2d>(3)});
   CHECK(std::string((*last)(x).grad_fn()->name) == "batch_norm");
