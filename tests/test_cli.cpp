@@ -67,6 +67,8 @@ TEST_CASE("cli: flags out of their type's range, NaN and an unknown command are 
       {"eval --checkpoint x.ckpt --metric fid --n 99999999999999999999",
        "--n: '99999999999999999999'"},
       {"bench --seconds inf", "--seconds inf must be positive, a day at most"},
+      {"bench --rounds 0", "--rounds 0 must be in 1..100"},
+      {"bench --rounds 2.5", "--rounds: '2.5' is not an integer"},
   };
   for (const auto& [args, message] : cases) {
     CAPTURE(args);
@@ -793,10 +795,17 @@ TEST_CASE("cli: ring8 with the default settings covers all 8 modes") {
 
 TEST_CASE("cli: bench times iterations and ends with one JSON line") {
   TempDir s;
-  CliResult r = run_cli("bench --model mlp --seconds 0.5", s);
+  CliResult r = run_cli("bench --model mlp --seconds 0.5 --rounds 3", s);
   INFO(r.err);
   REQUIRE(r.status == 0);
+  CHECK(contains(r.out, "each timed alone after each of 3 rounds"));
   auto j = last_json_line(r.out);
+  // The fraction is the median of the rounds' own: between the least and the most of them.
+  CHECK(j["rounds"] == 3);
+  CHECK(j["floor_ms_per_iter"].get<double>() > 0);
+  CHECK(j["fraction_of_floor_min"].get<double>() > 0);
+  CHECK(j["fraction_of_floor_min"].get<double>() <= j["fraction_of_floor"].get<double>());
+  CHECK(j["fraction_of_floor"].get<double>() <= j["fraction_of_floor_max"].get<double>());
   CHECK(j["model"] == "mlp");
   CHECK(j["loss"] == "nonsaturating");
   CHECK(j["batch"] == 100);

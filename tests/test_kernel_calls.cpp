@@ -197,3 +197,32 @@ TEST_CASE("the compute floor of the bench iterations counts each GEMM and convol
                                            "conv backward weights", "winograd transform"});
   }
 }
+
+// `minimax bench` pairs each round's iterations with a floor timed right after them and reports
+// the medians; made-up rounds show which values it picks.
+TEST_CASE("the bench's rounds: median floor and fraction, their range, the middle round's kinds") {
+  auto round = [](double floor_ms, int64_t iterations, double seconds) {
+    cli::BenchRound r;
+    r.iterations = iterations;
+    r.seconds = seconds;
+    r.floor.seconds = floor_ms / 1000;
+    r.floor.kinds = {{"gemm", 1, floor_ms / 1000}};
+    return r;
+  };
+  // Fractions 40 ms x 20 it/s = 0.8, 0.3 (30 x 10), 0.7 (35 x 20); the floors' median is 35 ms.
+  std::vector<cli::BenchRound> rounds{round(40, 40, 2), round(30, 10, 1), round(35, 20, 1)};
+  cli::FloorSummary s = cli::summarize(rounds);
+  CHECK(s.floor == doctest::Approx(0.035));
+  CHECK(s.least_floor == doctest::Approx(0.030));
+  CHECK(s.most_floor == doctest::Approx(0.040));
+  CHECK(s.fraction == doctest::Approx(0.7));
+  CHECK(s.least_fraction == doctest::Approx(0.3));
+  CHECK(s.most_fraction == doctest::Approx(0.8));
+  CHECK(s.middle == &rounds[2].floor);
+  // Of an even count, the mean of the two middle values: floors 30 and 35, fractions 0.3 and 0.7.
+  rounds.erase(rounds.begin());
+  s = cli::summarize(rounds);
+  CHECK(s.floor == doctest::Approx(0.0325));
+  CHECK(s.fraction == doctest::Approx(0.5));
+  CHECK_THROWS_WITH_AS(cli::summarize({}), "summarize: no bench rounds", std::invalid_argument);
+}

@@ -5,9 +5,12 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <utility>
+#include <vector>
 
 #include "examples/cli/bench_iteration.h"
 #include "examples/cli/commands.h"
@@ -36,22 +39,21 @@ double sgemm_peak_gflops() {
   return best;
 }
 
-// Iterations per second of `iteration` over at least `seconds` (and 5 iterations), after a
-// warm-up that builds the primitives and fills the memory caches; also the GFLOP/s.
-std::pair<double, double> time_iterations(BenchIteration& iteration, double seconds,
-                                          int64_t& iterations) {
-  for (int i = 0; i < 5; ++i) iteration.step();
+// Times iterations for at least `seconds` (and 5 iterations) after one untimed step, which finds
+// the caches as the previous round's floor left them. The caller then times the floor.
+BenchRound time_iterations(BenchIteration& iteration, double seconds) {
   using clock = std::chrono::steady_clock;
-  int64_t flops_before = flops_counted();
-  auto start = clock::now();
-  double elapsed = 0;
-  for (iterations = 0; elapsed < seconds || iterations < 5;) {
+  iteration.step();
+  BenchRound r;
+  const int64_t flops_before = flops_counted();
+  const auto start = clock::now();
+  while (r.seconds < seconds || r.iterations < 5) {
     iteration.step();
-    ++iterations;
-    elapsed = std::chrono::duration<double>(clock::now() - start).count();
+    ++r.iterations;
+    r.seconds = std::chrono::duration<double>(clock::now() - start).count();
   }
-  double gflops = static_cast<double>(flops_counted() - flops_before) / elapsed * 1e-9;
-  return {iterations / elapsed, gflops};
+  r.flops = flops_counted() - flops_before;
+  return r;
 }
 
 // The process's peak resident memory so far, in MiB (Linux reports ru_maxrss in KiB).
@@ -61,18 +63,21 @@ double peak_resident_mib() {
   return static_cast<double>(usage.ru_maxrss) / 1024.0;
 }
 
-// The floor line: "compute floor: 20 GEMM and convolution calls per iteration (15 distinct shapes),
-// each timed alone: 10.3 ms/iter (97.1 it/s); this run reaches 61% of it (gemm 20 calls 10.3 ms)".
-void print_floor(const ComputeFloor& floor, double its) {
+// The floor line: "compute floor: 65 GEMM and convolution calls per iteration (23 distinct), each
+// timed alone after each of 5 rounds: 41.64 ms/iter (24.0 it/s; rounds 33.60-45.19 ms); the
+// rounds reach 66% of it (median; 61-70%) (gemm 11 calls 0.50 ms, ...)".
+void print_floor(const FloorSummary& s, size_t rounds) {
   std::string kinds;
-  for (const ComputeFloor::Kind& k : floor.kinds)
+  for (const ComputeFloor::Kind& k : s.middle->kinds)
     kinds += fmt::format("{}{} {} calls {:.2f} ms", kinds.empty() ? "" : ", ", k.kind, k.calls,
                          1000 * k.seconds);
   fmt::print(
-      "compute floor: {} GEMM and convolution calls per iteration ({} distinct), each timed "
-      "alone: {:.2f} ms/iter ({:.1f} it/s); this run reaches {:.0f}% of it ({})\n",
-      floor.calls, floor.distinct, 1000 * floor.seconds, 1 / floor.seconds,
-      100 * floor.seconds * its, kinds);
+      "compute floor: {} GEMM and convolution calls per iteration ({} distinct), each timed alone "
+      "after each of {} rounds: {:.2f} ms/iter ({:.1f} it/s; rounds {:.2f}-{:.2f} ms); the "
+      "rounds reach {:.0f}% of it (median; {:.0f}-{:.0f}%) ({})\n",
+      s.middle->calls, s.middle->distinct, rounds, 1000 * s.floor, 1 / s.floor,
+      1000 * s.least_floor, 1000 * s.most_floor, 100 * s.fraction, 100 * s.least_fraction,
+      100 * s.most_fraction, kinds);
 }
 
 }  // namespace
@@ -85,21 +90,35 @@ int bench(const BenchOptions& o) {
   if (o.threads < 0) throw UsageError(fmt::format("--threads {} must be 0 or more", o.threads));
   if (!(o.seconds > 0 && o.seconds <= 86400))
     throw UsageError(fmt::format("--seconds {} must be positive, a day at most", o.seconds));
+  if (o.rounds < 1 || o.rounds > 100)
+    throw UsageError(fmt::format("--rounds {} must be in 1..100", o.rounds));
   const std::string threads = use_threads(o.threads);
   const std::string name = o.loss.empty() ? o.model : o.model + " " + o.loss;
   fmt::print("minimax bench: {}, {}\n", name, threads);
   const int64_t batch = BenchIteration::default_batch(o.model, o.loss);
   BenchIteration iteration(o.model, o.loss, batch, 1);
-  int64_t iterations = 0;
-  auto [its, gflops] = time_iterations(iteration, o.seconds, iterations);
-  double rss = peak_resident_mib();  // before the floor's and the sgemm peak's own buffers
-  const ComputeFloor floor = iteration.compute_floor();
-  double peak = sgemm_peak_gflops();
+  for (int i = 0; i < 5; ++i) iteration.step();  // builds the primitives, fills the caches
+  std::vector<BenchRound> rounds;
+  BenchRound total;
+  double rss = 0;
+  for (int i = 0; i < o.rounds; ++i) {
+    rounds.push_back(time_iterations(iteration, o.seconds / o.rounds));
+    if (i == 0) rss = peak_resident_mib();  // before the floor's and the sgemm peak's buffers
+    rounds.back().floor = iteration.compute_floor();
+    total.iterations += rounds.back().iterations;
+    total.seconds += rounds.back().seconds;
+    total.flops += rounds.back().flops;
+  }
+  const double its = total.iterations / total.seconds;
+  const double gflops = static_cast<double>(total.flops) / total.seconds * 1e-9;
+  const double peak = sgemm_peak_gflops();
   fmt::print(
       "{}: {} iterations in {:.2f} s: {:.2f} it/s, {:.2f} ms/iter, {:.1f} GFLOP/s = {:.0f}% of "
       "the {:.1f} GFLOP/s sgemm peak (n = 2048); peak resident memory {:.0f} MiB\n",
-      name, iterations, iterations / its, its, 1000 / its, gflops, 100 * gflops / peak, peak, rss);
-  print_floor(floor, its);
+      name, total.iterations, total.seconds, its, 1000 / its, gflops, 100 * gflops / peak, peak,
+      rss);
+  const FloorSummary floor = summarize(rounds);
+  print_floor(floor, rounds.size());
   fmt::print("{}\n", nlohmann::json{{"model", o.model},
                                     {"loss", o.loss.empty() ? "nonsaturating" : o.loss},
                                     {"batch", batch},
@@ -109,9 +128,12 @@ int bench(const BenchOptions& o) {
                                     {"gflops_per_s", gflops},
                                     {"sgemm_peak_gflops_per_s", peak},
                                     {"fraction_of_peak", gflops / peak},
-                                    {"floor_ms_per_iter", 1000 * floor.seconds},
-                                    {"fraction_of_floor", floor.seconds * its},
-                                    {"floor_calls", floor.calls},
+                                    {"rounds", o.rounds},
+                                    {"floor_ms_per_iter", 1000 * floor.floor},
+                                    {"fraction_of_floor", floor.fraction},
+                                    {"fraction_of_floor_min", floor.least_fraction},
+                                    {"fraction_of_floor_max", floor.most_fraction},
+                                    {"floor_calls", floor.middle->calls},
                                     {"peak_rss_mib", rss}}
                          .dump());
   return 0;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <stdexcept>
 #include <tuple>
@@ -88,6 +89,33 @@ void add_to_kind(ComputeFloor& floor, const std::string& kind, int64_t calls, do
 }
 
 }  // namespace
+
+namespace {
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+}  // namespace
+
+FloorSummary summarize(const std::vector<BenchRound>& rounds) {
+  if (rounds.empty()) throw std::invalid_argument("summarize: no bench rounds");
+  std::vector<double> floors, fractions;
+  for (const BenchRound& r : rounds) {
+    floors.push_back(r.floor.seconds);
+    fractions.push_back(r.fraction_of_floor());
+  }
+  const double floor = median(floors);
+  const BenchRound& middle = *std::min_element(
+      rounds.begin(), rounds.end(), [&](const BenchRound& a, const BenchRound& b) {
+        return std::abs(a.floor.seconds - floor) < std::abs(b.floor.seconds - floor);
+      });
+  const auto [least_floor, most_floor] = std::minmax_element(floors.begin(), floors.end());
+  const auto [least, most] = std::minmax_element(fractions.begin(), fractions.end());
+  return {floor, *least_floor, *most_floor, median(fractions), *least, *most, &middle.floor};
+}
 
 ComputeFloor BenchIteration::compute_floor(double seconds_per_call) {
   std::vector<kernels::KernelCall> calls;

@@ -29,6 +29,29 @@ struct ComputeFloor {
   std::vector<Kind> kinds;  // in order of first appearance
 };
 
+// One round of `minimax bench`: iterations timed for a share of --seconds, then the compute floor
+// timed right after them. The machine's speed drifts on a shared host (floors of 34 and 46 ms a
+// few seconds apart, docs/performance-log.md, 2026-12-07 night), so each round compares the two
+// under the same conditions, where one floor timed after all the iterations compared them with
+// whatever the machine did last.
+struct BenchRound {
+  int64_t iterations = 0;
+  double seconds = 0;  // the iterations'
+  int64_t flops = 0;   // the iterations'
+  ComputeFloor floor;
+  double fraction_of_floor() const { return floor.seconds * iterations / seconds; }
+};
+
+// The rounds' floors and fractions of their floors: the medians (of an even count, the mean of
+// the two middle values), the least and the most.
+struct FloorSummary {
+  double floor, least_floor, most_floor;  // seconds per iteration
+  double fraction, least_fraction, most_fraction;
+  const ComputeFloor* middle;  // the round's floor nearest the median, for the kinds' times
+};
+// Throws std::invalid_argument for no rounds.
+FloorSummary summarize(const std::vector<BenchRound>& rounds);
+
 class BenchIteration {
  public:
   // model "mlp" (the paper's, k = 1, SGD with momentum 0.5) or "dcgan" (dcgan28, k = 1, Adam 2e-4,

@@ -222,6 +222,8 @@ void add_bench(CLI::App& app, BenchOptions& o) {
       "dcgan: wgan-gp (5 critic steps with the gradient penalty per G step, Adam 1e-4)");
   add_threads(cmd, o.threads);
   cmd->add_option("--seconds", o.seconds, "how long to time, after a warm-up");
+  add_integer(cmd, "--rounds", o.rounds,
+              "rounds of iterations (--seconds in all), the compute floor timed after each");
 }
 
 void add_demo(CLI::App& app, examples::Gaussian1dOptions& o) {
