@@ -88,10 +88,6 @@ void add_to_kind(ComputeFloor& floor, const std::string& kind, int64_t calls, do
   it->seconds += seconds;
 }
 
-}  // namespace
-
-namespace {
-
 double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   const size_t n = values.size();
