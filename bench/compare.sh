@@ -5,8 +5,10 @@
 # - the sides alternate, round after round (--rounds, at least 3), so a change in the machine's
 #   load hits all of them; the 1-minute load average is printed first, with a warning above 0.5;
 # - per model and side: the median and range of it/s over the rounds, the ratio minimax / best peer
-#   (each round's) with its median and range against the targets, and minimax's peak resident
-#   memory as a fraction of PyTorch's (bench/compare_stats.py does the arithmetic).
+#   (each round's) with its median and range against the targets, minimax's peak resident
+#   memory as a fraction of PyTorch's, and the fraction of its compute floor minimax's iterations
+#   reached (`minimax bench`'s median over its own rounds) against the targets
+#   (bench/compare_stats.py does the arithmetic).
 # Models: mlp (the paper's, batch 100, SGD), dcgan (batch 64, Adam), wgan-gp (dcgan, k = 5 with the
 # gradient penalty). Needs build/bin/minimax (Release) and python3-torch; libtorch's side runs when
 # build/bin/libtorch_gan_bench exists (bench/build_libtorch_bench.sh builds it).
