@@ -71,11 +71,11 @@ void print_floor(const FloorSummary& s, size_t rounds) {
                          1000 * k.seconds);
   fmt::print(
       "compute floor: {} GEMM and convolution calls per iteration ({} distinct), each timed alone "
-      "after each of {} rounds: {:.2f} ms/iter ({:.1f} it/s; rounds {:.2f}-{:.2f} ms); the "
+      "after each of {} round{}: {:.2f} ms/iter ({:.1f} it/s; rounds {:.2f}-{:.2f} ms); the "
       "rounds reach {:.0f}% of it (median; {:.0f}-{:.0f}%) ({})\n",
-      s.middle->calls, s.middle->distinct, rounds, 1000 * s.floor, 1 / s.floor,
-      1000 * s.least_floor, 1000 * s.most_floor, 100 * s.fraction, 100 * s.least_fraction,
-      100 * s.most_fraction, kinds);
+      s.middle->calls, s.middle->distinct, rounds, rounds == 1 ? "" : "s", 1000 * s.floor,
+      1 / s.floor, 1000 * s.least_floor, 1000 * s.most_floor, 100 * s.fraction,
+      100 * s.least_fraction, 100 * s.most_fraction, kinds);
 }
 
 }  // namespace
