@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <stdexcept>
+#include <utility>
 
 #include "autograd/random.h"
 #include "ops/runtime.h"
@@ -28,8 +29,27 @@ bool recording_kernel_calls() {
   return active.load(std::memory_order_relaxed) != nullptr;
 }
 
-void record_kernel_call(KernelCall call) {
-  if (KernelCallRecorder* r = active.load()) r->calls_.push_back(std::move(call));
+KernelCallTimer record_kernel_call(KernelCall call) {
+  KernelCallRecorder* r = active.load();
+  if (r == nullptr) return {};
+  r->calls_.push_back(std::move(call));
+  return {r, r->calls_.size() - 1};
+}
+
+KernelCallTimer::KernelCallTimer(KernelCallRecorder* recorder, size_t index)
+    : recorder_(recorder), index_(index), start_(std::chrono::steady_clock::now()) {}
+
+KernelCallTimer::KernelCallTimer(KernelCallTimer&& other) noexcept
+    : recorder_(std::exchange(other.recorder_, nullptr)),
+      index_(other.index_),
+      start_(other.start_) {}
+
+KernelCallTimer::~KernelCallTimer() {
+  // The recorder outlives the kernel calls made while it listens; a timer made under one that
+  // has since gone (a call that outlived its recorder) has nowhere to write.
+  if (recorder_ == nullptr || active.load() != recorder_) return;
+  recorder_->calls_[index_].seconds_in_work =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
 }
 
 Tensor call_buffer(int64_t floats) {

@@ -6,6 +6,7 @@
 // a record only while a KernelCallRecorder exists, so a normal step pays nothing else.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -25,7 +26,13 @@ struct KernelCall {
   // [-1, 1], and returns the call on them: the GEMM, or the convolution primitive alone (without
   // the reorders between our plain tensors and its blocked layouts, which are overhead).
   std::function<std::function<void()>()> prepare;
+  // How long the call took where the work ran it, measured by the KernelCallTimer that
+  // record_kernel_call returned: beside time_alone's figure, what the work's cold caches, its
+  // waking threads and its other traffic cost the call.
+  double seconds_in_work = 0;
 };
+
+class KernelCallTimer;
 
 // While one exists, the kernels append every GEMM and convolution pass to it. One at a time, on
 // the thread that runs the work (the kernels are called from it; OpenMP threads only compute).
@@ -39,13 +46,34 @@ class KernelCallRecorder {
   const std::vector<KernelCall>& calls() const { return calls_; }
 
  private:
-  friend void record_kernel_call(KernelCall call);
+  friend KernelCallTimer;
+  friend KernelCallTimer record_kernel_call(KernelCall call);
   std::vector<KernelCall> calls_;
 };
 
-// For the kernels: whether a recorder is listening, and the call to give it.
+// Times one recorded call as the work runs it: from its making (inside record_kernel_call) to its
+// end it measures the seconds it writes into the call's seconds_in_work. A kernel holds it around
+// exactly what the recorded call's `prepare` runs, so that the two figures time the same thing.
+// Made with no recorder listening (the default), it does nothing.
+class KernelCallTimer {
+ public:
+  KernelCallTimer() = default;
+  KernelCallTimer(KernelCallTimer&& other) noexcept;
+  KernelCallTimer& operator=(KernelCallTimer&&) = delete;
+  ~KernelCallTimer();
+
+ private:
+  friend KernelCallTimer record_kernel_call(KernelCall call);
+  KernelCallTimer(KernelCallRecorder* recorder, size_t index);
+  KernelCallRecorder* recorder_ = nullptr;
+  size_t index_ = 0;
+  std::chrono::steady_clock::time_point start_;
+};
+
+// For the kernels: whether a recorder is listening, and the call to give it, with the timer to
+// hold around the call's run.
 bool recording_kernel_calls();
-void record_kernel_call(KernelCall call);
+[[nodiscard]] KernelCallTimer record_kernel_call(KernelCall call);
 // A buffer of `floats` values in [-1, 1] for a prepared call (from a fixed seed: the values do not
 // matter to the speed, only that they are ordinary numbers, not denormals).
 Tensor call_buffer(int64_t floats);

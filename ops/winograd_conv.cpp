@@ -439,24 +439,21 @@ template <typename T, typename Keep, typename Transform>
 Tensor transformed(Keep keep, const char* operand, const Dims& d, int64_t items,
                    const Tensor& source, const dnnl::memory::desc& layout, Transform transform) {
   const bool split = runs_parallel<T>(d);
-  return keep(source, layout, [&](float* target) {
-    if (recording_kernel_calls()) {
-      KernelCall call{"winograd transform",
-                      fmt::format("{}, {}", operand, problem<T>(d)),
-                      num_threads(),
-                      0,
-                      {}};
-      call.prepare = [=, floats = source.numel(),
-                      target_floats =
-                          layout.get_size() / sizeof(float)]() -> std::function<void()> {
-        Tensor in = call_buffer(floats), out = call_buffer(static_cast<int64_t>(target_floats));
-        return [=] {
-          in_ranges(items, split,
-                    [&](int64_t b, int64_t e) { transform(d, in.data(), out.data(), b, e); });
-        };
+  const auto record = [&] {
+    KernelCall call{
+        "winograd transform", fmt::format("{}, {}", operand, problem<T>(d)), num_threads(), 0, {}};
+    call.prepare = [=, floats = source.numel(),
+                    target_floats = layout.get_size() / sizeof(float)]() -> std::function<void()> {
+      Tensor in = call_buffer(floats), out = call_buffer(static_cast<int64_t>(target_floats));
+      return [=] {
+        in_ranges(items, split,
+                  [&](int64_t b, int64_t e) { transform(d, in.data(), out.data(), b, e); });
       };
-      record_kernel_call(std::move(call));
-    }
+    };
+    return record_kernel_call(std::move(call));
+  };
+  return keep(source, layout, [&](float* target) {
+    const KernelCallTimer timer = recording_kernel_calls() ? record() : KernelCallTimer();
     in_ranges(items, split,
               [&](int64_t b, int64_t e) { transform(d, source.data(), target, b, e); });
   });
@@ -528,7 +525,7 @@ void run_counted(const char* kind, const Dims& d, Products products,
                  const std::vector<Tensor>& inputs, const Tensor& output) {
   const int64_t flops = 2 * d.n * d.k * d.oh * d.ow * d.c * 16;
   count_flops(flops);
-  if (recording_kernel_calls()) {
+  const auto record = [&] {
     KernelCall call{kind, problem<T>(d), num_threads(), flops, {}};
     std::vector<int64_t> sizes;
     for (const Tensor& t : inputs) sizes.push_back(t.numel());
@@ -538,8 +535,9 @@ void run_counted(const char* kind, const Dims& d, Products products,
       Tensor result = call_buffer(out);
       return [d, buffers, result, products] { products(d, buffers, result); };
     };
-    record_kernel_call(std::move(call));
-  }
+    return record_kernel_call(std::move(call));
+  };
+  const KernelCallTimer timer = recording_kernel_calls() ? record() : KernelCallTimer();
   products(d, inputs, output);
 }
 

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <sstream>
 #include <string>
 
@@ -806,6 +807,9 @@ TEST_CASE("cli: bench times iterations and ends with one JSON line") {
   CHECK(j["fraction_of_floor_min"].get<double>() > 0);
   CHECK(j["fraction_of_floor_min"].get<double>() <= j["fraction_of_floor"].get<double>());
   CHECK(j["fraction_of_floor"].get<double>() <= j["fraction_of_floor_max"].get<double>());
+  CHECK(j["floor_calls_in_work_ms_per_iter"].get<double>() > 0);
+  CHECK(contains(r.out, "inside the iterations, the same calls took"));
+  CHECK_FALSE(contains(r.out, "the middle round's calls"));  // only with --calls
   CHECK(j["model"] == "mlp");
   CHECK(j["loss"] == "nonsaturating");
   CHECK(j["batch"] == 100);
@@ -819,6 +823,20 @@ TEST_CASE("cli: bench times iterations and ends with one JSON line") {
         doctest::Approx(j["gflops_per_s"].get<double>() /
                         j["sgemm_peak_gflops_per_s"].get<double>()));
   CHECK(run_cli("bench --model nope", s).status == 2);
+}
+
+// --calls lists each distinct call of the middle round: its time alone, inside the iteration and
+// the difference, then how many and what.
+TEST_CASE("cli: bench --calls lists the calls' times alone and inside the iteration") {
+  TempDir s;
+  CliResult r = run_cli("bench --model mlp --seconds 0.3 --rounds 1 --calls", s);
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  INFO(r.out);
+  CHECK(contains(r.out, "the middle round's calls, in ms per iteration"));
+  const std::regex row(
+      R"(\n +[0-9.]+ +[0-9.]+ +[+-][0-9.]+ +[0-9]+ x gemm NT M=100 N=1200 K=100 )");
+  CHECK(std::regex_search(r.out, row));
 }
 
 // libgomp reads its waiting policy before main; minimax sets it by running itself again

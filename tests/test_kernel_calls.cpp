@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
+#include <chrono>
 #include <set>
 
 #include "examples/cli/bench_iteration.h"
@@ -160,6 +161,42 @@ TEST_CASE("a recorded call runs again alone on its own buffers and takes time") 
   CHECK(flops_counted() == flops_before);  // timing alone counts nothing toward a bench's GFLOP/s
 }
 
+// Each recorded call is timed where the work runs it, into its own record: a large product's
+// time is its own, not a small one's recorded beside it, and lies within the time around the work.
+TEST_CASE("the recorder times each call as the work runs it, into that call's record") {
+  Generator gen(6);
+  Tensor big_a = Tensor::uniform({384, 384}, -1, 1, gen),
+         big_b = Tensor::uniform({384, 384}, -1, 1, gen);
+  Tensor small_a = Tensor::uniform({2, 3}, -1, 1, gen),
+         small_b = Tensor::uniform({3, 2}, -1, 1, gen);
+  matmul(small_a, small_b);  // the first GEMM of a process starts the BLAS: not in the records
+  matmul(big_a, big_b);
+  std::vector<KernelCall> calls;
+  double seconds_around = 0;
+  {
+    KernelCallRecorder recorder;
+    const auto start = std::chrono::steady_clock::now();
+    matmul(small_a, small_b);
+    matmul(big_a, big_b);
+    matmul(small_a, small_b);
+    seconds_around =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    calls = recorder.calls();
+  }
+  REQUIRE(shapes_of(calls) == std::vector<std::string>{"gemm NN M=2 N=2 K=3 beta 0",
+                                                       "gemm NN M=384 N=384 K=384 beta 0",
+                                                       "gemm NN M=2 N=2 K=3 beta 0"});
+  // 113 MFLOP against 24 flops: even a loaded machine keeps them five times apart.
+  CHECK(calls[1].seconds_in_work > 5 * calls[0].seconds_in_work);
+  CHECK(calls[1].seconds_in_work > 5 * calls[2].seconds_in_work);
+  double in_work = 0;
+  for (const KernelCall& c : calls) {
+    CHECK(c.seconds_in_work > 0);
+    in_work += c.seconds_in_work;
+  }
+  CHECK(in_work <= seconds_around);
+}
+
 // The floor is the iteration's own GEMMs and convolutions: as many calls as a recorded step makes,
 // each timed, summed by kind; for the convolutional models it holds every kind of pass. (Whether
 // the floor is below a measured step is a timing, which a loaded machine can reverse; `minimax
@@ -180,8 +217,8 @@ TEST_CASE("the compute floor of the bench iterations counts each GEMM and convol
     cli::ComputeFloor floor = iteration.compute_floor(0.001);
     CHECK(floor.calls == static_cast<int64_t>(step_calls.size()));
     CHECK(floor.seconds > 0);
-    CHECK(floor.distinct > 0);
-    CHECK(floor.distinct <= floor.calls);
+    CHECK(!floor.distinct.empty());
+    CHECK(static_cast<int64_t>(floor.distinct.size()) <= floor.calls);
     std::set<std::string> kinds;
     int64_t calls = 0;
     double seconds = 0;
@@ -192,6 +229,19 @@ TEST_CASE("the compute floor of the bench iterations counts each GEMM and convol
     }
     CHECK(calls == floor.calls);
     CHECK(seconds == doctest::Approx(floor.seconds));
+    // The distinct calls add up to the same, and each was timed inside the recorded step too.
+    int64_t distinct_calls = 0;
+    double alone = 0, in_work = 0;
+    for (const cli::ComputeFloor::Call& c : floor.distinct) {
+      CAPTURE(c.shape);
+      CHECK(c.seconds_in_work > 0);
+      distinct_calls += c.calls;
+      alone += c.seconds;
+      in_work += c.seconds_in_work;
+    }
+    CHECK(distinct_calls == floor.calls);
+    CHECK(alone == doctest::Approx(floor.seconds));
+    CHECK(in_work == doctest::Approx(floor.seconds_in_work));
     if (std::string(model) == "dcgan")
       CHECK(kinds == std::set<std::string>{"gemm", "conv forward", "conv backward data",
                                            "conv backward weights", "winograd transform"});
@@ -203,15 +253,20 @@ TEST_CASE("the compute floor of the bench iterations counts each GEMM and convol
 TEST_CASE("the bench's rounds: median floor and fraction, their range, the middle round's kinds") {
   auto round = [](double floor_ms, int64_t iterations, double seconds) {
     cli::BenchRound r;
-    r.iterations = iterations;
-    r.seconds = seconds;
+    r.timed = {iterations, seconds, 1000 * iterations};
     r.floor.seconds = floor_ms / 1000;
+    r.floor.seconds_in_work = 1.25 * floor_ms / 1000;
     r.floor.kinds = {{"gemm", 1, floor_ms / 1000}};
     return r;
   };
   // Fractions 40 ms x 20 it/s = 0.8, 0.3 (30 x 10), 0.7 (35 x 20); the floors' median is 35 ms.
   std::vector<cli::BenchRound> rounds{round(40, 40, 2), round(30, 10, 1), round(35, 20, 1)};
+  const cli::TimedIterations all = cli::combined(rounds);
+  CHECK(all.iterations == 70);
+  CHECK(all.seconds == doctest::Approx(4));
+  CHECK(all.flops == 70000);
   cli::FloorSummary s = cli::summarize(rounds);
+  CHECK(s.in_work == doctest::Approx(1.25 * 0.035));
   CHECK(s.floor == doctest::Approx(0.035));
   CHECK(s.least_floor == doctest::Approx(0.030));
   CHECK(s.most_floor == doctest::Approx(0.040));
@@ -224,5 +279,6 @@ TEST_CASE("the bench's rounds: median floor and fraction, their range, the middl
   s = cli::summarize(rounds);
   CHECK(s.floor == doctest::Approx(0.0325));
   CHECK(s.fraction == doctest::Approx(0.5));
+  CHECK(s.in_work == doctest::Approx(1.25 * 0.0325));
   CHECK_THROWS_WITH_AS(cli::summarize({}), "summarize: no bench rounds", std::invalid_argument);
 }

@@ -66,16 +66,22 @@ const BenchRecipe& recipe(const std::string& model, const std::string& loss) {
                                           BenchIteration::models()));
 }
 
-// The calls grouped by what makes them distinct, each group with its count, in order of first
-// appearance.
-std::vector<std::pair<const kernels::KernelCall*, int64_t>> distinct_calls(
-    const std::vector<kernels::KernelCall>& calls) {
+// The calls grouped by what makes them distinct, each group with its count and its seconds in the
+// work, in order of first appearance.
+struct CallGroup {
+  const kernels::KernelCall* first;
+  int64_t count = 0;
+  double seconds_in_work = 0;
+};
+
+std::vector<CallGroup> distinct_calls(const std::vector<kernels::KernelCall>& calls) {
   std::map<std::tuple<std::string, std::string, int>, size_t> index;
-  std::vector<std::pair<const kernels::KernelCall*, int64_t>> groups;
+  std::vector<CallGroup> groups;
   for (const kernels::KernelCall& c : calls) {
     auto [it, added] = index.try_emplace({c.kind, c.shape, c.threads}, groups.size());
-    if (added) groups.emplace_back(&c, 0);
-    groups[it->second].second++;
+    if (added) groups.push_back({&c});
+    groups[it->second].count++;
+    groups[it->second].seconds_in_work += c.seconds_in_work;
   }
   return groups;
 }
@@ -96,12 +102,23 @@ double median(std::vector<double> values) {
 
 }  // namespace
 
+TimedIterations combined(const std::vector<BenchRound>& rounds) {
+  TimedIterations all;
+  for (const BenchRound& r : rounds) {
+    all.iterations += r.timed.iterations;
+    all.seconds += r.timed.seconds;
+    all.flops += r.timed.flops;
+  }
+  return all;
+}
+
 FloorSummary summarize(const std::vector<BenchRound>& rounds) {
   if (rounds.empty()) throw std::invalid_argument("summarize: no bench rounds");
-  std::vector<double> floors, fractions;
+  std::vector<double> floors, fractions, in_work;
   for (const BenchRound& r : rounds) {
     floors.push_back(r.floor.seconds);
     fractions.push_back(r.fraction_of_floor());
+    in_work.push_back(r.floor.seconds_in_work);
   }
   const double floor = median(floors);
   const BenchRound& middle = *std::min_element(
@@ -110,7 +127,8 @@ FloorSummary summarize(const std::vector<BenchRound>& rounds) {
       });
   const auto [least_floor, most_floor] = std::minmax_element(floors.begin(), floors.end());
   const auto [least, most] = std::minmax_element(fractions.begin(), fractions.end());
-  return {floor, *least_floor, *most_floor, median(fractions), *least, *most, &middle.floor};
+  return {floor,  *least_floor, *most_floor,     median(fractions),
+          *least, *most,        median(in_work), &middle.floor};
 }
 
 ComputeFloor BenchIteration::compute_floor(double seconds_per_call) {
@@ -122,11 +140,12 @@ ComputeFloor BenchIteration::compute_floor(double seconds_per_call) {
   }
   ComputeFloor floor;
   floor.calls = static_cast<int64_t>(calls.size());
-  for (auto [call, count] : distinct_calls(calls)) {
-    double seconds = count * kernels::time_alone(*call, 5, seconds_per_call);
-    add_to_kind(floor, call->kind, count, seconds);
+  for (const CallGroup& g : distinct_calls(calls)) {
+    const double seconds = g.count * kernels::time_alone(*g.first, 5, seconds_per_call);
+    add_to_kind(floor, g.first->kind, g.count, seconds);
+    floor.distinct.push_back({g.first->kind, g.first->shape, g.count, seconds, g.seconds_in_work});
     floor.seconds += seconds;
-    floor.distinct++;
+    floor.seconds_in_work += g.seconds_in_work;
   }
   return floor;
 }

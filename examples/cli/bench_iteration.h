@@ -17,16 +17,34 @@ namespace minimax::cli {
 
 // The compute floor of one iteration: its GEMMs and convolution passes (forward and backward, as
 // the iteration ran them) timed one by one, alone, at their shapes and thread counts, and summed.
+// Beside it, the same calls as the iteration ran them (KernelCall::seconds_in_work): what they
+// spend there beyond their floor is the cost of the iteration's caches and threads to them; the
+// rest of the iteration is the work between them.
 struct ComputeFloor {
   struct Kind {
     std::string kind;  // "gemm", "conv forward", ...
     int64_t calls = 0;
     double seconds = 0;  // of all its calls in one iteration
   };
-  double seconds = 0;       // per iteration
-  int64_t calls = 0;        // GEMM and convolution calls in one iteration
-  int64_t distinct = 0;     // of which distinct (kind, shape, threads), each timed once
-  std::vector<Kind> kinds;  // in order of first appearance
+  // One distinct call (kind, shape, threads), over its calls in one iteration.
+  struct Call {
+    std::string kind, shape;
+    int64_t calls = 0;
+    double seconds = 0;          // timed alone
+    double seconds_in_work = 0;  // as the recorded iteration ran them
+  };
+  double seconds = 0;          // per iteration
+  double seconds_in_work = 0;  // per iteration, the same calls as the iteration ran them
+  int64_t calls = 0;           // GEMM and convolution calls in one iteration
+  std::vector<Kind> kinds;     // in order of first appearance
+  std::vector<Call> distinct;  // each timed once, in order of first appearance
+};
+
+// Iterations timed together: how many, their seconds and the flops they counted.
+struct TimedIterations {
+  int64_t iterations = 0;
+  double seconds = 0;
+  int64_t flops = 0;
 };
 
 // One round of `minimax bench`: iterations timed for a share of --seconds, then the compute floor
@@ -35,18 +53,19 @@ struct ComputeFloor {
 // under the same conditions, where one floor timed after all the iterations compared them with
 // whatever the machine did last.
 struct BenchRound {
-  int64_t iterations = 0;
-  double seconds = 0;  // the iterations'
-  int64_t flops = 0;   // the iterations'
+  TimedIterations timed;
   ComputeFloor floor;
-  double fraction_of_floor() const { return floor.seconds * iterations / seconds; }
+  double fraction_of_floor() const { return floor.seconds * timed.iterations / timed.seconds; }
 };
+// The rounds' iterations together, for the run's iterations per second and GFLOP/s.
+TimedIterations combined(const std::vector<BenchRound>& rounds);
 
 // The rounds' floors and fractions of their floors: the medians (of an even count, the mean of
 // the two middle values), the least and the most.
 struct FloorSummary {
   double floor, least_floor, most_floor;  // seconds per iteration
   double fraction, least_fraction, most_fraction;
+  double in_work;              // the median of the rounds' ComputeFloor::seconds_in_work
   const ComputeFloor* middle;  // the round's floor nearest the median, for the kinds' times
 };
 // Throws std::invalid_argument for no rounds.
@@ -72,8 +91,9 @@ class BenchIteration {
 
   void step() { trainer_->step(); }
 
-  // Runs one step while recording its GEMM and convolution calls, then times each distinct call
-  // alone (the median of at least 5 runs and `seconds_per_call`) and sums over the step's calls.
+  // Runs one step while recording its GEMM and convolution calls and timing each as it runs,
+  // then times each distinct call alone (the median of at least 5 runs and `seconds_per_call`)
+  // and sums over the step's calls.
   // Call it after a warm-up, so that the recorded step is a steady-state one.
   ComputeFloor compute_floor(double seconds_per_call = 0.02);
 

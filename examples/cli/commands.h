@@ -85,7 +85,8 @@ struct BenchOptions {
   std::string loss;  // dcgan: "wgan-gp" times the WGAN-GP iteration; empty: the model's own
   int threads = 0;
   double seconds = 10;
-  int rounds = 5;  // of iterations, each followed by the compute floor timed
+  int rounds = 5;      // of iterations, each followed by the compute floor timed
+  bool calls = false;  // print each distinct call's time alone and inside the iteration
 };
 // Times whole training iterations (optimizer steps included) of the paper's MLP (batch 100, SGD
 // with momentum), DCGAN (batch 64, Adam) or DCGAN with WGAN-GP (k = 5 critic steps with the

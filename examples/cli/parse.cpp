@@ -224,6 +224,8 @@ void add_bench(CLI::App& app, BenchOptions& o) {
   cmd->add_option("--seconds", o.seconds, "how long to time, after a warm-up");
   add_integer(cmd, "--rounds", o.rounds,
               "rounds of iterations (--seconds in all), the compute floor timed after each");
+  cmd->add_flag("--calls", o.calls,
+                "print each GEMM and convolution call's time alone and inside the iteration");
 }
 
 void add_demo(CLI::App& app, examples::Gaussian1dOptions& o) {

@@ -51,8 +51,8 @@ void dispatch(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float
 
 // The call for a KernelCallRecorder: the same GEMM on buffers of its own, with the same leading
 // dimensions, scalars and backend.
-void record_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                 int64_t lda, int64_t ldb, float beta, int64_t ldc) {
+KernelCallTimer record_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                            float alpha, int64_t lda, int64_t ldb, float beta, int64_t ldc) {
   KernelCall call{"gemm",
                   fmt::format("{}{} M={} N={} K={} beta {}", trans_a ? 'T' : 'N',
                               trans_b ? 'T' : 'N', M, N, K, beta),
@@ -66,7 +66,7 @@ void record_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, fl
       dispatch(trans_a, trans_b, M, N, K, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
     };
   };
-  record_kernel_call(std::move(call));
+  return record_kernel_call(std::move(call));
 }
 
 }  // namespace
@@ -75,7 +75,9 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
   count_flops(2 * M * N * K);
-  if (recording_kernel_calls()) record_gemm(trans_a, trans_b, M, N, K, alpha, lda, ldb, beta, ldc);
+  const KernelCallTimer timer =
+      recording_kernel_calls() ? record_gemm(trans_a, trans_b, M, N, K, alpha, lda, ldb, beta, ldc)
+                               : KernelCallTimer();
   dispatch(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
@@ -171,7 +173,7 @@ void split_product(WeightProduct p, const WeightDims& d, const WeightOperands& o
 }
 
 // The call for a KernelCallRecorder: the same split product on buffers of its own.
-void record_weight_rows(WeightProduct p, const WeightDims& d, float beta) {
+KernelCallTimer record_weight_rows(WeightProduct p, const WeightDims& d, float beta) {
   const char* transposes[] = {"NT", "NN", "TN"};
   const int64_t mnk[3][3] = {{d.m, d.o, d.i}, {d.m, d.i, d.o}, {d.o, d.i, d.m}};
   const int k = static_cast<int>(p);
@@ -188,12 +190,13 @@ void record_weight_rows(WeightProduct p, const WeightDims& d, float beta) {
     Tensor c = call_buffer(sizes[k][2]);
     return [=] { split_product(p, d, {a.data(), b.data(), nullptr, beta, c.data()}); };
   };
-  record_kernel_call(std::move(call));
+  return record_kernel_call(std::move(call));
 }
 
 void weight_rows_product(WeightProduct p, const WeightDims& d, const WeightOperands& o) {
   count_flops(2 * d.m * d.o * d.i);
-  if (recording_kernel_calls()) record_weight_rows(p, d, o.beta);
+  const KernelCallTimer timer =
+      recording_kernel_calls() ? record_weight_rows(p, d, o.beta) : KernelCallTimer();
   split_product(p, d, o);
 }
 

@@ -368,8 +368,11 @@ memory input_memory(const Operand& o, const Tensor& t, std::vector<Tensor>& scra
 }
 
 // Runs a pass on plain tensors (tensors[i] for operands[i]): inputs are reordered (or split) into
-// the chosen layouts, the primitive runs, and the output is reordered (or merged) back.
-void run(const Pass& pass, const std::vector<Tensor>& tensors) {
+// the chosen layouts, the primitive runs, and the output is reordered (or merged) back. `timed()`,
+// called just before the primitive runs, returns the KernelCallTimer that times it: the primitive
+// alone, as its recorded call runs it.
+template <typename Timed>
+void run(const Pass& pass, const std::vector<Tensor>& tensors, Timed timed) {
   std::vector<Tensor> scratch;  // keeps the reordered copies alive until the stream is done
   std::unordered_map<int, memory> args;
   const size_t inputs = pass.operands.size() - 1;
@@ -381,7 +384,11 @@ void run(const Pass& pass, const std::vector<Tensor>& tensors) {
   } else {
     args.emplace(out.arg, wrap(out.chosen, scratch_buffer(out.chosen, scratch).data()));
   }
-  pass.primitive.execute(stream(), args);
+  {
+    const KernelCallTimer timer = timed();
+    pass.primitive.execute(stream(), args);
+    stream().wait();
+  }
   out_of_chosen(out, args.at(out.arg), tensors.back(), scratch);
   stream().wait();
 }
@@ -523,7 +530,7 @@ Pass make_backward_weights(const ConvEntry& e) {
 // The pass for a KernelCallRecorder: the convolution primitive alone, on buffers of its own in the
 // layouts it chose. The reorders into and out of them are left out: they are overhead a model
 // that kept its activations in the blocked layouts would not pay.
-void record_pass(const char* kind, const Pass& pass, int64_t flops) {
+KernelCallTimer record_pass(const char* kind, const Pass& pass, int64_t flops) {
   const Problem& q = pass.problem;
   KernelCall call{kind,
                   fmt::format("x {} w {} y {} stride {} pad {} dilation {}{}{}", q.xs.str(),
@@ -545,15 +552,16 @@ void record_pass(const char* kind, const Pass& pass, int64_t flops) {
       stream().wait();
     };
   };
-  record_kernel_call(std::move(call));
+  return record_kernel_call(std::move(call));
 }
 
 // Counts the pass's flops, records it when a recorder listens, and runs it.
 void run_counted(const char* kind, const Pass& pass, int64_t flops,
                  const std::vector<Tensor>& tensors) {
   count_flops(flops);
-  if (recording_kernel_calls()) record_pass(kind, pass, flops);
-  run(pass, tensors);
+  run(pass, tensors, [&] {
+    return recording_kernel_calls() ? record_pass(kind, pass, flops) : KernelCallTimer();
+  });
 }
 
 }  // namespace
