@@ -73,8 +73,8 @@ void clip_grad_value_(const TensorList& parameters, double clip_value) {
     throw std::invalid_argument(
         fmt::format("clip_grad_value_: clip_value {} must be >= 0", clip_value));
   const auto bound = static_cast<float>(clip_value);
-  // detach(): a gradient made with create_graph carries history; its values are clamped all the
-  // same
+  // detach(): a gradient made with create_graph carries history; its values are clamped all
+  // the same.
   for (const Tensor& g : gradients_of(parameters)) g.detach().clamp_(-bound, bound);
 }
 
