@@ -215,37 +215,51 @@ TEST_CASE("the compute floor of the bench iterations counts each GEMM and convol
       step_calls = recorder.calls();
     }
     cli::ComputeFloor floor = iteration.compute_floor(0.001);
-    CHECK(floor.calls == static_cast<int64_t>(step_calls.size()));
-    CHECK(floor.seconds > 0);
+    CHECK(floor.calls() == static_cast<int64_t>(step_calls.size()));
+    CHECK(floor.seconds() > 0);
     CHECK(!floor.distinct.empty());
-    CHECK(static_cast<int64_t>(floor.distinct.size()) <= floor.calls);
+    CHECK(static_cast<int64_t>(floor.distinct.size()) <= floor.calls());
+    // Each distinct call was timed alone and inside the recorded step.
+    for (const cli::ComputeFloor::Call& c : floor.distinct) {
+      CAPTURE(c.shape);
+      CHECK(c.seconds > 0);
+      CHECK(c.seconds_in_work > 0);
+    }
     std::set<std::string> kinds;
     int64_t calls = 0;
     double seconds = 0;
-    for (const cli::ComputeFloor::Kind& k : floor.kinds) {
+    for (const cli::ComputeFloor::Kind& k : floor.kinds()) {
       kinds.insert(k.kind);
       calls += k.calls;
       seconds += k.seconds;
     }
-    CHECK(calls == floor.calls);
-    CHECK(seconds == doctest::Approx(floor.seconds));
-    // The distinct calls add up to the same, and each was timed inside the recorded step too.
-    int64_t distinct_calls = 0;
-    double alone = 0, in_work = 0;
-    for (const cli::ComputeFloor::Call& c : floor.distinct) {
-      CAPTURE(c.shape);
-      CHECK(c.seconds_in_work > 0);
-      distinct_calls += c.calls;
-      alone += c.seconds;
-      in_work += c.seconds_in_work;
-    }
-    CHECK(distinct_calls == floor.calls);
-    CHECK(alone == doctest::Approx(floor.seconds));
-    CHECK(in_work == doctest::Approx(floor.seconds_in_work));
+    CHECK(calls == floor.calls());
+    CHECK(seconds == doctest::Approx(floor.seconds()));
     if (std::string(model) == "dcgan")
       CHECK(kinds == std::set<std::string>{"gemm", "conv forward", "conv backward data",
                                            "conv backward weights", "winograd transform"});
   }
+}
+
+// A floor is its distinct calls; its totals and its times by kind are sums over them.
+TEST_CASE("the compute floor's totals and kinds are sums over its distinct calls") {
+  cli::ComputeFloor floor;
+  floor.distinct = {{"gemm", "NT M=4 N=4 K=4", 3, 0.003, 0.004},
+                    {"conv forward", "x [2, 1, 4, 4]", 1, 0.010, 0.020},
+                    {"gemm", "NN M=8 N=8 K=8", 2, 0.005, 0.006}};
+  CHECK(floor.calls() == 6);
+  CHECK(floor.seconds() == doctest::Approx(0.018));
+  CHECK(floor.seconds_in_work() == doctest::Approx(0.030));
+  const std::vector<cli::ComputeFloor::Kind> kinds = floor.kinds();
+  REQUIRE(kinds.size() == 2);  // in order of first appearance
+  CHECK(kinds[0].kind == "gemm");
+  CHECK(kinds[0].calls == 5);
+  CHECK(kinds[0].seconds == doctest::Approx(0.008));
+  CHECK(kinds[1].kind == "conv forward");
+  CHECK(kinds[1].calls == 1);
+  CHECK(kinds[1].seconds == doctest::Approx(0.010));
+  CHECK(cli::ComputeFloor{}.kinds().empty());
+  CHECK(cli::ComputeFloor{}.seconds() == 0);
 }
 
 // `minimax bench` pairs each round's iterations with a floor timed right after them and reports
@@ -254,9 +268,8 @@ TEST_CASE("the bench's rounds: median floor and fraction, their range, the middl
   auto round = [](double floor_ms, int64_t iterations, double seconds) {
     cli::BenchRound r;
     r.timed = {iterations, seconds, 1000 * iterations};
-    r.floor.seconds = floor_ms / 1000;
-    r.floor.seconds_in_work = 1.25 * floor_ms / 1000;
-    r.floor.kinds = {{"gemm", 1, floor_ms / 1000}};
+    r.floor.distinct = {{"gemm", "NN M=2 N=2 K=2", 2, floor_ms / 2000, floor_ms / 1600},
+                        {"conv forward", "x [1, 1, 2, 2]", 1, floor_ms / 2000, floor_ms / 1600}};
     return r;
   };
   // Fractions 40 ms x 20 it/s = 0.8, 0.3 (30 x 10), 0.7 (35 x 20); the floors' median is 35 ms.

@@ -66,14 +66,14 @@ double peak_resident_mib() {
 // rounds reach 66% of it (median; 61-70%) (gemm 11 calls 0.50 ms, ...)".
 void print_floor(const FloorSummary& s, size_t rounds) {
   std::string kinds;
-  for (const ComputeFloor::Kind& k : s.middle->kinds)
+  for (const ComputeFloor::Kind& k : s.middle->kinds())
     kinds += fmt::format("{}{} {} calls {:.2f} ms", kinds.empty() ? "" : ", ", k.kind, k.calls,
                          1000 * k.seconds);
   fmt::print(
       "compute floor: {} GEMM and convolution calls per iteration ({} distinct), each timed alone "
       "after each of {} round{}: {:.2f} ms/iter ({:.1f} it/s; rounds {:.2f}-{:.2f} ms); the "
       "rounds reach {:.0f}% of it (median; {:.0f}-{:.0f}%) ({})\n",
-      s.middle->calls, s.middle->distinct.size(), rounds, rounds == 1 ? "" : "s", 1000 * s.floor,
+      s.middle->calls(), s.middle->distinct.size(), rounds, rounds == 1 ? "" : "s", 1000 * s.floor,
       1 / s.floor, 1000 * s.least_floor, 1000 * s.most_floor, 100 * s.fraction,
       100 * s.least_fraction, 100 * s.most_fraction, kinds);
 }
@@ -156,7 +156,7 @@ int bench(const BenchOptions& o) {
                                     {"fraction_of_floor", floor.fraction},
                                     {"fraction_of_floor_min", floor.least_fraction},
                                     {"fraction_of_floor_max", floor.most_fraction},
-                                    {"floor_calls", floor.middle->calls},
+                                    {"floor_calls", floor.middle->calls()},
                                     {"floor_calls_in_work_ms_per_iter", 1000 * floor.in_work},
                                     {"peak_rss_mib", rss}}
                          .dump());

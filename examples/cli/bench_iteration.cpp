@@ -86,14 +86,6 @@ std::vector<CallGroup> distinct_calls(const std::vector<kernels::KernelCall>& ca
   return groups;
 }
 
-void add_to_kind(ComputeFloor& floor, const std::string& kind, int64_t calls, double seconds) {
-  auto it = std::find_if(floor.kinds.begin(), floor.kinds.end(),
-                         [&](const ComputeFloor::Kind& k) { return k.kind == kind; });
-  if (it == floor.kinds.end()) it = floor.kinds.insert(it, {kind, 0, 0});
-  it->calls += calls;
-  it->seconds += seconds;
-}
-
 double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   const size_t n = values.size();
@@ -101,6 +93,36 @@ double median(std::vector<double> values) {
 }
 
 }  // namespace
+
+double ComputeFloor::seconds() const {
+  double sum = 0;
+  for (const Call& c : distinct) sum += c.seconds;
+  return sum;
+}
+
+double ComputeFloor::seconds_in_work() const {
+  double sum = 0;
+  for (const Call& c : distinct) sum += c.seconds_in_work;
+  return sum;
+}
+
+int64_t ComputeFloor::calls() const {
+  int64_t sum = 0;
+  for (const Call& c : distinct) sum += c.calls;
+  return sum;
+}
+
+std::vector<ComputeFloor::Kind> ComputeFloor::kinds() const {
+  std::vector<Kind> by_kind;
+  for (const Call& c : distinct) {
+    auto it = std::find_if(by_kind.begin(), by_kind.end(),
+                           [&](const Kind& k) { return k.kind == c.kind; });
+    if (it == by_kind.end()) it = by_kind.insert(it, {c.kind, 0, 0});
+    it->calls += c.calls;
+    it->seconds += c.seconds;
+  }
+  return by_kind;
+}
 
 TimedIterations combined(const std::vector<BenchRound>& rounds) {
   TimedIterations all;
@@ -116,14 +138,14 @@ FloorSummary summarize(const std::vector<BenchRound>& rounds) {
   if (rounds.empty()) throw std::invalid_argument("summarize: no bench rounds");
   std::vector<double> floors, fractions, in_work;
   for (const BenchRound& r : rounds) {
-    floors.push_back(r.floor.seconds);
+    floors.push_back(r.floor.seconds());
     fractions.push_back(r.fraction_of_floor());
-    in_work.push_back(r.floor.seconds_in_work);
+    in_work.push_back(r.floor.seconds_in_work());
   }
   const double floor = median(floors);
   const BenchRound& middle = *std::min_element(
       rounds.begin(), rounds.end(), [&](const BenchRound& a, const BenchRound& b) {
-        return std::abs(a.floor.seconds - floor) < std::abs(b.floor.seconds - floor);
+        return std::abs(a.floor.seconds() - floor) < std::abs(b.floor.seconds() - floor);
       });
   const auto [least_floor, most_floor] = std::minmax_element(floors.begin(), floors.end());
   const auto [least, most] = std::minmax_element(fractions.begin(), fractions.end());
@@ -139,13 +161,9 @@ ComputeFloor BenchIteration::compute_floor(double seconds_per_call) {
     calls = recorder.calls();
   }
   ComputeFloor floor;
-  floor.calls = static_cast<int64_t>(calls.size());
   for (const CallGroup& g : distinct_calls(calls)) {
     const double seconds = g.count * kernels::time_alone(*g.first, 5, seconds_per_call);
-    add_to_kind(floor, g.first->kind, g.count, seconds);
     floor.distinct.push_back({g.first->kind, g.first->shape, g.count, seconds, g.seconds_in_work});
-    floor.seconds += seconds;
-    floor.seconds_in_work += g.seconds_in_work;
   }
   return floor;
 }

@@ -21,11 +21,6 @@ namespace minimax::cli {
 // spend there beyond their floor is the cost of the iteration's caches and threads to them; the
 // rest of the iteration is the work between them.
 struct ComputeFloor {
-  struct Kind {
-    std::string kind;  // "gemm", "conv forward", ...
-    int64_t calls = 0;
-    double seconds = 0;  // of all its calls in one iteration
-  };
   // One distinct call (kind, shape, threads), over its calls in one iteration.
   struct Call {
     std::string kind, shape;
@@ -33,11 +28,19 @@ struct ComputeFloor {
     double seconds = 0;          // timed alone
     double seconds_in_work = 0;  // as the recorded iteration ran them
   };
-  double seconds = 0;          // per iteration
-  double seconds_in_work = 0;  // per iteration, the same calls as the iteration ran them
-  int64_t calls = 0;           // GEMM and convolution calls in one iteration
-  std::vector<Kind> kinds;     // in order of first appearance
+  struct Kind {
+    std::string kind;  // "gemm", "conv forward", ...
+    int64_t calls = 0;
+    double seconds = 0;  // of all its calls in one iteration
+  };
   std::vector<Call> distinct;  // each timed once, in order of first appearance
+
+  // Over all the calls of one iteration: the floor, the same calls as the iteration ran them,
+  // how many, and the floor by kind (in order of first appearance).
+  double seconds() const;
+  double seconds_in_work() const;
+  int64_t calls() const;
+  std::vector<Kind> kinds() const;
 };
 
 // Iterations timed together: how many, their seconds and the flops they counted.
@@ -55,7 +58,7 @@ struct TimedIterations {
 struct BenchRound {
   TimedIterations timed;
   ComputeFloor floor;
-  double fraction_of_floor() const { return floor.seconds * timed.iterations / timed.seconds; }
+  double fraction_of_floor() const { return floor.seconds() * timed.iterations / timed.seconds; }
 };
 // The rounds' iterations together, for the run's iterations per second and GFLOP/s.
 TimedIterations combined(const std::vector<BenchRound>& rounds);
