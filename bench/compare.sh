@@ -7,7 +7,8 @@
 # - per model and side: the median and range of it/s over the rounds, the ratio minimax / best peer
 #   (each round's) with its median and range against the targets, minimax's peak resident
 #   memory as a fraction of PyTorch's, and the fraction of its compute floor minimax's iterations
-#   reached (`minimax bench`'s median over its own rounds) against the targets
+#   reached (`minimax bench`'s median over its own rounds) against the targets, and minimax's
+#   iteration as its floor, what the same calls lose inside it and the work between them
 #   (bench/compare_stats.py does the arithmetic).
 # Models: mlp (the paper's, batch 100, SGD), dcgan (batch 64, Adam), wgan-gp (dcgan, k = 5 with the
 # gradient penalty). Needs build/bin/minimax (Release) and python3-torch; libtorch's side runs when

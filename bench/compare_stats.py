@@ -4,7 +4,8 @@ bench's JSON line; tab-separated) and prints, per model, each side's median and 
 the rounds (a peer's figure in a round is its better thread count), the ratio minimax / best peer
 (per round) against the target, minimax's peak resident memory as a fraction of PyTorch's, and
 the fraction of its compute floor minimax's iterations reached (each run's own median over its
-bench rounds) against the target.
+bench rounds) against the target, and where minimax's iteration goes: its floor, what the same
+calls lose inside the iteration, and the work between them.
 Usage: compare_stats.py RECORDS"""
 import collections
 import json
@@ -72,12 +73,28 @@ def report_floor(model, best):
     print(line)
 
 
+def report_split(best):
+    """minimax's iteration in three (medians over the rounds), when its records have the calls'
+    time inside the iteration: floor + what the calls lose inside it + the work between them."""
+    runs = [j for j in best["minimax"].values() if "floor_calls_in_work_ms_per_iter" in j]
+    if not runs:
+        return
+    floor = statistics.median(j["floor_ms_per_iter"] for j in runs)
+    lost = statistics.median(j["floor_calls_in_work_ms_per_iter"] - j["floor_ms_per_iter"]
+                             for j in runs)
+    between = statistics.median(j["ms_per_iter"] - j["floor_calls_in_work_ms_per_iter"]
+                                for j in runs)
+    print(f"  minimax's iteration (medians): floor {floor:.2f} ms, + {lost:.2f} ms the same calls "
+          f"lose inside it, + {between:.2f} ms of work between them")
+
+
 def report(model, sides):
     print(f"\n{model}:")
     best = {side: best_per_round(rounds) for side, rounds in sides.items()}
     report_speed(model, best)
     report_memory(best, sides)
     report_floor(model, best)
+    report_split(best)
 
 
 def main():
